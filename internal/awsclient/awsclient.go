@@ -1,0 +1,79 @@
+// Package awsclient builds the AWS SDK clients the way ragmigrate needs them: the standard
+// credential and region chain, endpoints redirected by the SDK's own AWS_ENDPOINT_URL_<SERVICE>
+// variables (how the local stack is reached), path-style S3 for such endpoints, and an explicit
+// retryer instead of the SDK default (3 attempts sharing one retry token bucket, which sustained
+// throttling drains).
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Options select the region and S3 addressing.
+type Options struct {
+	// Region overrides AWS_REGION and the shared config.
+	Region string
+	// S3PathStyle addresses buckets as host/bucket/key.
+	S3PathStyle bool
+	// MaxAttempts per request, including the first. Default 8.
+	MaxAttempts int
+}
+
+// Clients holds the SDK clients ragmigrate uses.
+type Clients struct {
+	Config   aws.Config
+	DynamoDB *dynamodb.Client
+	S3       *s3.Client
+}
+
+// EndpointOverridden reports whether the S3 endpoint is redirected (a local or compatible server),
+// which is when path-style addressing should be the default.
+func EndpointOverridden() bool {
+	return os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// Load resolves the configuration and builds the clients.
+func Load(ctx context.Context, o Options) (*Clients, error) {
+	attempts := o.MaxAttempts
+	if attempts == 0 {
+		attempts = 8
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = attempts
+				so.MaxBackoff = 20 * time.Second
+				// No client-wide retry quota: each request backs off on its own, and ragmigrate's
+				// own limiter decides how fast to go.
+				so.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("load AWS configuration: no region: set --region, RAGMIGRATE_REGION or AWS_REGION")
+	}
+	return &Clients{
+		Config:   cfg,
+		DynamoDB: dynamodb.NewFromConfig(cfg),
+		S3: s3.NewFromConfig(cfg, func(so *s3.Options) {
+			so.UsePathStyle = o.S3PathStyle
+		}),
+	}, nil
+}

@@ -1,0 +1,127 @@
+// Package docstore reads and writes the app's document bucket. Documents live at
+// "{user}/{bot}/documents/{filename}" and the app stores each chunk's source as
+// "s3://{bucket}/{key}" (docs/bedrock-chat.md §2).
+package docstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Store is one bucket.
+type Store struct {
+	client *s3.Client
+	bucket string
+}
+
+// New returns a Store for bucket.
+func New(client *s3.Client, bucket string) *Store { return &Store{client: client, bucket: bucket} }
+
+// Bucket is the bucket's name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// DocumentKey is compose_upload_document_s3_path.
+func DocumentKey(userID, botID, filename string) string {
+	return userID + "/" + botID + "/documents/" + filename
+}
+
+// SourceURI is what the app stores in items.source for a file.
+func SourceURI(bucket, key string) string { return "s3://" + bucket + "/" + key }
+
+// Object is one listed object.
+type Object struct {
+	Key          string
+	Size         int64
+	LastModified time.Time
+}
+
+// Walk calls fn for every object under prefix, one page of at most 1000 keys in memory at a time.
+func (s *Store) Walk(ctx context.Context, prefix string, fn func(Object) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			if err := fn(Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), LastModified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Open returns the object's body; the caller closes it.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", SourceURI(s.bucket, key), err)
+	}
+	return out.Body, aws.ToInt64(out.ContentLength), nil
+}
+
+// Put writes one object.
+func (s *Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", SourceURI(s.bucket, key), err)
+	}
+	return nil
+}
+
+// EnsureBucket creates the bucket if it does not exist.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	if err == nil {
+		return nil
+	}
+	_, err = s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// DeletePrefix deletes every object under prefix.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	var batch []types.ObjectIdentifier
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(s.bucket), Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return fmt.Errorf("delete objects in s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return fmt.Errorf("delete %s: %s %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := s.Walk(ctx, prefix, func(o Object) error {
+		batch = append(batch, types.ObjectIdentifier{Key: aws.String(o.Key)})
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
