@@ -224,4 +224,3 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
-
