@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+)
+
+// binary is the real ragmigrate executable, built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ragmigrate-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "ragmigrate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ragmigrate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// ragmigrate runs the binary with args and extra environment, with no terminal on stdin.
+func ragmigrate(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	// Not t.Context(): cleanups run this too, after the test's context has ended.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func TestHelpExplains(t *testing.T) {
+	t.Parallel()
+	r := ragmigrate(t, nil, "--help")
+	require.Zero(t, r.code, r.stderr)
+	for _, want := range []string{"Exit codes:", "130", "verification mismatch", "RAGMIGRATE_TABLE", "RAGMIGRATE_TARGET_DB", "AWS_ENDPOINT_URL_", "--log-format", "--yes"} {
+		require.Contains(t, r.stdout, want)
+	}
+}
+
+func TestHelpNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	secret := "postgres://u:hunter2-secret@db.example:5432/postgres"
+	r := ragmigrate(t, []string{"RAGMIGRATE_SOURCE_DB=" + secret}, "dev", "seed", "--help")
+	require.Zero(t, r.code)
+	require.NotContains(t, r.stdout+r.stderr, "hunter2-secret")
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	for name, args := range map[string][]string{
+		"UnknownFlag":    {"--no-such-flag"},
+		"UnknownCommand": {"frobnicate"},
+		"BadLogLevel":    {"--log-level", "loud", "dev", "stack", "env"},
+		"ExtraArgument":  {"dev", "stack", "env", "extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := ragmigrate(t, nil, args...)
+			require.Equal(t, exitUsage, r.code, r.stderr)
+			require.Contains(t, r.stderr, "ragmigrate: ")
+		})
+	}
+}
+
+func TestSeedRefusesWithoutYes(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t)
+	table := "rmtest-noyes-" + stacktest.Suffix()
+	r := ragmigrate(t, env, "dev", "seed", "--table", table, "--bucket", "rmtest-noyes", "--no-target")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "refusing to write without --yes")
+	// Nothing was written: the table does not exist.
+	r = ragmigrate(t, env, "dev", "summary", "--table", table, "--bucket", "rmtest-noyes")
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, "ResourceNotFoundException")
+}
+
+func TestSeedThenSummary(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t)
+	clients := stacktest.AWS(t)
+	table := stacktest.Table(t, clients.DynamoDB)
+	bucket := stacktest.Bucket(t, clients.S3)
+	src := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	dst := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	args := []string{"--table", table, "--bucket", bucket, "--source-db", src, "--target-db", dst}
+
+	r := ragmigrate(t, env, append([]string{"dev", "seed", "--yes", "--json", "--bots", "12"}, args...)...)
+	require.Zero(t, r.code, r.stderr)
+	var expect struct {
+		Bots, Malformed, Rows int
+		ByStatus              map[string]int `json:"by_status"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &expect))
+	require.Equal(t, 12, expect.Bots)
+
+	r = ragmigrate(t, env, append([]string{"dev", "summary", "--json"}, args...)...)
+	require.Zero(t, r.code, r.stderr)
+	var inv struct {
+		Items struct {
+			Bots      int `json:"bots"`
+			Malformed int `json:"malformed_bots"`
+		} `json:"items"`
+		Bots struct {
+			ByStatus map[string]int `json:"by_status"`
+		} `json:"bots"`
+		Source struct {
+			Rows int `json:"rows"`
+		} `json:"source_items"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &inv))
+	require.Equal(t, expect.Bots, inv.Items.Bots)
+	require.Equal(t, expect.Malformed, inv.Items.Malformed)
+	require.Equal(t, expect.ByStatus, inv.Bots.ByStatus)
+	require.Equal(t, expect.Rows, inv.Source.Rows)
+
+	r = ragmigrate(t, env, append([]string{"dev", "summary", "--log-level", "debug"}, args...)...)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "bots by status")
+	require.NotContains(t, r.stdout+r.stderr, "ragmigrate-local-secret", "the database password never reaches output")
+}
+
+// TestStackLifecycle brings a second, private stack up from nothing, checks it twice, and takes
+// it down, leaving no process behind.
+func TestStackLifecycle(t *testing.T) {
+	t.Parallel()
+	// PostgreSQL runs as the postgres OS user, which must reach the state directory (t.TempDir's
+	// parent is private to root).
+	dir, err := os.MkdirTemp("", "ragmigrate-stack-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	env := []string{"RAGMIGRATE_STACK_DIR=" + dir, "RAGMIGRATE_STACK_BASE_PORT=56430", "RAGMIGRATE_DYNALITE_DIR=" + dynaliteDir(t)}
+	t.Cleanup(func() { ragmigrate(t, env, "dev", "stack", "down") })
+
+	up := ragmigrate(t, env, "dev", "stack", "up")
+	require.Zero(t, up.code, up.stderr)
+	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:56440'")
+	pids := stackPIDs(t, env)
+	require.Len(t, pids, 6)
+
+	again := ragmigrate(t, env, "dev", "stack", "up")
+	require.Zero(t, again.code, again.stderr)
+	require.Contains(t, again.stderr, "already running")
+	require.Equal(t, pids, stackPIDs(t, env), "a second up leaves running services alone")
+
+	down := ragmigrate(t, env, "dev", "stack", "down")
+	require.Zero(t, down.code, down.stderr)
+	for name, pid := range pids {
+		require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 15*time.Second, 50*time.Millisecond, "%s (pid %d) still running", name, pid)
+	}
+	require.Empty(t, processesMentioning(t, dir), "no process of the stack is left")
+	st := ragmigrate(t, env, "dev", "stack", "status")
+	require.Equal(t, exitFailure, st.code)
+
+	purge := ragmigrate(t, env, "dev", "stack", "down", "--purge")
+	require.Zero(t, purge.code, purge.stderr)
+	_, err = os.Stat(filepath.Join(dir, "pg"))
+	require.True(t, os.IsNotExist(err))
+}
+
+func stackPIDs(t *testing.T, env []string) map[string]int {
+	t.Helper()
+	r := ragmigrate(t, env, "dev", "stack", "status", "--json")
+	require.Zero(t, r.code, r.stdout+r.stderr)
+	var st []struct {
+		Name    string
+		PID     int
+		Healthy bool
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	pids := map[string]int{}
+	for _, s := range st {
+		require.True(t, s.Healthy, s.Name)
+		require.NotZero(t, s.PID, s.Name)
+		pids[s.Name] = s.PID
+	}
+	return pids
+}
+
+// processesMentioning lists processes whose command line contains s.
+func processesMentioning(t *testing.T, s string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var found []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte(s)) {
+			continue
+		}
+		found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return found
+}
+
+func dynaliteDir(t *testing.T) string {
+	d, err := filepath.Abs("../../tools/dynalite")
+	require.NoError(t, err)
+	return d
+}
+
+// stackEnv is the environment of the running shared stack (exported by 'make test').
+func stackEnv(t *testing.T) []string {
+	t.Helper()
+	var env []string
+	for _, name := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "RAGMIGRATE_SOURCE_DB", "RAGMIGRATE_TARGET_DB", "RAGMIGRATE_DEV_WEB_URL"} {
+		env = append(env, name+"="+stacktest.Getenv(t, name))
+	}
+	return env
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// Exit codes, listed in the root command's help. Scripts branch on them, so they never change.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitMismatch    = 3
+	exitLockHeld    = 4
+	exitInterrupted = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    ok
+  1    failure (the error message says what and where)
+  2    usage: bad flags or arguments, or a write refused without --yes
+  3    verification mismatch: the migrated data differs from its source
+  4    lock held: another ragmigrate run is working on the same target
+  130  interrupted (SIGINT/SIGTERM); a re-run continues where this one stopped`
+
+// usageError marks errors caused by how ragmigrate was called rather than by what it found.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errMismatch is returned (wrapped) by commands whose check found a difference.
+var errMismatch = errors.New("verification mismatch")
+
+// errLockHeld is returned (wrapped) when another run holds the target's migration lock.
+var errLockHeld = errors.New("lock held by another run")
+
+// exitCode maps an error from the command tree to the documented exit code, in one place.
+func exitCode(ctx context.Context, err error) int {
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage) || isCobraUsageError(err):
+		return exitUsage
+	case errors.Is(err, errMismatch):
+		return exitMismatch
+	case errors.Is(err, errLockHeld):
+		return exitLockHeld
+	case ctx.Err() != nil:
+		// The root context ends only on SIGINT/SIGTERM: whatever error the interruption caused,
+		// the run was interrupted.
+		return exitInterrupted
+	default:
+		return exitFailure
+	}
+}
+
+// isCobraUsageError recognises the argument errors cobra creates itself (unknown commands and
+// argument-count checks); flag errors are wrapped in usageError by the root's FlagErrorFunc.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, prefix := range []string{"unknown command ", "accepts ", "requires at least ", "requires at most ", "invalid argument "} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+// globalOptions are the flags every subcommand shares. Each has an environment fallback that the
+// help text names; the environment is read after parsing (not as a flag default) so that --help
+// never prints a connection string that holds a password.
+type globalOptions struct {
+	Table     string
+	Bucket    string
+	SourceDB  string
+	TargetDB  string
+	Region    string
+	JSON      bool
+	Yes       bool
+	LogLevel  string
+	LogFormat string
+	// S3PathStyle addresses buckets as http://host/bucket/key. Loopback S3 servers need it; real S3
+	// wants virtual-host style. It turns on by itself when an S3 endpoint override is set.
+	S3PathStyle bool
+
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	logger *slog.Logger
+}
+
+// envFlag ties a global flag to its environment variable.
+type envFlag struct {
+	flag, env string
+}
+
+var globalEnvFlags = []envFlag{
+	{"table", "RAGMIGRATE_TABLE"},
+	{"bucket", "RAGMIGRATE_BUCKET"},
+	{"source-db", "RAGMIGRATE_SOURCE_DB"},
+	{"target-db", "RAGMIGRATE_TARGET_DB"},
+	{"region", "RAGMIGRATE_REGION"},
+	{"json", "RAGMIGRATE_JSON"},
+	{"yes", "RAGMIGRATE_YES"},
+	{"log-level", "RAGMIGRATE_LOG_LEVEL"},
+	{"log-format", "RAGMIGRATE_LOG_FORMAT"},
+	{"s3-path-style", "RAGMIGRATE_S3_PATH_STYLE"},
+}
+
+func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.Table, "table", "", "DynamoDB conversation table holding the bots (env RAGMIGRATE_TABLE)")
+	fs.StringVar(&g.Bucket, "bucket", "", "S3 document bucket (env RAGMIGRATE_BUCKET)")
+	fs.StringVar(&g.SourceDB, "source-db", "", "PostgreSQL URL of the old (v0) cluster or its restored snapshot (env RAGMIGRATE_SOURCE_DB)")
+	fs.StringVar(&g.TargetDB, "target-db", "", "PostgreSQL URL of the new (v1) cluster (env RAGMIGRATE_TARGET_DB)")
+	fs.StringVar(&g.Region, "region", "", "AWS region; falls back to AWS_REGION and the shared config (env RAGMIGRATE_REGION)")
+	fs.BoolVar(&g.JSON, "json", false, "print results as JSON on stdout (env RAGMIGRATE_JSON)")
+	fs.BoolVarP(&g.Yes, "yes", "y", false, "answer yes to confirmations; required for writes when stdin is not a terminal (env RAGMIGRATE_YES)")
+	fs.StringVar(&g.LogLevel, "log-level", "info", "debug, info, warn or error (env RAGMIGRATE_LOG_LEVEL)")
+	fs.StringVar(&g.LogFormat, "log-format", "text", "text or json; logs go to stderr, results to stdout (env RAGMIGRATE_LOG_FORMAT)")
+	fs.BoolVar(&g.S3PathStyle, "s3-path-style", false, "path-style S3 requests; default on when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL is set (env RAGMIGRATE_S3_PATH_STYLE)")
+}
+
+// resolve applies environment fallbacks to flags the user did not set, validates, and builds the logger.
+func (g *globalOptions) resolve(fs *pflag.FlagSet) error {
+	for _, ef := range globalEnvFlags {
+		f := fs.Lookup(ef.flag)
+		if f == nil || f.Changed {
+			continue
+		}
+		if v, ok := os.LookupEnv(ef.env); ok && v != "" {
+			if err := fs.Set(ef.flag, v); err != nil {
+				return usageError{fmt.Errorf("%s=%q: %w", ef.env, v, err)}
+			}
+		}
+	}
+	if f := fs.Lookup("s3-path-style"); f != nil && !f.Changed && os.Getenv("RAGMIGRATE_S3_PATH_STYLE") == "" {
+		g.S3PathStyle = os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	}
+	logger, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
+	if err != nil {
+		return usageError{err}
+	}
+	g.logger = logger
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// stdinIsTerminal tells whether a confirmation prompt can be answered by a person.
+func (g *globalOptions) stdinIsTerminal() bool {
+	f, ok := g.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirm asks before a write. --yes answers it; without a terminal and without --yes the write is
+// refused, so a script never blocks on a prompt nobody sees.
+func (g *globalOptions) confirm(question string) error {
+	if g.Yes {
+		return nil
+	}
+	if !g.stdinIsTerminal() {
+		return usageError{fmt.Errorf("%s: refusing to write without --yes (stdin is not a terminal)", question)}
+	}
+	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
+	var answer string
+	fmt.Fscanln(g.stdin, &answer)
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return usageError{fmt.Errorf("%s: not confirmed", question)}
+	}
+	return nil
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "ragmigrate",
+		Short: "Move a pgvector RAG knowledge store to a new cluster, and prove the result",
+		Long: `ragmigrate moves a RAG chat platform's knowledge store — pgvector rows in PostgreSQL, bots in a
+DynamoDB table, documents in an S3 bucket, embeddings from Amazon Bedrock — to a new database
+cluster: by re-embedding from the sources, by copying the vectors, or by live replication with a
+cut-over. Its first users run Bedrock Chat (aws-samples) through the v0 → v1 upgrade, which replaces
+the Aurora cluster and deletes every vector.
+
+Commands that read (plan, verify, status) never write. Commands that write ask for confirmation on
+a terminal and need --yes otherwise. Logs go to stderr; results go to stdout (--json for machines).
+
+AWS access uses the standard SDK chain (AWS_PROFILE, AWS_REGION, ...); endpoints can be redirected
+with the SDK's AWS_ENDPOINT_URL_<SERVICE> variables (DYNAMODB, S3, BEDROCK_RUNTIME), which is how
+the local stack ('ragmigrate dev stack up') is reached.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.resolve(cmd.Flags())
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	g.AddFlags(root.PersistentFlags())
+	root.AddCommand(newDevCommand(g))
+	return root
+}
