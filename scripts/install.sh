@@ -60,7 +60,8 @@ SRC
 	fi
 	apt_update
 	build=$(mktemp -d)
-	chmod 755 "$build" # apt-get source downloads as the unprivileged _apt user
+	# apt-get source downloads as the unprivileged _apt user, which must be able to write here.
+	if id _apt >/dev/null 2>&1; then chown _apt "$build"; fi
 	trap 'rm -rf "$build"' EXIT
 	log "building pgvector $PGVECTOR_VERSION from Debian's trixie source package"
 	(cd "$build" && apt-get source -qq --download-only "pgvector=$PGVECTOR_VERSION-*" >/dev/null 2>&1 \

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
@@ -241,4 +245,51 @@ func stackEnv(t *testing.T) []string {
 		env = append(env, name+"="+stacktest.Getenv(t, name))
 	}
 	return env
+}
+
+// TestBedrockReachedThroughEndpointVariable calls the stack's contract server the way ragmigrate
+// will: the SDK's default configuration, redirected only by AWS_ENDPOINT_URL_BEDROCK_RUNTIME.
+func TestBedrockReachedThroughEndpointVariable(t *testing.T) {
+	t.Parallel()
+	stacktest.Getenv(t, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+	statsURL := stacktest.Getenv(t, "RAGMIGRATE_DEV_BEDROCK_URL") + "/stats"
+	clients := stacktest.AWS(t)
+	client := bedrockruntime.NewFromConfig(clients.Config)
+	before := bedrockStats(t, statsURL)
+
+	out, err := client.InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{
+		ModelId:     aws.String("cohere.embed-multilingual-v3"),
+		ContentType: aws.String("application/json"),
+		Accept:      aws.String("application/json"),
+		Body:        []byte(`{"texts":["出張の日当はいくらですか？","How much is the daily allowance?"],"input_type":"search_document"}`),
+	})
+	require.NoError(t, err)
+	var resp struct {
+		Embeddings   [][]float32 `json:"embeddings"`
+		ResponseType string      `json:"response_type"`
+	}
+	require.NoError(t, json.Unmarshal(out.Body, &resp))
+	require.Equal(t, "embeddings_floats", resp.ResponseType)
+	require.Len(t, resp.Embeddings, 2)
+	require.Len(t, resp.Embeddings[0], 1024)
+
+	_, err = client.InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{
+		ModelId: aws.String("cohere.embed-multilingual-v3"), ContentType: aws.String("application/json"),
+		Body: []byte(`{"texts":["no input type"]}`),
+	})
+	var ve *brtypes.ValidationException
+	require.ErrorAs(t, err, &ve)
+
+	after := bedrockStats(t, statsURL)
+	require.GreaterOrEqual(t, after.Requests-before.Requests, int64(2))
+	require.GreaterOrEqual(t, after.Texts-before.Texts, int64(2))
+}
+
+func bedrockStats(t *testing.T, url string) (s struct{ Requests, Texts int64 }) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+	return s
 }
