@@ -52,7 +52,14 @@ func ragmigrate(t *testing.T, env []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// The shell that runs the tests may export the stack's RAGMIGRATE_* defaults; a test sees
+	// only the ones it passes.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RAGMIGRATE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

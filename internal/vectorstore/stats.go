@@ -56,7 +56,7 @@ func Stats(ctx context.Context, conn *pgx.Conn, botIDs []string) (*TableStats, e
 }
 
 // RowsPerBot counts items rows per bot id.
-func RowsPerBot(ctx context.Context, conn *pgx.Conn) (map[string]int64, error) {
+func RowsPerBot(ctx context.Context, conn Querier) (map[string]int64, error) {
 	rows, err := conn.Query(ctx, `SELECT rtrim(botid), count(*) FROM items GROUP BY botid`)
 	if err != nil {
 		return nil, fmt.Errorf("rows per bot: %w", err)
@@ -69,4 +69,39 @@ func RowsPerBot(ctx context.Context, conn *pgx.Conn) (map[string]int64, error) {
 		return nil, fmt.Errorf("rows per bot: %w", err)
 	}
 	return out, nil
+}
+
+// VectorHealth counts embeddings search cannot use. pgvector rejects NaN and infinities on input,
+// but a corrupted page or a bad binary COPY can still leave them; the norm catches both.
+type VectorHealth struct {
+	Dimensions int   `json:"dimensions"` // the column's declared dimension
+	Null       int64 `json:"null"`
+	WrongDims  int64 `json:"wrong_dimensions"`
+	NonFinite  int64 `json:"non_finite"`
+	Zero       int64 `json:"zero"`
+}
+
+// CheckVectors scans every embedding once.
+func CheckVectors(ctx context.Context, q Querier) (*VectorHealth, error) {
+	h := &VectorHealth{}
+	err := q.QueryRow(ctx, `SELECT
+			(SELECT atttypmod FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'embedding'),
+			count(*) FILTER (WHERE embedding IS NULL),
+			count(*) FILTER (WHERE embedding IS NOT NULL AND vector_dims(embedding) <> (SELECT atttypmod FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'embedding')),
+			count(*) FILTER (WHERE embedding IS NOT NULL AND NOT (vector_norm(embedding) < 'Infinity'::float8)),
+			count(*) FILTER (WHERE embedding IS NOT NULL AND vector_norm(embedding) = 0)
+		FROM items`).Scan(&h.Dimensions, &h.Null, &h.WrongDims, &h.NonFinite, &h.Zero)
+	if err != nil {
+		return nil, fmt.Errorf("check vectors: %w", err)
+	}
+	return h, nil
+}
+
+// DeleteBots deletes every row of the given bots and returns how many went.
+func DeleteBots(ctx context.Context, q Querier, botIDs []string) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM items WHERE rtrim(botid) = ANY($1::text[])`, botIDs)
+	if err != nil {
+		return 0, fmt.Errorf("delete rows of %d bots: %w", len(botIDs), err)
+	}
+	return tag.RowsAffected(), nil
 }
