@@ -13,8 +13,8 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/verify"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
+	"github.com/ragmigrate/ragmigrate/internal/verify"
 )
 
 type verifyOptions struct {
