@@ -18,6 +18,7 @@ import (
 )
 
 type verifyOptions struct {
+	Tables        []string
 	Queries       int
 	TopK          int
 	MaxDetails    int
@@ -26,6 +27,7 @@ type verifyOptions struct {
 }
 
 func (o *verifyOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Tables, "tables", nil, "more tables to compare row by row by primary key, besides items (needs --source-db)")
 	fs.IntVar(&o.Queries, "queries", 20, "bots sampled for search equivalence (needs --source-db; 0 turns it off)")
 	fs.IntVar(&o.TopK, "top-k", 20, "results per search, as the app's max_results")
 	fs.IntVar(&o.MaxDetails, "max-details", 20, "ids listed per bot and kind of difference")
@@ -40,6 +42,9 @@ func (o *verifyOptions) Validate(g *globalOptions) error {
 	}
 	if g.SourceDB == "" && g.Table == "" {
 		errs = append(errs, errors.New("give --source-db (data and search checks), --table (bot checks), or both"))
+	}
+	if len(o.Tables) > 0 && g.SourceDB == "" {
+		errs = append(errs, errors.New("--tables needs --source-db"))
 	}
 	if o.DeleteOrphans && g.Table == "" {
 		errs = append(errs, errors.New("--delete-orphans needs --table: orphans are rows whose bot has no item there"))
@@ -66,6 +71,7 @@ With --source-db (after copy or replication):
   data    per bot, the row count and an order-independent digest over id, content, source and the
           embedding's exact bytes, computed on each server; a bot that differs is drilled into to
           name the ids missing, extra, changed (and which columns) or moved to another bot.
+  tables  --tables: any other table, row by row by primary key.
   search  for --queries sampled bots, a stored vector is the query of the app's own search
           (WHERE botid = $1 ORDER BY embedding <-> $2 LIMIT --top-k) on both sides, with the ANN
           index as configured and with exact search: recall@k says whether a difference comes
@@ -91,7 +97,7 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	if err := o.Validate(g); err != nil {
 		return err
 	}
-	vo := verify.Options{Queries: o.Queries, TopK: o.TopK, MaxDetails: o.MaxDetails, Logger: g.logger}
+	vo := verify.Options{Tables: o.Tables, Queries: o.Queries, TopK: o.TopK, MaxDetails: o.MaxDetails, Logger: g.logger}
 	var err error
 	if vo.Target, err = vectorstore.Connect(ctx, g.TargetDB, "verify"); err != nil {
 		return fmt.Errorf("target: %w", err)

@@ -51,6 +51,22 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	for _, t := range r.Tables {
+		p("table %s\trows %d → %d · %d of %d key-hash buckets differ · %s\t%s",
+			t.Table, t.SourceRows, t.TargetRows, t.Differing, t.Buckets, round(t.Elapsed), verdict(t.OK()))
+		for _, k := range t.Missing {
+			p("  missing in target\t%s", k)
+		}
+		for _, k := range t.Extra {
+			p("  extra in target\t%s", k)
+		}
+		for _, k := range t.Changed {
+			p("  changed\t%s", k)
+		}
+		if t.More > 0 {
+			p("  …\t%d more keys", t.More)
+		}
+	}
 	if s := r.Search; s != nil {
 		p("search (top-%d)\t%d bots sampled · recall exact %.3f · recall with ANN index %.3f · %s\t%s",
 			s.TopK, s.Bots, s.RecallExact, s.RecallANN, round(s.Elapsed), verdict(s.OK()))

@@ -40,6 +40,9 @@ type Options struct {
 	Queries int
 	// TopK is the app's search limit (max_results); default 20.
 	TopK int
+	// Tables are further tables to compare between source and target by primary key (items is
+	// always compared, per bot).
+	Tables []string
 	// MaxDetails bounds the ids listed per bot and per kind of difference; default 20.
 	MaxDetails int
 	Logger     *slog.Logger
@@ -51,6 +54,7 @@ type Report struct {
 	Data   *DataReport   `json:"data,omitempty"`
 	Bots   *BotsReport   `json:"bots,omitempty"`
 	Search *SearchReport `json:"search,omitempty"`
+	Tables []*TableReport `json:"tables,omitempty"`
 }
 
 // Run performs the checks the options allow.
@@ -70,6 +74,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		r.OK = r.OK && r.Data.OK()
+		for _, t := range o.Tables {
+			tr, err := compareTable(ctx, o, t)
+			if err != nil {
+				return nil, err
+			}
+			r.Tables = append(r.Tables, tr)
+			r.OK = r.OK && tr.OK()
+		}
 		if o.Queries > 0 {
 			if r.Search, err = compareSearch(ctx, o); err != nil {
 				return nil, err

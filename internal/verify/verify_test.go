@@ -327,3 +327,35 @@ func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	require.NoError(t, err)
 	require.Positive(t, tag.RowsAffected(), sql)
 }
+
+// TestOtherTablesByPrimaryKey compares a table that is not items: a composite text key, and
+// rows missing, extra and changed.
+func TestOtherTablesByPrimaryKey(t *testing.T) {
+	t.Parallel()
+	ctx := stacktest.Context(t)
+	src := connect(t, stacktest.Database(t, "RAGMIGRATE_SOURCE_DB"))
+	dst := connect(t, stacktest.Database(t, "RAGMIGRATE_TARGET_DB"))
+	for _, c := range []*pgx.Conn{src, dst} {
+		exec(t, c, `CREATE TABLE public.notes (tenant text, n int, body text, PRIMARY KEY (tenant, n));
+			INSERT INTO notes SELECT 'tenant-' || (i % 7), i, 'note ' || i FROM generate_series(1, 3000) i`)
+		require.NoError(t, vectorstore.SetupApp(ctx, c))
+	}
+	o := verify.Options{Source: src, Target: dst, Tables: []string{"public.notes"}}
+	r, err := verify.Run(ctx, o)
+	require.NoError(t, err)
+	require.True(t, r.OK)
+	require.EqualValues(t, 3000, r.Tables[0].TargetRows)
+	require.Equal(t, []string{"tenant", "n"}, r.Tables[0].PrimaryKey)
+
+	exec(t, dst, `DELETE FROM notes WHERE n = 10; UPDATE notes SET body = 'edited' WHERE n = 20; INSERT INTO notes VALUES ('tenant-x', 1, 'new')`)
+	r, err = verify.Run(ctx, o)
+	require.NoError(t, err)
+	require.False(t, r.OK)
+	tr := r.Tables[0]
+	require.Equal(t, []string{"(tenant-3,10)"}, tr.Missing)
+	require.Equal(t, []string{"(tenant-6,20)"}, tr.Changed)
+	require.Equal(t, []string{"(tenant-x,1)"}, tr.Extra)
+
+	_, err = verify.Run(ctx, verify.Options{Source: src, Target: dst, Tables: []string{"no_such_table"}})
+	require.ErrorContains(t, err, "without a primary key")
+}
