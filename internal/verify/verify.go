@@ -50,10 +50,10 @@ type Options struct {
 
 // Report is the whole result.
 type Report struct {
-	OK     bool          `json:"ok"`
-	Data   *DataReport   `json:"data,omitempty"`
-	Bots   *BotsReport   `json:"bots,omitempty"`
-	Search *SearchReport `json:"search,omitempty"`
+	OK     bool           `json:"ok"`
+	Data   *DataReport    `json:"data,omitempty"`
+	Bots   *BotsReport    `json:"bots,omitempty"`
+	Search *SearchReport  `json:"search,omitempty"`
 	Tables []*TableReport `json:"tables,omitempty"`
 }
 
