@@ -1,0 +1,104 @@
+package loader
+
+import (
+	"encoding/csv"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+var (
+	blankLines   = regexp.MustCompile(`\n[ \t]*\n\s*`)
+	mdHeading    = regexp.MustCompile(`^#{1,6}[ \t]+(.*?)[ \t#]*$`)
+	mdListItem   = regexp.MustCompile(`^[ \t]*(?:[-*+]|\d+[.)])[ \t]+(.*)$`)
+	mdTableRule  = regexp.MustCompile(`^\|?[ \t]*:?-{2,}:?[ \t]*(\|[ \t]*:?-{2,}:?[ \t]*)*\|?$`)
+	mdEmphasis   = regexp.MustCompile("(\\*\\*|__|`)")
+	mdLink       = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
+	mdFenceStart = regexp.MustCompile("^(```|~~~)")
+)
+
+// markdown renders Markdown to the elements its HTML would hold: headings, paragraphs, list
+// items and table rows, without the markup (the app converted Markdown to HTML first).
+func markdown(s string) []string {
+	var out []string
+	var para []string
+	flush := func() {
+		if len(para) > 0 {
+			out = append(out, strings.Join(para, " "))
+			para = nil
+		}
+	}
+	inFence := false
+	var fence []string
+	for _, line := range strings.Split(s, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if mdFenceStart.MatchString(trimmed) {
+			if inFence {
+				out = append(out, strings.Join(fence, "\n"))
+				fence = nil
+			} else {
+				flush()
+			}
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			fence = append(fence, line)
+			continue
+		}
+		switch {
+		case trimmed == "":
+			flush()
+		case mdHeading.MatchString(trimmed):
+			flush()
+			out = append(out, inline(mdHeading.FindStringSubmatch(trimmed)[1]))
+		case mdTableRule.MatchString(trimmed) && strings.Contains(trimmed, "-"):
+			// the header rule of a pipe table carries no text
+		case strings.HasPrefix(trimmed, "|"):
+			flush()
+			// \| is a literal bar inside a cell; <br> a line break inside a cell.
+			row := strings.ReplaceAll(trimmed, `\|`, "\x00")
+			cells := strings.Split(strings.Trim(row, "|"), "|")
+			for i := range cells {
+				c := strings.ReplaceAll(strings.ReplaceAll(cells[i], "\x00", "|"), "<br>", " ")
+				cells[i] = inline(strings.TrimSpace(c))
+			}
+			out = append(out, strings.Join(cells, " "))
+		case mdListItem.MatchString(line):
+			flush()
+			out = append(out, inline(mdListItem.FindStringSubmatch(line)[1]))
+		default:
+			para = append(para, inline(strings.TrimLeft(trimmed, "> ")))
+		}
+	}
+	flush()
+	if len(fence) > 0 {
+		out = append(out, strings.Join(fence, "\n"))
+	}
+	return out
+}
+
+func inline(s string) string {
+	s = mdLink.ReplaceAllString(s, "$1")
+	return strings.TrimSpace(mdEmphasis.ReplaceAllString(s, ""))
+}
+
+// csvRows reads a CSV (quoted fields may hold commas and newlines) into one element per row,
+// cells separated by a space, as the text of the table unstructured builds from it.
+func csvRows(s string) ([]string, error) {
+	r := csv.NewReader(strings.NewReader(s))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	records, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read CSV: %w", err)
+	}
+	out := make([]string, 0, len(records))
+	for _, rec := range records {
+		line := strings.TrimSpace(strings.Join(rec, " "))
+		if line != "" {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
