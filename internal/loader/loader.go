@@ -54,8 +54,8 @@ const elementSeparator = "\n\n"
 func File(source, name string, body []byte) (Document, error) {
 	ext := strings.ToLower(path.Ext(name))
 	fail := func(err error) (Document, error) { return Document{}, &SourceError{Source: source, Err: err} }
-	if sniffed := sniffBinary(body); sniffed != "" && !strings.EqualFold(ext, "."+sniffed) {
-		return fail(fmt.Errorf("%w: %s file named %s", ErrUnsupported, strings.ToUpper(sniffed), ext))
+	if sniffed := sniffBinary(body); sniffed != "" && !sniffedExts[sniffed][ext] {
+		return fail(fmt.Errorf("%w: a %s file named %s", ErrUnsupported, strings.ToUpper(sniffed), ext))
 	}
 	switch ext {
 	case ".txt", ".text":
@@ -91,6 +91,23 @@ func File(source, name string, body []byte) (Document, error) {
 	default:
 		return fail(fmt.Errorf("%w %q: the app accepts .txt .text .md .csv .pdf .docx .xlsx .pptx", ErrUnsupported, ext))
 	}
+}
+
+// Readable reports, by name alone, whether File can read a file: nil, or the error File would
+// give for its format.
+func Readable(source, name string) error {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".txt", ".text", ".md", ".markdown", ".csv", ".html", ".htm":
+		return nil
+	}
+	_, err := File(source, name, nil)
+	return err
+}
+
+// sniffedExts are the extensions each sniffed container may carry.
+var sniffedExts = map[string]map[string]bool{
+	"pdf": {".pdf": true},
+	"zip": {".docx": true, ".xlsx": true, ".pptx": true},
 }
 
 // sniffBinary names a binary container format recognised by its magic bytes, or "".

@@ -77,6 +77,8 @@ func TestFileRefusesWhatItCannotRead(t *testing.T) {
 		"PDF":           {"Manual.pdf", pdf, "unsupported format .pdf"},
 		"PDFNamedTxt":   {"notes.txt", pdf, "PDF file named .txt"},
 		"UnknownFormat": {"photo.heic", []byte("x"), `unsupported format ".heic"`},
+		"DocxIsZip":     {"Policy.docx", []byte("PK\x03\x04rest"), "unsupported format .docx: this version reads"},
+		"ZipNamedCSV":   {"data.csv", []byte("PK\x03\x04rest"), "a ZIP file named .csv"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

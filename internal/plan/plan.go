@@ -1,0 +1,430 @@
+// Package plan is the read-only look before a migration: what the deployment holds, what a
+// re-embed would cost and how long it would take, what a copy would move, whether the target is
+// ready, and which strategy fits. It is also the dry run of 'ragmigrate reembed'.
+//
+// # Overview
+//
+// Without Exact, sizes come from S3 listings and per-format ratios of text to bytes, and each URL
+// counts as a typical page: quick, and good to tens of percent. With Exact every source is
+// downloaded, read and split with the app's splitter exactly as re-embed would, without calling
+// the model: the chunk and token counts are then what re-embed will send.
+package plan
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/chunk"
+	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
+)
+
+// Options say what to look at and how to price it.
+type Options struct {
+	Bots    *botstore.Store
+	Docs    *docstore.Store
+	Target  *pgx.Conn // optional: preflight
+	Source  *pgx.Conn // optional: the copy estimate
+	BotIDs  []string  // only these bots (all when empty)
+	UserIDs []string  // only these users' bots (all when empty)
+	Model   Model
+	// RequestsPerMinute and TokensPerMinute are the embedding budget (0: unlimited).
+	RequestsPerMinute int
+	TokensPerMinute   int
+	Exact             bool
+	Fetcher           *loader.Fetcher
+	// URLChars is the text assumed per URL without Exact. Default 6000.
+	URLChars int
+	// CopyMBps is the assumed binary COPY rate for the copy estimate. Default 150.
+	CopyMBps float64
+	Logger   *slog.Logger
+}
+
+// Plan is the result.
+type Plan struct {
+	Model          Model         `json:"model"`
+	Exact          bool          `json:"exact"`
+	Bots           BotCounts     `json:"bots"`
+	Sources        SourceCounts  `json:"sources"`
+	Reembed        Estimate      `json:"reembed"`
+	PerBot         []BotPlan     `json:"per_bot"`
+	Malformed      []Malformed   `json:"malformed,omitempty"`
+	Target         *Preflight    `json:"target,omitempty"`
+	Copy           *CopyEstimate `json:"copy,omitempty"`
+	Recommendation string        `json:"recommendation"`
+	Reason         string        `json:"reason"`
+}
+
+// BotCounts counts the bots in scope.
+type BotCounts struct {
+	Total         int                         `json:"total"`
+	WithKnowledge int                         `json:"with_knowledge"`
+	Empty         int                         `json:"without_knowledge"`
+	ByStatus      map[botstore.SyncStatus]int `json:"by_status"`
+	// StatusFixes are bots without knowledge whose SyncStatus re-embed will set to SUCCEEDED,
+	// as the app's task would.
+	StatusFixes int `json:"status_fixes"`
+	// WillFail are bots with a source this version cannot load.
+	WillFail int `json:"will_fail"`
+}
+
+// SourceCounts counts the sources of the bots in scope.
+type SourceCounts struct {
+	Files     int            `json:"files"`
+	FileBytes int64          `json:"file_bytes"`
+	ByExt     map[string]int `json:"files_by_extension"`
+	Missing   int            `json:"missing_files"`
+	URLs      int            `json:"urls"`
+	Sitemaps  int            `json:"sitemaps"`
+}
+
+// Estimate is the re-embed's size, cost and time.
+type Estimate struct {
+	Chunks   int64   `json:"chunks"`
+	Chars    int64   `json:"chars"`
+	Tokens   int64   `json:"tokens"`
+	Requests int64   `json:"requests"`
+	CostUSD  float64 `json:"cost_usd"`
+	// Duration at the configured budget; 0 when no budget bounds it.
+	Duration time.Duration `json:"duration_ns"`
+	// Bound says which budget sets the duration: "requests", "tokens" or "none".
+	Bound string `json:"bound"`
+}
+
+// BotPlan is one bot.
+type BotPlan struct {
+	BotID    string              `json:"bot_id"`
+	UserID   string              `json:"user_id"`
+	Title    string              `json:"title"`
+	Status   botstore.SyncStatus `json:"sync_status"`
+	Files    int                 `json:"files"`
+	Bytes    int64               `json:"bytes"`
+	URLs     int                 `json:"urls"`
+	Sitemaps int                 `json:"sitemaps"`
+	Chunks   int64               `json:"chunks"`
+	Chars    int64               `json:"chars"`
+	Tokens   int64               `json:"tokens"`
+	Requests int64               `json:"requests"`
+	// Problems are why re-embed would fail this bot (naming the source).
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Malformed is a bot item nobody can migrate, with the reason.
+type Malformed struct {
+	PK     string `json:"pk"`
+	SK     string `json:"sk"`
+	Reason string `json:"reason"`
+}
+
+// textRatio is the share of a file's bytes that becomes text, by extension: a rough prior for the
+// quick estimate (plain text is about 1; zipped XML and PDF carry much markup and compression).
+var textRatio = map[string]float64{
+	".txt": 1, ".text": 1, ".md": 0.95, ".csv": 0.9,
+	".pdf": 0.35, ".docx": 0.5, ".xlsx": 0.3, ".pptx": 0.15,
+}
+
+// Make builds the plan. It never writes.
+func Make(ctx context.Context, o Options) (*Plan, error) {
+	o.URLChars = cmp.Or(o.URLChars, 6000)
+	o.CopyMBps = cmp.Or(o.CopyMBps, 150)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Fetcher == nil {
+		o.Fetcher = &loader.Fetcher{}
+	}
+	p := &Plan{Model: o.Model, Exact: o.Exact,
+		Bots:    BotCounts{ByStatus: map[botstore.SyncStatus]int{}},
+		Sources: SourceCounts{ByExt: map[string]int{}},
+	}
+	var bots []*botstore.Bot
+	err := o.Bots.ScanBots(ctx, func(b *botstore.Bot) error {
+		if inScope(o, b.UserID, b.ID) {
+			bots = append(bots, b)
+		}
+		return nil
+	}, func(de *botstore.DecodeError) error {
+		if inScope(o, de.PK, de.SK[strings.LastIndexByte(de.SK, '#')+1:]) {
+			p.Malformed = append(p.Malformed, Malformed{PK: de.PK, SK: de.SK, Reason: de.Reason})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	slices.SortFunc(bots, func(a, b *botstore.Bot) int { return strings.Compare(a.ID, b.ID) })
+	for _, b := range bots {
+		bp, err := planBot(ctx, o, b, &p.Sources)
+		if err != nil {
+			return nil, fmt.Errorf("plan: bot %s: %w", b.ID, err)
+		}
+		p.PerBot = append(p.PerBot, bp)
+		c := &p.Bots
+		c.Total++
+		c.ByStatus[b.SyncStatus]++
+		if b.Knowledge.Empty() {
+			c.Empty++
+			if b.SyncStatus != botstore.StatusSucceeded {
+				c.StatusFixes++
+			}
+		} else {
+			c.WithKnowledge++
+		}
+		if len(bp.Problems) > 0 {
+			c.WillFail++
+		}
+		if len(bp.Problems) > 0 {
+			// Re-embed loads every source before embedding any, so a bot that fails costs nothing.
+			continue
+		}
+		e := &p.Reembed
+		e.Chunks += bp.Chunks
+		e.Chars += bp.Chars
+		e.Tokens += bp.Tokens
+		e.Requests += bp.Requests
+	}
+	e := &p.Reembed
+	e.CostUSD = float64(e.Tokens) / 1e6 * o.Model.PricePerMTok
+	e.Bound = "none"
+	if o.RequestsPerMinute > 0 {
+		e.Duration = minutes(float64(e.Requests) / float64(o.RequestsPerMinute))
+		e.Bound = "requests"
+	}
+	if o.TokensPerMinute > 0 {
+		if d := minutes(float64(e.Tokens) / float64(o.TokensPerMinute)); d > e.Duration {
+			e.Duration, e.Bound = d, "tokens"
+		}
+	}
+	if o.Target != nil {
+		if p.Target, err = preflight(ctx, o.Target, o.Model); err != nil {
+			return nil, fmt.Errorf("plan: target: %w", err)
+		}
+	}
+	if o.Source != nil {
+		if p.Copy, err = copyEstimate(ctx, o, bots); err != nil {
+			return nil, fmt.Errorf("plan: source: %w", err)
+		}
+	}
+	p.recommend()
+	return p, nil
+}
+
+func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)).Round(time.Second) }
+
+func inScope(o Options, user, bot string) bool {
+	return (len(o.BotIDs) == 0 || slices.Contains(o.BotIDs, bot)) &&
+		(len(o.UserIDs) == 0 || slices.Contains(o.UserIDs, user))
+}
+
+// planBot sizes one bot's sources and chunks.
+func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) (BotPlan, error) {
+	bp := BotPlan{BotID: b.ID, UserID: b.UserID, Title: b.Title, Status: b.SyncStatus,
+		Files: len(b.Knowledge.Filenames), URLs: len(b.Knowledge.SourceURLs), Sitemaps: len(b.Knowledge.SitemapURLs)}
+	if b.Knowledge.Empty() {
+		return bp, nil
+	}
+	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
+	if err != nil {
+		bp.Problems = append(bp.Problems, fmt.Sprintf("embedding params: %v", err))
+		return bp, nil
+	}
+	sizes := map[string]int64{}
+	prefix := docstore.DocumentKey(b.UserID, b.ID, "")
+	if err := o.Docs.Walk(ctx, prefix, func(obj docstore.Object) error {
+		sizes[strings.TrimPrefix(obj.Key, prefix)] = obj.Size
+		return nil
+	}); err != nil {
+		return bp, err
+	}
+	var texts []string // Exact: the documents' text
+	var chars []int64  // estimate: the documents' estimated characters
+	for _, name := range b.Knowledge.Filenames {
+		key := docstore.DocumentKey(b.UserID, b.ID, name)
+		uri := docstore.SourceURI(o.Docs.Bucket(), key)
+		ext := strings.ToLower(path.Ext(name))
+		size, ok := sizes[name]
+		if !ok {
+			sc.Missing++
+			bp.Problems = append(bp.Problems, uri+": not in the bucket")
+			continue
+		}
+		sc.Files++
+		sc.FileBytes += size
+		sc.ByExt[ext]++
+		bp.Bytes += size
+		if !o.Exact {
+			if err := loader.Readable(uri, name); err != nil {
+				bp.Problems = append(bp.Problems, err.Error())
+				continue
+			}
+			chars = append(chars, int64(float64(size)*textRatio[ext]))
+			continue
+		}
+		body, err := readObject(ctx, o.Docs, key)
+		if err != nil {
+			bp.Problems = append(bp.Problems, fmt.Sprintf("%s: %v", uri, err))
+			continue
+		}
+		doc, err := loader.File(uri, name, body)
+		if err != nil {
+			bp.Problems = append(bp.Problems, err.Error())
+			continue
+		}
+		texts = append(texts, doc.Text)
+	}
+	sc.URLs += len(b.Knowledge.SourceURLs)
+	for _, u := range b.Knowledge.SourceURLs {
+		if !o.Exact {
+			chars = append(chars, int64(o.URLChars))
+			continue
+		}
+		doc, err := o.Fetcher.URL(ctx, u)
+		if err != nil {
+			bp.Problems = append(bp.Problems, err.Error())
+			continue
+		}
+		texts = append(texts, doc.Text)
+	}
+	sc.Sitemaps += len(b.Knowledge.SitemapURLs)
+	for _, u := range b.Knowledge.SitemapURLs {
+		bp.Problems = append(bp.Problems, u+": sitemaps are not loaded by this version (the app itself raised NotImplementedError)")
+	}
+	ep := b.EmbeddingParams
+	for _, c := range chars {
+		if c <= 0 {
+			continue
+		}
+		// The splitter advances by about chunk_size - overlap characters per chunk.
+		step := int64(max(1, ep.ChunkSize-ep.ChunkOverlap))
+		n := max(1, (c+step-1)/step)
+		bp.Chunks += n
+		embedded := c + (n-1)*int64(ep.ChunkOverlap)
+		bp.Chars += embedded
+		bp.Tokens += (embedded + 3) / 4
+	}
+	for _, t := range texts {
+		for _, c := range splitter.Split(t) {
+			if c == "" {
+				continue
+			}
+			r := int64(utf8.RuneCountInString(c))
+			bp.Chunks++
+			bp.Chars += r
+			bp.Tokens += (r + 3) / 4
+		}
+	}
+	if bp.Chunks > 0 {
+		batch := int64(max(1, o.Model.MaxBatch))
+		bp.Requests = (bp.Chunks + batch - 1) / batch
+	}
+	return bp, nil
+}
+
+// Preflight checks the target cluster.
+type Preflight struct {
+	PgvectorVersion string   `json:"pgvector_version"`
+	ItemsExists     bool     `json:"items_exists"`
+	ItemsRows       int64    `json:"items_rows"`
+	Dimensions      int      `json:"dimensions,omitempty"`
+	Problems        []string `json:"problems,omitempty"`
+	Notes           []string `json:"notes,omitempty"`
+}
+
+func preflight(ctx context.Context, conn *pgx.Conn, m Model) (*Preflight, error) {
+	st, err := vectorstore.Stats(ctx, conn, nil)
+	if err != nil {
+		return nil, err
+	}
+	pf := &Preflight{PgvectorVersion: st.PgvectorVersion, ItemsExists: st.Exists, ItemsRows: st.Rows, Dimensions: st.Dimensions}
+	var available string
+	if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT default_version FROM pg_available_extensions WHERE name = 'vector'), '')`).Scan(&available); err != nil {
+		return nil, err
+	}
+	switch {
+	case st.PgvectorVersion == "" && available == "":
+		pf.Problems = append(pf.Problems, "pgvector is not available on the target cluster")
+	case st.PgvectorVersion == "":
+		pf.Notes = append(pf.Notes, "pgvector "+available+" will be created (CREATE EXTENSION vector)")
+	}
+	switch {
+	case !st.Exists:
+		pf.Notes = append(pf.Notes, "items will be created with the app's DDL")
+	case st.Dimensions != m.Dimensions:
+		pf.Problems = append(pf.Problems, fmt.Sprintf("items.embedding is vector(%d) but %s gives %d dimensions", st.Dimensions, m.ID, m.Dimensions))
+	}
+	return pf, nil
+}
+
+// CopyEstimate sizes a copy from the old cluster.
+type CopyEstimate struct {
+	Rows       int64         `json:"rows"`
+	Bytes      int64         `json:"bytes"` // heap, TOAST and indexes
+	Dimensions int           `json:"dimensions"`
+	Indexes    []string      `json:"indexes"`
+	Duration   time.Duration `json:"duration_ns"`
+	Problems   []string      `json:"problems,omitempty"`
+}
+
+func copyEstimate(ctx context.Context, o Options, bots []*botstore.Bot) (*CopyEstimate, error) {
+	ids := make([]string, len(bots))
+	for i, b := range bots {
+		ids[i] = b.ID
+	}
+	st, err := vectorstore.Stats(ctx, o.Source, ids)
+	if err != nil {
+		return nil, err
+	}
+	ce := &CopyEstimate{Rows: st.Rows, Bytes: st.TotalBytes, Dimensions: st.Dimensions, Indexes: st.Indexes}
+	if !st.Exists {
+		ce.Problems = append(ce.Problems, "the source has no items table")
+		return ce, nil
+	}
+	if st.Dimensions != o.Model.Dimensions {
+		ce.Problems = append(ce.Problems, fmt.Sprintf("the source's vectors have %d dimensions, %s has %d: copying keeps the old model", st.Dimensions, o.Model.ID, o.Model.Dimensions))
+	}
+	ce.Duration = time.Duration(float64(st.TotalBytes) / (o.CopyMBps * 1e6) * float64(time.Second)).Round(time.Second)
+	return ce, nil
+}
+
+func (p *Plan) recommend() {
+	switch {
+	case p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0:
+		p.Recommendation = "copy"
+		p.Reason = fmt.Sprintf("the old cluster is reachable with %d rows of the same model: copying costs no Bedrock spend (re-embed ≈ $%.2f) and keeps chunks byte-identical", p.Copy.Rows, p.Reembed.CostUSD)
+	case p.Copy != nil:
+		p.Recommendation = "reembed"
+		p.Reason = "the old cluster cannot serve a copy: " + strings.Join(p.Copy.Problems, "; ")
+	default:
+		p.Recommendation = "reembed"
+		p.Reason = "no old cluster given (--source-db): re-embedding from the sources is the way back"
+	}
+}
+
+func readObject(ctx context.Context, docs *docstore.Store, key string) ([]byte, error) {
+	body, _, err := docs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	const limit = 256 << 20
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("larger than %d MiB", limit>>20)
+	}
+	return b, nil
+}

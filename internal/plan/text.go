@@ -1,0 +1,110 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/inventory"
+)
+
+// WriteText prints the plan for people; perBot adds a line for every bot, not only for the
+// bots that will fail.
+func (p *Plan) WriteText(w io.Writer, perBot bool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	pr := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
+	var st []string
+	for _, s := range botstore.Statuses {
+		st = append(st, fmt.Sprintf("%s %d", s, p.Bots.ByStatus[s]))
+	}
+	pr("bots\t%d (with knowledge %d, without %d) · %s · %d malformed items", p.Bots.Total, p.Bots.WithKnowledge, p.Bots.Empty, strings.Join(st, " · "), len(p.Malformed))
+	var ext []string
+	for _, e := range slices.Sorted(maps.Keys(p.Sources.ByExt)) {
+		ext = append(ext, fmt.Sprintf("%s %d", e, p.Sources.ByExt[e]))
+	}
+	s := p.Sources
+	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, inventory.Bytes(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
+	e := p.Reembed
+	kind := "estimate (--exact downloads and splits every source)"
+	approx := "~"
+	if p.Exact {
+		kind, approx = "exact: every source read and split", ""
+	}
+	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f Bedrock (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
+		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
+	pr("\t%s", kind)
+	if p.Bots.StatusFixes > 0 {
+		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
+	}
+	if p.Bots.WillFail > 0 {
+		pr("  will fail\t%d bots:", p.Bots.WillFail)
+	}
+	for _, b := range p.PerBot {
+		if len(b.Problems) == 0 && !perBot {
+			continue
+		}
+		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks", b.BotID, b.Title, b.Status, b.Files, inventory.Bytes(b.Bytes), b.URLs, b.Sitemaps, b.Chunks)
+		for _, prob := range b.Problems {
+			pr("    ✗\t%s", prob)
+		}
+	}
+	for _, m := range p.Malformed {
+		pr("  malformed\t%s: %s", m.SK, m.Reason)
+	}
+	if c := p.Copy; c != nil {
+		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, inventory.Bytes(c.Bytes), c.Dimensions, c.Duration)
+		for _, ix := range c.Indexes {
+			pr("  index\t%s", ix)
+		}
+		for _, prob := range c.Problems {
+			pr("  ✗\t%s", prob)
+		}
+	}
+	if t := p.Target; t != nil {
+		state := "no items table"
+		if t.ItemsExists {
+			state = fmt.Sprintf("items: %d rows, vector(%d)", t.ItemsRows, t.Dimensions)
+		}
+		verdict := "ready"
+		if len(t.Problems) > 0 {
+			verdict = "NOT READY"
+		}
+		pr("target\tpgvector %s · %s · %s", cmpOr(t.PgvectorVersion, "not installed"), state, verdict)
+		for _, n := range t.Notes {
+			pr("  note\t%s", n)
+		}
+		for _, prob := range t.Problems {
+			pr("  ✗\t%s", prob)
+		}
+	}
+	pr("recommendation\t%s: %s", p.Recommendation, p.Reason)
+	return tw.Flush()
+}
+
+func duration(e Estimate) string {
+	switch e.Bound {
+	case "requests":
+		return fmt.Sprintf("~%s at the requests/min budget", fmtDuration(e.Duration))
+	case "tokens":
+		return fmt.Sprintf("~%s at the tokens/min budget", fmtDuration(e.Duration))
+	default:
+		return "no budget set (--rpm, --tpm)"
+	}
+}
+
+func fmtDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+}
+
+func cmpOr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a
+}
