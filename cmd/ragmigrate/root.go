@@ -160,6 +160,7 @@ the local stack ('ragmigrate dev stack up') is reached.
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	g.AddFlags(root.PersistentFlags())
+	root.AddCommand(newPlanCommand(g))
 	root.AddCommand(newVerifyCommand(g))
 	root.AddCommand(newDevCommand(g))
 	return root

@@ -8,9 +8,9 @@ import (
 
 // Model is what the estimate needs to know about an embedding model.
 type Model struct {
-	ID         string  `json:"id"`
-	Dimensions int     `json:"dimensions"`
-	MaxBatch   int     `json:"max_batch"` // texts per request
+	ID         string `json:"id"`
+	Dimensions int    `json:"dimensions"`
+	MaxBatch   int    `json:"max_batch"` // texts per request
 	// PricePerMTok is the on-demand price in USD per million input tokens.
 	PricePerMTok float64 `json:"price_per_mtok_usd"`
 }

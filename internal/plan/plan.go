@@ -14,8 +14,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"path"
 	"slices"
 	"strings"
@@ -221,7 +221,9 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 	return p, nil
 }
 
-func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)).Round(time.Second) }
+func minutes(m float64) time.Duration {
+	return time.Duration(m * float64(time.Minute)).Round(time.Second)
+}
 
 func inScope(o Options, user, bot string) bool {
 	return (len(o.BotIDs) == 0 || slices.Contains(o.BotIDs, bot)) &&
