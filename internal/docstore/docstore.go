@@ -125,3 +125,25 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 	return flush()
 }
+
+// ReadAll reads a whole object of at most max bytes; larger objects fail without being read, so
+// one huge upload cannot exhaust memory.
+func (s *Store) ReadAll(ctx context.Context, key string, max int64) ([]byte, error) {
+	body, size, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	uri := SourceURI(s.bucket, key)
+	if size > max {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", uri, size, max)
+	}
+	b, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", uri, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than the %d-byte limit", uri, max)
+	}
+	return b, nil
+}

@@ -14,7 +14,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -274,9 +273,9 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 			chars = append(chars, int64(float64(size)*textRatio[ext]))
 			continue
 		}
-		body, err := readObject(ctx, o.Docs, key)
+		body, err := o.Docs.ReadAll(ctx, key, 256<<20)
 		if err != nil {
-			bp.Problems = append(bp.Problems, fmt.Sprintf("%s: %v", uri, err))
+			bp.Problems = append(bp.Problems, err.Error())
 			continue
 		}
 		doc, err := loader.File(uri, name, body)
@@ -412,21 +411,4 @@ func (p *Plan) recommend() {
 		p.Recommendation = "reembed"
 		p.Reason = "no old cluster given (--source-db): re-embedding from the sources is the way back"
 	}
-}
-
-func readObject(ctx context.Context, docs *docstore.Store, key string) ([]byte, error) {
-	body, _, err := docs.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
-	const limit = 256 << 20
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("larger than %d MiB", limit>>20)
-	}
-	return b, nil
 }

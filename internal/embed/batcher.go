@@ -1,0 +1,418 @@
+package embed
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Limiter paces provider requests. *ratelimit.Limiter implements it; one is
+// shared by every worker of a run.
+type Limiter interface {
+	// Wait blocks until one request carrying tokens estimated input tokens
+	// may be sent, or ctx is done.
+	Wait(ctx context.Context, tokens int) error
+	// OnThrottle reports a throttled request; OnSuccess an accepted one.
+	OnThrottle()
+	OnSuccess()
+}
+
+// Options configure a Batcher. The zero value is usable.
+type Options struct {
+	// Limiter is shared by all workers; nil means no pacing.
+	Limiter Limiter
+	// Truncate overrides the provider's truncation for the character guard:
+	// with NONE a text over the provider's MaxChars fails the call before
+	// anything is sent, with END (START) its first (last) MaxChars code
+	// points are sent. Empty follows the provider (Cohere's
+	// CohereOptions.Truncate), or NONE.
+	Truncate Truncate
+	// MaxBatch caps texts per request below the provider's MaxBatch.
+	MaxBatch int
+	// MaxTokensPerRequest caps the estimated tokens of one request; 0 means
+	// no cap. A single text over the cap is sent alone.
+	MaxTokensPerRequest int
+	// MaxAttempts per request, including the first. Default 10.
+	MaxAttempts int
+	// BackoffBase and BackoffMax bound the full-jitter exponential backoff
+	// between attempts: attempt n sleeps uniformly in
+	// [0, min(BackoffMax, BackoffBase·2^(n-1))). Defaults 250ms and 20s.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// RequestTimeout bounds one provider call. Default 2 minutes.
+	RequestTimeout time.Duration
+	// Concurrency is the number of requests one EmbedAll call keeps in
+	// flight. Default 1; raise it for one-text-per-call providers (Titan),
+	// whose throughput is otherwise bound by latency.
+	Concurrency int
+	// MaxRejected is how many texts one EmbedAll call may find rejected by
+	// bisection before it concludes the error is not about the texts (a
+	// wrong model id answers ValidationException too) and stops. Default 16.
+	MaxRejected int
+	// Logger receives retries and bisections at debug level: counts,
+	// indexes and error codes, never text. Nil discards.
+	Logger *slog.Logger
+}
+
+// Stats count what a Batcher did.
+type Stats struct {
+	Requests  int64 // provider calls, whatever their outcome
+	Texts     int64 // texts embedded
+	Throttles int64 // throttled calls
+	Retries   int64 // calls repeated after a retryable error
+	Tokens    int64 // estimated input tokens sent, over all calls (see EstimateTokens)
+	Truncated int64 // texts cut to the provider's MaxChars before sending
+	Rejected  int64 // texts the provider refused, isolated by bisection
+}
+
+// counter names one of the Stats counters.
+type counter int
+
+const (
+	cRequests counter = iota
+	cTexts
+	cThrottles
+	cRetries
+	cTokens
+	cTruncated
+	cRejected
+	nCounters
+)
+
+// counters are Stats updated concurrently.
+type counters [nCounters]atomic.Int64
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Requests: c[cRequests].Load(), Texts: c[cTexts].Load(), Throttles: c[cThrottles].Load(),
+		Retries: c[cRetries].Load(), Tokens: c[cTokens].Load(), Truncated: c[cTruncated].Load(),
+		Rejected: c[cRejected].Load(),
+	}
+}
+
+// Batcher embeds any number of texts through a Provider: full batches, the
+// character guard, the shared limiter, retries and bisection. It is safe for
+// concurrent use; workers embedding different bots share one Batcher (or one
+// Limiter) so that the run as a whole keeps to the budget.
+type Batcher struct {
+	p        Provider
+	o        Options
+	maxBatch int
+	truncate Truncate
+	total    counters
+}
+
+// NewBatcher returns a Batcher for p.
+func NewBatcher(p Provider, o Options) *Batcher {
+	o.MaxAttempts = cmp.Or(o.MaxAttempts, 10)
+	o.BackoffBase = cmp.Or(o.BackoffBase, 250*time.Millisecond)
+	o.BackoffMax = cmp.Or(o.BackoffMax, 20*time.Second)
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, 2*time.Minute)
+	o.Concurrency = max(o.Concurrency, 1)
+	o.MaxRejected = cmp.Or(o.MaxRejected, 16)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Batcher{p: p, o: o, maxBatch: max(p.MaxBatch(), 1), truncate: o.Truncate}
+	if o.MaxBatch > 0 {
+		b.maxBatch = min(b.maxBatch, o.MaxBatch)
+	}
+	if b.truncate == "" {
+		if t, ok := p.(truncator); ok {
+			b.truncate = t.Truncation()
+		}
+	}
+	b.truncate = cmp.Or(b.truncate, TruncateNone)
+	return b
+}
+
+// Provider returns the provider the Batcher sends to.
+func (b *Batcher) Provider() Provider { return b.p }
+
+// Stats returns the counters over all EmbedAll calls so far, including the
+// calls in progress, for progress output.
+func (b *Batcher) Stats() Stats { return b.total.snapshot() }
+
+// call is the state of one EmbedAll call.
+type call struct {
+	texts  []string    // after truncation
+	tokens []int       // estimated tokens per text
+	out    [][]float32 // by text index
+	stats  counters    // this call's
+	total  *counters   // the Batcher's
+
+	mu  sync.Mutex
+	bad []BadText
+}
+
+// count adds n to a counter of the call and of the Batcher.
+func (c *call) count(k counter, n int64) {
+	c.stats[k].Add(n)
+	c.total[k].Add(n)
+}
+
+// classified is the behaviour the Batcher asks of provider errors.
+type classified interface {
+	Retryable() bool
+	Throttle() bool
+	BadInput() bool
+}
+
+// EmbedAll embeds texts and returns their vectors in order, with the
+// statistics of this call.
+//
+// Texts over the provider's character limit fail the call before anything
+// is sent, with an *InputError naming every one of them, unless truncation
+// is configured. Texts the provider rejects (ValidationException, or a
+// ModelErrorException that persists) are isolated by bisecting their batch;
+// the call then returns all the other vectors, nil in the rejected places,
+// and an *InputError naming the rejected texts. Any other failure (retries
+// exhausted, access denied, ctx done) stops the call and returns no
+// vectors.
+func (b *Batcher) EmbedAll(ctx context.Context, texts []string) ([][]float32, Stats, error) {
+	c := &call{texts: texts, tokens: make([]int, len(texts)), out: make([][]float32, len(texts)), total: &b.total}
+	if err := b.guard(c); err != nil {
+		return nil, c.stats.snapshot(), err
+	}
+	batches := b.pack(c)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(b.o.Concurrency, len(batches)) {
+		wg.Go(func() {
+			for idx := range jobs {
+				if err := b.embedBatch(ctx, c, idx); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, idx := range batches {
+		select {
+		case jobs <- idx:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	st := c.stats.snapshot()
+	if err := context.Cause(ctx); err != nil {
+		return nil, st, err
+	}
+	if len(c.bad) > 0 {
+		slices.SortFunc(c.bad, func(x, y BadText) int { return x.Index - y.Index })
+		return c.out, st, &InputError{Texts: c.bad}
+	}
+	return c.out, st, nil
+}
+
+// guard applies the character limit before anything is sent: cut the texts
+// over it, or name them all in an *InputError.
+func (b *Batcher) guard(c *call) error {
+	limit := b.p.MaxChars()
+	var bad []BadText
+	cloned := false
+	for i, t := range c.texts {
+		if limit > 0 {
+			if n := utf8.RuneCountInString(t); n > limit {
+				if b.truncate == TruncateNone {
+					bad = append(bad, BadText{Index: i, Prefix: prefix(t),
+						Err: fmt.Errorf("%w: %d characters, %s allows %d (see --truncate)", ErrTooLong, n, b.p.Model(), limit)})
+					continue
+				}
+				if !cloned {
+					// Never write into the caller's slice.
+					c.texts, cloned = slices.Clone(c.texts), true
+				}
+				c.texts[i] = cut(t, limit, b.truncate)
+				c.count(cTruncated, 1)
+			}
+		}
+		c.tokens[i] = EstimateTokens(c.texts[i])
+	}
+	if len(bad) > 0 {
+		return &InputError{Texts: bad}
+	}
+	return nil
+}
+
+// pack groups the text indexes into batches of at most maxBatch texts and,
+// when capped, MaxTokensPerRequest estimated tokens, in order.
+func (b *Batcher) pack(c *call) [][]int {
+	var batches [][]int
+	var cur []int
+	curTokens := 0
+	for i := range c.texts {
+		capped := b.o.MaxTokensPerRequest > 0 && len(cur) > 0 && curTokens+c.tokens[i] > b.o.MaxTokensPerRequest
+		if len(cur) == b.maxBatch || capped {
+			batches = append(batches, cur)
+			cur, curTokens = nil, 0
+		}
+		cur = append(cur, i)
+		curTokens += c.tokens[i]
+	}
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	return batches
+}
+
+// embedBatch embeds the texts at idx, bisecting on bad input. It returns an
+// error only for failures that must stop the call.
+func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
+	vecs, err := b.send(ctx, c, idx)
+	if err == nil {
+		for k, i := range idx {
+			c.out[i] = vecs[k]
+		}
+		c.count(cTexts, int64(len(idx)))
+		return nil
+	}
+	var ce classified
+	if !errors.As(err, &ce) || !ce.BadInput() || ctx.Err() != nil {
+		return err
+	}
+	if len(idx) > 1 {
+		// Split and send both halves: the failed request embedded nothing,
+		// so no text is embedded twice, and each half that succeeds is done.
+		b.o.Logger.DebugContext(ctx, "embed batch rejected, bisecting",
+			slog.String("model", b.p.Model()), slog.Int("first_index", idx[0]), slog.Int("texts", len(idx)))
+		mid := len(idx) / 2
+		if err := b.embedBatch(ctx, c, idx[:mid]); err != nil {
+			return err
+		}
+		return b.embedBatch(ctx, c, idx[mid:])
+	}
+	i := idx[0]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bad = append(c.bad, BadText{Index: i, Prefix: prefix(c.texts[i]), Err: err})
+	c.count(cRejected, 1)
+	if len(c.bad) > b.o.MaxRejected {
+		return fmt.Errorf("more than %d texts rejected one by one, so the error is probably not about the texts: %w",
+			b.o.MaxRejected, err)
+	}
+	return nil
+}
+
+// send makes one request for the texts at idx, retrying retryable errors
+// with full-jitter exponential backoff. Every attempt waits on the limiter
+// and reports its outcome to it.
+func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, error) {
+	texts := make([]string, len(idx))
+	tokens := 0
+	for k, i := range idx {
+		texts[k] = c.texts[i]
+		tokens += c.tokens[i]
+	}
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			// Another batch failed the call, or the caller gave up.
+			return nil, context.Cause(ctx)
+		}
+		if b.o.Limiter != nil {
+			if err := b.o.Limiter.Wait(ctx, tokens); err != nil {
+				return nil, fmt.Errorf("wait for the rate limiter: %w", err)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, b.o.RequestTimeout)
+		vecs, err := b.p.Embed(rctx, texts)
+		cancel()
+		c.count(cRequests, 1)
+		c.count(cTokens, int64(tokens))
+		if err == nil {
+			if b.o.Limiter != nil {
+				b.o.Limiter.OnSuccess()
+			}
+			if err := b.check(vecs, len(texts)); err != nil {
+				return nil, fmt.Errorf("embed %d texts from #%d with %s: %w", len(idx), idx[0], b.p.Model(), err)
+			}
+			return vecs, nil
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+
+		var ce classified
+		retry := errors.As(err, &ce) && ce.Retryable()
+		if retry && ce.Throttle() {
+			c.count(cThrottles, 1)
+			if b.o.Limiter != nil {
+				b.o.Limiter.OnThrottle()
+			}
+		}
+		if once, ok := ce.(interface{ retryOnce() bool }); retry && ok && once.retryOnce() && attempt >= 2 {
+			retry = false
+		}
+		if !retry || attempt >= b.o.MaxAttempts {
+			return nil, fmt.Errorf("embed %d texts from #%d with %s (attempt %d): %w", len(idx), idx[0], b.p.Model(), attempt, err)
+		}
+		c.count(cRetries, 1)
+		d := b.backoff(attempt)
+		b.o.Logger.DebugContext(ctx, "embed retry",
+			slog.String("model", b.p.Model()), slog.Int("first_index", idx[0]), slog.Int("texts", len(idx)),
+			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.String("error", errorCode(err)))
+		if err := sleep(ctx, d); err != nil {
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// check verifies that a provider answered with one vector of the right
+// length per text.
+func (b *Batcher) check(vecs [][]float32, n int) error {
+	if len(vecs) != n {
+		return fmt.Errorf("provider returned %d vectors for %d texts", len(vecs), n)
+	}
+	for k, v := range vecs {
+		if len(v) != b.p.Dimensions() {
+			return fmt.Errorf("vector %d has %d dimensions, want %d", k, len(v), b.p.Dimensions())
+		}
+	}
+	return nil
+}
+
+// backoff is the full-jitter delay before attempt+1.
+func (b *Batcher) backoff(attempt int) time.Duration {
+	ceil := b.o.BackoffMax
+	if shift := attempt - 1; shift < 30 {
+		ceil = min(ceil, b.o.BackoffBase<<shift)
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(ceil)))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errorCode is the provider's code for err, for logs.
+func errorCode(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return "unclassified"
+}

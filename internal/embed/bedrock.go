@@ -1,0 +1,326 @@
+package embed
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// The Bedrock model ids the providers default to.
+const (
+	ModelCohereMultilingualV3 = "cohere.embed-multilingual-v3"
+	ModelTitanV2              = "amazon.titan-embed-text-v2:0"
+)
+
+// Cohere Embed v3 and Titan V2 limits (embedding-and-chunking.md §1.1, §1.2).
+const (
+	cohereMaxBatch = 96
+	cohereMaxChars = 2048
+	cohereDims     = 1024
+	titanMaxChars  = 50_000
+)
+
+// NewBedrockClient builds the Bedrock Runtime client from cfg (such as
+// awsclient's) with the SDK's retries turned off: one attempt per
+// InvokeModel call. The Batcher owns retries because it must see every
+// ThrottlingException to slow down the limiter all workers share; the SDK
+// retrying underneath would hide throttles, multiply the attempts (SDK
+// attempts × ours) and, with the default retryer, drain its client-wide
+// retry token bucket under sustained throttling. Endpoints follow cfg, so
+// AWS_ENDPOINT_URL_BEDROCK_RUNTIME reaches the local contract server.
+func NewBedrockClient(cfg aws.Config, optFns ...func(*bedrockruntime.Options)) *bedrockruntime.Client {
+	noRetry := func(o *bedrockruntime.Options) { o.Retryer = aws.NopRetryer{} }
+	return bedrockruntime.NewFromConfig(cfg, append([]func(*bedrockruntime.Options){noRetry}, optFns...)...)
+}
+
+// InvokeModelAPI is the part of *bedrockruntime.Client the Bedrock
+// providers use.
+type InvokeModelAPI interface {
+	InvokeModel(ctx context.Context, in *bedrockruntime.InvokeModelInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.InvokeModelOutput, error)
+}
+
+// ClassifyBedrock wraps an InvokeModel error in an *Error that says what to
+// do about it, following InvokeModel's error set:
+//
+//	ThrottlingException                          retry, and throttle the limiter
+//	ModelTimeoutException, ServiceUnavailable-,
+//	InternalServer-, ModelNotReadyException      retry
+//	ModelErrorException                          retry once, then bad input
+//	ValidationException                          bad input: bisect
+//	AccessDenied-, ResourceNotFound-,
+//	ServiceQuotaExceededException, others        fatal
+//
+// An unmodelled answer is classified by its HTTP status (429 throttle; 408
+// and 5xx retry). Connection errors, answers whose body broke off and other
+// errors with no answer at all (a per-request timeout) are retried, unless
+// the caller cancelled.
+func ClassifyBedrock(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.As(err, new(*Error)) {
+		return err
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		e := &Error{Code: api.ErrorCode(), Message: api.ErrorMessage(), Err: err}
+		switch e.Code {
+		case "ThrottlingException":
+			e.class = classThrottle
+		case "ModelTimeoutException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException":
+			e.class = classRetry
+		case "ModelErrorException":
+			e.class = classRetryOnce
+		case "ValidationException":
+			e.class = classBadInput
+		case "AccessDeniedException", "ResourceNotFoundException", "ServiceQuotaExceededException":
+			e.class = classFatal
+		default:
+			e.class = classifyStatus(err)
+		}
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return classifyTransport(err)
+	}
+	var re *smithyhttp.ResponseError
+	hasResponse := errors.As(err, &re)
+	// A connection reset or closed while reading the answer (even a 200
+	// whose body broke off) is what the SDK's own retryer would retry.
+	if (retry.RetryableConnectionError{}).IsErrorRetryable(err) == aws.TrueTernary ||
+		hasResponse && re.HTTPStatusCode() < 300 {
+		return &Error{Code: "Transport", Message: err.Error(), class: classRetry, Err: err}
+	}
+	if hasResponse {
+		return &Error{Code: fmt.Sprintf("HTTP %d", re.HTTPStatusCode()), Message: err.Error(), class: classifyStatus(err), Err: err}
+	}
+	return classifyTransport(err)
+}
+
+// classifyStatus classifies by the HTTP status of an SDK response error.
+func classifyStatus(err error) class {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return classFatal
+	}
+	return statusClass(re.HTTPStatusCode())
+}
+
+// statusClass maps an HTTP status to what to do about it.
+func statusClass(status int) class {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return classThrottle
+	case status == http.StatusRequestTimeout, status >= 500:
+		return classRetry
+	case status == http.StatusBadRequest, status == http.StatusRequestEntityTooLarge, status == http.StatusUnprocessableEntity:
+		return classBadInput
+	default:
+		return classFatal
+	}
+}
+
+// CohereOptions configure Cohere Embed v3 on Bedrock.
+type CohereOptions struct {
+	// Model is the model id. Default cohere.embed-multilingual-v3.
+	Model string
+	// InputType is search_document (the default, for the corpus) or
+	// search_query.
+	InputType string
+	// Truncate is sent as "truncate" and applied by the Batcher to the
+	// 2048-character limit. Default NONE, as in the original application.
+	Truncate Truncate
+	// ByType asks for embedding_types ["float"], which makes Bedrock answer
+	// in the embeddings_by_type shape. Both shapes are parsed either way.
+	ByType bool
+}
+
+// BedrockCohere is Cohere Embed v3 on Bedrock InvokeModel: up to 96 texts
+// of up to 2048 characters per call, 1024 dimensions.
+type BedrockCohere struct {
+	client InvokeModelAPI
+	opts   CohereOptions
+}
+
+// NewBedrockCohere returns the Cohere provider; build client with
+// NewBedrockClient.
+func NewBedrockCohere(client InvokeModelAPI, o CohereOptions) *BedrockCohere {
+	o.Model = cmp.Or(o.Model, ModelCohereMultilingualV3)
+	o.InputType = cmp.Or(o.InputType, "search_document")
+	o.Truncate = cmp.Or(o.Truncate, TruncateNone)
+	return &BedrockCohere{client: client, opts: o}
+}
+
+// Model names the model.
+func (p *BedrockCohere) Model() string { return p.opts.Model }
+
+// Dimensions is the length of every vector.
+func (p *BedrockCohere) Dimensions() int { return cohereDims }
+
+// MaxBatch is the most texts per request.
+func (p *BedrockCohere) MaxBatch() int { return cohereMaxBatch }
+
+// MaxChars is the most characters per text (0: no limit).
+func (p *BedrockCohere) MaxChars() int { return cohereMaxChars }
+
+// Truncation is the configured truncation, which the Batcher follows.
+func (p *BedrockCohere) Truncation() Truncate { return p.opts.Truncate }
+
+type cohereRequest struct {
+	Texts          []string `json:"texts"`
+	InputType      string   `json:"input_type"`
+	Truncate       Truncate `json:"truncate"`
+	EmbeddingTypes []string `json:"embedding_types,omitempty"`
+}
+
+// Embed sends one InvokeModel call for texts.
+func (p *BedrockCohere) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	req := cohereRequest{Texts: texts, InputType: p.opts.InputType, Truncate: p.opts.Truncate}
+	if p.opts.ByType {
+		req.EmbeddingTypes = []string{"float"}
+	}
+	body, err := invoke(ctx, p.client, p.opts.Model, req)
+	if err != nil {
+		return nil, err
+	}
+	vecs, err := parseCohere(body)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
+	}
+	return vecs, nil
+}
+
+// parseCohere reads both response shapes: "embeddings" is an array of
+// vectors (response_type embeddings_floats, the default) or an object keyed
+// by type (embeddings_by_type, when embedding_types was sent). The shape of
+// the value decides, so a missing response_type does not matter.
+func parseCohere(body []byte) ([][]float32, error) {
+	var resp struct {
+		ResponseType string          `json:"response_type"`
+		Embeddings   json.RawMessage `json:"embeddings"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, err
+	}
+	raw := bytes.TrimSpace(resp.Embeddings)
+	if len(raw) == 0 {
+		return nil, errors.New("no embeddings in the response")
+	}
+	if raw[0] == '{' {
+		var byType map[string][][]float32
+		if err := json.Unmarshal(raw, &byType); err != nil {
+			return nil, fmt.Errorf("embeddings_by_type: %w", err)
+		}
+		vecs, ok := byType["float"]
+		if !ok {
+			return nil, errors.New("embeddings_by_type has no float embeddings")
+		}
+		return vecs, nil
+	}
+	var vecs [][]float32
+	if err := json.Unmarshal(raw, &vecs); err != nil {
+		return nil, fmt.Errorf("embeddings_floats: %w", err)
+	}
+	return vecs, nil
+}
+
+// TitanOptions configure Titan Text Embeddings V2 on Bedrock.
+type TitanOptions struct {
+	// Model is the model id. Default amazon.titan-embed-text-v2:0.
+	Model string
+	// Dimensions is 1024 (the default), 512 or 256.
+	Dimensions int
+	// Unnormalized sends normalize=false; the API's default, and ours, is
+	// unit vectors.
+	Unnormalized bool
+}
+
+// BedrockTitan is Titan Text Embeddings V2 on Bedrock InvokeModel: one text
+// per call, which is why its batches are of one.
+type BedrockTitan struct {
+	client InvokeModelAPI
+	opts   TitanOptions
+}
+
+// NewBedrockTitan returns the Titan provider; build client with
+// NewBedrockClient.
+func NewBedrockTitan(client InvokeModelAPI, o TitanOptions) (*BedrockTitan, error) {
+	o.Model = cmp.Or(o.Model, ModelTitanV2)
+	o.Dimensions = cmp.Or(o.Dimensions, 1024)
+	switch o.Dimensions {
+	case 256, 512, 1024:
+	default:
+		return nil, fmt.Errorf("titan dimensions %d: want 256, 512 or 1024", o.Dimensions)
+	}
+	return &BedrockTitan{client: client, opts: o}, nil
+}
+
+// Model names the model.
+func (p *BedrockTitan) Model() string { return p.opts.Model }
+
+// Dimensions is the length of every vector.
+func (p *BedrockTitan) Dimensions() int { return p.opts.Dimensions }
+
+// MaxBatch is the most texts per request.
+func (p *BedrockTitan) MaxBatch() int { return 1 }
+
+// MaxChars is the most characters per text (0: no limit).
+func (p *BedrockTitan) MaxChars() int { return titanMaxChars }
+
+// Embed sends one InvokeModel call per text; Titan takes a single input.
+// With more than one text it calls once per text, in order.
+func (p *BedrockTitan) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vecs := make([][]float32, len(texts))
+	for i, t := range texts {
+		req := struct {
+			InputText  string `json:"inputText"`
+			Dimensions int    `json:"dimensions"`
+			Normalize  bool   `json:"normalize"`
+		}{t, p.opts.Dimensions, !p.opts.Unnormalized}
+		body, err := invoke(ctx, p.client, p.opts.Model, req)
+		if err != nil {
+			return nil, err
+		}
+		var resp struct {
+			Embedding        []float32            `json:"embedding"`
+			EmbeddingsByType map[string][]float32 `json:"embeddingsByType"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil {
+			return nil, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
+		}
+		vecs[i] = resp.Embedding
+		if vecs[i] == nil {
+			vecs[i] = resp.EmbeddingsByType["float"]
+		}
+	}
+	return vecs, nil
+}
+
+// invoke marshals req, calls InvokeModel and returns the body, with errors
+// classified.
+func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) ([]byte, error) {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s request: %w", model, err)
+	}
+	out, err := client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
+		ModelId:     aws.String(model),
+		Body:        raw,
+		ContentType: aws.String("application/json"),
+		Accept:      aws.String("application/json"),
+	})
+	if err != nil {
+		return nil, ClassifyBedrock(err)
+	}
+	return out.Body, nil
+}

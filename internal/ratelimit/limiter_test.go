@@ -1,0 +1,279 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock jumps to the wake-up time instead of sleeping, so pacing can be
+// asserted exactly. With block set, SleepUntil waits for ctx instead.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	block bool
+}
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newFakeClock() *fakeClock { return &fakeClock{now: epoch} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) SleepUntil(ctx context.Context, t time.Time) error {
+	c.mu.Lock()
+	block := c.block
+	if !block && t.After(c.now) {
+		c.now = t
+	}
+	c.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return ctx.Err()
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) elapsed() time.Duration { return c.Now().Sub(epoch) }
+
+type testBundle struct {
+	clock *fakeClock
+	lim   *Limiter
+}
+
+func setup(t *testing.T, cfg Config) *testBundle {
+	t.Helper()
+	clock := newFakeClock()
+	cfg.Clock = clock
+	lim, err := New(cfg)
+	require.NoError(t, err)
+	return &testBundle{clock: clock, lim: lim}
+}
+
+// waitN calls Wait n times and returns the clock's time after each call.
+func (b *testBundle) waitN(t *testing.T, n, tokens int) []time.Duration {
+	t.Helper()
+	at := make([]time.Duration, n)
+	for i := range n {
+		require.NoError(t, b.lim.Wait(context.Background(), tokens))
+		at[i] = b.clock.elapsed()
+	}
+	return at
+}
+
+// maxInWindow is the most events in any half-open window (t-w, t] ending at
+// an event, the way a sliding-window quota counts them.
+func maxInWindow(at []time.Duration, w time.Duration) int {
+	best, lo := 0, 0
+	for hi := range at {
+		for at[lo] <= at[hi]-w {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]Config{
+		"NegativeRequests": {RequestsPerMinute: -1},
+		"NegativeTokens":   {TokensPerMinute: -1},
+		"NegativeBurst":    {Burst: -time.Second},
+		"DecreaseOne":      {Decrease: 1},
+		"IncreaseAboveOne": {Increase: 1.5},
+		"MinFactorAbove":   {MinFactor: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := New(cfg)
+			require.Error(t, err)
+		})
+	}
+	_, err := New(Config{RequestsPerMinute: 600, TokensPerMinute: 100_000})
+	require.NoError(t, err)
+}
+
+func TestUnlimitedNeverWaits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	at := b.waitN(t, 1000, 10_000)
+	require.Equal(t, time.Duration(0), at[len(at)-1])
+	b.lim.OnThrottle() // nothing to cut, but harmless
+	require.Equal(t, time.Duration(0), b.waitN(t, 1, 1)[0])
+}
+
+func TestRequestsPerMinutePacing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 600})
+	at := b.waitN(t, 1500, 0)
+	// One every 100 ms, the first at once.
+	for i, d := range at {
+		require.Equal(t, time.Duration(i)*100*time.Millisecond, d, "request %d", i)
+	}
+	require.LessOrEqual(t, maxInWindow(at, time.Minute), 600)
+	require.Equal(t, 600, maxInWindow(at, time.Minute), "the budget is used in full")
+}
+
+func TestTokensPerMinutePacing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{TokensPerMinute: 6000})
+	at := b.waitN(t, 4, 1000) // 1000 tokens = 10 s of budget each
+	require.Equal(t, []time.Duration{0, 10 * time.Second, 20 * time.Second, 30 * time.Second}, at)
+
+	// A request larger than the burst starts once the bucket is full and
+	// leaves it in debt instead of waiting forever.
+	b.clock.advance(time.Hour)
+	start := b.clock.elapsed()
+	at = b.waitN(t, 2, 12_000) // two minutes of budget each
+	require.Equal(t, []time.Duration{start, start + 2*time.Minute}, at)
+}
+
+func TestBothBudgetsTheSlowerWins(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 600, TokensPerMinute: 60_000})
+	// 100 ms per request, 2000 tokens = 2 s per request: tokens bind.
+	at := b.waitN(t, 3, 2000)
+	require.Equal(t, []time.Duration{0, 2 * time.Second, 4 * time.Second}, at)
+	// Small requests: the request budget binds again, counted from the
+	// last charged instant (4 s), not from where the token bucket is.
+	at = b.waitN(t, 3, 1)
+	require.Equal(t, 6*time.Second, at[0], "token bucket still owes 2 s for the last big request")
+	require.Equal(t, 6*time.Second+100*time.Millisecond, at[1])
+	require.Equal(t, 6*time.Second+200*time.Millisecond, at[2])
+}
+
+func TestBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 600, Burst: time.Second})
+	at := b.waitN(t, 12, 0)
+	for i := range 10 {
+		require.Equal(t, time.Duration(0), at[i], "request %d is within the burst", i)
+	}
+	require.Equal(t, 100*time.Millisecond, at[10])
+	require.Equal(t, 200*time.Millisecond, at[11])
+
+	// An idle minute refills the burst, not a minute's worth of requests.
+	b.clock.advance(time.Minute)
+	start := b.clock.elapsed()
+	at = b.waitN(t, 11, 0)
+	require.Equal(t, start, at[9])
+	require.Equal(t, start+100*time.Millisecond, at[10])
+}
+
+func TestConcurrentWaitersShareTheBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 600})
+	const workers, each = 50, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				require.NoError(t, b.lim.Wait(context.Background(), 0))
+			}
+		})
+	}
+	wg.Wait()
+	// Every reservation got its own 100 ms slot: the clock ends on the last.
+	require.Equal(t, (workers*each-1)*100*time.Millisecond, b.clock.elapsed())
+}
+
+func TestAIMD(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 600, TokensPerMinute: 60_000, Cooldown: time.Second, Increase: 0.1, MinFactor: 0.2})
+	require.InDelta(t, 1, b.lim.Rate().Factor, 1e-9)
+
+	b.lim.OnThrottle()
+	r := b.lim.Rate()
+	require.InDelta(t, 0.7, r.Factor, 1e-9)
+	require.InDelta(t, 420, r.RequestsPerMinute, 1e-6)
+	require.InDelta(t, 42_000, r.TokensPerMinute, 1e-6)
+
+	// Throttles from requests already in flight do not cut again.
+	b.lim.OnThrottle()
+	b.lim.OnThrottle()
+	require.InDelta(t, 0.7, b.lim.Rate().Factor, 1e-9)
+
+	// The effective rate paces: 100 ms / 0.7 apart.
+	b.clock.advance(time.Minute)
+	at := b.waitN(t, 2, 0)
+	require.InDelta(t, float64(100*time.Millisecond)/0.7, float64(at[1]-at[0]), float64(time.Microsecond))
+
+	b.clock.advance(time.Second)
+	b.lim.OnThrottle()
+	require.InDelta(t, 0.49, b.lim.Rate().Factor, 1e-9)
+	for range 10 {
+		b.clock.advance(time.Second)
+		b.lim.OnThrottle()
+	}
+	require.InDelta(t, 0.2, b.lim.Rate().Factor, 1e-9, "floored at MinFactor")
+
+	for range 3 {
+		b.lim.OnSuccess()
+	}
+	require.InDelta(t, 0.5, b.lim.Rate().Factor, 1e-9, "additive increase")
+	for range 20 {
+		b.lim.OnSuccess()
+	}
+	r = b.lim.Rate()
+	require.InDelta(t, 1, r.Factor, 1e-9, "capped at the configured rate")
+	require.EqualValues(t, 14, r.Throttles)
+	require.EqualValues(t, 12, r.Cuts)
+}
+
+func TestCancelledWaitGivesItsSlotBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{RequestsPerMinute: 60})
+	require.NoError(t, b.lim.Wait(context.Background(), 0)) // takes the slot at 0
+
+	b.clock.mu.Lock()
+	b.clock.block = true
+	b.clock.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.lim.Wait(ctx, 0) }() // would get the slot at 1 s
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	b.clock.mu.Lock()
+	b.clock.block = false
+	b.clock.mu.Unlock()
+	at := b.waitN(t, 1, 0)
+	require.Equal(t, time.Second, at[0], "the cancelled caller's slot is reused")
+
+	// An already cancelled ctx is refused at once and reserves nothing.
+	require.ErrorIs(t, b.lim.Wait(ctx, 0), context.Canceled)
+	require.Equal(t, 2*time.Second, b.waitN(t, 1, 0)[0])
+}
+
+func TestSystemClockPaces(t *testing.T) {
+	t.Parallel()
+	lim, err := New(Config{RequestsPerMinute: 6000}) // one per 10 ms
+	require.NoError(t, err)
+	start := time.Now()
+	for range 6 {
+		require.NoError(t, lim.Wait(context.Background(), 0))
+	}
+	// Only a lower bound: a slow machine may take longer, never shorter.
+	require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	slow, err := New(Config{RequestsPerMinute: 1})
+	require.NoError(t, err)
+	require.NoError(t, slow.Wait(ctx, 0))
+	require.ErrorIs(t, slow.Wait(ctx, 0), context.DeadlineExceeded)
+}
