@@ -13,7 +13,7 @@ GO_FILES     := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null) 
 # Tests and the demo read the stack's endpoints from the file 'stack up' writes.
 WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test lint vet bench
+.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test lint vet bench bench-copy
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,10 @@ vet: ## go vet and gofmt
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 lint: vet ## static checks
+
+bench-copy: stack-up ## copy benchmark: ragmigrate copy vs raw binary pipe, pg_dump|psql, pgcopydb (BENCH_ROWS, BENCH_RSS_ROWS)
+	@bash scripts/install-bench.sh
+	@$(WITH_STACK) bash scripts/bench-copy.sh
 
 test: stack-up vet ## all tests, with the race detector, against the local stack
 	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...

@@ -52,14 +52,7 @@ func ragmigrate(t *testing.T, env []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	// The shell that runs the tests may export the stack's RAGMIGRATE_* defaults; a test sees
-	// only the ones it passes.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RAGMIGRATE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = testEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -70,6 +63,35 @@ func ragmigrate(t *testing.T, env []string, args ...string) result {
 		require.NoError(t, err)
 	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// testEnv is the process environment without the RAGMIGRATE_* variables the shell running the
+// tests may export (the stack's defaults), plus env: a test sees only what it passes.
+func testEnv(env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RAGMIGRATE_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
+}
+
+// startRagmigrate runs the binary in the background, for tests that kill it; stderr is captured.
+func startRagmigrate(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = testEnv(env)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &stderr
 }
 
 func TestHelpExplains(t *testing.T) {

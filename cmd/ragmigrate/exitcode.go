@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 )
 
 // Exit codes, listed in the root command's help. Scripts branch on them, so they never change.
@@ -33,8 +35,9 @@ func (e usageError) Unwrap() error { return e.err }
 // errMismatch is returned (wrapped) by commands whose check found a difference.
 var errMismatch = errors.New("verification mismatch")
 
-// errLockHeld is returned (wrapped) when another run holds the target's migration lock.
-var errLockHeld = errors.New("lock held by another run")
+// errLockHeld is journal.ErrLockHeld, the sentinel every run's lock returns (wrapped) when another
+// run holds the target's migration lock.
+var errLockHeld = journal.ErrLockHeld
 
 // exitCode maps an error from the command tree to the documented exit code, in one place.
 func exitCode(ctx context.Context, err error) int {
@@ -46,7 +49,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.Is(err, errMismatch):
 		return exitMismatch
-	case errors.Is(err, errLockHeld):
+	case errors.Is(err, journal.ErrLockHeld):
 		return exitLockHeld
 	case ctx.Err() != nil:
 		// The root context ends only on SIGINT/SIGTERM: whatever error the interruption caused,

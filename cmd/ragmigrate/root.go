@@ -163,5 +163,6 @@ the local stack ('ragmigrate dev stack up') is reached.
 	root.AddCommand(newPlanCommand(g))
 	root.AddCommand(newVerifyCommand(g))
 	root.AddCommand(newDevCommand(g))
+	root.AddCommand(newCopyCommand(g))
 	return root
 }

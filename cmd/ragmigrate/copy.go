@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/report"
+)
+
+type copyOptions struct {
+	Tables          []string
+	Jobs            int
+	PartSize        byteSize
+	IndexMemory     byteSize
+	MaxRate         byteSize
+	Resume          bool
+	Truncate        bool
+	CreateExtension bool
+	LockWait        time.Duration
+}
+
+func newCopyCommand(g *globalOptions) *cobra.Command {
+	o := &copyOptions{PartSize: pgcopy.DefaultPartBytes, IndexMemory: pgcopy.DefaultIndexMemory}
+	cmd := &cobra.Command{
+		Use:   "copy",
+		Short: "Copy the vectors from the old cluster (or its restored snapshot) as binary COPY, no re-embedding",
+		Long: `Copy moves tables (default: items) from --source-db to --target-db without calling Bedrock:
+typically the old v0 cluster, or a snapshot of it restored into a temporary database, into the new
+v1 cluster.
+
+  1. Preflight (read-only): pgvector on both sides, the source tables' columns, primary key,
+     indexes and sizes. A missing target table is created with the same columns and types; an
+     existing one must match exactly (vector(1024) is not vector(1536)) and be empty, unless
+     --resume or --truncate says what to do with its rows. An empty target's indexes (a fresh v1
+     deploy creates items with its indexes) are dropped and rebuilt from the source's after the load.
+  2. Data: all workers read one exported snapshot of the source. Each table is split into
+     primary-key ranges of about --part-size bytes (heap plus TOAST, where the vectors live); each
+     part streams as raw COPY (FORMAT binary) bytes from source to target, never printed as decimal
+     text, and commits together with its journal record (schema ragmigrate in the target).
+  3. Indexes, after the load, with the source's exact definitions: the primary key via CREATE
+     UNIQUE INDEX + ADD CONSTRAINT … USING INDEX, the btree indexes, then ivfflat/hnsw with
+     maintenance_work_mem sized rows × (8 + 4·dims) × 1.3 (at most --index-memory); then ANALYZE.
+
+A killed or interrupted copy continues with --resume: finished parts and indexes are kept, the
+rest is redone, each part exactly once. Resuming reads a new snapshot, so it suits a source that
+no longer changes (a restored snapshot, or the old cluster with the app stopped).
+
+Progress goes to stderr (a bar on a terminal, log lines otherwise); the report to stdout (--json).`,
+		Example: `  ragmigrate copy --source-db "$OLD" --target-db "$NEW" --yes
+  ragmigrate copy --jobs 4 --index-memory 8GB --yes --json > copy.json
+  ragmigrate copy --resume --yes          # after a crash, a kill or Ctrl-C`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCopy(cmd.Context(), o, g)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *copyOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Tables, "tables", []string{"items"}, "tables to copy, comma-separated, resolved by each side's search_path")
+	fs.IntVar(&o.Jobs, "jobs", pgcopy.DefaultJobs, "parts copied at once; index builds use jobs-1 parallel workers")
+	fs.Var(&o.PartSize, "part-size", "target size of a part, in table bytes including TOAST (e.g. 64MB)")
+	fs.Var(&o.IndexMemory, "index-memory", "upper bound of maintenance_work_mem for the index builds (e.g. 1GB, 8GB)")
+	fs.Var(&o.MaxRate, "max-rate", "cap on bytes per second read from the source over all jobs, e.g. 50MB (default no cap)")
+	fs.BoolVar(&o.Resume, "resume", false, "continue the latest interrupted copy into these tables")
+	fs.BoolVar(&o.Truncate, "truncate", false, "empty non-empty target tables first (their rows are lost)")
+	fs.BoolVar(&o.CreateExtension, "create-extension", false, "run CREATE EXTENSION vector on a target database that lacks it")
+	fs.DurationVar(&o.LockWait, "lock-wait", pgcopy.DefaultLockWait, "how long to wait for another run's lock on the target before exiting with code 4")
+}
+
+func (o *copyOptions) Validate(g *globalOptions) error {
+	var errs []error
+	if g.SourceDB == "" {
+		errs = append(errs, errors.New("--source-db is required (env RAGMIGRATE_SOURCE_DB)"))
+	}
+	if g.TargetDB == "" {
+		errs = append(errs, errors.New("--target-db is required (env RAGMIGRATE_TARGET_DB)"))
+	}
+	if o.Jobs < 1 || o.Jobs > 64 {
+		errs = append(errs, fmt.Errorf("--jobs %d: want 1 to 64", o.Jobs))
+	}
+	if o.PartSize < 1<<20 {
+		errs = append(errs, errors.New("--part-size: at least 1MB"))
+	}
+	if o.IndexMemory < 64<<20 {
+		errs = append(errs, errors.New("--index-memory: at least 64MB"))
+	}
+	if o.Resume && o.Truncate {
+		errs = append(errs, errors.New("--resume and --truncate contradict each other"))
+	}
+	if len(o.Tables) == 0 {
+		errs = append(errs, errors.New("--tables: name at least one table"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
+	}
+	f, isFile := g.stderr.(*os.File)
+	terminal := isFile && term.IsTerminal(int(f.Fd()))
+	progress := report.New(report.Options{Out: g.stderr, Terminal: terminal, Logger: g.logger})
+	logger := g.logger
+	if terminal {
+		// Log lines share the terminal with the bar: route them through it so they do not collide.
+		l, err := newLogger(progress.Writer(g.stderr), g.LogLevel, g.LogFormat)
+		if err != nil {
+			return usageError{err}
+		}
+		logger = l
+	}
+	res, err := pgcopy.Copy(ctx, pgcopy.Config{
+		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
+		Tables: o.Tables, Jobs: o.Jobs,
+		PartBytes: int64(o.PartSize), IndexMemory: int64(o.IndexMemory), MaxRate: int64(o.MaxRate),
+		Resume: o.Resume, Truncate: o.Truncate, CreateExtension: o.CreateExtension, LockWait: o.LockWait,
+		Logger: logger, Progress: progress, Confirm: g.confirm,
+	})
+	progress.Close()
+	if res == nil {
+		return err
+	}
+	if g.JSON {
+		if werr := writeJSON(g, res); werr != nil && err == nil {
+			err = werr
+		}
+		return err
+	}
+	writeCopyReport(g, res, err == nil)
+	return err
+}
+
+func writeCopyReport(g *globalOptions, res *pgcopy.Result, ok bool) {
+	state := "done"
+	if !ok {
+		state = "stopped (re-run with --resume to continue)"
+	}
+	fmt.Fprintf(g.stdout, "copy run %d %s; pgvector %s → %s\n", res.RunID, state, res.PgvectorSource, res.PgvectorTarget)
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tROWS\tMB\tPARTS\tSKIPPED\tRETRIED")
+	for _, t := range res.Tables {
+		fmt.Fprintf(tw, "%s → %s\t%d\t%.0f\t%d\t%d\t%d\n", t.Source, t.Target, t.Rows, float64(t.Bytes)/1e6, t.Parts, t.PartsSkipped, t.PartsRetried)
+	}
+	tw.Flush()
+	for _, t := range res.Tables {
+		for _, ix := range t.Indexes {
+			how := fmt.Sprintf("%.1fs", ix.Seconds)
+			if ix.Skipped {
+				how = "kept (built before the resume)"
+			}
+			fmt.Fprintf(g.stdout, "  index %s: %s\n    %s\n", ix.Name, how, ix.Definition)
+		}
+	}
+	mbps := 0.0
+	var bytes int64
+	for _, t := range res.Tables {
+		bytes += t.Bytes
+	}
+	if res.DataSeconds > 0 {
+		mbps = float64(bytes) / 1e6 / res.DataSeconds
+	}
+	fmt.Fprintf(g.stdout, "data %.1fs (%.0f MB/s), indexes %.1fs, analyze %.1fs, total %.1fs\n",
+		res.DataSeconds, mbps, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
+}
+
+// byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"kB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GB", 1 << 30}, {"G", 1 << 30}, {"MB", 1 << 20}, {"M", 1 << 20}, {"KB", 1 << 10}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q: want a size such as 64MB or 1GB", s)
+	}
+	*b = byteSize(n * float64(mult))
+	return nil
+}
+
+func (b *byteSize) Type() string { return "size" }

@@ -1,0 +1,313 @@
+package pgcopy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/report"
+)
+
+// pipeBuffer batches the source's one-message-per-row CopyData into large writes, so the pipe
+// hands the target side 256 KiB at a time instead of one ~5 KB row.
+const pipeBuffer = 256 << 10
+
+// copyData copies every part not yet done, cfg.Jobs at a time, from one exported snapshot.
+func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
+	type work struct {
+		job  *tableJob
+		part journal.Part
+	}
+	var todo []work
+	var estBytes, rows int64
+	var total, skipped int
+	for _, j := range jobs {
+		for _, p := range j.parts {
+			total++
+			if p.Done {
+				skipped++
+				j.result.PartsSkipped++
+				continue
+			}
+			todo = append(todo, work{j, p})
+		}
+		est := j.src.EstStreamBytes
+		if n := len(j.parts); n > 0 {
+			est = est * int64(n-j.result.PartsSkipped) / int64(n)
+		}
+		estBytes += est
+		rows += j.src.Rows
+		for _, p := range j.parts {
+			if p.Done {
+				rows -= p.Rows
+			}
+		}
+	}
+	phase := cfg.Progress.Start("data", report.Bytes, estBytes)
+	defer cfg.Progress.End(phase)
+	phase.SetParts(int64(len(todo)))
+	phase.SetRows(max(rows, 0))
+	if skipped > 0 {
+		cfg.Logger.InfoContext(ctx, "resuming: parts already copied are skipped", slog.Int("parts_done", skipped), slog.Int("parts", total))
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+
+	// One REPEATABLE READ transaction exports the snapshot and stays open until every part is
+	// copied; each part's transaction imports it, so all parts see one consistent source.
+	cleanup := context.WithoutCancel(ctx)
+	snapConn, err := connect(ctx, cfg.SourceURL, connSnapshot)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer closeConn(cleanup, snapConn)
+	snapTx, err := snapConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("source: begin snapshot: %w", err)
+	}
+	defer snapTx.Rollback(cleanup)
+	var snapshot string
+	if err := snapTx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+		return fmt.Errorf("source: export snapshot: %w", err)
+	}
+	cfg.Logger.DebugContext(ctx, "snapshot exported", slog.String("snapshot", snapshot))
+
+	var limiter *rateLimiter
+	if cfg.MaxRate > 0 {
+		limiter = &rateLimiter{rate: float64(cfg.MaxRate)}
+	}
+	queue := make(chan work)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(queue)
+		for _, w := range todo {
+			select {
+			case queue <- w:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range min(cfg.Jobs, len(todo)) {
+		g.Go(func() error {
+			wk := &worker{cfg: cfg, snapshot: snapshot, phase: phase, limiter: limiter}
+			defer wk.close(cleanup)
+			for w := range queue {
+				if err := wk.part(gctx, w.job, w.part); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// worker copies parts one after another on its own pair of connections, replacing a connection
+// that breaks.
+type worker struct {
+	cfg      Config
+	snapshot string
+	phase    *report.Phase
+	limiter  *rateLimiter
+	src, dst *pgx.Conn
+}
+
+func (w *worker) close(ctx context.Context) {
+	closeConn(ctx, w.src)
+	closeConn(ctx, w.dst)
+}
+
+// part copies one part, retrying on fresh connections when a connection is lost or terminated.
+// A failed attempt leaves nothing behind: its target transaction rolls back.
+func (w *worker) part(ctx context.Context, j *tableJob, p journal.Part) error {
+	log := w.cfg.Logger.With(slog.String("table", j.targetRaw), slog.Int("part", p.Part))
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		rows, bytes, err := w.attempt(ctx, j, p, attempt)
+		if err == nil {
+			j.mu.Lock()
+			j.result.Rows += rows
+			j.result.Bytes += bytes
+			j.mu.Unlock()
+			w.phase.PartDone()
+			log.DebugContext(ctx, "part copied", slog.Int64("rows", rows), slog.Int64("bytes", bytes), slog.Duration("elapsed", time.Since(start)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("copy part %d of %s: %w", p.Part, j.targetRaw, ctx.Err())
+		}
+		if !retryable(err) || attempt >= maxAttempts {
+			return fmt.Errorf("copy part %d of %s (attempt %d): %w", p.Part, j.targetRaw, attempt, err)
+		}
+		if attempt == 1 {
+			j.mu.Lock()
+			j.result.PartsRetried++
+			j.mu.Unlock()
+		}
+		log.WarnContext(ctx, "part failed; retrying on new connections", slog.Int("attempt", attempt), slog.String("error", err.Error()))
+		w.close(context.WithoutCancel(ctx))
+		w.src, w.dst = nil, nil
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("copy part %d of %s: %w", p.Part, j.targetRaw, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		}
+	}
+}
+
+func (w *worker) connect(ctx context.Context) error {
+	var err error
+	if w.src == nil || w.src.IsClosed() {
+		if w.src, err = connect(ctx, w.cfg.SourceURL, connWork); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+	}
+	if w.dst == nil || w.dst.IsClosed() {
+		if w.dst, err = connect(ctx, w.cfg.TargetURL, connWork); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		// A part and its journal record commit together, so losing the last commits in a
+		// server crash only means copying those parts again; no need to wait for the WAL flush.
+		if _, err := w.dst.Exec(ctx, `SET synchronous_commit = off`); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+	}
+	return nil
+}
+
+// attempt streams one part: COPY TO on the source, through a pipe, into COPY FROM on the target,
+// then records the part done in the same target transaction.
+func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attempt int) (rows, bytes int64, err error) {
+	if err := w.connect(ctx); err != nil {
+		return 0, 0, err
+	}
+	cleanup := context.WithoutCancel(ctx)
+	srcTx, err := w.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, 0, fmt.Errorf("source: %w", err)
+	}
+	defer srcTx.Rollback(cleanup)
+	if _, err := srcTx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(w.snapshot)); err != nil {
+		return 0, 0, fmt.Errorf("source: import snapshot: %w", err)
+	}
+	dstTx, err := w.dst.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("target: %w", err)
+	}
+	defer dstTx.Rollback(cleanup)
+	claimed, err := journal.ClaimPart(ctx, dstTx, p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("target: %w", err)
+	}
+	if !claimed {
+		return 0, 0, nil // done by an earlier attempt whose commit reply was lost
+	}
+
+	pr, pw := io.Pipe()
+	cw := &countingWriter{phase: w.phase, limiter: w.limiter}
+	cw.w = bufio.NewWriterSize(pw, pipeBuffer)
+	var outErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, outErr = w.src.PgConn().CopyTo(ctx, cw, copyOutSQL(j.src, p))
+		if outErr == nil {
+			outErr = cw.flush()
+		}
+		pw.CloseWithError(outErr) // nil: the target sees EOF, the end of the stream
+	})
+	tag, inErr := w.dst.PgConn().CopyFrom(ctx, pr, copyInSQL(j.src, j.target))
+	// Unblock the source side if the target stopped reading early.
+	pr.CloseWithError(cmpErr(inErr, io.ErrClosedPipe))
+	wg.Wait()
+	counted := cw.bytes.Load()
+	if outErr != nil || inErr != nil {
+		w.phase.Add(-counted)
+		w.phase.AddRows(-cw.rows.Load())
+		// Each side's failure stops the other: a source failure reaches the target as a CopyFail,
+		// a target failure reaches the source as a pipe error carrying the target's error.
+		if outErr != nil && (inErr == nil || !errors.Is(outErr, inErr)) {
+			return 0, 0, fmt.Errorf("source: read part: %w", outErr)
+		}
+		return 0, 0, fmt.Errorf("target: write part: %w", inErr)
+	}
+	rows = tag.RowsAffected()
+	// The row count is exact only now; the live count counted CopyData messages.
+	w.phase.AddRows(rows - cw.rows.Load())
+	if err := journal.MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
+		return 0, 0, fmt.Errorf("target: %w", err)
+	}
+	if err := dstTx.Commit(ctx); err != nil {
+		w.phase.Add(-counted)
+		w.phase.AddRows(-rows)
+		return 0, 0, fmt.Errorf("target: commit part: %w", err)
+	}
+	_ = srcTx.Commit(ctx) // read-only: nothing to keep
+	return rows, counted, nil
+}
+
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+// countingWriter counts what the source sends, for progress and the rate cap, and buffers it.
+// The source writes one CopyData message (one row) per call.
+type countingWriter struct {
+	w       *bufio.Writer
+	phase   *report.Phase
+	limiter *rateLimiter
+	bytes   atomic.Int64
+	rows    atomic.Int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	c.limiter.wait(len(b))
+	n, err := c.w.Write(b)
+	c.bytes.Add(int64(n))
+	c.rows.Add(1)
+	c.phase.Add(int64(n))
+	c.phase.AddRows(1)
+	return n, err
+}
+
+func (c *countingWriter) flush() error { return c.w.Flush() }
+
+// rateLimiter spaces writes so that all workers together stay under rate bytes per second.
+type rateLimiter struct {
+	rate float64
+	mu   sync.Mutex
+	next time.Time
+}
+
+func (l *rateLimiter) wait(n int) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	now := time.Now()
+	if l.next.Before(now) {
+		l.next = now
+	}
+	at := l.next
+	l.next = l.next.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
+	l.mu.Unlock()
+	time.Sleep(time.Until(at))
+}
