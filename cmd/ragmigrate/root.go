@@ -112,6 +112,12 @@ func (g *globalOptions) stdinIsTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// stderrIsTerminal tells whether progress can be a live bar rather than log lines.
+func (g *globalOptions) stderrIsTerminal() bool {
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // confirm asks before a write. --yes answers it; without a terminal and without --yes the write is
 // refused, so a script never blocks on a prompt nobody sees.
 func (g *globalOptions) confirm(question string) error {
@@ -161,6 +167,9 @@ the local stack ('ragmigrate dev stack up') is reached.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	g.AddFlags(root.PersistentFlags())
 	root.AddCommand(newPlanCommand(g))
+	root.AddCommand(newReembedCommand(g))
+	root.AddCommand(newStatusCommand(g))
+	root.AddCommand(newCleanupCommand(g))
 	root.AddCommand(newVerifyCommand(g))
 	root.AddCommand(newDevCommand(g))
 	root.AddCommand(newCopyCommand(g))

@@ -2,6 +2,7 @@ package botstore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,6 +20,8 @@ func TestSetStatus(t *testing.T) {
 	table := stacktest.Table(t, c)
 	_, err := c.CreateTable(ctx, botstore.CreateTableInput(table))
 	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(c).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute,
+		func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 50 * time.Millisecond }))
 	store := botstore.New(c, table)
 	bot := &botstore.Bot{UserID: "u-1", ID: "01HXBOT0000000000000000001", Title: "T", SyncStatus: botstore.StatusQueued,
 		EmbeddingParams: botstore.EmbeddingParams{ChunkSize: 1000, ChunkOverlap: 200}, MaxResults: 20,

@@ -74,6 +74,11 @@ func Apply(ctx context.Context, d *Deployment, t Targets) error {
 	}
 	log.InfoContext(ctx, "source items seeded", slog.Int("rows", len(d.Rows)))
 	if t.Target != nil {
+		// A fresh v1 cluster: the app's empty items, and no ragmigrate journal claiming that
+		// bots whose rows this just dropped were migrated.
+		if _, err := t.Target.Exec(ctx, `DROP SCHEMA IF EXISTS ragmigrate CASCADE`); err != nil {
+			return fmt.Errorf("target cluster: drop the journal: %w", err)
+		}
 		if err := vectorstore.SetupApp(ctx, t.Target); err != nil {
 			return fmt.Errorf("target cluster: %w", err)
 		}

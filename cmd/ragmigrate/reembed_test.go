@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
+)
+
+// reembedBundle is a seeded deployment, an empty target and the expected outcome of every bot,
+// judged by plan --exact: the bots whose sources can all be read, and their chunk counts.
+type reembedBundle struct {
+	env      []string
+	args     []string
+	table    string
+	target   string
+	dynamo   *dynamodb.Client
+	wantRows map[string]int64 // bots that must succeed, with their chunks
+	wantFail map[string]bool
+	empty    map[string]bool // bots without knowledge
+}
+
+func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle {
+	t.Helper()
+	ctx := stacktest.Context(t)
+	clients := stacktest.AWS(t)
+	b := &reembedBundle{table: stacktest.Table(t, clients.DynamoDB), dynamo: clients.DynamoDB,
+		target: stacktest.Database(t, "RAGMIGRATE_TARGET_DB"), wantRows: map[string]int64{}, wantFail: map[string]bool{}, empty: map[string]bool{}}
+	bucket := stacktest.Bucket(t, clients.S3)
+	src := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	srv := httptest.NewServer(bedrocksim.New(knobs, nil))
+	t.Cleanup(srv.Close)
+	b.env = append(stackEnv(t), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+srv.URL)
+	// --truncate END: a dense CJK chunk of 1000 characters can exceed Cohere's 512-token window,
+	// which with the app's NONE fails the bot (see TestReembedNamesRejectedChunk).
+	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END"}
+	r := ragmigrate(t, b.env, "dev", "seed", "--yes", "--bots", strconv.Itoa(bots), "--table", b.table, "--bucket", bucket, "--source-db", src, "--no-target")
+	require.Zero(t, r.code, r.stderr)
+
+	model, _ := plan.LookupModel("cohere.embed-multilingual-v3")
+	p, err := plan.Make(ctx, plan.Options{Bots: botstore.New(clients.DynamoDB, b.table), Docs: docstore.New(clients.S3, bucket),
+		Model: model, Exact: true, Fetcher: &loader.Fetcher{}})
+	require.NoError(t, err)
+	for _, bp := range p.PerBot {
+		switch {
+		case len(bp.Problems) > 0:
+			b.wantFail[bp.BotID] = true
+		case bp.Files+bp.URLs+bp.Sitemaps == 0:
+			b.empty[bp.BotID] = true
+		default:
+			b.wantRows[bp.BotID] = bp.Chunks
+		}
+	}
+	require.NotEmpty(t, b.wantRows)
+	require.NotEmpty(t, b.wantFail)
+	return b
+}
+
+func (b *reembedBundle) reembed(t *testing.T, extra ...string) result {
+	t.Helper()
+	args := append([]string{"reembed", "--yes", "--rpm", "0", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)
+	return ragmigrate(t, b.env, append(args, extra...)...)
+}
+
+// rowsPerBot reads the target's rows per bot.
+func (b *reembedBundle) rowsPerBot(t *testing.T) map[string]int64 {
+	t.Helper()
+	conn, err := vectorstore.Connect(t.Context(), b.target, "test")
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	got, err := vectorstore.RowsPerBot(t.Context(), conn)
+	require.NoError(t, err)
+	return got
+}
+
+func (b *reembedBundle) bots(t *testing.T) map[string]*botstore.Bot {
+	t.Helper()
+	out := map[string]*botstore.Bot{}
+	require.NoError(t, botstore.New(b.dynamo, b.table).ScanBots(t.Context(), func(bot *botstore.Bot) error {
+		out[bot.ID] = bot
+		return nil
+	}, func(*botstore.DecodeError) error { return nil }))
+	return out
+}
+
+// requireFinalState checks rows and statuses after a complete run.
+func (b *reembedBundle) requireFinalState(t *testing.T) {
+	t.Helper()
+	require.Equal(t, b.wantRows, b.rowsPerBot(t), "every readable bot has exactly its chunks; no rows for failed, empty or deleted bots")
+	for id, bot := range b.bots(t) {
+		switch {
+		case b.wantFail[id]:
+			require.Equal(t, botstore.StatusFailed, bot.SyncStatus, id)
+			require.Regexp(t, `(s3://|http://)`, bot.SyncStatusReason, "the reason names the source")
+		case b.empty[id]:
+			require.Equal(t, botstore.StatusSucceeded, bot.SyncStatus, id)
+		default:
+			require.Equal(t, botstore.StatusSucceeded, bot.SyncStatus, id)
+			require.Equal(t, botstore.ReasonSucceeded, bot.SyncStatusReason, id)
+			require.Regexp(t, `^ragmigrate-run\d+$`, bot.LastExecID)
+		}
+	}
+}
+
+func TestReembedEndToEnd(t *testing.T) {
+	t.Parallel()
+	// A fifth of all requests throttled: the run must still finish every bot it can.
+	b := setupReembed(t, 12, bedrocksim.Knobs{ThrottleRate: 0.2, Seed: 7})
+	aliasesBefore := scanKind(t, b.dynamo, b.table, botstore.KindAlias)
+
+	r := b.reembed(t, "--json")
+	require.Equal(t, exitFailure, r.code, "bots with unreadable sources fail the run's exit status: %s", r.stderr)
+	require.NotContains(t, r.stderr, "ragmigrate: reembed run", "the run itself did not fail")
+	var sum reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	require.Equal(t, len(b.wantFail), sum.Failed, "throttling failed no bot: %s", r.stdout)
+	require.Positive(t, sum.Throttles, "the contract server throttled")
+	require.Equal(t, len(b.wantRows)+len(b.empty), sum.Succeeded)
+	b.requireFinalState(t)
+	require.Equal(t, aliasesBefore, scanKind(t, b.dynamo, b.table, botstore.KindAlias), "aliases untouched")
+
+	again := b.reembed(t)
+	require.Zero(t, again.code, again.stderr)
+	require.Contains(t, again.stdout, "nothing to do")
+	b.requireFinalState(t)
+
+	st := ragmigrate(t, b.env, "status", "--target-db", b.target, "--json", "--failures")
+	require.Zero(t, st.code, st.stderr)
+	require.Contains(t, st.stdout, `"kind": "reembed"`)
+	require.Contains(t, st.stdout, `"failed": `+strconv.Itoa(len(b.wantFail)))
+
+	cl := ragmigrate(t, b.env, "cleanup", "--target-db", b.target)
+	require.Equal(t, exitUsage, cl.code, "cleanup asks first")
+	cl = ragmigrate(t, b.env, "cleanup", "--target-db", b.target, "--yes")
+	require.Zero(t, cl.code, cl.stderr)
+	st = ragmigrate(t, b.env, "status", "--target-db", b.target)
+	require.Contains(t, st.stdout, "no runs")
+	require.Equal(t, b.wantRows, b.rowsPerBot(t), "cleanup leaves the migrated rows")
+}
+
+// TestReembedInterrupted sends SIGINT mid-run: exit 130, the run recorded as interrupted, no bot
+// left claiming RUNNING, and a re-run finishes the job.
+func TestReembedInterrupted(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 24, bedrocksim.Knobs{Latency: 150 * time.Millisecond})
+	conn, err := pgx.Connect(t.Context(), b.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	cmd, stderr := startRagmigrate(t, b.env, append([]string{"reembed", "--yes", "--rpm", "0", "--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)...)
+	require.Eventually(t, func() bool {
+		var n int
+		return conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status <> 'pending'`).Scan(&n) == nil && n >= 3
+	}, time.Minute, 20*time.Millisecond, "stderr: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, exitInterrupted, ee.ExitCode(), stderr.String())
+	var status string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status FROM ragmigrate.runs ORDER BY id DESC LIMIT 1`).Scan(&status))
+	require.Equal(t, "interrupted", status)
+	for id, bot := range b.bots(t) {
+		// (The seed has a bot stuck RUNNING since v0; only this run's own claims count.)
+		ours := strings.HasPrefix(bot.LastExecID, "ragmigrate-")
+		require.False(t, ours && bot.SyncStatus == botstore.StatusRunning, "bot %s still claims RUNNING", id)
+	}
+	r := b.reembed(t)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	b.requireFinalState(t)
+}
+
+// TestReembedSurvivesKill9 kills the run twice at different points and requires the resumed run
+// to end exactly where an uninterrupted one would.
+func TestReembedSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 24, bedrocksim.Knobs{Latency: 150 * time.Millisecond})
+	conn, err := pgx.Connect(t.Context(), b.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	done := func() int {
+		var n int
+		if conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status <> 'pending'`).Scan(&n) != nil {
+			return 0
+		}
+		return n
+	}
+	total := len(b.wantRows) + len(b.wantFail) + len(b.empty)
+	for _, killAt := range []int{2, 9} {
+		cmd, stderr := startRagmigrate(t, b.env, append([]string{"reembed", "--yes", "--rpm", "0", "--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)...)
+		require.Eventually(t, func() bool { return done() >= killAt }, time.Minute, 20*time.Millisecond, "stderr: %s", stderr)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		cmd.Wait()
+		require.Less(t, done(), total, "killed before the end")
+	}
+	r := b.reembed(t)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stdout, "(resumed)")
+	b.requireFinalState(t)
+	require.Equal(t, total, done())
+}
+
+func scanKind(t *testing.T, c *dynamodb.Client, table string, kind botstore.Kind) []map[string]types.AttributeValue {
+	t.Helper()
+	var out []map[string]types.AttributeValue
+	require.NoError(t, botstore.New(c, table).ScanAll(t.Context(), func(item botstore.Item) error {
+		if sk, ok := item["SK"].(*types.AttributeValueMemberS); ok && botstore.KindOf(sk.Value) == kind {
+			out = append(out, item)
+		}
+		return nil
+	}))
+	return out
+}
+
+// TestReembedNamesRejectedChunk runs with the app's truncate NONE: the model rejects a dense CJK
+// chunk, the batch is bisected, and the bot fails with a reason naming the chunk and its file,
+// while every other text of the bot was embedded and the other bots succeed.
+func TestReembedNamesRejectedChunk(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 12, bedrocksim.Knobs{})
+	r := b.reembed(t, "--json", "--truncate", "NONE")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	var sum reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	rejected := 0
+	for _, o := range sum.Bots {
+		if o.Status == "failed" && strings.Contains(o.Error, "the model rejected") {
+			rejected++
+			require.Regexp(t, `chunk \d+ of s3://\S+ `, o.Error)
+			require.Contains(t, o.Error, "Input is too long")
+			delete(b.wantRows, o.BotID)
+			b.wantFail[o.BotID] = true
+		}
+	}
+	require.Positive(t, rejected, "a CJK bot exceeds the token window")
+	b.requireFinalState(t)
+}

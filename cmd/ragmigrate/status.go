@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
+)
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	var limit int
+	var failures bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "What every run, bot job and copy part is doing, from the target's journal",
+		Long: `Status reads the journal in --target-db (schema ragmigrate) and prints the newest runs: kind,
+what they work on, state and phase, bot jobs by state (re-embed) or parts done (copy), and the
+rows written so far. --failures also lists each failed bot of the newest re-embed run with its
+error. Read-only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if g.TargetDB == "" {
+				return usageError{errors.New("--target-db is required")}
+			}
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status")
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			runs, err := journal.Runs(ctx, conn, limit)
+			if errors.Is(err, journal.ErrNoJournal) {
+				fmt.Fprintln(g.stdout, "no runs: the target has no ragmigrate journal")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var failed []journal.BotJob
+			if failures {
+				for _, r := range runs {
+					if r.Kind == "reembed" {
+						jobs, err := journal.BotJobs(ctx, conn, r.ID)
+						if err != nil {
+							return err
+						}
+						for _, j := range jobs {
+							if j.Status == journal.JobFailed {
+								failed = append(failed, j)
+							}
+						}
+						break
+					}
+				}
+			}
+			if g.JSON {
+				return writeJSON(g, map[string]any{"runs": runs, "failed_bots": failed})
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tKIND\tSUBJECT\tSTATUS\tPHASE\tPROGRESS\tROWS\tSTARTED\tUPDATED")
+			for _, r := range runs {
+				progress := ""
+				if r.Parts > 0 {
+					progress = fmt.Sprintf("%d/%d parts", r.PartsDone, r.Parts)
+				}
+				if len(r.Jobs) > 0 {
+					var parts []string
+					for _, k := range slices.Sorted(maps.Keys(r.Jobs)) {
+						parts = append(parts, fmt.Sprintf("%s %d", k, r.Jobs[k]))
+					}
+					progress = strings.Join(parts, " · ")
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.Subject, r.Status, r.Phase, progress, r.Rows,
+					r.StartedAt.Local().Format(time.DateTime), r.UpdatedAt.Local().Format(time.DateTime))
+				if r.Error != "" {
+					fmt.Fprintf(tw, "\t\t\terror: %s\n", r.Error)
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, j := range failed {
+				fmt.Fprintf(g.stdout, "failed bot %s (user %s, %d attempts): %s\n", j.BotID, j.UserID, j.Attempts, j.Error)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 10, "runs to show")
+	cmd.Flags().BoolVar(&failures, "failures", false, "list the failed bots of the newest re-embed run")
+	return cmd
+}
+
+func newCleanupCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cleanup",
+		Short: "Drop the journal (schema ragmigrate) from the target once the migration is over",
+		Long: `Cleanup drops the schema ragmigrate — runs, bot jobs, copy parts — from --target-db. The migrated
+rows in items are not touched. After it, a reembed or copy starts from scratch. It asks first
+(--yes for scripts) and refuses while another run holds the target's lock.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if g.TargetDB == "" {
+				return usageError{errors.New("--target-db is required")}
+			}
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "cleanup")
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			if err := g.confirm("Drop the ragmigrate journal (schema ragmigrate) from the target?"); err != nil {
+				return err
+			}
+			lock, err := journal.Acquire(ctx, conn, 0)
+			if err != nil {
+				return err
+			}
+			defer lock.Release(context.WithoutCancel(ctx))
+			if err := journal.Drop(ctx, conn); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, "journal dropped")
+			return nil
+		},
+	}
+}
