@@ -115,7 +115,7 @@ func (b *reembedBundle) requireFinalState(t *testing.T) {
 		default:
 			require.Equal(t, botstore.StatusSucceeded, bot.SyncStatus, id)
 			require.Equal(t, botstore.ReasonSucceeded, bot.SyncStatusReason, id)
-			require.Regexp(t, `^ragmigrate-run\d+$`, bot.LastExecID)
+			require.Equal(t, "ragmigrate-run"+strconv.FormatInt(runOf(t, b.target), 10)+"-"+id, bot.LastExecID, "LastExecId is the job's id")
 		}
 	}
 }
@@ -136,6 +136,26 @@ func TestReembedEndToEnd(t *testing.T) {
 	require.Equal(t, len(b.wantRows)+len(b.empty), sum.Succeeded)
 	b.requireFinalState(t)
 	require.Equal(t, aliasesBefore, scanKind(t, b.dynamo, b.table, botstore.KindAlias), "aliases untouched")
+
+	// verify, bots vs target: only the failed bots are problems, and the journal's chunk counts
+	// agree with the rows; one row less is caught against the journal.
+	v := ragmigrate(t, b.env, "verify", "--json", "--table", b.table, "--target-db", b.target)
+	require.Equal(t, exitMismatch, v.code, v.stderr)
+	var vr struct {
+		Bots struct {
+			JournalRun int64 `json:"journal_run"`
+			Problems   []struct {
+				BotID   string `json:"bot_id"`
+				Problem string `json:"problem"`
+			} `json:"problems"`
+		} `json:"bots"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(v.stdout), &vr))
+	require.Positive(t, vr.Bots.JournalRun)
+	require.Len(t, vr.Bots.Problems, len(b.wantFail))
+	for _, p := range vr.Bots.Problems {
+		require.True(t, b.wantFail[p.BotID], p.Problem)
+	}
 
 	again := b.reembed(t)
 	require.Zero(t, again.code, again.stderr)
@@ -251,4 +271,14 @@ func TestReembedNamesRejectedChunk(t *testing.T) {
 	}
 	require.Positive(t, rejected, "a CJK bot exceeds the token window")
 	b.requireFinalState(t)
+}
+
+func runOf(t *testing.T, target string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var id int64
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT max(run_id) FROM ragmigrate.bot_jobs`).Scan(&id))
+	return id
 }

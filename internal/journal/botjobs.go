@@ -56,7 +56,7 @@ type BotJob struct {
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
 // there; operators look a run up by it).
-func (j BotJob) ExecID() string { return fmt.Sprintf("ragmigrate-run%d", j.RunID) }
+func (j BotJob) ExecID() string { return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID) }
 
 // AddBotJobs records pending jobs; bots the run already has are left as they are.
 func AddBotJobs(ctx context.Context, db DB, jobs []BotJob) error {
@@ -133,4 +133,29 @@ func MarkStatusWritten(ctx context.Context, db DB, runID int64, botID string) er
 		return fmt.Errorf("job of bot %s: %w", botID, err)
 	}
 	return nil
+}
+
+// DoneChunks returns, for the newest re-embed run, the chunk count of every bot it finished, or
+// nil when the journal has no re-embed run.
+func DoneChunks(ctx context.Context, db DB) (runID int64, chunks map[string]int64, err error) {
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.bot_jobs') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return 0, nil, err
+	}
+	err = db.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ragmigrate.runs WHERE kind = 'reembed'`).Scan(&runID)
+	if err != nil || runID == 0 {
+		return 0, nil, err
+	}
+	rows, err := db.Query(ctx, `SELECT bot_id, chunks FROM ragmigrate.bot_jobs WHERE run_id = $1 AND status = 'done'`, runID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("chunks of run %d: %w", runID, err)
+	}
+	chunks = map[string]int64{}
+	var id string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &n}, func() error { chunks[id] = n; return nil })
+	if err != nil {
+		return 0, nil, fmt.Errorf("chunks of run %d: %w", runID, err)
+	}
+	return runID, chunks, nil
 }

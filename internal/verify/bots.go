@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -20,7 +21,9 @@ type BotsReport struct {
 	OrphanRows    int64                     `json:"orphan_rows"`
 	Malformed     []botstore.DecodeError    `json:"malformed,omitempty"`
 	Vectors       *vectorstore.VectorHealth `json:"vectors"`
-	Elapsed       time.Duration             `json:"elapsed_ns"`
+	// JournalRun is the re-embed run whose chunk counts were compared (0: no journal).
+	JournalRun int64         `json:"journal_run,omitempty"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
 }
 
 // OK reports whether every bot is served by the target and every vector is usable. Orphans and
@@ -63,9 +66,12 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify bots: %w", err)
 	}
-	var perBot map[string]int64
+	var perBot, journaled map[string]int64
 	err = readOnly(ctx, o.Target, func(tx pgx.Tx) (err error) {
 		if perBot, err = vectorstore.RowsPerBot(ctx, tx); err != nil {
+			return err
+		}
+		if r.JournalRun, journaled, err = journal.DoneChunks(ctx, tx); err != nil {
 			return err
 		}
 		r.Vectors, err = vectorstore.CheckVectors(ctx, tx)
@@ -90,6 +96,9 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 			problem = fmt.Sprintf("has knowledge but no rows in the target (SyncStatus %s%s)", b.SyncStatus, reasonSuffix(b.SyncStatusReason))
 		case b.SyncStatus != botstore.StatusSucceeded:
 			problem = fmt.Sprintf("has %d rows but SyncStatus %s%s", rows, b.SyncStatus, reasonSuffix(b.SyncStatusReason))
+		}
+		if n, ok := journaled[b.ID]; ok && n != rows && problem == "" {
+			problem = fmt.Sprintf("has %d rows but re-embed run %d wrote %d chunks", rows, r.JournalRun, n)
 		}
 		if !b.Knowledge.Empty() {
 			r.WithKnowledge++

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -242,7 +243,7 @@ func TestBotsAgainstTarget(t *testing.T) {
 	require.EqualValues(t, 1024, r.Bots.Vectors.Dimensions)
 
 	t.Run("FlippedToFailed", func(t *testing.T) {
-		bot := firstSucceededWithRows(t, b)
+		bot := succeededWithRows(t, b, 0)
 		_, err := b.dynamo.UpdateItem(b.ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(b.table),
 			Key: map[string]types.AttributeValue{
@@ -261,6 +262,20 @@ func TestBotsAgainstTarget(t *testing.T) {
 		require.Contains(t, problemOf(r.Bots.Problems, bot.ID), "no rows in the target")
 	})
 
+	t.Run("JournalChunkCounts", func(t *testing.T) {
+		bot := succeededWithRows(t, b, 1) // not the one FlippedToFailed changed
+		require.NoError(t, journal.Migrate(b.ctx, dst))
+		run, err := journal.StartRun(b.ctx, dst, "reembed", "t", nil)
+		require.NoError(t, err)
+		job := journal.BotJob{RunID: run.ID, BotID: bot.ID, UserID: bot.UserID}
+		require.NoError(t, journal.AddBotJobs(b.ctx, dst, []journal.BotJob{job}))
+		job.Status, job.Chunks = journal.JobDone, int64(len(b.botRows[bot.ID])+1)
+		require.NoError(t, journal.FinishBotJob(b.ctx, dst, job))
+		r := b.run(t, dst, true)
+		require.Equal(t, run.ID, r.Bots.JournalRun)
+		require.Contains(t, problemOf(r.Bots.Problems, bot.ID), "wrote")
+	})
+
 	t.Run("NullEmbedding", func(t *testing.T) {
 		exec(t, dst, `INSERT INTO items (id, botid, content, source) VALUES ('01JNULLEMBED00000000000000', $1, 'x', 'y')`, b.deploy.Bots[0].ID)
 		r := b.run(t, dst, true)
@@ -277,10 +292,14 @@ func TestBotsAgainstTarget(t *testing.T) {
 	})
 }
 
-func firstSucceededWithRows(t *testing.T, b *testBundle) *botstore.Bot {
+// succeededWithRows returns the (skip+1)-th seeded bot that is SUCCEEDED and has rows.
+func succeededWithRows(t *testing.T, b *testBundle, skip int) *botstore.Bot {
 	for _, bot := range b.deploy.Bots {
 		if bot.SyncStatus == botstore.StatusSucceeded && len(b.botRows[bot.ID]) > 0 {
-			return bot
+			if skip == 0 {
+				return bot
+			}
+			skip--
 		}
 	}
 	t.Fatal("no succeeded bot with rows")
