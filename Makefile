@@ -12,8 +12,10 @@ export PATH  := /usr/local/go/bin:$(PATH)
 GO_FILES     := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null) go.mod go.sum
 # Tests and the demo read the stack's endpoints from the file 'stack up' writes.
 WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
+# The demo's copy goes to this database on the target cluster.
+DEMO_COPY_DB := ragmigrate_copy
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test lint vet bench bench-copy
+.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test lint vet bench bench-copy bench-reembed
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,10 +44,25 @@ stack-status: build ## show the local stack's services
 seed: stack-up ## replace the stack's deployment with a seeded v0 deployment (SEED_FLAGS=...)
 	@$(WITH_STACK) $(BIN) dev seed --yes $(SEED_FLAGS)
 
-demo: seed ## stack up, seed a v0 deployment, show the tool and what it sees
+demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed, copy, verify
 	@echo; echo '$$ ragmigrate --help'; $(BIN) --help
-	@echo; echo '$$ ragmigrate dev summary'
+	@echo; echo '$$ ragmigrate dev summary            # the seeded v0 deployment, read back through DynamoDB, S3 and SQL'
 	@$(WITH_STACK) $(BIN) dev summary
+	@echo; echo '$$ ragmigrate plan --exact            # read-only: cost, time, the bots that will fail, target preflight'
+	@$(WITH_STACK) $(BIN) plan --exact
+	@echo; echo '$$ ragmigrate reembed --yes --truncate END   # Bedrock = the contract server; some seeded bots are broken on purpose'
+	@$(WITH_STACK) $(BIN) reembed --yes --truncate END --report .stack/reembed-report.json \
+		|| echo "(exit $$?: the failed bots above hold PDF/Office files, which the loaders issue adds, a sitemap, a missing file or a dead link)"
+	@echo; echo '$$ ragmigrate status --failures'
+	@$(WITH_STACK) $(BIN) status --failures
+	@echo; echo '$$ ragmigrate verify --table ... --target-db ...   # bots vs the re-embedded cluster'
+	@$(WITH_STACK) RAGMIGRATE_SOURCE_DB= $(BIN) verify || echo "(exit $$?: the bots that failed to re-embed have no rows, as reported)"
+	@echo; echo '$$ ragmigrate copy --target-db <target cluster>/$(DEMO_COPY_DB) --yes   # the alternative: copy the old vectors'
+	@$(WITH_STACK) psql -qXAt "$$RAGMIGRATE_TARGET_DB" -c "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_COPY_DB)'" | grep -q 1 \
+		|| psql -qX "$$RAGMIGRATE_TARGET_DB" -c 'CREATE DATABASE $(DEMO_COPY_DB)'
+	@$(WITH_STACK) $(BIN) copy --yes --truncate --create-extension --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
+	@echo; echo '$$ ragmigrate verify --source-db <old cluster> --target-db <the copy>   # proves the copy: exit 0'
+	@$(WITH_STACK) RAGMIGRATE_TABLE= $(BIN) verify --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
 
 vet: ## go vet and gofmt
 	go vet ./...
@@ -56,6 +73,11 @@ lint: vet ## static checks
 bench-copy: stack-up ## copy benchmark: ragmigrate copy vs raw binary pipe, pg_dump|psql, pgcopydb (BENCH_ROWS, BENCH_RSS_ROWS)
 	@bash scripts/install-bench.sh
 	@$(WITH_STACK) bash scripts/bench-copy.sh
+
+bench-reembed: stack-up ## re-embed benchmark against the contract server: texts/s, texts per request, budget share, throttles; splitter MB/s
+	@$(WITH_STACK) bash scripts/bench-reembed.sh
+
+bench: bench-copy bench-reembed ## every benchmark
 
 test: stack-up vet ## all tests, with the race detector, against the local stack
 	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...

@@ -34,6 +34,7 @@ BUCKET=ragmigrate-bench-copy
 mkdir -p "$OUT"
 results=$OUT/results.tsv
 : >"$results"
+: >"$OUT/verify.tsv"
 
 log() { printf 'bench-copy: %s\n' "$*" >&2; }
 
@@ -116,6 +117,19 @@ bench() { # ROWS METHODS...
 			local d
 			d=$(jq -r .data_seconds "$OUT/ragmigrate-$rows.out")
 			record "$rows" ragmigrate "$(printf '%.2f' "$d")" "$WALL" "$RSS" "--jobs $JOBS, $(jq -r '.tables[0].parts' "$OUT/ragmigrate-$rows.out") parts, binary COPY, indexes after"
+			if [ "$rows" = "$ROWS" ]; then
+				# Verification of the same copy, next to its time: ragmigrate verify (per-bot
+				# digests, drill-down, 20 sampled searches exact and ANN) and pgcopydb's compare.
+				local copied=$d
+				timed verify-$rows "RAGMIGRATE_TABLE= '$BIN' verify --json --queries 20 --source-db '$src' --target-db '$dst'"
+				printf '%s\tragmigrate verify --queries 20\t%s\t%s\t%s\t%s\n' "$rows" "$WALL" "$RSS" "$copied" "$(jq -r .ok "$OUT/verify-$rows.out")" >>"$OUT/verify.tsv"
+				timed verify-nosearch-$rows "RAGMIGRATE_TABLE= '$BIN' verify --json --queries 0 --source-db '$src' --target-db '$dst'"
+				printf '%s\tragmigrate verify --queries 0\t%s\t%s\t%s\t%s\n' "$rows" "$WALL" "$RSS" "$copied" "$(jq -r .ok "$OUT/verify-nosearch-$rows.out")" >>"$OUT/verify.tsv"
+				rm -rf "$OUT/pgcopydb-compare"
+				timed pgcopydb-compare-$rows "'$PGBIN/pgcopydb' compare data --source '$src' --target '$dst' --dir '$OUT/pgcopydb-compare'"
+				printf '%s\tpgcopydb compare data\t%s\t%s\t%s\t%s\n' "$rows" "$WALL" "$RSS" "$copied" "exit 0" >>"$OUT/verify.tsv"
+				log "verify: $(cut -f2,3 "$OUT/verify.tsv" | tr '\t\n' ' ;')"
+			fi
 			;;
 		pg_dump)
 			psql -qX "$dst" -c 'CREATE EXTENSION vector' >/dev/null
@@ -161,6 +175,14 @@ fi
 		method=${method//|/\\|} note=${note//|/\\|}
 		printf '| %s | %s | %.1f s | %.1f s | %s MB | %s |\n' "$rows" "$method" "$data" "$total" "$rss" "$note"
 	done <"$results"
+	echo
+	echo "Verification of the $ROWS-row copy (same run):"
+	echo
+	echo "| rows | check | wall time | peak RSS | the copy's data phase | result |"
+	echo "|---:|---|---:|---:|---:|---|"
+	while IFS=$'\t' read -r rows check wall rss copied ok; do
+		printf '| %s | %s | %.1f s | %s MB | %.1f s | %s |\n' "$rows" "$check" "$wall" "$rss" "$copied" "$ok"
+	done <"$OUT/verify.tsv"
 	echo
 	python3 - "$results" "$ROWS" <<'PY'
 import csv, sys

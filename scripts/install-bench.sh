@@ -12,35 +12,13 @@ PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PGCOPYDB_VERSION=0.17
 PGCOPYDB=/usr/lib/postgresql/$PG_MAJOR/bin/pgcopydb
 
-log() { printf 'install-bench: %s\n' "$*" >&2; }
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_updated=
-apt_update() {
-	[ -n "$apt_updated" ] && return
-	as_root apt-get update -qq
-	apt_updated=1
-}
-
-apt_install() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return
-	log "apt-get install ${missing[*]}"
-	apt_update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+. "$root/scripts/apt.sh"
 
 # The stack, PostgreSQL 15 and the trixie deb-src entry come from install.sh.
 bash "$root/scripts/install.sh"
 
 # 1. GNU time (peak RSS via 'time -v').
-apt_install time
+apt_install time jq
 
 # 2. pgcopydb 0.17 from trixie's source package, against bookworm's PostgreSQL 15 headers.
 if ! { [ -x "$PGCOPYDB" ] && "$PGCOPYDB" --version 2>&1 | grep -q "pgcopydb version $PGCOPYDB_VERSION"; }; then

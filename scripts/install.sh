@@ -10,29 +10,7 @@ PG_MAJOR=15
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PGVECTOR_VERSION=0.8.0
 
-log() { printf 'install: %s\n' "$*" >&2; }
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_updated=
-apt_update() {
-	[ -n "$apt_updated" ] && return
-	as_root apt-get update -qq
-	apt_updated=1
-}
-
-apt_install() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return
-	log "apt-get install ${missing[*]}"
-	apt_update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+. "$root/scripts/apt.sh"
 
 # 1. PostgreSQL 15 server, client and server headers; build tools for pgvector.
 apt_install postgresql-$PG_MAJOR postgresql-client-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
