@@ -373,22 +373,31 @@ func TestCopyKilledInIndexPhaseResumes(t *testing.T) {
 // checks that the parts are retried, not lost.
 func TestCopyRetriesTerminatedConnection(t *testing.T) {
 	t.Parallel()
-	b := setupCopy(t, 2000, "", nil)
-	cmd, stderr := b.start(t, "--part-size", "1MB", "--max-rate", "1MB", "--log-format", "json")
-	for _, db := range []string{b.src, b.dst} {
-		conn := connectTest(t, db)
-		terminated := false
-		for deadline := time.Now().Add(60 * time.Second); !terminated && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// Parts must be much larger than the socket and pipe buffers, or a source backend sends its
+	// whole part at once and sits idle while the rate-limited client drains it.
+	b := setupCopy(t, 6000, "", nil)
+	cmd, stderr := b.start(t, "--part-size", "8MB", "--max-rate", "1MB", "--log-format", "json")
+	// Watch both sides at once and terminate the first COPY session seen on each: under load the
+	// two may be seen in either order, and the data phase must not end before both happened.
+	conns := map[string]*pgx.Conn{"source": connectTest(t, b.src), "target": connectTest(t, b.dst)}
+	terminated := map[string]bool{}
+	for deadline := time.Now().Add(60 * time.Second); len(terminated) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for side, conn := range conns {
+			if terminated[side] {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			var n int64
 			err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity
 				WHERE application_name = 'ragmigrate/copy' AND datname = current_database() AND state = 'active' AND query LIKE 'COPY%' LIMIT 1) s`).Scan(&n)
 			cancel()
 			require.NoError(t, err)
-			terminated = n == 1
+			if n == 1 {
+				terminated[side] = true
+			}
 		}
-		require.True(t, terminated, "no COPY session to terminate: %s", stderr)
 	}
+	require.Len(t, terminated, 2, "no COPY session to terminate on both sides: %v %s", terminated, stderr)
 	require.NoError(t, cmd.Wait(), stderr.String())
 	require.Contains(t, stderr.String(), "part failed; retrying on new connections")
 	b.requireSameItems(t)

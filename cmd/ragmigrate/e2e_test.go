@@ -132,7 +132,8 @@ func TestSeedRefusesWithoutYes(t *testing.T) {
 	t.Parallel()
 	env := stackEnv(t)
 	table := "rmtest-noyes-" + stacktest.Suffix()
-	r := ragmigrate(t, env, "dev", "seed", "--table", table, "--bucket", "rmtest-noyes", "--no-target")
+	src := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	r := ragmigrate(t, env, "dev", "seed", "--table", table, "--bucket", "rmtest-noyes", "--source-db", src, "--no-target")
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, "refusing to write without --yes")
 	// Nothing was written: the table does not exist.
@@ -266,11 +267,13 @@ func dynaliteDir(t *testing.T) string {
 	return d
 }
 
-// stackEnv is the environment of the running shared stack (exported by 'make test').
+// stackEnv is the environment that reaches the running shared stack's AWS-protocol servers and
+// web site (exported by 'make test'). Databases, tables and buckets are not in it: each test
+// passes its own, so none sees the shared deployment.
 func stackEnv(t *testing.T) []string {
 	t.Helper()
 	var env []string
-	for _, name := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "RAGMIGRATE_SOURCE_DB", "RAGMIGRATE_TARGET_DB", "RAGMIGRATE_DEV_WEB_URL"} {
+	for _, name := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "RAGMIGRATE_DEV_WEB_URL"} {
 		env = append(env, name+"="+stacktest.Getenv(t, name))
 	}
 	return env

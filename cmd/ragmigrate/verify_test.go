@@ -76,7 +76,7 @@ func TestVerifyCommand(t *testing.T) {
 	})
 
 	t.Run("NeedsSomethingToCompare", func(t *testing.T) {
-		r := ragmigrate(t, append(env, "RAGMIGRATE_SOURCE_DB="), "verify", "--target-db", dst)
+		r := ragmigrate(t, env, "verify", "--target-db", dst)
 		require.Equal(t, exitUsage, r.code)
 	})
 }
