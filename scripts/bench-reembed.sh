@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$root/bin/ragmigrate
-BOTS=${BENCH_BOTS:-96}
+BOTS=${BENCH_BOTS:-384}
 RPM=${BENCH_RPM:-600}
 PORT=${BENCH_BEDROCK_PORT:-55499}
 OUT=${BENCH_OUT:-$root/.stack/bench-reembed}
@@ -40,7 +40,7 @@ src=$(db_url "$RAGMIGRATE_SOURCE_DB" bench_reembed_src)
 dst=$(db_url "$RAGMIGRATE_TARGET_DB" bench_reembed_dst)
 "$BIN" dev seed --yes --bots "$BOTS" --docs-per-bot 4 --table "$TABLE" --bucket "$BUCKET" --source-db "$src" --no-target >/dev/null 2>&1
 start=$(date +%s.%N)
-AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:$PORT "$BIN" reembed --yes --json --truncate END --rpm "$RPM" --concurrency 8 \
+AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:$PORT "$BIN" reembed --yes --json --truncate END --rpm "$RPM" --concurrency "${BENCH_CONCURRENCY:-32}" \
 	--table "$TABLE" --bucket "$BUCKET" --target-db "$dst" --report "$OUT/report.json" >"$OUT/summary.json" 2>"$OUT/reembed.log" || true
 end=$(date +%s.%N)
 stats=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/stats').read().decode())")

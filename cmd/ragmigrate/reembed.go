@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -32,6 +33,7 @@ type reembedOptions struct {
 	OpenAIURL   string
 	Dimensions  int
 	Concurrency int
+	BatchLinger time.Duration
 	Fresh       bool
 	RetryFailed bool
 	DryRun      bool
@@ -48,7 +50,8 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.PricePerMTok, "price-per-mtok", -1, "override the model's price in USD per million input tokens (cost report)")
 	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
-	fs.IntVar(&o.Concurrency, "concurrency", 4, "bots worked on at once")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "bots worked on at once")
+	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the latest run's failed bots again")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
@@ -174,10 +177,18 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	progress := report.New(report.Options{Out: g.stderr, Terminal: g.stderrIsTerminal(), Logger: g.logger})
 	counters := &reembed.Counters{}
+	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: g.logger})
+	var embedder reembed.Embedder = batcher
+	if o.BatchLinger > 0 {
+		// Bots share requests: a request is filled with chunks of several bots.
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		embedder = embed.NewCoalescer(cctx, batcher, o.BatchLinger)
+	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
 			Bots: bots, Docs: docs, Fetcher: fetcher, Target: pool, Logger: g.logger, Counters: counters,
-			Embedder: embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: g.logger}),
+			Embedder: embedder,
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, Progress: progress,
@@ -187,7 +198,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if res == nil {
 		return runErr
 	}
-	summary := newReembedSummary(res, p, model)
+	summary := newReembedSummary(res, p, model, batcher.Stats())
 	if res.RunID != 0 && !res.NothingToDo {
 		path := o.ReportFile
 		if path == "" {
@@ -240,7 +251,9 @@ type reembedSummary struct {
 	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
-func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model) *reembedSummary {
+// newReembedSummary sums the outcomes; requests, throttles and tokens are the Batcher's own
+// totals, since bots share requests.
+func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed.Stats) *reembedSummary {
 	s := &reembedSummary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Model: m.ID,
 		Bots: res.Outcomes, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
 	for _, o := range res.Outcomes {
@@ -253,10 +266,8 @@ func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model) *reembed
 			s.Skipped++
 		}
 		s.Chunks += o.Chunks
-		s.Requests += o.Requests
-		s.Throttles += o.Throttles
-		s.Tokens += o.Tokens
 	}
+	s.Requests, s.Throttles, s.Tokens = st.Requests, st.Throttles, st.Tokens
 	s.ActualUSD = float64(s.Tokens) / 1e6 * m.PricePerMTok
 	return s
 }

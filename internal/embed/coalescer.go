@@ -1,0 +1,168 @@
+package embed
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// Coalescer lets many concurrent callers share requests. A bot's chunks are often far fewer than
+// a request holds (Cohere takes 96 texts; a bot of a few documents has a dozen chunks), so each
+// bot embedding on its own sends small requests and spends the request budget on them. The
+// Coalescer gathers the texts of callers arriving within Linger of each other until a request is
+// full, embeds them together through the Batcher, and gives each caller its own vectors back.
+//
+// A text the model rejects fails only its own caller: the Batcher isolates rejected texts by
+// bisection, and their indexes are mapped back. A caller with a text over the character limit
+// (and no truncation) is sent alone, so its guard error cannot stop the others. Any other failure
+// (access denied, retries exhausted) reaches every caller of that request.
+type Coalescer struct {
+	b      *Batcher
+	linger time.Duration
+	queue  chan *pendingCall
+}
+
+type pendingCall struct {
+	ctx   context.Context
+	texts []string
+	done  chan coalesced
+}
+
+type coalesced struct {
+	vecs  [][]float32
+	stats Stats
+	err   error
+}
+
+// NewCoalescer starts a Coalescer over b; it runs until ctx ends. linger is how long a request
+// waits for more callers before it goes out less than full (default 200ms).
+func NewCoalescer(ctx context.Context, b *Batcher, linger time.Duration) *Coalescer {
+	c := &Coalescer{b: b, linger: cmp.Or(linger, 200*time.Millisecond), queue: make(chan *pendingCall)}
+	go c.run(ctx)
+	return c
+}
+
+// EmbedAll embeds texts, sharing requests with concurrent callers. The returned Stats are this
+// caller's share: its texts and tokens exactly, requests, throttles and retries in proportion to
+// its texts in the requests it shared.
+func (c *Coalescer) EmbedAll(ctx context.Context, texts []string) ([][]float32, Stats, error) {
+	if len(texts) == 0 {
+		return [][]float32{}, Stats{}, nil
+	}
+	p := &pendingCall{ctx: ctx, texts: texts, done: make(chan coalesced, 1)}
+	select {
+	case c.queue <- p:
+	case <-ctx.Done():
+		return nil, Stats{}, ctx.Err()
+	}
+	select {
+	case r := <-p.done:
+		return r.vecs, r.stats, r.err
+	case <-ctx.Done():
+		return nil, Stats{}, ctx.Err()
+	}
+}
+
+func (c *Coalescer) run(ctx context.Context) {
+	for {
+		var first *pendingCall
+		select {
+		case first = <-c.queue:
+		case <-ctx.Done():
+			return
+		}
+		group := []*pendingCall{first}
+		n := len(first.texts)
+		timer := time.NewTimer(c.linger)
+	gather:
+		for n%c.b.maxBatch != 0 {
+			select {
+			case p := <-c.queue:
+				group = append(group, p)
+				n += len(p.texts)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
+			}
+		}
+		timer.Stop()
+		// Requests are paced by the shared limiter; the next group forms while this one is sent.
+		go c.send(ctx, group)
+	}
+}
+
+// send embeds a group of callers together.
+func (c *Coalescer) send(ctx context.Context, group []*pendingCall) {
+	var shared []*pendingCall
+	for _, p := range group {
+		if c.overLimit(p.texts) {
+			vecs, st, err := c.b.EmbedAll(p.ctx, p.texts) // fails at the guard, sends nothing
+			p.done <- coalesced{vecs, st, err}
+			continue
+		}
+		shared = append(shared, p)
+	}
+	if len(shared) == 0 {
+		return
+	}
+	var all []string
+	for _, p := range shared {
+		all = append(all, p.texts...)
+	}
+	vecs, st, err := c.b.EmbedAll(ctx, all)
+	var ie *InputError
+	if err != nil && !errors.As(err, &ie) {
+		for _, p := range shared {
+			p.done <- coalesced{stats: share(st, p.texts, len(all)), err: err}
+		}
+		return
+	}
+	off := 0
+	for _, p := range shared {
+		r := coalesced{vecs: vecs[off : off+len(p.texts)], stats: share(st, p.texts, len(all))}
+		if ie != nil {
+			var mine []BadText
+			for _, bt := range ie.Texts {
+				if bt.Index >= off && bt.Index < off+len(p.texts) {
+					bt.Index -= off
+					mine = append(mine, bt)
+				}
+			}
+			if len(mine) > 0 {
+				r.err = &InputError{Texts: mine}
+			}
+		}
+		p.done <- r
+		off += len(p.texts)
+	}
+}
+
+// overLimit reports whether texts hold one the Batcher's guard would refuse.
+func (c *Coalescer) overLimit(texts []string) bool {
+	limit := c.b.p.MaxChars()
+	if limit <= 0 || c.b.truncate != TruncateNone {
+		return false
+	}
+	for _, t := range texts {
+		if utf8.RuneCountInString(t) > limit {
+			return true
+		}
+	}
+	return false
+}
+
+// share is one caller's part of a shared call's Stats.
+func share(st Stats, texts []string, total int) Stats {
+	f := float64(len(texts)) / float64(max(total, 1))
+	part := func(n int64) int64 { return int64(math.Round(float64(n) * f)) }
+	var tokens int64
+	for _, t := range texts {
+		tokens += int64(EstimateTokens(t))
+	}
+	return Stats{Requests: part(st.Requests), Texts: min(int64(len(texts)), st.Texts), Throttles: part(st.Throttles),
+		Retries: part(st.Retries), Tokens: tokens, Truncated: part(st.Truncated), Rejected: part(st.Rejected)}
+}
