@@ -19,7 +19,7 @@ func FuzzSplit(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text string, size, overlap uint8) {
 		if len(text) > 4096 {
-			t.Skip() // keep each run cheap
+			text = text[:4096] // keep each run cheap; may cut a rune, which is fine below
 		}
 		cs := int(size%64) + 1
 		co := int(overlap) % (cs + 1)
