@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/jackc/pgx/v5"
@@ -160,6 +161,24 @@ func TestReembedEndToEnd(t *testing.T) {
 	again := b.reembed(t)
 	require.Zero(t, again.code, again.stderr)
 	require.Contains(t, again.stdout, "nothing to do")
+	b.requireFinalState(t)
+
+	// A bot created after the run finished is picked up by the next run, and only it.
+	late := &botstore.Bot{UserID: "late-user", ID: "01JLATEBOT0000000000000000", Title: "Late", Instruction: "x",
+		EmbeddingParams: botstore.EmbeddingParams{ChunkSize: 1000, ChunkOverlap: 200}, GenerationParams: botstore.DefaultGenerationParams(),
+		MaxResults: 20, SyncStatus: botstore.StatusSucceeded,
+		Knowledge: botstore.Knowledge{SourceURLs: []string{stacktest.Getenv(t, "RAGMIGRATE_DEV_WEB_URL") + "/docs/customer-faq.html"}, SitemapURLs: []string{}, Filenames: []string{}}}
+	_, err := b.dynamo.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(b.table), Item: late.Item()})
+	require.NoError(t, err)
+	third := b.reembed(t, "--json")
+	require.Zero(t, third.code, third.stderr)
+	var sum3 reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(third.stdout), &sum3))
+	require.True(t, sum3.Resumed)
+	require.Len(t, sum3.Bots, 1)
+	require.Equal(t, late.ID, sum3.Bots[0].BotID)
+	b.wantRows[late.ID] = sum3.Chunks
+	require.Positive(t, sum3.Chunks)
 	b.requireFinalState(t)
 
 	st := ragmigrate(t, b.env, "status", "--target-db", b.target, "--json", "--failures")

@@ -97,7 +97,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
 
-	run, err := c.pickRun(ctx, res)
+	run, err := c.pickRun(ctx, res, bots)
 	if err != nil || res.NothingToDo {
 		return res, err
 	}
@@ -189,7 +189,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 }
 
 // pickRun resumes the newest unfinished run, reruns failures, or starts a new run.
-func (c *Config) pickRun(ctx context.Context, res *Result) (*journal.Run, error) {
+func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*botstore.Bot) (*journal.Run, error) {
 	latest, err := journal.LatestRun(ctx, c.Target, Kind, c.Table)
 	switch {
 	case errors.Is(err, journal.ErrNoRun):
@@ -215,6 +215,22 @@ func (c *Config) pickRun(ctx context.Context, res *Result) (*journal.Run, error)
 		res.Resumed = true
 		return latest, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
 	case latest != nil && !c.Fresh:
+		// Finished; but bots created since then still need their vectors.
+		jobs, err := journal.BotJobs(ctx, c.Target, latest.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reembed: %w", err)
+		}
+		have := map[string]bool{}
+		for _, j := range jobs {
+			have[j.BotID] = true
+		}
+		for id := range bots {
+			if !have[id] {
+				c.Logger.InfoContext(ctx, "bots added since the last run; continuing it", slog.Int64("run_id", latest.ID))
+				res.Resumed = true
+				return latest, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
+			}
+		}
 		res.RunID = latest.ID
 		res.NothingToDo = true
 		return latest, nil
