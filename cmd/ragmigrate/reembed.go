@@ -75,8 +75,9 @@ contents to embed.") as the app's task would. QUEUED is never written (it would 
 own embedding task), and a deleted bot is never re-created.
 
 Runs are journaled in the target (schema ragmigrate): a crash, kill -9 or Ctrl-C loses nothing and
-a re-run continues the unfinished run, skipping done bots. --fresh starts over, --retry-failed
-reruns failures; 'ragmigrate status' shows the journal. It asks before spending (--yes for
+a re-run continues the unfinished run, skipping done bots; after a finished run it takes up only
+the bots created since. --fresh starts over, --retry-failed reruns failures; 'ragmigrate status'
+shows the journal. It asks before spending (--yes for
 scripts); --dry-run only plans. Exit status 1 when any bot failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
