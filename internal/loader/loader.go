@@ -5,10 +5,12 @@
 // # Overview
 //
 // Files are chosen by extension, as the app's loader is, and their bytes are checked against
-// the extension by content sniffing. This package reads the plain-text formats and HTML; the
-// binary office formats and PDF answer ErrUnsupported with a reason naming the format, so a bot
-// holding one fails clearly instead of being embedded with an empty document. URLs are fetched
-// over HTTP and read by their Content-Type.
+// the extension by content sniffing. This package reads every upload type the app accepts: the
+// plain-text formats, HTML, the Office Open XML formats (.docx .xlsx .pptx, with the standard
+// library's zip and XML readers and limits against zip bombs) and PDF (pdf.go). The legacy
+// binary Office formats answer ErrUnsupported with a reason naming the format, so a bot holding
+// one fails clearly instead of being embedded with an empty document. URLs are fetched over HTTP
+// and read by their Content-Type; sitemaps list pages to load as URLs.
 //
 // The app used the Python library unstructured; its exact element boundaries are not
 // reproduced, only its shape: paragraphs, headings, list items and table rows as separate
@@ -43,7 +45,8 @@ func (e *SourceError) Unwrap() error { return e.Err }
 type Document struct {
 	Source string
 	Text   string
-	// Format is what the bytes were read as: "text", "markdown", "csv", "html".
+	// Format is what the bytes were read as: "text", "markdown", "csv", "html", "docx", "xlsx",
+	// "pptx", "pdf".
 	Format string
 }
 
@@ -86,8 +89,21 @@ func File(source, name string, body []byte) (Document, error) {
 			return fail(err)
 		}
 		return Document{Source: source, Format: "html", Text: text}, nil
-	case ".pdf", ".docx", ".xlsx", ".pptx", ".doc", ".xls", ".ppt":
-		return fail(fmt.Errorf("%w %s: this version reads .txt .text .md .csv and HTML; the loaders for PDF and Office files come next", ErrUnsupported, ext))
+	case ".docx", ".xlsx", ".pptx":
+		read := map[string]func([]byte) ([]string, error){".docx": docx, ".xlsx": xlsx, ".pptx": pptx}[ext]
+		elements, err := read(body)
+		if err != nil {
+			return fail(err)
+		}
+		return Document{Source: source, Format: ext[1:], Text: join(elements)}, nil
+	case ".pdf":
+		text, err := PDF(body)
+		if err != nil {
+			return fail(err)
+		}
+		return Document{Source: source, Format: "pdf", Text: text}, nil
+	case ".doc", ".xls", ".ppt":
+		return fail(fmt.Errorf("%w %s: the legacy binary Office formats are not read (the app does not accept them either)", ErrUnsupported, ext))
 	default:
 		return fail(fmt.Errorf("%w %q: the app accepts .txt .text .md .csv .pdf .docx .xlsx .pptx", ErrUnsupported, ext))
 	}
@@ -97,7 +113,7 @@ func File(source, name string, body []byte) (Document, error) {
 // give for its format.
 func Readable(source, name string) error {
 	switch strings.ToLower(path.Ext(name)) {
-	case ".txt", ".text", ".md", ".markdown", ".csv", ".html", ".htm":
+	case ".txt", ".text", ".md", ".markdown", ".csv", ".html", ".htm", ".docx", ".xlsx", ".pptx", ".pdf":
 		return nil
 	}
 	_, err := File(source, name, nil)

@@ -7,21 +7,44 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Fetcher loads URL sources over HTTP.
+// Fetcher loads URL sources over HTTP. The zero value is ready to use and refuses addresses a
+// migration should never fetch from (see ErrForbiddenAddress).
 type Fetcher struct {
+	// Client, if set, replaces the guarded client (tests).
 	Client *http.Client
+	// AllowPrivate permits loopback, private and link-local addresses: lab setups, the local stack.
+	AllowPrivate bool
+	// MaxRedirects bounds redirects per fetch. Default 10.
+	MaxRedirects int
 	// UserAgent identifies ragmigrate to the sites it reads.
 	UserAgent string
 	// Timeout bounds one fetch, body included. Default 30s, as the app's loaders.
 	Timeout time.Duration
 	// MaxBytes bounds a response body. Default 32 MiB.
 	MaxBytes int64
+	// MaxSitemapPages is the most pages one sitemap source loads. Default 500.
+	MaxSitemapPages int
+	// SitemapAnyHost follows sitemap entries on other hosts than the sitemap's own.
+	SitemapAnyHost bool
+
+	once    sync.Once
+	guarded *http.Client
+	// allowed overrides the address policy (tests); nil means allowedAddress.
+	allowed func(netip.Addr) bool
 }
+
+const (
+	defaultTimeout   = 30 * time.Second // as the app's loaders
+	defaultMaxBytes  = 32 << 20
+	defaultUserAgent = "ragmigrate (+https://github.com/ragmigrate/ragmigrate)"
+)
 
 // youtubeHosts are the hosts the app's loader sent to its YouTube transcript loader.
 var youtubeHosts = map[string]bool{
@@ -40,35 +63,10 @@ func (f *Fetcher) URL(ctx context.Context, raw string) (Document, error) {
 	if youtubeHosts[strings.ToLower(u.Hostname())] {
 		return fail(fmt.Errorf("%w: YouTube transcripts are not fetched by this version", ErrUnsupported))
 	}
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.Timeout, 30*time.Second))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	body, ctype, err := f.fetch(ctx, raw, "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5")
 	if err != nil {
 		return fail(err)
 	}
-	req.Header.Set("User-Agent", cmp.Or(f.UserAgent, "ragmigrate (+https://github.com/ragmigrate/ragmigrate)"))
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5")
-	client := f.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is already named by SourceError
-		}
-		return fail(fmt.Errorf("fetch: %w", err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fail(fmt.Errorf("fetch: HTTP %s", resp.Status))
-	}
-	body, err := readLimited(resp.Body, cmp.Or(f.MaxBytes, 32<<20))
-	if err != nil {
-		return fail(fmt.Errorf("read body: %w", err))
-	}
-	ctype := resp.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ctype)
 	if mediaType == "" {
 		mediaType, _, _ = mime.ParseMediaType(http.DetectContentType(body))
@@ -101,4 +99,50 @@ func (f *Fetcher) URL(ctx context.Context, raw string) (Document, error) {
 	default:
 		return fail(fmt.Errorf("%w: Content-Type %s", ErrUnsupported, mediaType))
 	}
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	f.once.Do(func() {
+		allowed := f.allowed
+		switch {
+		case f.AllowPrivate:
+			allowed = nil
+		case allowed == nil:
+			allowed = allowedAddress
+		}
+		f.guarded = guardedClient(cmp.Or(f.Timeout, defaultTimeout), cmp.Or(f.MaxRedirects, 10), allowed)
+	})
+	return f.guarded
+}
+
+// fetch GETs u under the Fetcher's timeout, size cap and address guard.
+func (f *Fetcher) fetch(ctx context.Context, u, accept string) (body []byte, contentType string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.Timeout, defaultTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("User-Agent", cmp.Or(f.UserAgent, defaultUserAgent))
+	req.Header.Set("Accept", accept)
+	resp, err := f.client().Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is named by the caller
+		}
+		return nil, "", fmt.Errorf("fetch: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("fetch: HTTP %s", resp.Status)
+	}
+	body, err = readLimited(resp.Body, cmp.Or(f.MaxBytes, defaultMaxBytes))
+	if err != nil {
+		return nil, "", fmt.Errorf("read body: %w", err)
+	}
+	return body, resp.Header.Get("Content-Type"), nil
 }
