@@ -11,12 +11,12 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
-	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 type planOptions struct {
+	sourceOptions
 	Bots         []string
 	Users        []string
 	Model        string
@@ -36,6 +36,7 @@ func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute the re-embed may use (0: unlimited)")
 	fs.BoolVar(&o.Exact, "exact", false, "download, read and split every source for exact chunk and token counts (no embedding)")
 	fs.BoolVar(&o.PerBot, "per-bot", false, "list every bot, not only those that will fail")
+	o.sourceOptions.AddFlags(fs)
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
@@ -82,7 +83,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket),
 		BotIDs: o.Bots, UserIDs: o.Users, Model: model,
 		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Exact: o.Exact,
-		Fetcher: &loader.Fetcher{}, Logger: g.logger,
+		Fetcher: o.fetcher(), Logger: g.logger,
 	}
 	if g.TargetDB != "" {
 		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan"); err != nil {

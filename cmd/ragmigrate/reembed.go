@@ -19,7 +19,6 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -56,6 +55,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the latest run's failed bots again")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
+	o.sourceOptions.AddFlags(fs)
 }
 
 func newReembedCommand(g *globalOptions) *cobra.Command {
@@ -153,7 +153,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	bots := botstore.New(clients.DynamoDB, g.Table)
 	docs := docstore.New(clients.S3, g.Bucket)
-	fetcher := &loader.Fetcher{}
+	fetcher := o.fetcher()
 
 	// The dry run, shown before anything is spent.
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,

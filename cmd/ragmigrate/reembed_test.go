@@ -52,13 +52,13 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	b.env = append(stackEnv(t), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+srv.URL)
 	// --truncate END: a dense CJK chunk of 1000 characters can exceed Cohere's 512-token window,
 	// which with the app's NONE fails the bot (see TestReembedNamesRejectedChunk).
-	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END"}
+	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END", "--allow-private-urls"}
 	r := ragmigrate(t, b.env, "dev", "seed", "--yes", "--bots", strconv.Itoa(bots), "--table", b.table, "--bucket", bucket, "--source-db", src, "--no-target")
 	require.Zero(t, r.code, r.stderr)
 
 	model, _ := plan.LookupModel("cohere.embed-multilingual-v3")
 	p, err := plan.Make(ctx, plan.Options{Bots: botstore.New(clients.DynamoDB, b.table), Docs: docstore.New(clients.S3, bucket),
-		Model: model, Exact: true, Fetcher: &loader.Fetcher{}})
+		Model: model, Exact: true, Fetcher: &loader.Fetcher{AllowPrivate: true}})
 	require.NoError(t, err)
 	for _, bp := range p.PerBot {
 		switch {
@@ -282,7 +282,7 @@ func TestReembedNamesRejectedChunk(t *testing.T) {
 	for _, o := range sum.Bots {
 		if o.Status == "failed" && strings.Contains(o.Error, "the model rejected") {
 			rejected++
-			require.Regexp(t, `chunk \d+ of s3://\S+ `, o.Error)
+			require.Regexp(t, `chunk \d+ of (s3|https?)://\S+ `, o.Error)
 			require.Contains(t, o.Error, "Input is too long")
 			delete(b.wantRows, o.BotID)
 			b.wantFail[o.BotID] = true

@@ -300,7 +300,25 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 	}
 	sc.Sitemaps += len(b.Knowledge.SitemapURLs)
 	for _, u := range b.Knowledge.SitemapURLs {
-		bp.Problems = append(bp.Problems, u+": sitemaps are not loaded by this version (the app itself raised NotImplementedError)")
+		// Listing a sitemap is one small request, so even the quick estimate counts its pages.
+		pages, err := o.Fetcher.SitemapPages(ctx, u)
+		if err != nil {
+			bp.Problems = append(bp.Problems, err.Error())
+			continue
+		}
+		bp.URLs += len(pages)
+		for _, pg := range pages {
+			if !o.Exact {
+				chars = append(chars, int64(o.URLChars))
+				continue
+			}
+			doc, err := o.Fetcher.URL(ctx, pg)
+			if err != nil {
+				bp.Problems = append(bp.Problems, fmt.Sprintf("sitemap %s: %v", u, err))
+				continue
+			}
+			texts = append(texts, doc.Text)
+		}
 	}
 	ep := b.EmbeddingParams
 	for _, c := range chars {

@@ -198,7 +198,12 @@ func describeEmbedError(err error, chunks []Chunk) error {
 		return fmt.Errorf("embed: %w", err)
 	}
 	var parts []string
-	for _, bt := range ie.Texts {
+	for i, bt := range ie.Texts {
+		if i == 5 {
+			// The reason lands in SyncStatusReason, which the app shows: keep it readable.
+			parts = append(parts, fmt.Sprintf("and %d more", len(ie.Texts)-i))
+			break
+		}
 		src := "?"
 		if bt.Index >= 0 && bt.Index < len(chunks) {
 			src = chunks[bt.Index].Source

@@ -42,8 +42,20 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 		}
 		add(doc)
 	}
+	// The app never loaded sitemaps (NotImplementedError); ragmigrate loads every page they list,
+	// each page's source being its URL, like a source URL's.
 	for _, u := range b.Knowledge.SitemapURLs {
-		return nil, &loader.SourceError{Source: u, Err: fmt.Errorf("%w: sitemaps are not loaded by this version (the app itself raised NotImplementedError)", loader.ErrUnsupported)}
+		pages, err := fetch.SitemapPages(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pages {
+			doc, err := fetch.URL(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("sitemap %s: %w", u, err)
+			}
+			add(doc)
+		}
 	}
 	for _, name := range b.Knowledge.Filenames {
 		key := docstore.DocumentKey(b.UserID, b.ID, name)

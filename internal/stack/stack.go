@@ -232,6 +232,8 @@ func (s *Stack) Env() []EnvVar {
 		{"RAGMIGRATE_SOURCE_DB", s.PostgresURL(s.ports.SourcePG, pgDatabase)},
 		{"RAGMIGRATE_TARGET_DB", s.PostgresURL(s.ports.TargetPG, pgDatabase)},
 		{"RAGMIGRATE_DEV_WEB_URL", h + strconv.Itoa(s.ports.Web)},
+		// The stack's web sources are on loopback, which ragmigrate refuses by default.
+		{"RAGMIGRATE_ALLOW_PRIVATE_URLS", "true"},
 		{"RAGMIGRATE_DEV_BEDROCK_URL", h + strconv.Itoa(s.ports.Bedrock)},
 	}
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ragmigrate/ragmigrate/internal/loader"
+)
+
+// sourceOptions say how URL and sitemap sources are fetched; plan and reembed share them.
+type sourceOptions struct {
+	AllowPrivateURLs bool
+	URLTimeout       time.Duration
+	MaxURLBytes      int64
+	MaxSitemapPages  int
+	SitemapAnyHost   bool
+	UserAgent        string
+}
+
+func (o *sourceOptions) AddFlags(fs *pflag.FlagSet) {
+	allow, _ := strconv.ParseBool(os.Getenv("RAGMIGRATE_ALLOW_PRIVATE_URLS"))
+	fs.BoolVar(&o.AllowPrivateURLs, "allow-private-urls", allow, "fetch URLs that resolve to loopback, private or link-local addresses (refused by default, on every redirect too: the cloud metadata service lives there); for lab setups and the local stack (env RAGMIGRATE_ALLOW_PRIVATE_URLS)")
+	fs.DurationVar(&o.URLTimeout, "url-timeout", 30*time.Second, "time limit for fetching one URL, body included (the app used 30s)")
+	fs.Int64Var(&o.MaxURLBytes, "max-url-bytes", 32<<20, "largest response body accepted from a URL")
+	fs.IntVar(&o.MaxSitemapPages, "max-sitemap-pages", 500, "pages loaded per sitemap source (sitemap indexes included)")
+	fs.BoolVar(&o.SitemapAnyHost, "sitemap-any-host", false, "follow sitemap entries on other hosts than the sitemap's own")
+	fs.StringVar(&o.UserAgent, "user-agent", "", "User-Agent sent with every fetch (default names ragmigrate)")
+}
+
+func (o *sourceOptions) fetcher() *loader.Fetcher {
+	return &loader.Fetcher{
+		AllowPrivate: o.AllowPrivateURLs, Timeout: o.URLTimeout, MaxBytes: o.MaxURLBytes,
+		MaxSitemapPages: o.MaxSitemapPages, SitemapAnyHost: o.SitemapAnyHost, UserAgent: o.UserAgent,
+	}
+}
