@@ -197,12 +197,12 @@ func TestStackLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(dir, 0o755))
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	env := []string{"RAGMIGRATE_STACK_DIR=" + dir, "RAGMIGRATE_STACK_BASE_PORT=56430", "RAGMIGRATE_DYNALITE_DIR=" + dynaliteDir(t)}
+	env := []string{"RAGMIGRATE_STACK_DIR=" + dir, "RAGMIGRATE_STACK_BASE_PORT=16430", "RAGMIGRATE_DYNALITE_DIR=" + dynaliteDir(t)}
 	t.Cleanup(func() { ragmigrate(t, env, "dev", "stack", "down") })
 
 	up := ragmigrate(t, env, "dev", "stack", "up")
 	require.Zero(t, up.code, up.stderr)
-	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:56440'")
+	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:16440'")
 	pids := stackPIDs(t, env)
 	require.Len(t, pids, 6)
 

@@ -40,8 +40,10 @@ const (
 	pgUser     = "postgres"
 	pgDatabase = "postgres"
 
-	// DefaultBasePort is the first of the stack's ports; each service sits at a fixed offset.
-	DefaultBasePort = 55430
+	// DefaultBasePort is the first of the stack's ports; each service sits at a fixed offset. The
+	// ports stay below Linux's ephemeral range (32768-60999), where any test's outgoing
+	// connection or httptest listener could take a port a service is about to bind.
+	DefaultBasePort = 15430
 )
 
 // Config says where the stack keeps its state and which binaries it runs.
@@ -142,7 +144,7 @@ func (s *Stack) Up(ctx context.Context) error {
 			return fmt.Errorf("stack up: start %s: %w (log: %s)", svc.name(), err, svc.logFile())
 		}
 		if err := s.waitHealthy(ctx, svc); err != nil {
-			return fmt.Errorf("stack up: %s: %w (log: %s)", svc.name(), err, svc.logFile())
+			return fmt.Errorf("stack up: %s: %w (log: %s)%s", svc.name(), err, svc.logFile(), logTail(svc.logFile(), 15))
 		}
 	}
 	return s.writeEnvFile()
@@ -261,3 +263,16 @@ func (s *Stack) writeEnvFile() error {
 
 func (s *Stack) logDir() string { return filepath.Join(s.cfg.Dir, "logs") }
 func (s *Stack) runDir() string { return filepath.Join(s.cfg.Dir, "run") }
+
+// logTail returns the last n lines of a service's log, indented, for an error message.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "\n  | " + strings.Join(lines, "\n  | ")
+}
