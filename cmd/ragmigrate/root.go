@@ -169,6 +169,7 @@ the local stack ('ragmigrate dev stack up') is reached.
 	root.AddCommand(newPlanCommand(g))
 	root.AddCommand(newReembedCommand(g))
 	root.AddCommand(newStatusCommand(g))
+	root.AddCommand(newInspectCommand(g))
 	root.AddCommand(newCleanupCommand(g))
 	root.AddCommand(newVerifyCommand(g))
 	root.AddCommand(newDevCommand(g))

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ragmigrate/ragmigrate/internal/chunk"
+	"github.com/ragmigrate/ragmigrate/internal/loader"
+)
+
+type inspectOptions struct {
+	sourceOptions
+	ChunkSize    int
+	ChunkOverlap int
+	TextOnly     bool
+}
+
+// inspection is what 'ragmigrate inspect' reports.
+type inspection struct {
+	Source string   `json:"source"`
+	Format string   `json:"format"`
+	Chars  int      `json:"chars"`
+	Text   string   `json:"text"`
+	Chunks []string `json:"chunks"`
+}
+
+func newInspectCommand(g *globalOptions) *cobra.Command {
+	o := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect FILE|URL|-",
+		Short: "Show what a migration makes of one source: its type, its text and its chunks",
+		Long: `Inspect reads one source the way reembed does — a local file by its extension (the eight upload
+types the app accepts), an http(s) URL by its Content-Type, or raw text from stdin with '-' —
+and prints the detected format, the extracted text and the chunks the app's splitter makes of
+it with --chunk-size/--chunk-overlap (the bot's EmbeddingParams; the app's defaults are 1000/200).
+Operators use it to see why a bot fails or how it is split. Read-only; --json for machines.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd.Context(), o, g, args[0])
+		},
+	}
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", 1000, "the bot's chunk_size (Unicode code points)")
+	cmd.Flags().IntVar(&o.ChunkOverlap, "chunk-overlap", 200, "the bot's chunk_overlap")
+	cmd.Flags().BoolVar(&o.TextOnly, "text-only", false, "print only the extracted text")
+	o.sourceOptions.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg string) error {
+	splitter, err := chunk.New(o.ChunkSize, o.ChunkOverlap)
+	if err != nil {
+		return usageError{err}
+	}
+	var doc loader.Document
+	switch {
+	case arg == "-":
+		b, err := io.ReadAll(io.LimitReader(g.stdin, 256<<20))
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		doc = loader.Document{Source: "stdin", Format: "raw", Text: string(b)}
+	case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
+		if doc, err = o.fetcher().URL(ctx, arg); err != nil {
+			return err
+		}
+	default:
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return usageError{err}
+		}
+		abs, _ := filepath.Abs(arg)
+		if doc, err = loader.File(abs, filepath.Base(arg), b); err != nil {
+			return err
+		}
+	}
+	in := inspection{Source: doc.Source, Format: doc.Format, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
+	if g.JSON {
+		return writeJSON(g, in)
+	}
+	if o.TextOnly {
+		_, err := fmt.Fprintln(g.stdout, in.Text)
+		return err
+	}
+	fmt.Fprintf(g.stdout, "source  %s\nformat  %s\ntext    %d characters\nchunks  %d (chunk_size %d, chunk_overlap %d)\n",
+		in.Source, in.Format, in.Chars, len(in.Chunks), o.ChunkSize, o.ChunkOverlap)
+	for i, c := range in.Chunks {
+		fmt.Fprintf(g.stdout, "\n--- chunk %d · %d characters\n%s\n", i, utf8.RuneCountInString(c), c)
+	}
+	if len(in.Chunks) == 0 {
+		return errors.New("no text to embed")
+	}
+	return nil
+}

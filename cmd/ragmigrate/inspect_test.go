@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/chunk"
+	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+)
+
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := corpus.Generate(1, 4) // a long document
+	for _, ext := range []string{".pdf", ".docx", ".pptx", ".md"} {
+		t.Run(strings.TrimPrefix(ext, "."), func(t *testing.T) {
+			body, err := corpus.Encode(d, ext)
+			require.NoError(t, err)
+			path := filepath.Join(dir, "doc"+ext)
+			require.NoError(t, os.WriteFile(path, body, 0o644))
+			r := ragmigrate(t, nil, "inspect", path, "--json", "--chunk-size", "500", "--chunk-overlap", "50")
+			require.Zero(t, r.code, r.stderr)
+			var in inspection
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &in))
+			require.Equal(t, strings.TrimPrefix(ext, "."), strings.TrimPrefix(strings.Replace(in.Format, "markdown", "md", 1), "."))
+			sp, _ := chunk.New(500, 50)
+			require.Equal(t, sp.Split(in.Text), in.Chunks, "the chunks are the app's splitter's")
+			require.Contains(t, strings.Join(strings.Fields(in.Text), ""), strings.Join(strings.Fields(d.Sections[0].Heading), ""))
+		})
+	}
+
+	t.Run("Stdin", func(t *testing.T) {
+		cmd := exec.Command(binary, "inspect", "-", "--chunk-size", "20", "--chunk-overlap", "5")
+		cmd.Env = testEnv(nil)
+		cmd.Stdin = strings.NewReader("Hello there. How are you? Fine.")
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		require.Contains(t, string(out), "--- chunk 1 · 18 characters\nHow are you? Fine.")
+	})
+
+	t.Run("URLGuard", func(t *testing.T) {
+		page := stacktest.Getenv(t, "RAGMIGRATE_DEV_WEB_URL") + corpus.NewSite(1).Pages()[0]
+		r := ragmigrate(t, nil, "inspect", page, "--text-only")
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "address not allowed", "loopback is refused by default")
+		r = ragmigrate(t, nil, "inspect", page, "--text-only", "--allow-private-urls")
+		require.Zero(t, r.code, r.stderr)
+		require.NotContains(t, r.stdout, "All rights reserved", "the page's main content only")
+	})
+
+	t.Run("Unreadable", func(t *testing.T) {
+		path := filepath.Join(dir, "broken.pdf")
+		require.NoError(t, os.WriteFile(path, []byte("%PDF-1.4\nnot really"), 0o644))
+		r := ragmigrate(t, nil, "inspect", path)
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, path)
+		require.Contains(t, r.stderr, "PDF")
+	})
+}
