@@ -28,15 +28,16 @@ import (
 
 type reembedOptions struct {
 	planOptions
-	Truncate    string
-	OpenAIURL   string
-	Dimensions  int
-	Concurrency int
-	BatchLinger time.Duration
-	Fresh       bool
-	RetryFailed bool
-	DryRun      bool
-	ReportFile  string
+	Truncate      string
+	OpenAIURL     string
+	Dimensions    int
+	Concurrency   int
+	BatchLinger   time.Duration
+	Fresh         bool
+	RetryFailed   bool
+	OnSourceError string
+	DryRun        bool
+	ReportFile    string
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -53,6 +54,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the latest run's failed bots again")
+	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
 	o.sourceOptions.AddFlags(fs)
@@ -97,6 +99,9 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	}
 	if _, err := embed.ParseTruncate(o.Truncate); err != nil {
 		errs = append(errs, err)
+	}
+	if o.OnSourceError != "fail-bot" && o.OnSourceError != "skip-source" {
+		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot or skip-source", o.OnSourceError))
 	}
 	if o.Fresh && o.RetryFailed {
 		errs = append(errs, errors.New("--fresh and --retry-failed exclude each other"))
@@ -189,7 +194,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
 			Bots: bots, Docs: docs, Fetcher: fetcher, Target: pool, Logger: g.logger, Counters: counters,
-			Embedder: embedder,
+			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, Progress: progress,
@@ -293,6 +298,9 @@ func (s *reembedSummary) writeText(g *globalOptions) error {
 	for _, o := range s.Bots {
 		if o.Status == journal.JobFailed || o.Status == journal.JobSkipped {
 			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
+		}
+		for _, src := range o.SkippedSources {
+			fmt.Fprintf(tw, "  source skipped %s\t%q: %s\n", o.BotID, o.Title, src)
 		}
 	}
 	for _, m := range s.Malformed {

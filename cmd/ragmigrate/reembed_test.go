@@ -301,3 +301,26 @@ func runOf(t *testing.T, target string) int64 {
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT max(run_id) FROM ragmigrate.bot_jobs`).Scan(&id))
 	return id
 }
+
+// TestReembedSkipSources: with --on-source-error skip-source a bot with a dead link and a missing
+// file is re-embedded from its readable sources, and the two are listed with their causes.
+func TestReembedSkipSources(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 12, bedrocksim.Knobs{})
+	r := b.reembed(t, "--json", "--on-source-error", "skip-source")
+	require.Zero(t, r.code, r.stderr)
+	var sum reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	require.Zero(t, sum.Failed)
+	var skipped []string
+	for _, o := range sum.Bots {
+		if len(o.SkippedSources) > 0 {
+			require.True(t, b.wantFail[o.BotID], "only a bot with broken sources skips any")
+			require.Positive(t, o.Chunks, "re-embedded from the sources that could be read")
+			skipped = append(skipped, o.SkippedSources...)
+		}
+	}
+	require.Len(t, skipped, 2)
+	require.Contains(t, strings.Join(skipped, " "), "HTTP 404")
+	require.Contains(t, strings.Join(skipped, " "), "s3://")
+}

@@ -56,6 +56,10 @@ type Job struct {
 	Logger   *slog.Logger
 	// Counters, if set, are advanced as the job goes, for progress output.
 	Counters *Counters
+	// SkipUnreadableSources re-embeds a bot from the sources that can be read, listing the
+	// others in the outcome, instead of failing the bot (the default, and what the app did for
+	// files).
+	SkipUnreadableSources bool
 }
 
 // Counters are live totals across a run's bots.
@@ -69,6 +73,8 @@ type Counters struct {
 type Outcome struct {
 	journal.BotJob
 	Title string `json:"title"`
+	// SkippedSources are the sources left out under SkipUnreadableSources, with the cause.
+	SkippedSources []string `json:"skipped_sources,omitempty"`
 }
 
 // Run re-embeds bot b as job j of the journal. It returns an error only for what stops the
@@ -163,7 +169,11 @@ var errAlreadyDone = errors.New("job already done")
 
 // prepare loads, splits and embeds the bot's knowledge into rows.
 func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]vectorstore.Row, error) {
-	chunks, err := loadChunks(ctx, b, jb.Docs, jb.Fetcher)
+	chunks, skipped, err := loadChunks(ctx, b, jb.Docs, jb.Fetcher, jb.SkipUnreadableSources)
+	out.SkippedSources = skipped
+	for _, s := range skipped {
+		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package reembed
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
@@ -20,14 +21,24 @@ type Chunk struct {
 const maxFileBytes = 256 << 20
 
 // loadChunks reads every source of a bot and splits it as the app does. The app loads URLs first,
-// then files; so do we, which keeps the row order of a bot the app's. Any source that cannot be
-// read fails the whole bot (before anything is embedded), with the source named.
-func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher) ([]Chunk, error) {
+// then files; so do we, which keeps the row order of a bot the app's. A source that cannot be
+// read fails the whole bot (before anything is embedded), with the source named — unless
+// skipSources is set: then it is left out and returned in skipped, and only a bot none of whose
+// sources can be read fails.
+func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, skipSources bool) (out []Chunk, skipped []string, err error) {
 	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
 	if err != nil {
-		return nil, fmt.Errorf("embedding params: %w", err)
+		return nil, nil, fmt.Errorf("embedding params: %w", err)
 	}
-	var out []Chunk
+	sources := 0
+	// failed decides what an unreadable source does: stop the bot, or be skipped.
+	failed := func(err error) error {
+		if !skipSources || ctx.Err() != nil {
+			return err
+		}
+		skipped = append(skipped, err.Error())
+		return nil
+	}
 	add := func(doc loader.Document) {
 		for _, c := range splitter.Split(doc.Text) {
 			if c != "" {
@@ -36,42 +47,64 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 		}
 	}
 	for _, u := range b.Knowledge.SourceURLs {
+		sources++
 		doc, err := fetch.URL(ctx, u)
 		if err != nil {
-			return nil, err
+			if err := failed(err); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		add(doc)
 	}
 	// The app never loaded sitemaps (NotImplementedError); ragmigrate loads every page they list,
 	// each page's source being its URL, like a source URL's.
 	for _, u := range b.Knowledge.SitemapURLs {
+		sources++
 		pages, err := fetch.SitemapPages(ctx, u)
 		if err != nil {
-			return nil, err
+			if err := failed(err); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		for _, p := range pages {
 			doc, err := fetch.URL(ctx, p)
 			if err != nil {
-				return nil, fmt.Errorf("sitemap %s: %w", u, err)
+				if err := failed(fmt.Errorf("sitemap %s: %w", u, err)); err != nil {
+					return nil, nil, err
+				}
+				continue
 			}
 			add(doc)
 		}
 	}
 	for _, name := range b.Knowledge.Filenames {
+		sources++
 		key := docstore.DocumentKey(b.UserID, b.ID, name)
 		uri := docstore.SourceURI(docs.Bucket(), key)
-		if err := loader.Readable(uri, name); err != nil {
-			return nil, err
-		}
-		body, err := docs.ReadAll(ctx, key, maxFileBytes)
+		doc, err := loadFile(ctx, docs, key, uri, name)
 		if err != nil {
-			return nil, err // names the s3:// source
-		}
-		doc, err := loader.File(uri, name, body)
-		if err != nil {
-			return nil, err
+			if err := failed(err); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		add(doc)
 	}
-	return out, nil
+	if sources > 0 && len(skipped) == sources {
+		return nil, skipped, fmt.Errorf("none of the bot's %d sources could be read: %s", sources, strings.Join(skipped, "; "))
+	}
+	return out, skipped, nil
+}
+
+func loadFile(ctx context.Context, docs *docstore.Store, key, uri, name string) (loader.Document, error) {
+	if err := loader.Readable(uri, name); err != nil {
+		return loader.Document{}, err
+	}
+	body, err := docs.ReadAll(ctx, key, maxFileBytes)
+	if err != nil {
+		return loader.Document{}, err // names the s3:// source
+	}
+	return loader.File(uri, name, body)
 }
