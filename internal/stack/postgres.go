@@ -60,9 +60,15 @@ func (p *pgService) start(ctx context.Context) error {
 		return err
 	}
 	if p.pid() != 0 {
-		return nil // running, perhaps still starting: Up waits for health
+		// Running but not healthy where it should be (Up only starts unhealthy services): for
+		// instance started by an older configuration on other ports. Restart it.
+		if err := p.stop(ctx); err != nil {
+			return err
+		}
 	}
-	return p.pgctl(ctx, "start", "-w", "-t", "60", "-l", p.logPath)
+	// The port is given on the command line too, so a state directory made with other ports
+	// follows the current configuration.
+	return p.pgctl(ctx, "start", "-w", "-t", "60", "-l", p.logPath, "-o", "-p "+strconv.Itoa(p.port))
 }
 
 func (p *pgService) stop(ctx context.Context) error {
