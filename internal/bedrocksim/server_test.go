@@ -47,7 +47,6 @@ func newClient(hs *httptest.Server, creds aws.Credentials) *bedrockruntime.Clien
 	return bedrockruntime.New(bedrockruntime.Options{
 		Region:      "us-east-1",
 		Credentials: credentials.StaticCredentialsProvider{Value: creds},
-		HTTPClient:  hs.Client(),
 	}, func(o *bedrockruntime.Options) {
 		o.BaseEndpoint = aws.String(hs.URL)
 		o.Retryer = aws.NopRetryer{}

@@ -38,7 +38,6 @@ func setup(t testing.TB, k bedrocksim.Knobs) *testBundle {
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEMBEDTEST", "secret", ""),
-		HTTPClient:  hs.Client(),
 	}
 	client := embed.NewBedrockClient(cfg, func(o *bedrockruntime.Options) { o.BaseEndpoint = aws.String(hs.URL) })
 	return &testBundle{sim: sim, client: client}
