@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -205,6 +206,15 @@ func TestStackLifecycle(t *testing.T) {
 	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:16440'")
 	pids := stackPIDs(t, env)
 	require.Len(t, pids, 6)
+
+	// A client dying mid-request (kill -9 does that) must not take the DynamoDB server down.
+	conn, err := net.Dial("tcp", "127.0.0.1:16440")
+	require.NoError(t, err)
+	_, err = conn.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"a\":"))
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	time.Sleep(300 * time.Millisecond)
 
 	again := ragmigrate(t, env, "dev", "stack", "up")
 	require.Zero(t, again.code, again.stderr)

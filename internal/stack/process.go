@@ -172,7 +172,8 @@ func (s *Stack) newGoServer(name string, port int, kind string, extra ...string)
 // LevelDB directory under the state directory, so a seeded table survives down/up.
 func (s *Stack) newDynalite() *procService {
 	addr := "127.0.0.1:" + strconv.Itoa(s.ports.DynamoDB)
-	argv := []string{"node", filepath.Join(s.cfg.DynaliteDir, "node_modules", "dynalite", "cli.js"),
+	// server.js is dynalite's command line with its crash on aborted requests defused.
+	argv := []string{"node", filepath.Join(s.cfg.DynaliteDir, "server.js"),
 		"--host", "127.0.0.1", "--port", strconv.Itoa(s.ports.DynamoDB),
 		"--path", filepath.Join(s.cfg.Dir, "dynalite"),
 		// Real DynamoDB takes seconds to create a table; the stack need not.
