@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,10 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
-	"github.com/ragmigrate/ragmigrate/internal/report"
 )
 
 type copyOptions struct {
@@ -114,18 +111,7 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 	if err := o.Validate(g); err != nil {
 		return err
 	}
-	f, isFile := g.stderr.(*os.File)
-	terminal := isFile && term.IsTerminal(int(f.Fd()))
-	progress := report.New(report.Options{Out: g.stderr, Terminal: terminal, Logger: g.logger})
-	logger := g.logger
-	if terminal {
-		// Log lines share the terminal with the bar: route them through it so they do not collide.
-		l, err := newLogger(progress.Writer(g.stderr), g.LogLevel, g.LogFormat)
-		if err != nil {
-			return usageError{err}
-		}
-		logger = l
-	}
+	progress, logger := g.newProgress()
 	res, err := pgcopy.Copy(ctx, pgcopy.Config{
 		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
 		Tables: o.Tables, Jobs: o.Jobs,

@@ -28,14 +28,20 @@ type planOptions struct {
 }
 
 func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&o.Bots, "bot", nil, "only these bot ids (repeatable)")
-	fs.StringSliceVar(&o.Users, "user", nil, "only these users' bots (repeatable)")
-	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3, cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash")
-	fs.Float64Var(&o.PricePerMTok, "price-per-mtok", -1, "override the model's price in USD per million input tokens")
-	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute the re-embed may use (0: unlimited)")
-	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute the re-embed may use (0: unlimited)")
+	o.addScopeFlags(fs)
 	fs.BoolVar(&o.Exact, "exact", false, "download, read and split every source for exact chunk and token counts (no embedding)")
 	fs.BoolVar(&o.PerBot, "per-bot", false, "list every bot, not only those that will fail")
+}
+
+// addScopeFlags registers what plan and reembed share: which bots, which model at what price
+// and budget, and how sources are fetched.
+func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Bots, "bot", nil, "only these bot ids (repeatable)")
+	fs.StringSliceVar(&o.Users, "user", nil, "only these users' bots (repeatable)")
+	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3 (the app's), cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash (offline, no model); reembed also takes the model name of --openai-url")
+	fs.Float64Var(&o.PricePerMTok, "price-per-mtok", -1, "override the model's price in USD per million input tokens")
+	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
+	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
 	o.sourceOptions.AddFlags(fs)
 }
 
@@ -48,7 +54,7 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 filter contains(SK, "#BOT#"), paginated), lists their documents (--bucket), and estimates what
 re-embedding every bot with knowledge takes: chunks, tokens (characters / 4, the Cohere guidance),
 Bedrock cost at the model's on-demand price, requests and time at the --rpm/--tpm budget. It names
-the bots that would fail (missing files, formats this version cannot read, sitemaps) and the bot
+the bots that would fail (missing or unreadable files, dead links, empty sitemaps) and the bot
 items nobody can read. --exact downloads and splits every source with the app's splitter instead
 of estimating from sizes.
 

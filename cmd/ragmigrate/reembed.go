@@ -22,7 +22,6 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
-	"github.com/ragmigrate/ragmigrate/internal/report"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -41,15 +40,10 @@ type reembedOptions struct {
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&o.Bots, "bot", nil, "only these bot ids (repeatable)")
-	fs.StringSliceVar(&o.Users, "user", nil, "only these users' bots (repeatable)")
-	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3 (the app's), cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash (offline, no model), or the model name of --openai-url")
+	o.addScopeFlags(fs)
 	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock")
 	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size of the --openai-url model")
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
-	fs.Float64Var(&o.PricePerMTok, "price-per-mtok", -1, "override the model's price in USD per million input tokens (cost report)")
-	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
-	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "bots worked on at once")
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
@@ -57,7 +51,6 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
-	o.sourceOptions.AddFlags(fs)
 }
 
 func newReembedCommand(g *globalOptions) *cobra.Command {
@@ -181,9 +174,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err != nil {
 		return usageError{err}
 	}
-	progress := report.New(report.Options{Out: g.stderr, Terminal: g.stderrIsTerminal(), Logger: g.logger})
+	progress, logger := g.newProgress()
 	counters := &reembed.Counters{}
-	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: g.logger})
+	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger})
 	var embedder reembed.Embedder = batcher
 	if o.BatchLinger > 0 {
 		// Bots share requests: a request is filled with chunks of several bots.
@@ -193,7 +186,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
-			Bots: bots, Docs: docs, Fetcher: fetcher, Target: pool, Logger: g.logger, Counters: counters,
+			Bots: bots, Docs: docs, Fetcher: fetcher, Target: pool, Logger: logger, Counters: counters,
 			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/ragmigrate/ragmigrate/internal/report"
 )
 
 // globalOptions are the flags every subcommand shares. Each has an environment fallback that the
@@ -112,10 +114,21 @@ func (g *globalOptions) stdinIsTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// stderrIsTerminal tells whether progress can be a live bar rather than log lines.
-func (g *globalOptions) stderrIsTerminal() bool {
+// newProgress starts progress output: a live bar when stderr is a terminal, periodic log lines
+// otherwise. On a terminal, log lines share the screen with the bar, so the returned logger
+// writes through it and the two do not collide.
+func (g *globalOptions) newProgress() (*report.Progress, *slog.Logger) {
 	f, ok := g.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	terminal := ok && term.IsTerminal(int(f.Fd()))
+	progress := report.New(report.Options{Out: g.stderr, Terminal: terminal, Logger: g.logger})
+	if !terminal {
+		return progress, g.logger
+	}
+	logger, err := newLogger(progress.Writer(g.stderr), g.LogLevel, g.LogFormat)
+	if err != nil { // already validated by resolve
+		return progress, g.logger
+	}
+	return progress, logger
 }
 
 // confirm asks before a write. --yes answers it; without a terminal and without --yes the write is

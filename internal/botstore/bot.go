@@ -154,6 +154,9 @@ type DecodeError struct {
 	Reason string
 }
 
+// BotID is the bot id in the item's sort key (the app's decompose: split("#")[-1]).
+func (e *DecodeError) BotID() string { return lastSegment(e.SK) }
+
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("bot item PK=%q SK=%q: %s", e.PK, e.SK, e.Reason)
 }

@@ -155,7 +155,7 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		}
 		return nil
 	}, func(de *botstore.DecodeError) error {
-		if inScope(o, de.PK, de.SK[strings.LastIndexByte(de.SK, '#')+1:]) {
+		if inScope(o, de.PK, de.BotID()) {
 			p.Malformed = append(p.Malformed, Malformed{PK: de.PK, SK: de.SK, Reason: de.Reason})
 		}
 		return nil

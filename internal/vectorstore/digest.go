@@ -3,7 +3,6 @@ package vectorstore
 import (
 	"context"
 	"fmt"
-	"math/big"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -91,11 +90,6 @@ type Querier interface {
 
 // Equal reports whether two digests are the same.
 func (d BotDigest) Equal(o BotDigest) bool {
-	return d.Rows == o.Rows && numEqual(d.Sum1, o.Sum1) && numEqual(d.Sum2, o.Sum2)
-}
-
-func numEqual(a, b string) bool {
-	x, ok1 := new(big.Int).SetString(a, 10)
-	y, ok2 := new(big.Int).SetString(b, 10)
-	return ok1 && ok2 && x.Cmp(y) == 0
+	// PostgreSQL prints an integral numeric canonically, so equal sums have equal text.
+	return d.Rows == o.Rows && d.Sum1 == o.Sum1 && d.Sum2 == o.Sum2
 }

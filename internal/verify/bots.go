@@ -60,7 +60,7 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 		return nil
 	}, func(de *botstore.DecodeError) error {
 		r.Malformed = append(r.Malformed, *de)
-		ghosts[lastSegment(de.SK)] = true
+		ghosts[de.BotID()] = true
 		return nil
 	})
 	if err != nil {
@@ -125,15 +125,6 @@ func reasonSuffix(reason string) string {
 		reason = reason[:200] + "…"
 	}
 	return ": " + reason
-}
-
-func lastSegment(sk string) string {
-	for i := len(sk) - 1; i >= 0; i-- {
-		if sk[i] == '#' {
-			return sk[i+1:]
-		}
-	}
-	return sk
 }
 
 // DeleteOrphans removes the orphans' rows from the target in one transaction.
