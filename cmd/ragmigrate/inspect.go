@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
+	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 )
 
@@ -27,6 +28,7 @@ type inspectOptions struct {
 type inspection struct {
 	Source string   `json:"source"`
 	Format string   `json:"format"`
+	Named  string   `json:"named_as,omitempty"` // the name's extension, when the content is another format
 	Chars  int      `json:"chars"`
 	Text   string   `json:"text"`
 	Chunks []string `json:"chunks"`
@@ -38,7 +40,7 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
 		Use:   "inspect FILE|URL|-",
 		Short: "Show what a migration makes of one source: its type, its text and its chunks",
 		Long: `Inspect reads one source the way reembed does — a local file by its extension (the eight upload
-types the app accepts), an http(s) URL by its Content-Type, or raw text from stdin with '-' —
+types the app accepts), unless its content is another of them, an http(s) URL by its Content-Type, or raw text from stdin with '-' —
 and prints the detected format, the extracted text and the chunks the app's splitter makes of
 it with --chunk-size/--chunk-overlap (the bot's EmbeddingParams; the app's defaults are 1000/200).
 Operators use it to see why a bot fails or how it is split. Read-only; --json for machines.`,
@@ -72,6 +74,13 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 			return err
 		}
 	default:
+		info, err := os.Stat(arg)
+		if err != nil {
+			return usageError{err}
+		}
+		if err := docstore.CheckSize(arg, info.Size(), o.Limits.File()); err != nil {
+			return err
+		}
 		b, err := os.ReadFile(arg)
 		if err != nil {
 			return usageError{err}
@@ -81,7 +90,7 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 			return err
 		}
 	}
-	in := inspection{Source: doc.Source, Format: doc.Format, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
+	in := inspection{Source: doc.Source, Format: doc.Format, Named: doc.Named, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
 	if g.JSON {
 		return writeJSON(g, in)
 	}
@@ -89,8 +98,12 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 		_, err := fmt.Fprintln(g.stdout, in.Text)
 		return err
 	}
+	format := in.Format
+	if in.Named != "" {
+		format += " (by its content; the name says " + in.Named + ")"
+	}
 	fmt.Fprintf(g.stdout, "source  %s\nformat  %s\ntext    %d characters\nchunks  %d (chunk_size %d, chunk_overlap %d)\n",
-		in.Source, in.Format, in.Chars, len(in.Chunks), o.ChunkSize, o.ChunkOverlap)
+		in.Source, format, in.Chars, len(in.Chunks), o.ChunkSize, o.ChunkOverlap)
 	for i, c := range in.Chunks {
 		fmt.Fprintf(g.stdout, "\n--- chunk %d · %d characters\n%s\n", i, utf8.RuneCountInString(c), c)
 	}

@@ -89,7 +89,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket),
 		BotIDs: o.Bots, UserIDs: o.Users, Model: model,
 		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Exact: o.Exact,
-		Fetcher: o.fetcher(), Logger: g.logger,
+		Fetcher: o.fetcher(), Limits: o.Limits, Logger: g.logger,
 	}
 	if g.TargetDB != "" {
 		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan"); err != nil {

@@ -155,7 +155,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 
 	// The dry run, shown before anything is spent.
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
-		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Fetcher: fetcher, Logger: g.logger})
+		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
-			Bots: bots, Docs: docs, Fetcher: fetcher, Target: pool, Logger: logger, Counters: counters,
+			Bots: bots, Docs: docs, Fetcher: fetcher, Limits: o.Limits, Target: pool, Logger: logger, Counters: counters,
 			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,

@@ -18,6 +18,7 @@ type sourceOptions struct {
 	MaxSitemapPages  int
 	SitemapAnyHost   bool
 	UserAgent        string
+	Limits           loader.Limits
 }
 
 func (o *sourceOptions) AddFlags(fs *pflag.FlagSet) {
@@ -28,6 +29,8 @@ func (o *sourceOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxSitemapPages, "max-sitemap-pages", 500, "pages loaded per sitemap source (sitemap indexes included)")
 	fs.BoolVar(&o.SitemapAnyHost, "sitemap-any-host", false, "follow sitemap entries on other hosts than the sitemap's own")
 	fs.StringVar(&o.UserAgent, "user-agent", "", "User-Agent sent with every fetch (default names ragmigrate)")
+	fs.Int64Var(&o.Limits.MaxFileBytes, "max-file-bytes", loader.DefaultMaxFileBytes, "largest uploaded file read; a larger one is a source error, refused before it is downloaded")
+	fs.Int64Var(&o.Limits.MaxBotBytes, "max-bot-bytes", loader.DefaultMaxBotBytes, "most bytes of sources (files and pages together) read for one bot; past it the source that crosses it is a source error")
 }
 
 func (o *sourceOptions) fetcher() *loader.Fetcher {

@@ -126,6 +126,14 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	return flush()
 }
 
+// CheckSize fails an object of size bytes over the limit for one file.
+func CheckSize(uri string, size, max int64) error {
+	if size > max {
+		return fmt.Errorf("%s: %d bytes, larger than the %d-byte limit for one file (--max-file-bytes)", uri, size, max)
+	}
+	return nil
+}
+
 // ReadAll reads a whole object of at most max bytes; larger objects fail without being read, so
 // one huge upload cannot exhaust memory.
 func (s *Store) ReadAll(ctx context.Context, key string, max int64) ([]byte, error) {
@@ -135,15 +143,15 @@ func (s *Store) ReadAll(ctx context.Context, key string, max int64) ([]byte, err
 	}
 	defer body.Close()
 	uri := SourceURI(s.bucket, key)
-	if size > max {
-		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", uri, size, max)
+	if err := CheckSize(uri, size, max); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(body, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than the %d-byte limit", uri, max)
+		return nil, fmt.Errorf("%s: larger than the %d-byte limit for one file (--max-file-bytes)", uri, max)
 	}
 	return b, nil
 }

@@ -32,6 +32,10 @@ var blocks = map[atom.Atom]bool{
 // item, table row) becomes one element; table cells are separated by a space. contentType, if
 // given, supplies the charset; otherwise <meta charset> or sniffing decides.
 func HTML(body []byte, contentType string) (string, error) {
+	if bytes.HasPrefix(body, utf8BOM) {
+		// Decided UTF-8 by its BOM, which the charset reader then passes on as text.
+		body, contentType = body[len(utf8BOM):], "text/html; charset=utf-8"
+	}
 	r, err := charset.NewReader(bytes.NewReader(body), contentType)
 	if err != nil {
 		return "", fmt.Errorf("decode HTML: %w", err)

@@ -18,6 +18,7 @@
 package loader
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -31,6 +32,11 @@ import (
 
 // ErrUnsupported marks a source whose format this version cannot read.
 var ErrUnsupported = errors.New("unsupported format")
+
+// ErrNoText marks a source that reads but holds no text: an empty file, a page of images. The
+// app embedded nothing for such a source and still called the bot SUCCEEDED; a migration
+// reports it, since the operator likely expected its content in the bot.
+var ErrNoText = errors.New("no text")
 
 // SourceError says which source failed and why.
 type SourceError struct {
@@ -48,64 +54,86 @@ type Document struct {
 	// Format is what the bytes were read as: "text", "markdown", "csv", "html", "docx", "xlsx",
 	// "pptx", "pdf".
 	Format string
+	// Named is the extension of the file's name when the content was read as another format
+	// (an HTML page saved as .pdf), else "".
+	Named string
+	// Bytes is the size of the source as read, for the per-bot limit.
+	Bytes int64
 }
 
 // elementSeparator joins elements, as unstructured's single mode does.
 const elementSeparator = "\n\n"
 
-// File reads a file's bytes by its name's extension (case-insensitive for the text formats).
+// File reads a file's bytes. The name's extension chooses the reader, as it does in the app,
+// unless the content says otherwise: a PDF, an Office package or an HTML page is read as what it
+// is whatever its name, as unstructured's partition did (it asks libmagic before the extension).
+// Text content under a binary format's name, and containers that are no upload type (a plain ZIP
+// archive, an OLE file), fail with ErrUnsupported naming what the bytes are.
 func File(source, name string, body []byte) (Document, error) {
-	ext := strings.ToLower(path.Ext(name))
+	named := strings.ToLower(path.Ext(name))
 	fail := func(err error) (Document, error) { return Document{}, &SourceError{Source: source, Err: err} }
-	if sniffed := sniffBinary(body); sniffed != "" && !sniffedExts[sniffed][ext] {
-		return fail(fmt.Errorf("%w: a %s file named %s", ErrUnsupported, strings.ToUpper(sniffed), ext))
+	if len(body) == 0 {
+		return fail(fmt.Errorf("%w: the file is empty", ErrNoText))
 	}
+	ext, err := readAs(named, body)
+	if err != nil {
+		return fail(err)
+	}
+	doc, err := read(ext, body)
+	if err == nil {
+		err = hasText(doc, len(body))
+	}
+	if err != nil {
+		if ext != named {
+			err = fmt.Errorf("read as %s (the file is named %s): %w", ext, named, err)
+		}
+		return fail(err)
+	}
+	doc.Source, doc.Bytes = source, int64(len(body))
+	if ext != named {
+		doc.Named = named
+	}
+	return doc, nil
+}
+
+// hasText fails a document whose text is empty or only white space.
+func hasText(doc Document, size int) error {
+	if strings.TrimSpace(doc.Text) != "" {
+		return nil
+	}
+	return fmt.Errorf("%w: the %s content (%d bytes) holds no text", ErrNoText, strings.ToUpper(doc.Format), size)
+}
+
+// read reads body as a file of extension ext.
+func read(ext string, body []byte) (Document, error) {
 	switch ext {
 	case ".txt", ".text":
 		text, err := decodeText(body)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: "text", Text: join(paragraphs(text))}, nil
+		return Document{Format: "text", Text: join(paragraphs(text))}, err
 	case ".md", ".markdown":
 		text, err := decodeText(body)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: "markdown", Text: join(markdown(text))}, nil
+		return Document{Format: "markdown", Text: join(markdown(text))}, err
 	case ".csv":
 		text, err := decodeText(body)
 		if err != nil {
-			return fail(err)
+			return Document{}, err
 		}
 		rows, err := csvRows(text)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: "csv", Text: join(rows)}, nil
+		return Document{Format: "csv", Text: join(rows)}, err
 	case ".html", ".htm":
 		text, err := HTML(body, "")
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: "html", Text: text}, nil
+		return Document{Format: "html", Text: text}, err
 	case ".docx", ".xlsx", ".pptx":
 		read := map[string]func([]byte) ([]string, error){".docx": docx, ".xlsx": xlsx, ".pptx": pptx}[ext]
 		elements, err := read(body)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: ext[1:], Text: join(elements)}, nil
+		return Document{Format: ext[1:], Text: join(elements)}, err
 	case ".pdf":
 		text, err := PDF(body)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: source, Format: "pdf", Text: text}, nil
+		return Document{Format: "pdf", Text: text}, err
 	case ".doc", ".xls", ".ppt":
-		return fail(fmt.Errorf("%w %s: the legacy binary Office formats are not read (the app does not accept them either)", ErrUnsupported, ext))
+		return Document{}, fmt.Errorf("%w %s: the legacy binary Office formats are not read (the app does not accept them either)", ErrUnsupported, ext)
 	default:
-		return fail(fmt.Errorf("%w %q: the app accepts .txt .text .md .csv .pdf .docx .xlsx .pptx", ErrUnsupported, ext))
+		return Document{}, fmt.Errorf("%w %q: the app accepts .txt .text .md .csv .pdf .docx .xlsx .pptx", ErrUnsupported, ext)
 	}
 }
 
@@ -120,22 +148,100 @@ func Readable(source, name string) error {
 	return err
 }
 
-// sniffedExts are the extensions each sniffed container may carry.
-var sniffedExts = map[string]map[string]bool{
-	"pdf": {".pdf": true},
-	"zip": {".docx": true, ".xlsx": true, ".pptx": true},
+// readAs decides which reader a file's bytes go to: the extension, unless the content is
+// recognisably another upload type.
+func readAs(named string, body []byte) (string, error) {
+	sniffed := sniff(body)
+	switch {
+	case sniffed == named, sniffed == "" && !binaryExt[named]:
+		return named, nil
+	case sniffed == ".zip":
+		if named == ".docx" || named == ".xlsx" || named == ".pptx" {
+			return named, nil // the package's reader says what is wrong with it
+		}
+		return "", fmt.Errorf("%w: a ZIP file named %s, and no Office document", ErrUnsupported, named)
+	case sniffed == ".ole":
+		if named == ".doc" || named == ".xls" || named == ".ppt" || binaryExt[named] && named != ".pdf" {
+			return named, nil // their readers explain
+		}
+		return "", fmt.Errorf("%w: an OLE compound file named %s: a legacy binary or password-protected Office document", ErrUnsupported, named)
+	case sniffed == "" && len(body) > 0 && looksLikeText(body):
+		return "", fmt.Errorf("%w: the file named %s holds plain text, not a %s", ErrUnsupported, named, strings.ToUpper(named[1:]))
+	case sniffed == ".html" && (named == ".htm" || named == ".md" || named == ".markdown"):
+		return named, nil // Markdown may hold HTML legally
+	}
+	if sniffed == "" {
+		return named, nil // damaged or unknown bytes: the format's reader says what it finds
+	}
+	return sniffed, nil
 }
 
-// sniffBinary names a binary container format recognised by its magic bytes, or "".
-func sniffBinary(b []byte) string {
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// binaryExt are the upload types whose content is not text.
+var binaryExt = map[string]bool{".pdf": true, ".docx": true, ".xlsx": true, ".pptx": true}
+
+// looksLikeText reports whether a file's first bytes are UTF-8 text without control characters.
+func looksLikeText(b []byte) bool {
+	head := b[:min(len(b), 512)]
+	for len(head) > 0 {
+		r, size := utf8.DecodeRune(head)
+		if r == utf8.RuneError && size == 1 && len(head) >= utf8.UTFMax {
+			return false
+		}
+		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' && r != '\f' {
+			return false
+		}
+		head = head[size:]
+	}
+	return true
+}
+
+// sniff names the format of a file by its content: ".pdf", ".docx", ".xlsx", ".pptx", ".html",
+// ".zip" for another zip archive, ".ole" for an OLE compound file, or "" when the content does
+// not say (plain text, or bytes of no known kind).
+func sniff(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte("%PDF-")):
-		return "pdf"
+		return ".pdf"
+	case bytes.HasPrefix(b, oleMagic):
+		return ".ole"
 	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
-		// docx, xlsx and pptx are all zip packages; which one is decided by the extension.
-		return "zip"
+		return sniffZip(b)
+	}
+	head := b[:min(len(b), 512)]
+	head = bytes.TrimLeft(bytes.TrimPrefix(head, utf8BOM), " \t\r\n")
+	for _, sig := range []string{"<!doctype html", "<html"} {
+		if len(head) >= len(sig) && strings.EqualFold(string(head[:len(sig)]), sig) {
+			return ".html"
+		}
 	}
 	return ""
+}
+
+// sniffZip tells the Office formats apart by their main part, as libmagic does. A zip too
+// damaged to list its parts is ".zip": under an Office name, that format's reader reports the damage.
+func sniffZip(b []byte) string {
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return ".zip"
+	}
+	for _, f := range zr.File {
+		switch strings.ToLower(strings.TrimPrefix(f.Name, "/")) {
+		case "word/document.xml":
+			return ".docx"
+		case "xl/workbook.xml":
+			return ".xlsx"
+		case "ppt/presentation.xml":
+			return ".pptx"
+		}
+	}
+	for _, f := range zr.File {
+		if strings.EqualFold(f.Name, "[Content_Types].xml") {
+			return "" // an Office package with unusual part names: trust the extension
+		}
+	}
+	return ".zip"
 }
 
 // decodeText reads UTF-8 (with or without BOM) or BOM-marked UTF-16, drops NUL bytes (PostgreSQL
@@ -149,7 +255,7 @@ func decodeText(b []byte) (string, error) {
 		}
 		b = out
 	}
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	b = bytes.TrimPrefix(b, utf8BOM)
 	s := string(b)
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")

@@ -1,8 +1,12 @@
 package loader_test
 
 import (
+	"archive/zip"
+	"bytes"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
 	"testing"
 
@@ -75,12 +79,16 @@ func TestFileRefusesWhatItCannotRead(t *testing.T) {
 		want        string
 		unsupported bool // the error wraps ErrUnsupported
 	}{
-		"LegacyWord":    {"Manual.doc", []byte("x"), "unsupported format .doc", true},
-		"PDFNamedTxt":   {"notes.txt", pdf, "PDF file named .txt", true},
-		"UnknownFormat": {"photo.heic", []byte("x"), `unsupported format ".heic"`, true},
-		"CorruptDocx":   {"Policy.docx", []byte("PK\x03\x04rest"), "corrupt or not a DOCX file", false},
-		"CorruptPDF":    {"Manual.pdf", pdf[:len(pdf)/2], "corrupt PDF", false},
-		"ZipNamedCSV":   {"data.csv", []byte("PK\x03\x04rest"), "a ZIP file named .csv", true},
+		"LegacyWord":         {"Manual.doc", []byte("x"), "unsupported format .doc", true},
+		"TextNamedPDF":       {"Manual.pdf", []byte("Just some notes.\n"), "the file named .pdf holds plain text, not a PDF", true},
+		"OLENamedPDF":        {"Policy.pdf", []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest"), "an OLE compound file named .pdf", true},
+		"ZipNamedPptx":       {"Deck.pptx", zipWith(t, "notes.txt"), "corrupt or not a PPTX file: missing main part", false},
+		"HTMLNamedPDFBroken": {"Page.pdf", []byte("<!DOCTYPE html><html><body><script>x</script></body></html>"), "read as .html (the file is named .pdf)", false},
+		"UnknownFormat":      {"photo.heic", []byte("x"), `unsupported format ".heic"`, true},
+		"CorruptDocx":        {"Policy.docx", []byte("PK\x03\x04rest"), "corrupt or not a DOCX file", false},
+		"CorruptPDF":         {"Manual.pdf", pdf[:len(pdf)/2], "corrupt PDF", false},
+		"ZipNamedCSV":        {"data.csv", []byte("PK\x03\x04rest"), "a ZIP file named .csv", true},
+		"ArchiveNamedCSV":    {"data.csv", zipWith(t, "data.csv"), "a ZIP file named .csv, and no Office document", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -115,6 +123,127 @@ func TestEveryUploadTypeReads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// zipWith makes a zip archive holding the named empty files.
+func zipWith(t *testing.T, names ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range names {
+		_, err := zw.Create(n)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// TestFileReadsWhatTheContentIs: the content, not the name, decides among the upload types.
+func TestFileReadsWhatTheContentIs(t *testing.T) {
+	t.Parallel()
+	d := corpus.Generate(1, 1)
+	encode := func(ext string) []byte {
+		b, err := corpus.Encode(d, ext)
+		require.NoError(t, err)
+		return b
+	}
+	page := []byte("\xef\xbb\xbf\n<!DOCTYPE html><html><body><nav>Menu</nav><p>Saved from the browser.</p></body></html>")
+	for name, tc := range map[string]struct {
+		file   string
+		body   []byte
+		format string
+	}{
+		"HTMLNamedPDF":  {"Manual.pdf", page, "html"},
+		"HTMLNamedTxt":  {"page.txt", page, "html"},
+		"DOCXNamedXLSX": {"Budget.xlsx", encode(".docx"), "docx"},
+		"PDFNamedDOCX":  {"Policy.docx", encode(".pdf"), "pdf"},
+		"PPTXNamedTxt":  {"deck.txt", encode(".pptx"), "pptx"},
+		"PDFNamedPDF":   {"Manual.PDF", encode(".pdf"), "pdf"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := loader.File("s3://b/"+tc.file, tc.file, tc.body)
+			require.NoError(t, err)
+			require.Equal(t, tc.format, doc.Format)
+			named := strings.ToLower(path.Ext(tc.file))
+			if named[1:] == tc.format {
+				named = ""
+			}
+			require.Equal(t, named, doc.Named, "Named tells a disguised file")
+			if tc.format == "html" {
+				require.Equal(t, "Saved from the browser.", doc.Text)
+			} else {
+				require.Contains(t, strings.Join(strings.Fields(doc.Text), " "), strings.Join(strings.Fields(d.Sections[0].Heading), " "))
+			}
+		})
+	}
+}
+
+// TestFileWithoutText: an empty file, or one whose content holds no text, is a source error.
+func TestFileWithoutText(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		file string
+		body []byte
+		want string
+	}{
+		"Empty":      {"notes.txt", nil, "no text: the file is empty"},
+		"WhiteSpace": {"notes.md", []byte(" \n\n\t\n"), "no text: the MARKDOWN content (5 bytes) holds no text"},
+		"NULs":       {"notes.txt", []byte("\x00\x00\x00"), "no text: the TEXT content (3 bytes) holds no text"},
+		"EmptyCSV":   {"data.csv", []byte("\n"), "no text"},
+		"EmptyPage":  {"page.html", []byte("<html><body><script>x()</script></body></html>"), "no text: the HTML content"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loader.File("s3://b/"+tc.file, tc.file, tc.body)
+			require.ErrorIs(t, err, loader.ErrNoText)
+			require.ErrorContains(t, err, "s3://b/"+tc.file+": "+tc.want)
+		})
+	}
+}
+
+// TestURLDocuments: documents served over HTTP go to the file readers by Content-Type, or by
+// the URL's extension when the server says only application/octet-stream.
+func TestURLDocuments(t *testing.T) {
+	t.Parallel()
+	d := corpus.Generate(1, 2)
+	mux := http.NewServeMux()
+	for _, ext := range []string{".pdf", ".docx", ".xlsx", ".pptx", ".md", ".txt"} {
+		body, err := corpus.Encode(d, ext)
+		require.NoError(t, err)
+		mux.HandleFunc("/typed/doc"+ext, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", mime.TypeByExtension(ext))
+			w.Write(body)
+		})
+		mux.HandleFunc("/generic/doc"+ext, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		})
+	}
+	mux.HandleFunc("/generic/blob", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte("\x89PNG\r\n\x1a\n\x00\x00"))
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Content-Type", "text/html") })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	f := &loader.Fetcher{AllowPrivate: true}
+	for _, ext := range []string{".pdf", ".docx", ".xlsx", ".pptx", ".md", ".txt"} {
+		for _, dir := range []string{"/typed/", "/generic/"} {
+			doc, err := f.URL(t.Context(), srv.URL+dir+"doc"+ext)
+			require.NoError(t, err, dir+ext)
+			require.Equal(t, srv.URL+dir+"doc"+ext, doc.Source)
+			if ext != ".xlsx" { // a workbook holds the document's table only
+				require.Contains(t, strings.Join(strings.Fields(doc.Text), ""), strings.Join(strings.Fields(d.Sections[0].Heading), ""), dir+ext)
+			}
+		}
+	}
+	_, err := f.URL(t.Context(), srv.URL+"/generic/blob")
+	require.ErrorIs(t, err, loader.ErrUnsupported)
+	require.ErrorContains(t, err, "image/png")
+	_, err = f.URL(t.Context(), srv.URL+"/empty")
+	require.ErrorIs(t, err, loader.ErrNoText)
+	require.ErrorContains(t, err, srv.URL+"/empty: no text: the file is empty")
 }
 
 func TestTextCleaning(t *testing.T) {
@@ -158,9 +287,10 @@ func TestURLsFromTheSite(t *testing.T) {
 	require.Equal(t, srv.URL+"/missing.html", se.Source)
 	require.ErrorContains(t, err, "HTTP 404")
 
-	_, err = f.URL(t.Context(), srv.URL+site.Files()[0])
-	require.ErrorIs(t, err, loader.ErrUnsupported)
-	require.ErrorContains(t, err, "application/pdf")
+	doc, err = f.URL(t.Context(), srv.URL+site.Files()[0])
+	require.NoError(t, err, "a PDF served over HTTP goes through the PDF reader")
+	require.Equal(t, "pdf", doc.Format)
+	require.NotEmpty(t, doc.Text)
 
 	_, err = f.URL(t.Context(), "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
 	require.ErrorIs(t, err, loader.ErrUnsupported)

@@ -268,8 +268,6 @@ func TestOfficeErrors(t *testing.T) {
 	t.Parallel()
 	docx, err := corpus.Encode(corpus.Generate(1, 0), ".docx")
 	require.NoError(t, err)
-	xlsx, err := corpus.Encode(corpus.Generate(1, 0), ".xlsx")
-	require.NoError(t, err)
 
 	// damaged: the compressed bytes of word/document.xml are overwritten in place, so the zip
 	// directory still reads but the part does not inflate or fails its checksum.
@@ -295,10 +293,10 @@ func TestOfficeErrors(t *testing.T) {
 	}{
 		"Truncated":   {"Policy.docx", docx[:len(docx)/2], "corrupt or not a DOCX file: zip: not a valid zip file", false},
 		"Damaged":     {"Policy.docx", damaged, "corrupt or not a DOCX file: read word/document.xml: ", false},
-		"NotZip":      {"Policy.docx", []byte("Policy, version 2\n"), "corrupt or not a DOCX file", false},
-		"Empty":       {"Sheet.xlsx", nil, "corrupt or not a XLSX file", false},
+		"NotZip":      {"Policy.docx", []byte("Policy, version 2\n"), "the file named .docx holds plain text, not a DOCX", true},
+		"Empty":       {"Sheet.xlsx", nil, "no text: the file is empty", false},
 		"NoMainPart":  {"Deck.pptx", zipOf(t, "[Content_Types].xml", "<Types/>"), "corrupt or not a PPTX file: missing main part ppt/presentation.xml", false},
-		"WrongFormat": {"Policy.docx", xlsx, "corrupt or not a DOCX file: main part xl/workbook.xml holds <workbook>, not <document>", false},
+		"NotOffice":   {"Policy.docx", zipOf(t, "notes.txt", "x"), "corrupt or not a DOCX file: missing main part word/document.xml", false},
 		"BadXML":      {"Policy.docx", zipOf(t, "word/document.xml", `<w:document xmlns:w="http://purl.oclc.org/ooxml/wordprocessingml/main"><w:body>`), "corrupt or not a DOCX file: read word/document.xml: XML syntax error", false},
 		"NoNamespace": {"Policy.docx", zipOf(t, "word/document.xml", "<document/>"), `main part word/document.xml holds <document in namespace "">, not <document>`, false},
 		"Encrypted":   {"Secret.docx", ole, "encrypted or legacy binary Office file", true},

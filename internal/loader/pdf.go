@@ -36,8 +36,8 @@ import (
 var (
 	ErrPDFEncrypted = errors.New("encrypted PDF: ragmigrate cannot read password-protected files")
 	ErrPDFCorrupt   = errors.New("corrupt PDF")
-	ErrPDFNoText    = errors.New("no text layer (a scanned PDF?): OCR is not supported")
-	ErrPDFTooLarge  = errors.New("PDF too large")
+	ErrPDFNoText    = fmt.Errorf("%w layer (a scanned PDF?): OCR is not supported", ErrNoText)
+	ErrPDFTooLarge  = fmt.Errorf("PDF %w", ErrTooLarge)
 )
 
 var errPDFTooComplex = fmt.Errorf("%w: more than %d content operators", ErrPDFTooLarge, pdfMaxOps)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -67,38 +68,47 @@ func (f *Fetcher) URL(ctx context.Context, raw string) (Document, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if len(body) == 0 {
+		return fail(fmt.Errorf("%w: the file is empty", ErrNoText))
+	}
 	mediaType, _, _ := mime.ParseMediaType(ctype)
-	if mediaType == "" {
+	if mediaType == "" || mediaType == "application/octet-stream" {
+		// No type, or the generic one object stores give files: the URL's extension decides, then
+		// the content (File sniffs it).
+		if ext := strings.ToLower(path.Ext(u.Path)); ext != "" && Readable(raw, ext) == nil {
+			return File(raw, ext, body)
+		}
 		mediaType, _, _ = mime.ParseMediaType(http.DetectContentType(body))
 	}
-	switch mediaType {
-	case "text/html", "application/xhtml+xml":
+	if mediaType == "text/html" || mediaType == "application/xhtml+xml" {
+		// The charset comes from the header, so this does not go through File.
 		text, err := HTML(body, ctype)
+		if err == nil {
+			err = hasText(Document{Format: "html", Text: text}, len(body))
+		}
 		if err != nil {
 			return fail(err)
 		}
-		return Document{Source: raw, Format: "html", Text: text}, nil
-	case "text/plain":
-		text, err := decodeText(body)
-		if err != nil {
-			return fail(err)
-		}
-		return Document{Source: raw, Format: "text", Text: join(paragraphs(text))}, nil
-	case "text/markdown":
-		doc, err := File(raw, "page.md", body)
-		if err != nil {
-			return fail(errors.Unwrap(err))
-		}
-		return doc, nil
-	case "text/csv":
-		doc, err := File(raw, "page.csv", body)
-		if err != nil {
-			return fail(errors.Unwrap(err))
-		}
-		return doc, nil
-	default:
+		return Document{Source: raw, Format: "html", Text: text, Bytes: int64(len(body))}, nil
+	}
+	ext, ok := urlTypes[mediaType]
+	if !ok {
 		return fail(fmt.Errorf("%w: Content-Type %s", ErrUnsupported, mediaType))
 	}
+	// Documents served over HTTP go through the file readers.
+	return File(raw, ext, body)
+}
+
+// urlTypes map the Content-Types a URL source may answer with to the file reader for them.
+var urlTypes = map[string]string{
+	"text/plain":      ".txt",
+	"text/markdown":   ".md",
+	"text/x-markdown": ".md",
+	"text/csv":        ".csv",
+	"application/pdf": ".pdf",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document":   ".docx",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         ".xlsx",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
 }
 
 func (f *Fetcher) client() *http.Client {

@@ -44,6 +44,7 @@ type Options struct {
 	TokensPerMinute   int
 	Exact             bool
 	Fetcher           *loader.Fetcher
+	Limits            loader.Limits
 	// URLChars is the text assumed per URL without Exact. Default 6000.
 	URLChars int
 	// CopyMBps is the assumed binary COPY rate for the copy estimate. Default 150.
@@ -251,6 +252,15 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 	}
 	var texts []string // Exact: the documents' text
 	var chars []int64  // estimate: the documents' estimated characters
+	budget := o.Limits.NewBotBudget()
+	// spend counts a source against the bot's limit, which reembed will enforce.
+	spend := func(source string, n int64) bool {
+		if err := budget.Spend(source, n); err != nil {
+			bp.Problems = append(bp.Problems, err.Error())
+			return false
+		}
+		return true
+	}
 	for _, name := range b.Knowledge.Filenames {
 		key := docstore.DocumentKey(b.UserID, b.ID, name)
 		uri := docstore.SourceURI(o.Docs.Bucket(), key)
@@ -270,10 +280,16 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 				bp.Problems = append(bp.Problems, err.Error())
 				continue
 			}
-			chars = append(chars, int64(float64(size)*textRatio[ext]))
+			if err := docstore.CheckSize(uri, size, o.Limits.File()); err != nil {
+				bp.Problems = append(bp.Problems, err.Error())
+				continue
+			}
+			if spend(uri, size) {
+				chars = append(chars, int64(float64(size)*textRatio[ext]))
+			}
 			continue
 		}
-		body, err := o.Docs.ReadAll(ctx, key, 256<<20)
+		body, err := o.Docs.ReadAll(ctx, key, o.Limits.File())
 		if err != nil {
 			bp.Problems = append(bp.Problems, err.Error())
 			continue
@@ -283,7 +299,9 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 			bp.Problems = append(bp.Problems, err.Error())
 			continue
 		}
-		texts = append(texts, doc.Text)
+		if spend(uri, doc.Bytes) {
+			texts = append(texts, doc.Text)
+		}
 	}
 	sc.URLs += len(b.Knowledge.SourceURLs)
 	for _, u := range b.Knowledge.SourceURLs {
@@ -296,7 +314,9 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 			bp.Problems = append(bp.Problems, err.Error())
 			continue
 		}
-		texts = append(texts, doc.Text)
+		if spend(u, doc.Bytes) {
+			texts = append(texts, doc.Text)
+		}
 	}
 	sc.Sitemaps += len(b.Knowledge.SitemapURLs)
 	for _, u := range b.Knowledge.SitemapURLs {
@@ -317,7 +337,9 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 				bp.Problems = append(bp.Problems, fmt.Sprintf("sitemap %s: %v", u, err))
 				continue
 			}
-			texts = append(texts, doc.Text)
+			if spend(pg, doc.Bytes) {
+				texts = append(texts, doc.Text)
+			}
 		}
 	}
 	ep := b.EmbeddingParams

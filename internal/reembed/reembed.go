@@ -51,6 +51,7 @@ type Job struct {
 	Bots     *botstore.Store
 	Docs     *docstore.Store
 	Fetcher  *loader.Fetcher
+	Limits   loader.Limits
 	Embedder Embedder
 	Target   *pgxpool.Pool
 	Logger   *slog.Logger
@@ -169,7 +170,7 @@ var errAlreadyDone = errors.New("job already done")
 
 // prepare loads, splits and embeds the bot's knowledge into rows.
 func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]vectorstore.Row, error) {
-	chunks, skipped, err := loadChunks(ctx, b, jb.Docs, jb.Fetcher, jb.SkipUnreadableSources)
+	chunks, skipped, err := loadChunks(ctx, b, jb.Docs, jb.Fetcher, jb.Limits, jb.SkipUnreadableSources)
 	out.SkippedSources = skipped
 	for _, s := range skipped {
 		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))

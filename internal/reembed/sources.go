@@ -17,15 +17,12 @@ type Chunk struct {
 	Text   string
 }
 
-// maxFileBytes bounds one document in memory.
-const maxFileBytes = 256 << 20
-
 // loadChunks reads every source of a bot and splits it as the app does. The app loads URLs first,
 // then files; so do we, which keeps the row order of a bot the app's. A source that cannot be
 // read fails the whole bot (before anything is embedded), with the source named — unless
 // skipSources is set: then it is left out and returned in skipped, and only a bot none of whose
-// sources can be read fails.
-func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, skipSources bool) (out []Chunk, skipped []string, err error) {
+// sources can be read fails. Files and pages count against limits, one by one and per bot.
+func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, limits loader.Limits, skipSources bool) (out []Chunk, skipped []string, err error) {
 	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedding params: %w", err)
@@ -39,12 +36,17 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 		skipped = append(skipped, err.Error())
 		return nil
 	}
-	add := func(doc loader.Document) {
+	budget := limits.NewBotBudget()
+	add := func(doc loader.Document) error {
+		if err := budget.Spend(doc.Source, doc.Bytes); err != nil {
+			return failed(err)
+		}
 		for _, c := range splitter.Split(doc.Text) {
 			if c != "" {
 				out = append(out, Chunk{Source: doc.Source, Text: c})
 			}
 		}
+		return nil
 	}
 	for _, u := range b.Knowledge.SourceURLs {
 		sources++
@@ -55,7 +57,9 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 			}
 			continue
 		}
-		add(doc)
+		if err := add(doc); err != nil {
+			return nil, nil, err
+		}
 	}
 	// The app never loaded sitemaps (NotImplementedError); ragmigrate loads every page they list,
 	// each page's source being its URL, like a source URL's.
@@ -76,21 +80,25 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 				}
 				continue
 			}
-			add(doc)
+			if err := add(doc); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	for _, name := range b.Knowledge.Filenames {
 		sources++
 		key := docstore.DocumentKey(b.UserID, b.ID, name)
 		uri := docstore.SourceURI(docs.Bucket(), key)
-		doc, err := loadFile(ctx, docs, key, uri, name)
+		doc, err := loadFile(ctx, docs, key, uri, name, limits.File())
 		if err != nil {
 			if err := failed(err); err != nil {
 				return nil, nil, err
 			}
 			continue
 		}
-		add(doc)
+		if err := add(doc); err != nil {
+			return nil, nil, err
+		}
 	}
 	if sources > 0 && len(skipped) == sources {
 		return nil, skipped, fmt.Errorf("none of the bot's %d sources could be read: %s", sources, strings.Join(skipped, "; "))
@@ -98,11 +106,11 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 	return out, skipped, nil
 }
 
-func loadFile(ctx context.Context, docs *docstore.Store, key, uri, name string) (loader.Document, error) {
+func loadFile(ctx context.Context, docs *docstore.Store, key, uri, name string, maxBytes int64) (loader.Document, error) {
 	if err := loader.Readable(uri, name); err != nil {
 		return loader.Document{}, err
 	}
-	body, err := docs.ReadAll(ctx, key, maxFileBytes)
+	body, err := docs.ReadAll(ctx, key, maxBytes)
 	if err != nil {
 		return loader.Document{}, err // names the s3:// source
 	}
