@@ -15,7 +15,7 @@ WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 # The demo's copy goes to this database on the target cluster.
 DEMO_COPY_DB := ragmigrate_copy
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test lint vet bench bench-copy bench-reembed
+.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,5 +79,9 @@ bench-reembed: stack-up ## re-embed benchmark against the contract server: texts
 
 bench: bench-copy bench-reembed ## every benchmark
 
-test: stack-up vet ## all tests, with the race detector, against the local stack
+test: stack-up vet ## all tests, with the race detector, against the local stack; then every fuzz target briefly
 	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+fuzz: ## every fuzz target for FUZZTIME each (default 10s), memory-bounded
+	@bash scripts/fuzz.sh

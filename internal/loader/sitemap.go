@@ -36,18 +36,14 @@ func (f *Fetcher) SitemapPages(ctx context.Context, raw string) ([]string, error
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
-		var doc struct {
-			XMLName  xml.Name
-			URLs     []string `xml:"url>loc"`
-			Sitemaps []string `xml:"sitemap>loc"`
-		}
-		if err := xml.Unmarshal(body, &doc); err != nil {
-			return fmt.Errorf("%s: not a sitemap: %w", u, err)
+		doc, err := parseSitemap(body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", u, err)
 		}
 		switch doc.XMLName.Local {
 		case "sitemapindex":
 			for _, s := range doc.Sitemaps {
-				if err := walk(strings.TrimSpace(s), depth+1); err != nil {
+				if err := walk(s, depth+1); err != nil {
 					return err
 				}
 				if len(pages) >= maxPages {
@@ -56,7 +52,6 @@ func (f *Fetcher) SitemapPages(ctx context.Context, raw string) ([]string, error
 			}
 		case "urlset":
 			for _, p := range doc.URLs {
-				p = strings.TrimSpace(p)
 				pu, err := url.Parse(p)
 				if err != nil || seen[p] || (pu.Scheme != "http" && pu.Scheme != "https") {
 					continue
@@ -70,8 +65,6 @@ func (f *Fetcher) SitemapPages(ctx context.Context, raw string) ([]string, error
 					return nil
 				}
 			}
-		default:
-			return fmt.Errorf("%s: <%s> is neither a urlset nor a sitemapindex", u, doc.XMLName.Local)
 		}
 		return nil
 	}
@@ -82,6 +75,33 @@ func (f *Fetcher) SitemapPages(ctx context.Context, raw string) ([]string, error
 		return nil, &SourceError{Source: raw, Err: errors.New("the sitemap lists no page on its host")}
 	}
 	return pages, nil
+}
+
+// sitemap is a parsed sitemap (urlset) or sitemap index.
+type sitemap struct {
+	XMLName  xml.Name
+	URLs     []string `xml:"url>loc"`
+	Sitemaps []string `xml:"sitemap>loc"`
+}
+
+// parseSitemap reads a sitemap's XML; the locations come trimmed.
+func parseSitemap(body []byte) (sitemap, error) {
+	var doc sitemap
+	if err := xml.Unmarshal(body, &doc); err != nil {
+		return sitemap{}, fmt.Errorf("not a sitemap: %w", err)
+	}
+	switch doc.XMLName.Local {
+	case "urlset", "sitemapindex":
+	default:
+		return sitemap{}, fmt.Errorf("<%s> is neither a urlset nor a sitemapindex", doc.XMLName.Local)
+	}
+	for i := range doc.URLs {
+		doc.URLs[i] = strings.TrimSpace(doc.URLs[i])
+	}
+	for i := range doc.Sitemaps {
+		doc.Sitemaps[i] = strings.TrimSpace(doc.Sitemaps[i])
+	}
+	return doc, nil
 }
 
 // get fetches a body under the Fetcher's limits, gunzipping gzip content.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for a fixed time each (FUZZTIME, default 10s). Each run
+# is bounded in memory (FUZZ_MEMORY_KB of address space per process, default 3 GiB), so an input
+# that makes a parser allocate without bound fails the run like a panic does. A failing input
+# is written under the package's testdata/fuzz/ and replayed by every later 'go test'.
+#
+# Go fuzzing minimises each newly interesting input (default: up to 60s, reported as no
+# progress); -fuzzminimizetime keeps that short so the time goes to fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+fuzztime="${FUZZTIME:-10s}"
+memory_kb="${FUZZ_MEMORY_KB:-3145728}"
+status=0
+for pkg in $(go list ./...); do
+	targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
+	for target in $targets; do
+		echo "fuzz $pkg $target for $fuzztime"
+		if ! (ulimit -v "$memory_kb" && go test "$pkg" -run '^$' -fuzz "^${target}\$" \
+			-fuzztime "$fuzztime" -fuzzminimizetime 3s 2>&1 | tail -n 20); then
+			echo "FAIL fuzz $pkg $target" >&2
+			status=1
+		fi
+	done
+done
+exit $status
