@@ -48,7 +48,7 @@ than AWS: it is for the local stack only.`,
 	}
 	f := cmd.Flags()
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the deployment; the stack's web server uses seed 1")
-	f.IntVar(&o.Bots, "bots", 12, "well-formed bots (they cycle through 12 profiles)")
+	f.IntVar(&o.Bots, "bots", seed.DefaultBots, "well-formed bots (they cycle through the seed's profiles, one of each by default)")
 	f.IntVar(&o.DocsPerBot, "docs-per-bot", 3, "documents per bot that has files")
 	f.IntVar(&o.Users, "users", 0, "users owning the bots (default bots/4, at least 3)")
 	f.IntVar(&o.Rows, "rows", 0, "extra benchmark rows for the old cluster's items (e.g. 100000)")

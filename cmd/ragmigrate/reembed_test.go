@@ -22,6 +22,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -37,6 +38,9 @@ type reembedBundle struct {
 	wantRows map[string]int64 // bots that must succeed, with their chunks
 	wantFail map[string]bool
 	empty    map[string]bool // bots without knowledge
+	// unreadable is the seed's own word on which bots cannot be read, and the source each
+	// failure must name.
+	unreadable map[string]string
 }
 
 func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle {
@@ -53,8 +57,11 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	// --truncate END: a dense CJK chunk of 1000 characters can exceed Cohere's 512-token window,
 	// which with the app's NONE fails the bot (see TestReembedNamesRejectedChunk).
 	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END", "--allow-private-urls"}
-	r := ragmigrate(t, b.env, "dev", "seed", "--yes", "--bots", strconv.Itoa(bots), "--table", b.table, "--bucket", bucket, "--source-db", src, "--no-target")
+	r := ragmigrate(t, b.env, "dev", "seed", "--yes", "--json", "--bots", strconv.Itoa(bots), "--table", b.table, "--bucket", bucket, "--source-db", src, "--no-target")
 	require.Zero(t, r.code, r.stderr)
+	var expect seed.Expect
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &expect))
+	b.unreadable = expect.Unreadable
 
 	model, _ := plan.LookupModel("cohere.embed-multilingual-v3")
 	p, err := plan.Make(ctx, plan.Options{Bots: botstore.New(clients.DynamoDB, b.table), Docs: docstore.New(clients.S3, bucket),
@@ -72,6 +79,10 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	}
 	require.NotEmpty(t, b.wantRows)
 	require.NotEmpty(t, b.wantFail)
+	require.Len(t, b.wantFail, len(b.unreadable), "plan --exact fails exactly the bots the seed made unreadable")
+	for id := range b.unreadable {
+		require.True(t, b.wantFail[id], id)
+	}
 	return b
 }
 
@@ -111,6 +122,9 @@ func (b *reembedBundle) requireFinalState(t *testing.T) {
 		case b.wantFail[id]:
 			require.Equal(t, botstore.StatusFailed, bot.SyncStatus, id)
 			require.Regexp(t, `(s3://|http://)`, bot.SyncStatusReason, "the reason names the source")
+			if src, ok := b.unreadable[id]; ok {
+				require.Contains(t, bot.SyncStatusReason, src+": ", "the reason names the unreadable source")
+			}
 		case b.empty[id]:
 			require.Equal(t, botstore.StatusSucceeded, bot.SyncStatus, id)
 		default:
@@ -123,8 +137,10 @@ func (b *reembedBundle) requireFinalState(t *testing.T) {
 
 func TestReembedEndToEnd(t *testing.T) {
 	t.Parallel()
-	// A fifth of all requests throttled: the run must still finish every bot it can.
-	b := setupReembed(t, 12, bedrocksim.Knobs{ThrottleRate: 0.2, Seed: 7})
+	// A fifth of all requests throttled: the run must still finish every bot it can. One bot of
+	// each seed profile: the unreadable uploads (scanned, encrypted, truncated PDFs, a dead link)
+	// fail their bots; the odd ones (NUL bytes, a page saved as .pdf, Shift_JIS) succeed.
+	b := setupReembed(t, seed.DefaultBots, bedrocksim.Knobs{ThrottleRate: 0.2, Seed: 7})
 	aliasesBefore := scanKind(t, b.dynamo, b.table, botstore.KindAlias)
 
 	r := b.reembed(t, "--json")
@@ -290,6 +306,29 @@ func TestReembedNamesRejectedChunk(t *testing.T) {
 	}
 	require.Positive(t, rejected, "a CJK bot exceeds the token window")
 	b.requireFinalState(t)
+}
+
+// TestReembedSizeLimits: --max-file-bytes refuses a large upload before reading it, and
+// --max-bot-bytes a bot whose sources together pass it; the bots fail naming the source, and
+// plan says so first.
+func TestReembedSizeLimits(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 9, bedrocksim.Knobs{})
+	p := ragmigrate(t, b.env, append([]string{"plan", "--json", "--max-file-bytes", "1500"}, b.args[:4]...)...)
+	require.Zero(t, p.code, p.stderr)
+	require.Contains(t, p.stdout, "larger than the 1500-byte limit for one file (--max-file-bytes)")
+
+	r := b.reembed(t, "--json", "--max-bot-bytes", "3000")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	var sum reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	for _, o := range sum.Bots {
+		if b.wantRows[o.BotID] > 0 {
+			require.Equal(t, "failed", o.Status, o.BotID)
+			require.Regexp(t, `^(s3|https?)://.+: too large: with this source the bot's sources reach \d+ bytes, over the 3000-byte limit for one bot \(--max-bot-bytes\)`, o.Error)
+		}
+	}
+	require.Empty(t, b.rowsPerBot(t), "no bot over the limit wrote a row")
 }
 
 func runOf(t *testing.T, target string) int64 {

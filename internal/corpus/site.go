@@ -8,6 +8,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/japanese"
 )
 
 // Site is a static company web site built from the corpus, for the bots'
@@ -19,6 +22,10 @@ import (
 // "/robots.txt", a PDF (see Files), "/redirect" (301 to the first page) and
 // a small HTML 404 for everything else. Sitemaps and robots.txt carry
 // absolute http URLs built from the request's Host header.
+//
+// The Japanese pages are served in Shift_JIS, as many Japanese sites still
+// are, declared only by a <meta http-equiv> tag (the Content-Type header
+// names no charset); characters Shift_JIS lacks are character references.
 type Site struct {
 	pages  []sitePage
 	byPath map[string]*sitePage
@@ -27,11 +34,12 @@ type Site struct {
 }
 
 type sitePage struct {
-	path  string
-	title string
-	lang  string
-	html  []byte
-	doc   Document
+	path        string
+	title       string
+	lang        string
+	html        []byte
+	contentType string
+	doc         Document
 }
 
 // quickReferencePath is the one PDF the site serves.
@@ -58,7 +66,10 @@ func NewSite(seed int64) *Site {
 	// Render once every page is known: the menu and sidebars link to others.
 	for i := range s.pages {
 		p := &s.pages[i]
-		p.html = s.renderPage(p, docs[i])
+		p.html, p.contentType = s.renderPage(p, docs[i]), "text/html; charset=utf-8"
+		if p.lang == "ja" {
+			p.html, p.contentType = shiftJIS(p.html), "text/html"
+		}
 		p.doc = docs[i]
 		s.byPath[p.path] = p
 	}
@@ -88,6 +99,14 @@ func (s *Site) Page(path string) (Document, bool) {
 		return Document{}, false
 	}
 	return p.doc, true
+}
+
+// HTML returns an article page as served, or nil.
+func (s *Site) HTML(path string) []byte {
+	if p, ok := s.byPath[path]; ok {
+		return p.html
+	}
+	return nil
 }
 
 // Sitemaps returns the paths of the sitemap and the sitemap index.
@@ -132,7 +151,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.pages[0].path, http.StatusMovedPermanently)
 	default:
 		if p, ok := s.byPath[path]; ok {
-			write(w, "text/html; charset=utf-8", p.html)
+			write(w, p.contentType, p.html)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -242,6 +261,16 @@ func (s *Site) renderPage(p *sitePage, d Document) []byte {
 	b.WriteString("</ul>\n</aside>\n</main>\n")
 	foot(&b)
 	return b.Bytes()
+}
+
+// shiftJIS re-encodes a UTF-8 page in Shift_JIS, declared by <meta http-equiv>.
+func shiftJIS(page []byte) []byte {
+	page = bytes.Replace(page, []byte(`<meta charset="utf-8">`), []byte(`<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">`), 1)
+	out, err := encoding.HTMLEscapeUnsupported(japanese.ShiftJIS.NewEncoder()).Bytes(page)
+	if err != nil {
+		panic(fmt.Sprintf("corpus: Shift_JIS page: %v", err)) // every rune is encodable or escaped
+	}
+	return out
 }
 
 func cellHTML(c string) string { return strings.ReplaceAll(html.EscapeString(c), "\n", "<br>") }

@@ -2,13 +2,16 @@ package corpus
 
 import (
 	"encoding/xml"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/japanese"
 )
 
 func TestSite(t *testing.T) {
@@ -48,9 +51,21 @@ func TestSite(t *testing.T) {
 		for _, p := range pages {
 			resp, body := get(t, b.srv.URL+p)
 			require.Equal(t, http.StatusOK, resp.StatusCode, p)
-			require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 			require.True(t, strings.HasPrefix(body, "<!DOCTYPE html>"))
-			for _, want := range []string{`<meta charset="utf-8">`, "<nav", "<article lang=", "<h2>", "<p>", "<table>", "<li>", "<footer>"} {
+			if strings.HasSuffix(p, "-ja.html") {
+				// Shift_JIS, said only in the page: the loader must read the meta tag.
+				require.Equal(t, "text/html", resp.Header.Get("Content-Type"), p)
+				require.Contains(t, body, `<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">`)
+				require.False(t, utf8.ValidString(body), "Japanese text in Shift_JIS is no UTF-8")
+				decoded, err := japanese.ShiftJIS.NewDecoder().String(body)
+				require.NoError(t, err)
+				d, _ := b.site.Page(p)
+				require.Contains(t, html.UnescapeString(decoded), strings.TrimPrefix(d.Sections[0].Paragraphs[0], "- "))
+			} else {
+				require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), p)
+				require.Contains(t, body, `<meta charset="utf-8">`)
+			}
+			for _, want := range []string{"<nav", "<article lang=", "<h2>", "<p>", "<table>", "<li>", "<footer>"} {
 				require.Contains(t, body, want, p)
 			}
 			i := strings.Index(body, `<article lang="`) + len(`<article lang="`)

@@ -38,8 +38,9 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 	base := plan.Options{Bots: botstore.New(clients.DynamoDB, table), Docs: docs, Model: model, RequestsPerMinute: 6,
 		Fetcher: &loader.Fetcher{AllowPrivate: true}} // the stack's web site is on loopback
 
-	// Which bots must fail, judged from the deployment itself: a missing file (the bot with the
-	// dead link also has one). Every upload type is readable.
+	// Which bots must fail, judged from the deployment itself. The quick plan sees only missing
+	// files (the bot with the dead link also has one); the exact plan reads every source and
+	// must find what the seed made unreadable: a dead link, an encrypted, scanned or truncated PDF.
 	present := map[string]bool{}
 	for _, f := range d.Files {
 		present[f.Key] = true
@@ -74,15 +75,22 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 	exactOpts.Source = src
 	exact, err := plan.Make(ctx, exactOpts)
 	require.NoError(t, err)
-	require.Equal(t, wantFail, failing(exact))
+	unreadable := map[string]bool{}
+	for id := range e.Unreadable {
+		unreadable[id] = true
+	}
+	require.Equal(t, unreadable, failing(exact))
 	require.Positive(t, exact.Reembed.Chunks)
 	ratio := float64(quick.Reembed.Chunks) / float64(exact.Reembed.Chunks)
 	require.True(t, ratio > 0.3 && ratio < 3, "the quick estimate is within 3x of the exact count (%.2f)", ratio)
 	for _, b := range exact.PerBot {
-		if wantFail[b.BotID] {
+		if unreadable[b.BotID] {
+			named := false
 			for _, p := range b.Problems {
 				require.True(t, strings.HasPrefix(p, "s3://"+bucket+"/") || strings.HasPrefix(p, web), "problem names its source: %s", p)
+				named = named || strings.HasPrefix(p, e.Unreadable[b.BotID]+": ")
 			}
+			require.True(t, named, "the seed's unreadable source %s is among %q", e.Unreadable[b.BotID], b.Problems)
 		}
 	}
 	require.NotNil(t, exact.Target)

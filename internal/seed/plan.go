@@ -38,7 +38,7 @@ import (
 // Options size the deployment.
 type Options struct {
 	Seed       int64
-	Bots       int // well-formed bots; default 12, one of each profile
+	Bots       int // well-formed bots; default DefaultBots
 	DocsPerBot int // files per bot that has files; default 3
 	Users      int // default Bots/4, at least 3
 	Bucket     string
@@ -50,7 +50,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	o.Seed = cmp.Or(o.Seed, 1)
-	o.Bots = cmp.Or(o.Bots, 12)
+	o.Bots = cmp.Or(o.Bots, DefaultBots)
 	o.DocsPerBot = cmp.Or(o.DocsPerBot, 3)
 	o.Users = cmp.Or(o.Users, max(3, o.Bots/4))
 	o.Model = cmp.Or(o.Model, bedrocksim.ModelCohereMultilingual)
@@ -101,6 +101,10 @@ type Expect struct {
 	Rows          int                         `json:"rows"`
 	OrphanRows    int                         `json:"orphan_rows"`
 	RowsByBot     map[string]int              `json:"-"`
+	// Unreadable maps each bot with a source no loader can read to that source (its s3:// URI
+	// or URL): the first one in the app's loading order, URLs before files. A re-embed fails
+	// these bots, naming the source; every other bot with knowledge must succeed.
+	Unreadable map[string]string `json:"unreadable"`
 }
 
 // profile is one kind of bot a real deployment holds.
@@ -114,11 +118,15 @@ type profile struct {
 	sitemaps   bool
 	brokenFile bool // one listed file is not in the bucket
 	brokenURL  bool // one URL answers 404
-	legacy     string
-	chunkSize  int
-	overlap    int
-	public     bool
-	published  bool
+	// extras are uploads beyond the generated documents: "nul-bytes" and "saved-page" read,
+	// "scanned", "encrypted" and "truncated" do not.
+	extras    []string
+	sjisURL   bool // one source URL is a Shift_JIS page
+	legacy    string
+	chunkSize int
+	overlap   int
+	public    bool
+	published bool
 	// v0Rows: the old cluster holds this bot's vectors (it succeeded at some point).
 	v0Rows bool
 }
@@ -137,7 +145,19 @@ var profiles = []profile{
 	{name: "cjk-large-chunks", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, cjk: true, chunkSize: 1500, overlap: 300, v0Rows: true},
 	{name: "legacy-v0.4.6", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, legacy: "v0.4.6", v0Rows: true},
 	{name: "no-knowledge-queued", status: botstore.StatusQueued},
+	// Odd but readable: a text export full of NUL bytes, a web page saved under a .pdf name, a
+	// Shift_JIS page.
+	{name: "odd-uploads", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, extras: []string{"nul-bytes", "saved-page"}, sjisURL: true, v0Rows: true},
+	// Unreadable uploads, one per bot, so that each failure names its own file. v0's unstructured
+	// found no text in the scan and embedded nothing; pdfminer raised PDFPasswordIncorrect()
+	// (no message) and PDFSyntaxError for the others.
+	{name: "scanned-pdf", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, extras: []string{"scanned"}},
+	{name: "encrypted-pdf", status: botstore.StatusFailed, reason: "", extras: []string{"encrypted"}},
+	{name: "truncated-pdf", status: botstore.StatusFailed, reason: "No /Root object! - Is this really a PDF?", files: true, extras: []string{"truncated"}},
 }
+
+// DefaultBots is one bot of each profile.
+var DefaultBots = len(profiles)
 
 // WebSiteSeed is the seed of the stack's web site: one fixed site serves every seeded deployment,
 // so the seeder and 'ragmigrate dev serve web' must agree on it.
@@ -157,7 +177,7 @@ func Plan(o Options) (*Deployment, error) {
 		rng:  rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)),
 		site: corpus.NewSite(WebSiteSeed),
 		d: &Deployment{Options: o, Expect: Expect{
-			ByStatus: map[botstore.SyncStatus]int{}, FilesByExt: map[string]int{}, RowsByBot: map[string]int{},
+			ByStatus: map[botstore.SyncStatus]int{}, FilesByExt: map[string]int{}, RowsByBot: map[string]int{}, Unreadable: map[string]string{},
 		}},
 	}
 	p.clock = baseTime
@@ -245,6 +265,7 @@ func (p *planner) bot(i int, pr profile) error {
 	}
 
 	var texts []sourceText
+	var unreadableFile string // the first file no loader reads
 	if pr.files {
 		n := p.o.DocsPerBot
 		for j := range n {
@@ -256,17 +277,41 @@ func (p *planner) bot(i int, pr profile) error {
 			if missing {
 				// Listed in Knowledge but never copied out of _temp/: the object does not exist.
 				p.d.Expect.MissingFiles++
+				unreadableFile = cmp.Or(unreadableFile, docstore.SourceURI(p.o.Bucket, f.Key))
 			} else {
-				p.d.Files = append(p.d.Files, f)
-				p.d.Expect.FilesByExt[strings.ToLower(path.Ext(f.Key))]++
+				p.addFile(f)
 				texts = append(texts, sourceText{source: docstore.SourceURI(p.o.Bucket, f.Key), text: f.Text})
 			}
 			b.Knowledge.Filenames = append(b.Knowledge.Filenames, path.Base(f.Key))
 		}
 	}
+	for _, kind := range pr.extras {
+		f, readable, err := p.extra(b, kind)
+		if err != nil {
+			return err
+		}
+		p.addFile(f)
+		b.Knowledge.Filenames = append(b.Knowledge.Filenames, path.Base(f.Key))
+		if readable {
+			texts = append(texts, sourceText{source: docstore.SourceURI(p.o.Bucket, f.Key), text: f.Text})
+		} else {
+			unreadableFile = cmp.Or(unreadableFile, docstore.SourceURI(p.o.Bucket, f.Key))
+		}
+	}
 	pages := p.site.Pages()
+	urlPages := make([]string, 0, pr.urls+1)
 	for j := range pr.urls {
-		page := pages[(i+j*3)%len(pages)]
+		urlPages = append(urlPages, pages[(i+j*3)%len(pages)])
+	}
+	if pr.sjisURL {
+		for _, page := range pages {
+			if strings.HasSuffix(page, "-ja.html") { // the site serves its Japanese pages in Shift_JIS
+				urlPages = append(urlPages, page)
+				break
+			}
+		}
+	}
+	for _, page := range urlPages {
 		url := p.o.WebURL + page
 		b.Knowledge.SourceURLs = append(b.Knowledge.SourceURLs, url)
 		doc, ok := p.site.Page(page)
@@ -276,7 +321,12 @@ func (p *planner) bot(i int, pr profile) error {
 		texts = append(texts, sourceText{source: url, text: doc.PlainText()})
 	}
 	if pr.brokenURL {
-		b.Knowledge.SourceURLs = append(b.Knowledge.SourceURLs, p.o.WebURL+"/docs/retired-page.html")
+		dead := p.o.WebURL + "/docs/retired-page.html"
+		b.Knowledge.SourceURLs = append(b.Knowledge.SourceURLs, dead)
+		p.d.Expect.Unreadable[b.ID] = dead // URLs load before files
+	}
+	if unreadableFile != "" && p.d.Expect.Unreadable[b.ID] == "" {
+		p.d.Expect.Unreadable[b.ID] = unreadableFile
 	}
 	if pr.sitemaps {
 		for _, sm := range p.site.Sitemaps() {
@@ -330,6 +380,51 @@ func (p *planner) bot(i int, pr profile) error {
 }
 
 type sourceText struct{ source, text string }
+
+func (p *planner) addFile(f File) {
+	p.d.Files = append(p.d.Files, f)
+	p.d.Expect.FilesByExt[strings.ToLower(path.Ext(f.Key))]++
+}
+
+// extra makes one of a profile's extra uploads, and says whether a loader can read it.
+func (p *planner) extra(b *botstore.Bot, kind string) (f File, readable bool, err error) {
+	doc := corpus.Generate(p.o.Seed, 200000+p.fileSeq)
+	p.fileSeq++
+	var name string
+	switch kind {
+	case "nul-bytes":
+		// A text export with a NUL after every line: readable once the NULs are dropped.
+		body, err := corpus.Encode(doc, ".txt")
+		if err != nil {
+			return File{}, false, err
+		}
+		name, f.Body, f.Text, readable = fileName(doc.Title)+" (export).txt", corpus.WithNULs(body), doc.PlainText(), true
+	case "saved-page":
+		// A web page saved by a browser under a .pdf name: read as the HTML it is.
+		page := p.site.Pages()[p.fileSeq%len(p.site.Pages())]
+		pageDoc, _ := p.site.Page(page)
+		if strings.HasSuffix(page, "-ja.html") {
+			page = p.site.Pages()[0] // keep the saved page in UTF-8; the Shift_JIS one is a URL
+			pageDoc, _ = p.site.Page(page)
+		}
+		name, f.Body, f.Text, readable = fileName(pageDoc.Title)+" (saved page).pdf", p.site.HTML(page), pageDoc.PlainText(), true
+	case "scanned":
+		name, f.Body = "Signed travel policy (scan).pdf", corpus.ScannedPDF()
+	case "encrypted":
+		name, f.Body = "Lyon office guide (protected).pdf", corpus.EncryptedPDF()
+	case "truncated":
+		if f.Body, err = corpus.TruncatedPDF(doc); err != nil {
+			return File{}, false, err
+		}
+		name = fileName(doc.Title) + " (upload interrupted).pdf"
+	default:
+		return File{}, false, fmt.Errorf("seed plan: unknown extra upload %q", kind)
+	}
+	name = norm.NFC.String(name)
+	f.Key = docstore.DocumentKey(b.UserID, b.ID, name)
+	f.ContentType = contentTypes[strings.ToLower(path.Ext(name))]
+	return f, readable, nil
+}
 
 // file makes the next document of the corpus into a file of the next upload type.
 func (p *planner) file(b *botstore.Bot, cjk bool) (File, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -70,7 +71,23 @@ func TestPlanCoversTheRealWorld(t *testing.T) {
 		sitemaps += len(b.Knowledge.SitemapURLs)
 		urls += len(b.Knowledge.SourceURLs)
 	}
+	unreadable := map[string]string{} // source → profile
+	for i, b := range d.Bots {
+		if src, ok := e.Unreadable[b.ID]; ok {
+			unreadable[src] = d.Profiles[i]
+		}
+	}
+	require.ElementsMatch(t, []string{"broken-sources", "scanned-pdf", "encrypted-pdf", "truncated-pdf"}, slices.Collect(maps.Values(unreadable)))
+	var nulFile, savedPage bool
 	for _, f := range d.Files {
+		uri := docstore.SourceURI(d.Options.Bucket, f.Key)
+		if p, ok := unreadable[uri]; ok {
+			require.Empty(t, f.Text, "%s (%s) holds no readable text", f.Key, p)
+			require.True(t, strings.HasSuffix(f.Key, ".pdf"), f.Key)
+			continue
+		}
+		nulFile = nulFile || bytes.Contains(f.Body, []byte{0})
+		savedPage = savedPage || strings.HasSuffix(f.Key, ".pdf") && bytes.HasPrefix(f.Body, []byte("<!DOCTYPE html>"))
 		if strings.IndexFunc(f.Text, func(r rune) bool { return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Hangul) }) >= 0 {
 			cjk++
 		}
@@ -79,6 +96,8 @@ func TestPlanCoversTheRealWorld(t *testing.T) {
 		}
 		require.Greater(t, len(f.Text), 1000, "%s is a real document, not a one-liner", f.Key)
 	}
+	require.True(t, nulFile, "a text file with NUL bytes")
+	require.True(t, savedPage, "an HTML page saved as .pdf")
 	require.Positive(t, sitemaps)
 	require.Positive(t, urls)
 	require.Positive(t, cjk, "documents in CJK")

@@ -1,0 +1,44 @@
+package corpus
+
+import (
+	_ "embed"
+	"fmt"
+)
+
+// Uploads made by other tools (files/README.md says how): what a scanner or a password
+// dialog leaves in a bucket.
+var (
+	//go:embed files/encrypted.pdf
+	encryptedPDF []byte
+	//go:embed files/scanned.pdf
+	scannedPDF []byte
+)
+
+// EncryptedPDF is a PDF that opens only with a user password (qpdf, AES-128).
+func EncryptedPDF() []byte { return encryptedPDF }
+
+// ScannedPDF is a page scanned to an image: a PDF without a text layer (img2pdf).
+func ScannedPDF() []byte { return scannedPDF }
+
+// TruncatedPDF is d's PDF cut off part-way, as an interrupted upload leaves it: no
+// cross-reference table, no trailer.
+func TruncatedPDF(d Document) ([]byte, error) {
+	b, err := encodePDF(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", d.Title, err)
+	}
+	return b[:len(b)*11/20], nil
+}
+
+// WithNULs puts a NUL byte after every line end of a text file, as files exported by some
+// tools hold them; PostgreSQL text cannot.
+func WithNULs(text []byte) []byte {
+	out := make([]byte, 0, len(text)+len(text)/40)
+	for _, c := range text {
+		out = append(out, c)
+		if c == '\n' {
+			out = append(out, 0)
+		}
+	}
+	return out
+}
