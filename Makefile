@@ -15,7 +15,7 @@ WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 # The demo's copy goes to this database on the target cluster.
 DEMO_COPY_DB := ragmigrate_copy
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed
+.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,7 +77,10 @@ bench-copy: stack-up ## copy benchmark: ragmigrate copy vs raw binary pipe, pg_d
 bench-reembed: stack-up ## re-embed benchmark against the contract server: texts/s, texts per request, budget share, throttles; splitter MB/s
 	@$(WITH_STACK) bash scripts/bench-reembed.sh
 
-bench: bench-copy bench-reembed ## every benchmark
+bench-loaders: ## text extraction MB/s per upload type on the seeded corpus
+	@go test -run '^$$' -bench 'File' -benchtime 2s ./internal/loader/
+
+bench: bench-copy bench-reembed bench-loaders ## every benchmark
 
 test: stack-up vet ## all tests, with the race detector, against the local stack; then every fuzz target briefly
 	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...

@@ -462,26 +462,3 @@ func FuzzPPTX(f *testing.F) {
 	fuzzSeeds(f, ".pptx")
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzOffice(t, ".pptx", b) })
 }
-
-// BenchmarkOffice reads the long corpus document (n%5 == 4: all the material of a language and
-// a table of over a hundred rows) in each format; MB/s is of the file as stored.
-func BenchmarkOffice(b *testing.B) {
-	d := corpus.Generate(1, 4)
-	for _, ext := range []string{".docx", ".xlsx", ".pptx"} {
-		body, err := corpus.Encode(d, ext)
-		require.NoError(b, err)
-		b.Run(strings.ToUpper(ext[1:]), func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			var text int
-			for b.Loop() {
-				doc, err := loader.File("s", "f"+ext, body)
-				if err != nil {
-					b.Fatal(err)
-				}
-				text = len(doc.Text)
-			}
-			b.ReportMetric(float64(text), "text-bytes/op")
-		})
-	}
-}

@@ -189,22 +189,3 @@ func FuzzPDF(f *testing.F) {
 		require.NotContains(t, text, "\x00")
 	})
 }
-
-func BenchmarkPDF(b *testing.B) {
-	var bodies [][]byte
-	size := 0
-	for n := range 7 {
-		_, body := pdfCorpus(b, n)
-		bodies = append(bodies, body)
-		size += len(body)
-	}
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, body := range bodies {
-			if _, err := loader.PDF(body); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-}
