@@ -35,12 +35,7 @@ func passages(d corpus.Document, withTitle bool) []string {
 
 func requireInOrder(t *testing.T, text string, want []string) {
 	t.Helper()
-	pos := 0
-	for _, w := range want {
-		i := strings.Index(text[pos:], w)
-		require.GreaterOrEqual(t, i, 0, "%q missing or out of order", w)
-		pos += i + len(w)
-	}
+	inOrder(t, func(s string) string { return s }, text, want)
 }
 
 func TestTextFormatsFromCorpus(t *testing.T) {

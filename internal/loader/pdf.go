@@ -18,8 +18,8 @@ package loader
 // fonts (pdf_font.go), and tokenises streams with its own bounded lexer (pdf_lex.go).
 //
 // Known limits: LZW, RunLength and ASCIIHex filters and AES-256 (PDF 2.0) encryption are not
-// supported by the parser; files with more than 100 bytes after the last %%EOF are refused;
-// vertical writing (Identity-V) comes out one character per line; text without a ToUnicode
+// supported by the parser (an AES-256 file is reported as such, even without a password);
+// files with more than 100 bytes after the last %%EOF are refused; vertical writing (Identity-V) comes out one character per line; text without a ToUnicode
 // map in a composite font cannot be recovered and is dropped.
 
 import (
@@ -34,7 +34,7 @@ import (
 
 // Errors PDF returns; loader.File wraps them with the source.
 var (
-	ErrPDFEncrypted = errors.New("encrypted PDF: ragmigrate cannot read password-protected files")
+	ErrPDFEncrypted = errors.New("encrypted PDF")
 	ErrPDFCorrupt   = errors.New("corrupt PDF")
 	ErrPDFNoText    = fmt.Errorf("%w layer (a scanned PDF?): OCR is not supported", ErrNoText)
 	ErrPDFTooLarge  = fmt.Errorf("PDF %w", ErrTooLarge)
@@ -64,7 +64,11 @@ func PDF(body []byte) (text string, err error) {
 	r, err := pdf.NewReader(pdfHeaderFix(body), int64(len(body)))
 	if err != nil {
 		if bytes.Contains(body, []byte("/Encrypt")) {
-			return "", ErrPDFEncrypted
+			if bytes.Contains(body, []byte("/AESV3")) {
+				// The crypt filter of AES-256 (revision 6): the parser has no decryption for it.
+				return "", fmt.Errorf("%w: AES-256 (the PDF 2.0 security handler), which ragmigrate cannot decrypt even when no password is set; upload an unprotected copy", ErrPDFEncrypted)
+			}
+			return "", fmt.Errorf("%w: it opens only with a password, which ragmigrate does not take; upload an unprotected copy", ErrPDFEncrypted)
 		}
 		return "", fmt.Errorf("%w: %v", ErrPDFCorrupt, err)
 	}

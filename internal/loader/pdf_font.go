@@ -361,6 +361,41 @@ func (m *pdfCMap) lookup(code uint32, n int) (string, bool) {
 	return "", false
 }
 
+// pdfTextString decodes a text string (§7.9.2.2), as an ActualText is written: UTF-16BE or
+// UTF-8 after their byte order marks, otherwise PDFDocEncoding.
+func pdfTextString(s string) string {
+	switch {
+	case strings.HasPrefix(s, "\xfe\xff"):
+		return pdfUTF16(s[2:])
+	case strings.HasPrefix(s, "\xef\xbb\xbf"):
+		return strings.ToValidUTF8(s[3:], "\uFFFD")
+	}
+	r := make([]rune, len(s))
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 0x18 && c < 0x20:
+			r[i] = rune(pdfDocAccents[c-0x18])
+		case c >= 0x80 && c <= 0xa0:
+			r[i] = rune(pdfDocPunctuation[c-0x80])
+		default:
+			r[i] = rune(c) // Latin-1 elsewhere
+		}
+	}
+	return string(r)
+}
+
+// PDFDocEncoding where it differs from Latin-1 (PDF 32000-1 Annex D.2).
+var (
+	pdfDocAccents     = [8]uint16{0x02d8, 0x02c7, 0x02c6, 0x02d9, 0x02dd, 0x02db, 0x02da, 0x02dc}
+	pdfDocPunctuation = [33]uint16{
+		0x2022, 0x2020, 0x2021, 0x2026, 0x2014, 0x2013, 0x0192, 0x2044,
+		0x2039, 0x203a, 0x2212, 0x2030, 0x201e, 0x201c, 0x201d, 0x2018,
+		0x2019, 0x201a, 0x2122, 0xfb01, 0xfb02, 0x0141, 0x0152, 0x0160,
+		0x0178, 0x017d, 0x0131, 0x0142, 0x0153, 0x0161, 0x017e, 0xfffd, 0x20ac,
+	}
+)
+
 // pdfGlyphName reads the uniXXXX glyph names of the Adobe Glyph List convention.
 func pdfGlyphName(name string) (rune, bool) {
 	hex, ok := strings.CutPrefix(name, "uni")

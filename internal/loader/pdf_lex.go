@@ -17,7 +17,7 @@ const (
 	pdfString         // literal or hex string: raw bytes in s
 	pdfName           // s without the slash
 	pdfArray          // elements in arr
-	pdfDict           // contents skipped: no operator we read needs them
+	pdfDict           // string entries in dict, other contents skipped (BDC needs /ActualText)
 	pdfOther          // true, false, null and anything unreadable
 )
 
@@ -27,12 +27,14 @@ type pdfOperand struct {
 	num  float64
 	s    string
 	arr  []pdfOperand
+	dict map[string]string // a dictionary's top-level string values, raw, by key
 }
 
 const (
 	pdfMaxOperands = 64 // a content-stream operator takes at most 6; CMap blocks hold up to 100 pairs
 	pdfMaxNesting  = 32 // arrays and dictionaries within each other
 	pdfMaxArray    = 1 << 16
+	pdfMaxDictKeys = 16 // string entries kept per dictionary
 )
 
 // pdfLexer walks a content stream or CMap.
@@ -113,8 +115,7 @@ func (lx *pdfLexer) next(depth int) (v pdfOperand, keyword string, ok bool) {
 		return pdfOperand{kind: pdfString, s: lx.literalString()}, "", true
 	case c == '<' && lx.pos+1 < len(lx.b) && lx.b[lx.pos+1] == '<':
 		lx.pos += 2
-		lx.skipDict(depth)
-		return pdfOperand{kind: pdfDict}, "", true
+		return lx.dict(depth), "", true
 	case c == '<':
 		lx.pos++
 		return pdfOperand{kind: pdfString, s: lx.hexString()}, "", true
@@ -173,23 +174,40 @@ func (lx *pdfLexer) array(depth int) pdfOperand {
 	}
 }
 
-// skipDict skips to the matching >>.
-func (lx *pdfLexer) skipDict(depth int) {
+// dict reads to the matching >>, keeping the entries whose values are strings (a marked-content
+// property list's /ActualText) and skipping the rest.
+func (lx *pdfLexer) dict(depth int) pdfOperand {
+	d := pdfOperand{kind: pdfDict}
+	key := "" // the key read last, awaiting its value
 	for {
 		lx.skipSpace()
 		if lx.pos >= len(lx.b) {
-			return
+			return d
 		}
 		if lx.b[lx.pos] == '>' && lx.pos+1 < len(lx.b) && lx.b[lx.pos+1] == '>' {
 			lx.pos += 2
-			return
+			return d
 		}
 		if depth >= pdfMaxNesting {
 			lx.pos++
 			continue
 		}
-		if _, _, ok := lx.next(depth + 1); !ok {
-			return
+		v, kw, ok := lx.next(depth + 1)
+		switch {
+		case !ok:
+			return d
+		case kw != "":
+			key = "" // an operator inside a dictionary is malformed; resynchronise
+		case key != "":
+			if v.kind == pdfString && len(d.dict) < pdfMaxDictKeys {
+				if d.dict == nil {
+					d.dict = map[string]string{}
+				}
+				d.dict[key] = v.s
+			}
+			key = ""
+		case v.kind == pdfName:
+			key = v.s
 		}
 	}
 }

@@ -150,7 +150,7 @@ func TestPDFErrors(t *testing.T) {
 		{"Truncated", body[:len(body)/2], loader.ErrPDFCorrupt, "corrupt PDF: "},
 		{"Garbage", []byte("%PDF-1.4\nnot really\n%%EOF\n"), loader.ErrPDFCorrupt, "corrupt PDF: "},
 		{"Encrypted", pdfMinimal("BT /F1 12 Tf 72 720 Td (secret) Tj ET", "/Encrypt 6 0 R /ID [<01> <01>] "), loader.ErrPDFEncrypted,
-			"encrypted PDF: ragmigrate cannot read password-protected files"},
+			"encrypted PDF: it opens only with a password, which ragmigrate does not take"},
 		{"NoText", pdfMinimal("", ""), loader.ErrPDFNoText, "no text layer (a scanned PDF?): OCR is not supported"},
 		{"OnlyGraphics", pdfMinimal("0 0 m 100 100 l S", ""), loader.ErrPDFNoText, "no text layer"},
 	}

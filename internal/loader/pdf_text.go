@@ -53,6 +53,16 @@ func (p *pdfPageReader) run(content []byte, res pdf.Value, g pdfGState, depth in
 	tm, tlm := pdfIdentity, pdfIdentity
 	var saved []pdfGState
 	fallback := &pdfFont{scale: 0.001, missingWidth: -1}
+	// Marked content (§14.9.4): a span's /ActualText replaces the text its glyphs show. Producers
+	// write it where ToUnicode cannot say what a glyph means, as LibreOffice does for a ligature
+	// glyph whose ToUnicode entry already stands for another text.
+	type span struct {
+		actual     string
+		has, shown bool
+	}
+	var spans []span
+	outer := -1 // index in spans of the outermost span with an ActualText, which holds the text
+	lost := 0   // spans opened beyond pdfMaxStack, still to be closed
 
 	show := func(s string) {
 		f := g.font
@@ -74,7 +84,21 @@ func (p *pdfPageReader) run(content []byte, res pdf.Value, g pdfGState, depth in
 			tm[5] += tx * tm[1]
 		})
 		m = tm.mul(g.ctm)
-		p.layout.add(x0, y0, m[4]+g.rise*m[2], size, text.String())
+		endX := m[4] + g.rise*m[2]
+		if outer >= 0 {
+			sp := &spans[outer]
+			actual := ""
+			if !sp.shown {
+				actual, sp.shown = pdfTextString(sp.actual), true
+			}
+			if actual == "" { // given already, or none: the glyphs only take up room
+				p.layout.extend(y0, endX, size)
+				return
+			}
+			text.Reset()
+			text.WriteString(actual)
+		}
+		p.layout.add(x0, y0, endX, size, text.String())
 	}
 	nextLine := func() {
 		tlm = pdfMatrix{1, 0, 0, 1, 0, -g.tl}.mul(tlm)
@@ -179,6 +203,28 @@ func (p *pdfPageReader) run(content []byte, res pdf.Value, g pdfGState, depth in
 					tm[5] += tx * tm[1]
 				}
 			}
+		case "BMC", "BDC":
+			if len(spans) >= pdfMaxStack {
+				lost++
+				break
+			}
+			var sp span
+			if d, ok := last(pdfDict); ok && op == "BDC" {
+				sp.actual, sp.has = d.dict["ActualText"]
+			}
+			if sp.has && outer < 0 {
+				outer = len(spans)
+			}
+			spans = append(spans, sp)
+		case "EMC":
+			if lost > 0 {
+				lost--
+			} else if len(spans) > 0 {
+				spans = spans[:len(spans)-1]
+				if outer == len(spans) {
+					outer = -1
+				}
+			}
 		case "Do":
 			name, ok := last(pdfName)
 			if !ok || depth >= pdfMaxFormDepth {
@@ -262,6 +308,16 @@ func (l *pdfLayout) add(x, y, endX, size float64, s string) {
 	line := &pdfLine{x0: x, endX: endX, y: y, size: size}
 	line.text.WriteString(s)
 	l.lines = append(l.lines, line)
+}
+
+// extend moves the end of the last line to endX when (x, y) continues it: glyphs whose text an
+// ActualText already gave still take up their room.
+func (l *pdfLayout) extend(y, endX, size float64) {
+	if n := len(l.lines); n > 0 {
+		if last := l.lines[n-1]; math.Abs(y-last.y) <= 0.5*min(max(size, 0.5), last.size) {
+			last.endX = max(last.endX, endX)
+		}
+	}
 }
 
 func pdfEndsSpace(b *strings.Builder) bool {
@@ -361,13 +417,16 @@ func pdfBullet(s string) bool {
 }
 
 // pdfCleanLine drops control characters (NUL among them, which PostgreSQL text rejects) and
-// trims the line.
+// trims the line. U+F0B7, the bullet of the Symbol font as Word and LibreOffice map it in
+// ToUnicode (Word's default bullet list), becomes "•".
 func pdfCleanLine(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r' || r == '\u00a0':
 			return ' '
+		case r == '\uf0b7':
+			return '•'
 		case unicode.IsControl(r):
 			return -1
 		}
