@@ -55,6 +55,25 @@ func TestInspect(t *testing.T) {
 		require.NotContains(t, r.stdout, "All rights reserved", "the page's main content only")
 	})
 
+	t.Run("ContentOverName", func(t *testing.T) {
+		site := corpus.NewSite(1)
+		path := filepath.Join(dir, "saved page.pdf")
+		require.NoError(t, os.WriteFile(path, site.HTML(site.Pages()[0]), 0o644))
+		r := ragmigrate(t, nil, "inspect", path)
+		require.Zero(t, r.code, r.stderr)
+		require.Contains(t, r.stdout, "format  html (by its content; the name says .pdf)\n")
+		r = ragmigrate(t, nil, "inspect", path, "--json")
+		require.Zero(t, r.code, r.stderr)
+		var in inspection
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &in))
+		require.Equal(t, "html", in.Format)
+		require.Equal(t, ".pdf", in.Named)
+
+		r = ragmigrate(t, nil, "inspect", path, "--max-file-bytes", "100")
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "larger than the 100-byte limit for one file (--max-file-bytes)")
+	})
+
 	t.Run("Unreadable", func(t *testing.T) {
 		path := filepath.Join(dir, "broken.pdf")
 		require.NoError(t, os.WriteFile(path, []byte("%PDF-1.4\nnot really"), 0o644))
