@@ -52,7 +52,7 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@$(WITH_STACK) $(BIN) plan --exact
 	@echo; echo '$$ ragmigrate reembed --yes --truncate END   # Bedrock = the contract server; some seeded bots are broken on purpose'
 	@$(WITH_STACK) $(BIN) reembed --yes --truncate END --report .stack/reembed-report.json \
-		|| echo "(exit $$?: the failed bots above list a file that is not in the bucket, a dead link, or a chunk the model rejected)"
+		|| echo "(exit $$?: the failed bots above list the source that stopped them: a dead link, a scanned, encrypted or truncated PDF)"
 	@echo; echo '$$ ragmigrate status --failures'
 	@$(WITH_STACK) $(BIN) status --failures
 	@echo; echo '$$ ragmigrate verify --table ... --target-db ...   # bots vs the re-embedded cluster'
