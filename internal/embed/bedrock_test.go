@@ -98,26 +98,38 @@ func TestCohereFullBatches(t *testing.T) {
 	require.Len(t, vecs[0], 1024)
 
 	sim := b.sim.Stats()
-	// Retries stay zero unless a response broke off mid-body, which loaded machines show now
-	// and then on loopback; the Batcher then sends that batch again, and the counts allow for it.
-	require.EqualValues(t, 3+st.Retries, sim.Requests, "96 + 96 + 58")
+	requireSent(t, st, 3, "96 + 96 + 58")
+	require.Equal(t, st.Requests, sim.Requests, "every attempt reached the server")
 	require.GreaterOrEqual(t, sim.Texts, int64(250))
-	require.EqualValues(t, 3+st.Retries, st.Requests)
 	require.EqualValues(t, 250, st.Texts)
-	require.Zero(t, st.Retries)
 	var tokens int64
 	for _, text := range texts {
 		tokens += int64(embed.EstimateTokens(text))
 	}
-	require.Equal(t, tokens, st.Tokens)
+	if st.Retries == 0 {
+		require.Equal(t, tokens, st.Tokens)
+	} else {
+		require.Greater(t, st.Tokens, tokens, "a repeated request's tokens count again: Bedrock charges them")
+	}
 	require.Equal(t, st, batcher.Stats())
 
 	// An empty call sends nothing.
-	vecs, st, err = batcher.EmbedAll(context.Background(), nil)
+	vecs, empty, err := batcher.EmbedAll(context.Background(), nil)
 	require.NoError(t, err)
 	require.Empty(t, vecs)
-	require.Zero(t, st.Requests)
-	require.EqualValues(t, 3, b.sim.Stats().Requests)
+	require.Zero(t, empty.Requests)
+	require.Equal(t, st.Requests, b.sim.Stats().Requests)
+}
+
+// requireSent checks how many distinct requests a call made. Now and then, on a loaded machine
+// and loopback, the SDK's transport loses a 200 answer: its write loop closes the connection
+// while the answer is being read ("use of closed network connection", aws-sdk-go-v2 issues
+// #1825 and #2737; the SDK's own retryer retries net.ErrClosed since). The Batcher retries it
+// too, so a lost answer costs one repeated request, counted in Retries, and nothing else.
+func requireSent(t *testing.T, st embed.Stats, distinct int64, msgAndArgs ...any) {
+	t.Helper()
+	require.EqualValues(t, distinct, st.Requests-st.Retries, msgAndArgs...)
+	require.Zero(t, st.Throttles)
 }
 
 func TestCohereMaxBatchAndTokenCap(t *testing.T) {
@@ -129,24 +141,24 @@ func TestCohereMaxBatchAndTokenCap(t *testing.T) {
 		require.Equal(t, 10, embed.EstimateTokens(texts[i]))
 	}
 
-	_, st, err := embed.NewBatcher(b.cohere(embed.CohereOptions{}), embed.Options{MaxBatch: 10}).
+	_, first, err := embed.NewBatcher(b.cohere(embed.CohereOptions{}), embed.Options{MaxBatch: 10}).
 		EmbedAll(context.Background(), texts)
 	require.NoError(t, err)
-	require.EqualValues(t, 10, st.Requests, "the original application's 10 per call")
+	requireSent(t, first, 10, "the original application's 10 per call")
 
 	vecs, st, err := embed.NewBatcher(b.cohere(embed.CohereOptions{}), embed.Options{MaxTokensPerRequest: 55}).
 		EmbedAll(context.Background(), texts)
 	require.NoError(t, err)
 	requireVectors(t, bedrocksim.ModelCohereMultilingual, texts, vecs)
-	require.EqualValues(t, 20, st.Requests, "5 texts of 10 tokens fit under 55")
-	require.EqualValues(t, 1000, st.Tokens)
-	require.EqualValues(t, 30, b.sim.Stats().Requests)
+	requireSent(t, st, 20, "5 texts of 10 tokens fit under 55")
+	require.EqualValues(t, 1000+50*st.Retries, st.Tokens, "every request held 50 tokens")
+	require.Equal(t, first.Requests+st.Requests, b.sim.Stats().Requests)
 
 	// A single text over the cap still goes, alone.
 	_, st, err = embed.NewBatcher(b.cohere(embed.CohereOptions{}), embed.Options{MaxTokensPerRequest: 5}).
 		EmbedAll(context.Background(), texts[:3])
 	require.NoError(t, err)
-	require.EqualValues(t, 3, st.Requests)
+	requireSent(t, st, 3)
 }
 
 func TestCohereResponseShapes(t *testing.T) {
@@ -177,10 +189,10 @@ func TestTitanOnePerCall(t *testing.T) {
 	require.NoError(t, err)
 	requireVectors(t, bedrocksim.ModelTitanV2, texts, vecs)
 	require.Len(t, vecs[0], 512)
-	require.EqualValues(t, 7, st.Requests)
+	requireSent(t, st, 7)
 	sim := b.sim.Stats()
-	require.EqualValues(t, 7, sim.ByModel[bedrocksim.ModelTitanV2].Requests)
-	require.EqualValues(t, 7, sim.Texts)
+	require.Equal(t, st.Requests, sim.ByModel[bedrocksim.ModelTitanV2].Requests)
+	require.Equal(t, st.Requests, sim.Texts, "one text per request")
 
 	_, err = embed.NewBedrockTitan(b.client, embed.TitanOptions{Dimensions: 768})
 	require.Error(t, err)
@@ -534,7 +546,7 @@ func TestLimiterKeepsTheBudget(t *testing.T) {
 		start := time.Now()
 		_, st, err := batcher.EmbedAll(context.Background(), corpus(4*11, "real"))
 		require.NoError(t, err)
-		require.EqualValues(t, 11, st.Requests)
+		requireSent(t, st, 11)
 		// A lower bound only: never faster than the budget, however fast the
 		// machine; slow machines only make it longer.
 		require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond)
