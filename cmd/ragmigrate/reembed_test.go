@@ -290,6 +290,19 @@ func scanKind(t *testing.T, c *dynamodb.Client, table string, kind botstore.Kind
 func TestReembedNamesRejectedChunk(t *testing.T) {
 	t.Parallel()
 	b := setupReembed(t, 12, bedrocksim.Knobs{})
+	// plan --exact warns of them first.
+	p := ragmigrate(t, b.env, append([]string{"plan", "--json", "--exact", "--allow-private-urls"}, b.args[:4]...)...)
+	require.Zero(t, p.code, p.stderr)
+	var pl plan.Plan
+	require.NoError(t, json.Unmarshal([]byte(p.stdout), &pl))
+	long := map[string]bool{}
+	for _, bp := range pl.PerBot {
+		if bp.LongChunks > 0 {
+			long[bp.BotID] = true
+		}
+	}
+	require.NotEmpty(t, long)
+
 	r := b.reembed(t, "--json", "--truncate", "NONE")
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	var sum reembedSummary
@@ -300,6 +313,7 @@ func TestReembedNamesRejectedChunk(t *testing.T) {
 			rejected++
 			require.Regexp(t, `chunk \d+ of (s3|https?)://\S+ `, o.Error)
 			require.Contains(t, o.Error, "Input is too long")
+			require.True(t, long[o.BotID], "plan --exact named bot %s for long chunks", o.BotID)
 			delete(b.wantRows, o.BotID)
 			b.wantFail[o.BotID] = true
 		}

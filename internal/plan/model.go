@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Model is what the estimate needs to know about an embedding model.
@@ -13,15 +14,17 @@ type Model struct {
 	MaxBatch   int    `json:"max_batch"` // texts per request
 	// PricePerMTok is the on-demand price in USD per million input tokens.
 	PricePerMTok float64 `json:"price_per_mtok_usd"`
+	// MaxTokens is the longest input the model takes without truncation; 0 for no limit.
+	MaxTokens int `json:"max_tokens,omitempty"`
 }
 
 // Models are the embedding models ragmigrate knows, with their on-demand prices
 // (docs/embedding-and-chunking.md §1.5: Cohere Embed v3 $0.10 per 1M tokens, Titan Text
 // Embeddings V2 $0.02; confirm for the region, and override with --price-per-mtok).
 var Models = []Model{
-	{ID: "cohere.embed-multilingual-v3", Dimensions: 1024, MaxBatch: 96, PricePerMTok: 0.10},
-	{ID: "cohere.embed-english-v3", Dimensions: 1024, MaxBatch: 96, PricePerMTok: 0.10},
-	{ID: "amazon.titan-embed-text-v2:0", Dimensions: 1024, MaxBatch: 1, PricePerMTok: 0.02},
+	{ID: "cohere.embed-multilingual-v3", Dimensions: 1024, MaxBatch: 96, PricePerMTok: 0.10, MaxTokens: 512},
+	{ID: "cohere.embed-english-v3", Dimensions: 1024, MaxBatch: 96, PricePerMTok: 0.10, MaxTokens: 512},
+	{ID: "amazon.titan-embed-text-v2:0", Dimensions: 1024, MaxBatch: 1, PricePerMTok: 0.02, MaxTokens: 8192},
 	{ID: "hash", Dimensions: 1024, MaxBatch: 1024, PricePerMTok: 0},
 }
 
@@ -36,4 +39,25 @@ func LookupModel(id string) (Model, error) {
 		return Model{}, fmt.Errorf("unknown model %q: known are %s", id, strings.Join(ids, ", "))
 	}
 	return Models[i], nil
+}
+
+// EstimateTokens estimates a subword tokenizer's count for text: a word of letters or digits
+// costs a token per four characters (the Cohere guidance, "1 token is about 4 characters"),
+// while every CJK character and every punctuation mark or symbol costs one. Latin text comes
+// out near chars/4; dense Chinese or Japanese near one token per character, which is why a
+// 1000-character CJK chunk can pass Cohere's 512-token window.
+func EstimateTokens(text string) int64 {
+	var n, word int64
+	for _, r := range text {
+		switch {
+		case unicode.IsSpace(r):
+			n, word = n+(word+3)/4, 0
+		case unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) ||
+			!unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r):
+			n, word = n+(word+3)/4+1, 0
+		default:
+			word++
+		}
+	}
+	return n + (word+3)/4
 }

@@ -101,6 +101,9 @@ type Estimate struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Bound says which budget sets the duration: "requests", "tokens" or "none".
 	Bound string `json:"bound"`
+	// LongChunks and LongChunkBots count the chunks over the model's input limit (exact plans).
+	LongChunks    int64 `json:"long_chunks"`
+	LongChunkBots int   `json:"long_chunk_bots"`
 }
 
 // BotPlan is one bot.
@@ -117,6 +120,9 @@ type BotPlan struct {
 	Chars    int64               `json:"chars"`
 	Tokens   int64               `json:"tokens"`
 	Requests int64               `json:"requests"`
+	// LongChunks (exact plans only) are chunks estimated over the model's input limit: with
+	// --truncate NONE, the app's setting, the model rejects them and the bot fails.
+	LongChunks int64 `json:"long_chunks,omitempty"`
 	// Problems are why re-embed would fail this bot (naming the source).
 	Problems []string `json:"problems,omitempty"`
 }
@@ -193,6 +199,10 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		e.Chunks += bp.Chunks
 		e.Chars += bp.Chars
 		e.Tokens += bp.Tokens
+		if bp.LongChunks > 0 {
+			e.LongChunks += bp.LongChunks
+			e.LongChunkBots++
+		}
 		e.Requests += bp.Requests
 	}
 	e := &p.Reembed
@@ -360,10 +370,13 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 			if c == "" {
 				continue
 			}
-			r := int64(utf8.RuneCountInString(c))
+			tokens := EstimateTokens(c)
 			bp.Chunks++
-			bp.Chars += r
-			bp.Tokens += (r + 3) / 4
+			bp.Chars += int64(utf8.RuneCountInString(c))
+			bp.Tokens += tokens
+			if o.Model.MaxTokens > 0 && tokens > int64(o.Model.MaxTokens) {
+				bp.LongChunks++
+			}
 		}
 	}
 	if bp.Chunks > 0 {

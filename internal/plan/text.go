@@ -41,14 +41,22 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 	if p.Bots.StatusFixes > 0 {
 		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
 	}
+	if e.LongChunks > 0 {
+		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut",
+			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens)
+	}
 	if p.Bots.WillFail > 0 {
 		pr("  will fail\t%d bots:", p.Bots.WillFail)
 	}
 	for _, b := range p.PerBot {
-		if len(b.Problems) == 0 && !perBot {
+		if len(b.Problems) == 0 && b.LongChunks == 0 && !perBot {
 			continue
 		}
-		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks", b.BotID, b.Title, b.Status, b.Files, inventory.Bytes(b.Bytes), b.URLs, b.Sitemaps, b.Chunks)
+		long := ""
+		if b.LongChunks > 0 {
+			long = fmt.Sprintf(" (%d long)", b.LongChunks)
+		}
+		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, inventory.Bytes(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
 		for _, prob := range b.Problems {
 			pr("    ✗\t%s", prob)
 		}
