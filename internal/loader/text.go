@@ -32,7 +32,7 @@ func markdown(s string) []string {
 	var fence []string
 	for _, line := range strings.Split(s, "\n") {
 		trimmed := strings.TrimSpace(line)
-		if mdFenceStart.MatchString(trimmed) {
+		if (strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")) && mdFenceStart.MatchString(trimmed) {
 			if inFence {
 				out = append(out, strings.Join(fence, "\n"))
 				fence = nil
@@ -49,10 +49,12 @@ func markdown(s string) []string {
 		switch {
 		case trimmed == "":
 			flush()
-		case mdHeading.MatchString(trimmed):
+		// Each pattern is tried only when the line's first character allows it: Go's regexps
+		// cost far more than the prefix checks, and most lines are plain paragraphs.
+		case trimmed[0] == '#' && mdHeading.MatchString(trimmed):
 			flush()
 			out = append(out, inline(mdHeading.FindStringSubmatch(trimmed)[1]))
-		case mdTableRule.MatchString(trimmed) && strings.Contains(trimmed, "-"):
+		case strings.ContainsRune("|-:", rune(trimmed[0])) && strings.Contains(trimmed, "--") && mdTableRule.MatchString(trimmed):
 			// the header rule of a pipe table carries no text
 		case strings.HasPrefix(trimmed, "|"):
 			flush()
@@ -64,7 +66,7 @@ func markdown(s string) []string {
 				cells[i] = inline(strings.TrimSpace(c))
 			}
 			out = append(out, strings.Join(cells, " "))
-		case mdListItem.MatchString(line):
+		case mdListStart(trimmed[0]) && mdListItem.MatchString(line):
 			flush()
 			out = append(out, inline(mdListItem.FindStringSubmatch(line)[1]))
 		default:
@@ -78,9 +80,16 @@ func markdown(s string) []string {
 	return out
 }
 
+func mdListStart(c byte) bool { return c == '-' || c == '*' || c == '+' || c >= '0' && c <= '9' }
+
 func inline(s string) string {
-	s = mdLink.ReplaceAllString(s, "$1")
-	return strings.TrimSpace(mdEmphasis.ReplaceAllString(s, ""))
+	if strings.Contains(s, "](") {
+		s = mdLink.ReplaceAllString(s, "$1")
+	}
+	if strings.ContainsAny(s, "*_`") {
+		s = mdEmphasis.ReplaceAllString(s, "")
+	}
+	return strings.TrimSpace(s)
 }
 
 // csvRows reads a CSV (quoted fields may hold commas and newlines) into one element per row,
