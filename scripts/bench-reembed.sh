@@ -4,7 +4,7 @@
 # server (ThrottlingException above it), with ragmigrate's limiter set to the same budget.
 #
 #   1. the Batcher alone (Go benchmark): many texts, 4 workers sharing one limiter;
-#   2. 'ragmigrate reembed' end to end on a seeded deployment (text-format bots only count);
+#   2. 'ragmigrate reembed' end to end on a seeded deployment (the seed's broken-by-design bots fail and send nothing);
 #   3. the app's splitter throughput (Go benchmark).
 #
 # It prints texts/s, texts per request (the app sends 10; Cohere accepts 96), the share of the
@@ -52,7 +52,7 @@ elapsed = t1 - t0
 chunks, reqs = s["chunks"], s["requests"]
 app_reqs = sum(math.ceil(b["chunks"] / 10) for b in s["bots"] if b["status"] == "done")
 budget = 1 + rpm / 60 * elapsed
-print(f"reembed   {s['succeeded']} bots ok, {s['failed']} failed (unreadable formats) · {chunks} chunks in {elapsed:.1f} s = {chunks/elapsed:.0f} texts/s")
+print(f"reembed   {s['succeeded']} bots ok, {s['failed']} failed (broken on purpose) · {chunks} chunks in {elapsed:.1f} s = {chunks/elapsed:.0f} texts/s")
 print(f"requests  {reqs} ({chunks/max(reqs,1):.1f} texts each; the app's 10 per request would need {app_reqs}) · {reqs/budget*100:.0f}% of the {rpm} rpm budget over the run")
 print(f"throttles {s['throttles']} seen by ragmigrate · server: {server.get('requests')} requests, {server.get('throttled')} throttled")
 PY
