@@ -78,7 +78,7 @@ func TestPlanCoversTheRealWorld(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, []string{"broken-sources", "scanned-pdf", "encrypted-pdf", "truncated-pdf"}, slices.Collect(maps.Values(unreadable)))
-	var nulFile, savedPage bool
+	var nulFile, savedPage, cjkMultiPagePDF bool
 	for _, f := range d.Files {
 		uri := docstore.SourceURI(d.Options.Bucket, f.Key)
 		if p, ok := unreadable[uri]; ok {
@@ -87,6 +87,8 @@ func TestPlanCoversTheRealWorld(t *testing.T) {
 			continue
 		}
 		nulFile = nulFile || bytes.Contains(f.Body, []byte{0})
+		cjkMultiPagePDF = cjkMultiPagePDF || bytes.HasPrefix(f.Body, []byte("%PDF-")) && bytes.Count(f.Body, []byte("/Type /Page ")) > 1 &&
+			strings.IndexFunc(f.Text, func(r rune) bool { return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Hangul) }) >= 0
 		savedPage = savedPage || strings.HasSuffix(f.Key, ".pdf") && bytes.HasPrefix(f.Body, []byte("<!DOCTYPE html>"))
 		if strings.IndexFunc(f.Text, func(r rune) bool { return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Hangul) }) >= 0 {
 			cjk++
@@ -98,6 +100,7 @@ func TestPlanCoversTheRealWorld(t *testing.T) {
 	}
 	require.True(t, nulFile, "a text file with NUL bytes")
 	require.True(t, savedPage, "an HTML page saved as .pdf")
+	require.True(t, cjkMultiPagePDF, "a multi-page PDF in Chinese, Japanese or Korean")
 	require.Positive(t, sitemaps)
 	require.Positive(t, urls)
 	require.Positive(t, cjk, "documents in CJK")
