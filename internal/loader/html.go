@@ -56,7 +56,9 @@ func HTML(body []byte, contentType string) (string, error) {
 	var cur strings.Builder
 	flush := func() {
 		if t := strings.Join(strings.Fields(cur.String()), " "); t != "" {
-			elements = append(elements, strings.ReplaceAll(t, "\x00", ""))
+			// A page that says UTF-8 (or nothing) is passed through undecoded: its invalid
+			// bytes are replaced here, as decodeText does for text files.
+			elements = append(elements, strings.ToValidUTF8(strings.ReplaceAll(t, "\x00", ""), "\uFFFD"))
 		}
 		cur.Reset()
 	}
