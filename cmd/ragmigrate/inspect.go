@@ -15,6 +15,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
 )
 
 type inspectOptions struct {
@@ -22,6 +23,7 @@ type inspectOptions struct {
 	ChunkSize    int
 	ChunkOverlap int
 	TextOnly     bool
+	Model        string
 }
 
 // inspection is what 'ragmigrate inspect' reports.
@@ -32,6 +34,10 @@ type inspection struct {
 	Chars  int      `json:"chars"`
 	Text   string   `json:"text"`
 	Chunks []string `json:"chunks"`
+	// ChunkTokens are the chunks' estimated tokens; LongChunks how many pass the model's input
+	// limit (with --truncate NONE, the app's setting, the model rejects those).
+	ChunkTokens []int64 `json:"chunk_tokens"`
+	LongChunks  int     `json:"long_chunks"`
 }
 
 func newInspectCommand(g *globalOptions) *cobra.Command {
@@ -52,12 +58,17 @@ Operators use it to see why a bot fails or how it is split. Read-only; --json fo
 	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", 1000, "the bot's chunk_size (Unicode code points)")
 	cmd.Flags().IntVar(&o.ChunkOverlap, "chunk-overlap", 200, "the bot's chunk_overlap")
 	cmd.Flags().BoolVar(&o.TextOnly, "text-only", false, "print only the extracted text")
+	cmd.Flags().StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model whose input limit the chunks are checked against")
 	o.sourceOptions.AddFlags(cmd.Flags())
 	return cmd
 }
 
 func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg string) error {
 	splitter, err := chunk.New(o.ChunkSize, o.ChunkOverlap)
+	if err != nil {
+		return usageError{err}
+	}
+	model, err := plan.LookupModel(o.Model)
 	if err != nil {
 		return usageError{err}
 	}
@@ -91,6 +102,13 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 		}
 	}
 	in := inspection{Source: doc.Source, Format: doc.Format, Named: doc.Named, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
+	for _, c := range in.Chunks {
+		tokens := plan.EstimateTokens(c)
+		in.ChunkTokens = append(in.ChunkTokens, tokens)
+		if model.MaxTokens > 0 && tokens > int64(model.MaxTokens) {
+			in.LongChunks++
+		}
+	}
 	if g.JSON {
 		return writeJSON(g, in)
 	}
@@ -104,8 +122,16 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	}
 	fmt.Fprintf(g.stdout, "source  %s\nformat  %s\ntext    %d characters\nchunks  %d (chunk_size %d, chunk_overlap %d)\n",
 		in.Source, format, in.Chars, len(in.Chunks), o.ChunkSize, o.ChunkOverlap)
+	if in.LongChunks > 0 {
+		fmt.Fprintf(g.stdout, "long    %d chunks are estimated over %s's %d-token input: with --truncate NONE, the app's setting, the model rejects them\n",
+			in.LongChunks, model.ID, model.MaxTokens)
+	}
 	for i, c := range in.Chunks {
-		fmt.Fprintf(g.stdout, "\n--- chunk %d · %d characters\n%s\n", i, utf8.RuneCountInString(c), c)
+		long := ""
+		if model.MaxTokens > 0 && in.ChunkTokens[i] > int64(model.MaxTokens) {
+			long = " · over the model's limit"
+		}
+		fmt.Fprintf(g.stdout, "\n--- chunk %d · %d characters · ~%d tokens%s\n%s\n", i, utf8.RuneCountInString(c), in.ChunkTokens[i], long, c)
 	}
 	if len(in.Chunks) == 0 {
 		return errors.New("no text to embed")

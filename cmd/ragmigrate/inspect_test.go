@@ -42,7 +42,7 @@ func TestInspect(t *testing.T) {
 		cmd.Stdin = strings.NewReader("Hello there. How are you? Fine.")
 		out, err := cmd.Output()
 		require.NoError(t, err)
-		require.Contains(t, string(out), "--- chunk 1 · 18 characters\nHow are you? Fine.")
+		require.Contains(t, string(out), "--- chunk 1 · 18 characters · ~6 tokens\nHow are you? Fine.")
 	})
 
 	t.Run("URLGuard", func(t *testing.T) {
@@ -53,6 +53,27 @@ func TestInspect(t *testing.T) {
 		r = ragmigrate(t, nil, "inspect", page, "--text-only", "--allow-private-urls")
 		require.Zero(t, r.code, r.stderr)
 		require.NotContains(t, r.stdout, "All rights reserved", "the page's main content only")
+	})
+
+	t.Run("LongChunks", func(t *testing.T) {
+		// 900 characters of Japanese: one chunk, near a token per character.
+		cmd := exec.Command(binary, "inspect", "-", "--json")
+		cmd.Env = testEnv(nil)
+		cmd.Stdin = strings.NewReader(strings.Repeat("日当は三千円です。", 100))
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		var in inspection
+		require.NoError(t, json.Unmarshal(out, &in))
+		require.Len(t, in.Chunks, 1)
+		require.Greater(t, in.ChunkTokens[0], int64(512))
+		require.Equal(t, 1, in.LongChunks, "over Cohere's 512 tokens")
+
+		cmd = exec.Command(binary, "inspect", "-", "--model", "amazon.titan-embed-text-v2:0")
+		cmd.Env = testEnv(nil)
+		cmd.Stdin = strings.NewReader(strings.Repeat("日当は三千円です。", 100))
+		out, err = cmd.Output()
+		require.NoError(t, err)
+		require.NotContains(t, string(out), "over the model's limit", "Titan takes 8192 tokens")
 	})
 
 	t.Run("ContentOverName", func(t *testing.T) {
