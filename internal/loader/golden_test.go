@@ -269,6 +269,28 @@ func TestGoldenFiles(t *testing.T) {
 			},
 		},
 		{
+			// pandoc's GitHub Markdown of report.docx: wrapped paragraphs, "-   " list items and
+			// a pipe table whose header row is empty (the DOCX table has none).
+			name: "report.md", format: "markdown", passages: reportPassages,
+			check: func(t *testing.T, text string) {
+				els := elements(text)
+				for _, want := range append(append([]string{"Harrowgate Lighthouse Annual Report", "Work carried out",
+					"The Harrowgate lighthouse stood through eleven winter gales this year without a single night of darkness. " +
+						"Its keepers logged every storm, every repair and every passing ship in the brass-bound ledger kept on the second landing."},
+					bullets...), tableRows...) {
+					require.Contains(t, els, want, "wrapped lines join into their paragraph; items and rows are elements")
+				}
+				require.Equal(t, "The table below lists every purchase above fifty pounds.", els[indexOf(t, els, tableRows[0])-1],
+					"the empty header row leaves no element")
+				require.NotContains(t, text, "|")
+				require.NotContains(t, text, "---")
+			},
+		},
+		{
+			// pandoc's plain text of report.docx: what a user exports to .txt.
+			name: "report.txt", format: "text", passages: reportPassages,
+		},
+		{
 			name: "nul-bytes.txt", format: "text",
 			passages: []string{
 				"Tide table for Port Elspeth",

@@ -65,7 +65,9 @@ func markdown(s string) []string {
 				c := strings.ReplaceAll(strings.ReplaceAll(cells[i], "\x00", "|"), "<br>", " ")
 				cells[i] = inline(strings.TrimSpace(c))
 			}
-			out = append(out, strings.Join(cells, " "))
+			if row := strings.TrimSpace(strings.Join(cells, " ")); row != "" {
+				out = append(out, row) // pandoc writes an empty header row for headerless tables
+			}
 		case mdListStart(trimmed[0]) && mdListItem.MatchString(line):
 			flush()
 			out = append(out, inline(mdListItem.FindStringSubmatch(line)[1]))

@@ -8,6 +8,8 @@ LO="soffice -env:UserInstallation=file:///tmp/ragmigrate-golden-lo --headless"
 
 $LO --convert-to 'docx:MS Word 2007 XML' --outdir . src/report.fodt
 $LO --convert-to pdf --outdir . report.docx
+pandoc -f docx -t gfm report.docx -o report.md
+pandoc -f docx -t plain report.docx -o report.txt
 $LO --convert-to 'xlsx:Calc MS Excel 2007 XML' --outdir . src/budget.fods
 $LO --convert-to 'pptx:Impress MS PowerPoint 2007 XML' --outdir . src/deck.fodp
 $LO --convert-to pdf --outdir . src/cjk.fodt
