@@ -159,7 +159,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d expected to fail) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
+	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p))
 	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2))
 	if err != nil {
