@@ -339,7 +339,7 @@ func TestReembedSizeLimits(t *testing.T) {
 	for _, o := range sum.Bots {
 		if b.wantRows[o.BotID] > 0 {
 			require.Equal(t, "failed", o.Status, o.BotID)
-			require.Regexp(t, `^(s3|https?)://.+: too large: with this source the bot's sources reach \d+ bytes, over the 3000-byte limit for one bot \(--max-bot-bytes\)`, o.Error)
+			require.Regexp(t, `^(s3|https?)://.+: too large: with this source the bot's sources would reach \d+ bytes, over the 3000-byte limit for one bot \(--max-bot-bytes\)`, o.Error)
 		}
 	}
 	require.Empty(t, b.rowsPerBot(t), "no bot over the limit wrote a row")

@@ -42,13 +42,14 @@ type BotBudget struct {
 // NewBotBudget starts counting a bot's sources.
 func (l Limits) NewBotBudget() *BotBudget { return &BotBudget{limit: l.Bot()} }
 
-// Spend counts a source of n bytes. Once the bot's sources pass the limit it fails, naming the
-// source at which they did.
+// Spend counts a source of n bytes, or fails, naming the source, when it would take the bot's
+// sources past the limit. A refused source is not counted: a later, smaller one may still fit
+// (when unreadable sources are skipped).
 func (b *BotBudget) Spend(source string, n int64) error {
-	b.used += n
-	if b.used > b.limit {
-		return &SourceError{Source: source, Err: fmt.Errorf("%w: with this source the bot's sources reach %d bytes, over the %d-byte limit for one bot (--max-bot-bytes)",
-			ErrTooLarge, b.used, b.limit)}
+	if b.used+n > b.limit {
+		return &SourceError{Source: source, Err: fmt.Errorf("%w: with this source the bot's sources would reach %d bytes, over the %d-byte limit for one bot (--max-bot-bytes)",
+			ErrTooLarge, b.used+n, b.limit)}
 	}
+	b.used += n
 	return nil
 }

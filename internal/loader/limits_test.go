@@ -21,5 +21,6 @@ func TestBotBudget(t *testing.T) {
 	var se *loader.SourceError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "https://example.com/three", se.Source, "the source that crosses the limit is named")
-	require.ErrorContains(t, err, "reach 101 bytes, over the 100-byte limit for one bot (--max-bot-bytes)")
+	require.ErrorContains(t, err, "would reach 101 bytes, over the 100-byte limit for one bot (--max-bot-bytes)")
+	require.NoError(t, b.Spend("s3://b/empty.txt", 0), "a refused source is not counted")
 }
