@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
@@ -43,10 +45,11 @@ type inspection struct {
 func newInspectCommand(g *globalOptions) *cobra.Command {
 	o := &inspectOptions{}
 	cmd := &cobra.Command{
-		Use:   "inspect FILE|URL|-",
+		Use:   "inspect FILE|URL|s3://BUCKET/KEY|-",
 		Short: "Show what a migration makes of one source: its type, its text and its chunks",
 		Long: `Inspect reads one source the way reembed does — a local file by its extension (the eight upload
-types the app accepts), unless its content is another of them, an http(s) URL by its Content-Type, or raw text from stdin with '-' —
+types the app accepts), unless its content is another of them, an object in S3 given as the
+s3:// URI that source errors name, an http(s) URL by its Content-Type, or raw text from stdin with '-' —
 and prints the detected format, the extracted text and the chunks the app's splitter makes of
 it with --chunk-size/--chunk-overlap (the bot's EmbeddingParams; the app's defaults are 1000/200).
 Operators use it to see why a bot fails or how it is split. Read-only; --json for machines.`,
@@ -82,6 +85,23 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 		doc = loader.Document{Source: "stdin", Format: "raw", Text: string(b)}
 	case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
 		if doc, err = o.fetcher().URL(ctx, arg); err != nil {
+			return err
+		}
+	case strings.HasPrefix(arg, "s3://"):
+		// The form every source error names a bot's file by, so a failure can be pasted here.
+		bucket, key, ok := strings.Cut(strings.TrimPrefix(arg, "s3://"), "/")
+		if !ok || bucket == "" || key == "" {
+			return usageError{fmt.Errorf("%s: want s3://bucket/key", arg)}
+		}
+		clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+		if err != nil {
+			return err
+		}
+		body, err := docstore.New(clients.S3, bucket).ReadAll(ctx, key, o.Limits.File())
+		if err != nil {
+			return err
+		}
+		if doc, err = loader.File(arg, path.Base(key), body); err != nil {
 			return err
 		}
 	default:

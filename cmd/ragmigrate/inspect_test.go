@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -74,6 +75,34 @@ func TestInspect(t *testing.T) {
 		out, err = cmd.Output()
 		require.NoError(t, err)
 		require.NotContains(t, string(out), "over the model's limit", "Titan takes 8192 tokens")
+	})
+
+	t.Run("S3", func(t *testing.T) {
+		clients := stacktest.AWS(t)
+		bucket := stacktest.Bucket(t, clients.S3)
+		body, err := corpus.Encode(d, ".docx")
+		require.NoError(t, err)
+		key := "user-1/01BOT/documents/Policy (final) é.docx"
+		store := docstore.New(clients.S3, bucket)
+		require.NoError(t, store.EnsureBucket(t.Context()))
+		require.NoError(t, store.Put(t.Context(), key, body, ""))
+		uri := docstore.SourceURI(bucket, key)
+
+		r := ragmigrate(t, stackEnv(t), "inspect", uri, "--json")
+		require.Zero(t, r.code, r.stderr)
+		var in inspection
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &in))
+		require.Equal(t, uri, in.Source, "the source is named as reembed names it")
+		require.Equal(t, "docx", in.Format)
+		require.Contains(t, strings.Join(strings.Fields(in.Text), ""), strings.Join(strings.Fields(d.Sections[0].Heading), ""))
+
+		r = ragmigrate(t, stackEnv(t), "inspect", docstore.SourceURI(bucket, "user-1/01BOT/documents/gone.pdf"))
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "s3://"+bucket+"/user-1/01BOT/documents/gone.pdf")
+		require.Contains(t, r.stderr, "NoSuchKey")
+
+		r = ragmigrate(t, stackEnv(t), "inspect", "s3://"+bucket)
+		require.Equal(t, exitUsage, r.code, "a bucket without a key")
 	})
 
 	t.Run("ContentOverName", func(t *testing.T) {
