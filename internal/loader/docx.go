@@ -17,23 +17,10 @@ var docxSkipped = map[string]bool{
 // list items included) one element, each table row one element with its cells separated by a
 // space. A nested table's rows go into the text of the cell that holds it.
 func docx(body []byte) ([]string, error) {
-	pkg, err := openOOXML(body, "DOCX")
-	if err != nil {
-		return nil, err
-	}
-	name, err := pkg.mainPart("word/document.xml")
-	if err != nil {
-		return nil, err
-	}
 	r := &docxReader{}
-	rooted := false
-	err = pkg.walk(name, func(dec *xml.Decoder, tok xml.Token) error {
+	_, _, err := walkMain(body, "DOCX", "word/document.xml", 'w', "document", func(dec *xml.Decoder, tok xml.Token) error {
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if !rooted {
-				rooted = true
-				return pkg.requireRoot(name, t, 'w', "document")
-			}
 			return r.start(dec, t)
 		case xml.EndElement:
 			r.end(t)

@@ -237,6 +237,30 @@ func (p *ooxmlPackage) mainPart(conventional string) (string, error) {
 	return name, nil
 }
 
+// walkMain opens body as a package of format, finds its main part (conventional, unless the
+// package's relationships name another) and walks it: the root element must be ns:root, and
+// visit sees every token after it.
+func walkMain(body []byte, format, conventional string, ns byte, root string, visit func(*xml.Decoder, xml.Token) error) (pkg *ooxmlPackage, name string, err error) {
+	if pkg, err = openOOXML(body, format); err != nil {
+		return nil, "", err
+	}
+	if name, err = pkg.mainPart(conventional); err != nil {
+		return nil, "", err
+	}
+	rooted := false
+	err = pkg.walk(name, func(dec *xml.Decoder, tok xml.Token) error {
+		if t, ok := tok.(xml.StartElement); ok && !rooted {
+			rooted = true
+			return pkg.requireRoot(name, t, ns, root)
+		}
+		return visit(dec, tok)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return pkg, name, nil
+}
+
 // requireRoot checks that the first element of a part is the expected one, so a workbook
 // named .docx says so instead of reading as an empty document.
 func (p *ooxmlPackage) requireRoot(name string, se xml.StartElement, ns byte, local string) error {

@@ -11,26 +11,9 @@ import (
 // document order one element, each table row one element with its cells separated by a
 // space, then the slide's speaker notes.
 func pptx(body []byte) ([]string, error) {
-	pkg, err := openOOXML(body, "PPTX")
-	if err != nil {
-		return nil, err
-	}
-	name, err := pkg.mainPart("ppt/presentation.xml")
-	if err != nil {
-		return nil, err
-	}
 	var ids []string
-	rooted := false
-	err = pkg.walk(name, func(_ *xml.Decoder, tok xml.Token) error {
-		t, ok := tok.(xml.StartElement)
-		if !ok {
-			return nil
-		}
-		if !rooted {
-			rooted = true
-			return pkg.requireRoot(name, t, 'p', "presentation")
-		}
-		if is(t.Name, 'p', "sldId") {
+	pkg, name, err := walkMain(body, "PPTX", "ppt/presentation.xml", 'p', "presentation", func(_ *xml.Decoder, tok xml.Token) error {
+		if t, ok := tok.(xml.StartElement); ok && is(t.Name, 'p', "sldId") {
 			ids = append(ids, attr(t, 'r', "id"))
 		}
 		return nil

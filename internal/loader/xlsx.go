@@ -13,27 +13,10 @@ import (
 // strings, numbers exactly as written in the file (no float formatting; dates stay serial
 // numbers, as no number format is applied), TRUE/FALSE for booleans, error codes as #N/A etc.
 func xlsx(body []byte) ([]string, error) {
-	pkg, err := openOOXML(body, "XLSX")
-	if err != nil {
-		return nil, err
-	}
-	name, err := pkg.mainPart("xl/workbook.xml")
-	if err != nil {
-		return nil, err
-	}
 	type sheet struct{ name, rid string }
 	var sheets []sheet
-	rooted := false
-	err = pkg.walk(name, func(_ *xml.Decoder, tok xml.Token) error {
-		t, ok := tok.(xml.StartElement)
-		if !ok {
-			return nil
-		}
-		if !rooted {
-			rooted = true
-			return pkg.requireRoot(name, t, 's', "workbook")
-		}
-		if is(t.Name, 's', "sheet") {
+	pkg, name, err := walkMain(body, "XLSX", "xl/workbook.xml", 's', "workbook", func(_ *xml.Decoder, tok xml.Token) error {
+		if t, ok := tok.(xml.StartElement); ok && is(t.Name, 's', "sheet") {
 			sheets = append(sheets, sheet{name: attr(t, 0, "name"), rid: attr(t, 'r', "id")})
 		}
 		return nil
