@@ -27,6 +27,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -240,15 +241,16 @@ func inScope(o Options, user, bot string) bool {
 		(len(o.UserIDs) == 0 || slices.Contains(o.UserIDs, user))
 }
 
-// planBot sizes one bot's sources and chunks.
+// planBot sizes one bot's sources and chunks. The quick estimate works from object sizes; the
+// exact plan loads the bot as reembed will (sources.Load), so that its chunks, limits and
+// failures are the run's.
 func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) (BotPlan, error) {
 	bp := BotPlan{BotID: b.ID, UserID: b.UserID, Title: b.Title, Status: b.SyncStatus,
 		Files: len(b.Knowledge.Filenames), URLs: len(b.Knowledge.SourceURLs), Sitemaps: len(b.Knowledge.SitemapURLs)}
 	if b.Knowledge.Empty() {
 		return bp, nil
 	}
-	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
-	if err != nil {
+	if _, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap); err != nil {
 		bp.Problems = append(bp.Problems, fmt.Sprintf("embedding params: %v", err))
 		return bp, nil
 	}
@@ -260,20 +262,11 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 	}); err != nil {
 		return bp, err
 	}
-	var texts []string // Exact: the documents' text
-	var chars []int64  // estimate: the documents' estimated characters
+	var chars []int64 // estimate: the sources' estimated characters
 	budget := o.Limits.NewBotBudget()
-	// spend counts a source against the bot's limit, which reembed will enforce.
-	spend := func(source string, n int64) bool {
-		if err := budget.Spend(source, n); err != nil {
-			bp.Problems = append(bp.Problems, err.Error())
-			return false
-		}
-		return true
-	}
+	var present []string // the files in the bucket
 	for _, name := range b.Knowledge.Filenames {
-		key := docstore.DocumentKey(b.UserID, b.ID, name)
-		uri := docstore.SourceURI(o.Docs.Bucket(), key)
+		uri := docstore.SourceURI(o.Docs.Bucket(), docstore.DocumentKey(b.UserID, b.ID, name))
 		ext := strings.ToLower(path.Ext(name))
 		size, ok := sizes[name]
 		if !ok {
@@ -281,83 +274,79 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 			bp.Problems = append(bp.Problems, uri+": not in the bucket")
 			continue
 		}
+		present = append(present, name)
 		sc.Files++
 		sc.FileBytes += size
 		sc.ByExt[ext]++
 		bp.Bytes += size
-		if !o.Exact {
-			if err := loader.Readable(uri, name); err != nil {
-				bp.Problems = append(bp.Problems, err.Error())
-				continue
-			}
-			if err := docstore.CheckSize(uri, size, o.Limits.File()); err != nil {
-				bp.Problems = append(bp.Problems, err.Error())
-				continue
-			}
-			if spend(uri, size) {
-				chars = append(chars, int64(float64(size)*textRatio[ext]))
-			}
+		if o.Exact {
 			continue
 		}
-		body, err := o.Docs.ReadAll(ctx, key, o.Limits.File())
+		err := loader.Readable(uri, name)
+		if err == nil {
+			err = docstore.CheckSize(uri, size, o.Limits.File())
+		}
+		if err == nil {
+			err = budget.Spend(uri, size)
+		}
 		if err != nil {
 			bp.Problems = append(bp.Problems, err.Error())
 			continue
 		}
-		doc, err := loader.File(uri, name, body)
-		if err != nil {
-			bp.Problems = append(bp.Problems, err.Error())
-			continue
-		}
-		if spend(uri, doc.Bytes) {
-			texts = append(texts, doc.Text)
-		}
+		chars = append(chars, int64(float64(size)*textRatio[ext]))
 	}
 	sc.URLs += len(b.Knowledge.SourceURLs)
-	for _, u := range b.Knowledge.SourceURLs {
-		if !o.Exact {
-			chars = append(chars, int64(o.URLChars))
-			continue
-		}
-		doc, err := o.Fetcher.URL(ctx, u)
-		if err != nil {
-			bp.Problems = append(bp.Problems, err.Error())
-			continue
-		}
-		if spend(u, doc.Bytes) {
-			texts = append(texts, doc.Text)
-		}
-	}
 	sc.Sitemaps += len(b.Knowledge.SitemapURLs)
-	for _, u := range b.Knowledge.SitemapURLs {
-		// Listing a sitemap is one small request, so even the quick estimate counts its pages.
-		pages, err := o.Fetcher.SitemapPages(ctx, u)
-		if err != nil {
-			bp.Problems = append(bp.Problems, err.Error())
-			continue
+	if !o.Exact {
+		for range b.Knowledge.SourceURLs {
+			chars = append(chars, int64(o.URLChars))
 		}
-		bp.URLs += len(pages)
-		for _, pg := range pages {
-			if !o.Exact {
-				chars = append(chars, int64(o.URLChars))
-				continue
-			}
-			doc, err := o.Fetcher.URL(ctx, pg)
+		// Listing a sitemap is one small request, so even the quick estimate counts its pages.
+		for _, u := range b.Knowledge.SitemapURLs {
+			pages, err := o.Fetcher.SitemapPages(ctx, u)
 			if err != nil {
-				bp.Problems = append(bp.Problems, fmt.Sprintf("sitemap %s: %v", u, err))
+				bp.Problems = append(bp.Problems, err.Error())
 				continue
 			}
-			if spend(pg, doc.Bytes) {
-				texts = append(texts, doc.Text)
+			bp.URLs += len(pages)
+			for range pages {
+				chars = append(chars, int64(o.URLChars))
 			}
+		}
+		estimate(&bp, b.EmbeddingParams, chars)
+		requests(&bp, o.Model)
+		return bp, nil
+	}
+
+	// Exact: what reembed would load, with every unreadable source listed. The missing files
+	// are listed above already, so they are left out here.
+	readable := *b
+	readable.Knowledge.Filenames = present
+	chunks, unreadable, err := sources.Load(ctx, &readable, o.Docs, o.Fetcher, o.Limits, true)
+	if err != nil && len(unreadable) == 0 {
+		return bp, err
+	}
+	bp.Problems = append(bp.Problems, unreadable...)
+	for _, c := range chunks {
+		tokens := EstimateTokens(c.Text)
+		bp.Chunks++
+		bp.Chars += int64(utf8.RuneCountInString(c.Text))
+		bp.Tokens += tokens
+		if o.Model.MaxTokens > 0 && tokens > int64(o.Model.MaxTokens) {
+			bp.LongChunks++
 		}
 	}
-	ep := b.EmbeddingParams
+	requests(&bp, o.Model)
+	return bp, nil
+}
+
+// estimate sizes a bot's chunks from its sources' estimated characters: the splitter advances by
+// about chunk_size - overlap characters per chunk.
+func estimate(bp *BotPlan, ep botstore.EmbeddingParams, chars []int64) {
 	for _, c := range chars {
 		if c <= 0 {
 			continue
 		}
-		// The splitter advances by about chunk_size - overlap characters per chunk.
 		step := int64(max(1, ep.ChunkSize-ep.ChunkOverlap))
 		n := max(1, (c+step-1)/step)
 		bp.Chunks += n
@@ -365,25 +354,14 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 		bp.Chars += embedded
 		bp.Tokens += (embedded + 3) / 4
 	}
-	for _, t := range texts {
-		for _, c := range splitter.Split(t) {
-			if c == "" {
-				continue
-			}
-			tokens := EstimateTokens(c)
-			bp.Chunks++
-			bp.Chars += int64(utf8.RuneCountInString(c))
-			bp.Tokens += tokens
-			if o.Model.MaxTokens > 0 && tokens > int64(o.Model.MaxTokens) {
-				bp.LongChunks++
-			}
-		}
-	}
+}
+
+// requests counts the requests a bot's chunks take in full batches.
+func requests(bp *BotPlan, m Model) {
 	if bp.Chunks > 0 {
-		batch := int64(max(1, o.Model.MaxBatch))
+		batch := int64(max(1, m.MaxBatch))
 		bp.Requests = (bp.Chunks + batch - 1) / batch
 	}
-	return bp, nil
 }
 
 // Preflight checks the target cluster.

@@ -38,6 +38,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -170,7 +171,7 @@ var errAlreadyDone = errors.New("job already done")
 
 // prepare loads, splits and embeds the bot's knowledge into rows.
 func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]vectorstore.Row, error) {
-	chunks, skipped, err := loadChunks(ctx, b, jb.Docs, jb.Fetcher, jb.Limits, jb.SkipUnreadableSources)
+	chunks, skipped, err := sources.Load(ctx, b, jb.Docs, jb.Fetcher, jb.Limits, jb.SkipUnreadableSources)
 	out.SkippedSources = skipped
 	for _, s := range skipped {
 		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))
@@ -203,7 +204,7 @@ func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]ve
 }
 
 // describeEmbedError names the chunks (and their sources) the model rejected.
-func describeEmbedError(err error, chunks []Chunk) error {
+func describeEmbedError(err error, chunks []sources.Chunk) error {
 	var ie *embed.InputError
 	if !errors.As(err, &ie) {
 		return fmt.Errorf("embed: %w", err)

@@ -1,4 +1,7 @@
-package reembed
+// Package sources loads a bot's knowledge as the app's embedding task did, and splits it with
+// the app's splitter. reembed embeds what it returns and plan --exact counts it, so that the
+// plan's chunks, limits and failures are the run's by construction.
+package sources
 
 import (
 	"context"
@@ -17,12 +20,12 @@ type Chunk struct {
 	Text   string
 }
 
-// loadChunks reads every source of a bot and splits it as the app does. The app loads URLs first,
+// Load reads every source of a bot and splits it as the app does. The app loads URLs first,
 // then files; so do we, which keeps the row order of a bot the app's. A source that cannot be
 // read fails the whole bot (before anything is embedded), with the source named — unless
 // skipSources is set: then it is left out and returned in skipped, and only a bot none of whose
 // sources can be read fails. Files and pages count against limits, one by one and per bot.
-func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, limits loader.Limits, skipSources bool) (out []Chunk, skipped []string, err error) {
+func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, limits loader.Limits, skipSources bool) (out []Chunk, skipped []string, err error) {
 	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedding params: %w", err)
@@ -37,8 +40,12 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 		return nil
 	}
 	budget := limits.NewBotBudget()
-	add := func(doc loader.Document) error {
-		if err := budget.Spend(doc.Source, doc.Bytes); err != nil {
+	// add takes one loaded source, or its error, and says whether the bot must stop.
+	add := func(doc loader.Document, err error) error {
+		if err == nil {
+			err = budget.Spend(doc.Source, doc.Bytes)
+		}
+		if err != nil {
 			return failed(err)
 		}
 		for _, c := range splitter.Split(doc.Text) {
@@ -50,14 +57,7 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 	}
 	for _, u := range b.Knowledge.SourceURLs {
 		sources++
-		doc, err := fetch.URL(ctx, u)
-		if err != nil {
-			if err := failed(err); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		if err := add(doc); err != nil {
+		if err := add(fetch.URL(ctx, u)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -75,12 +75,9 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 		for _, p := range pages {
 			doc, err := fetch.URL(ctx, p)
 			if err != nil {
-				if err := failed(fmt.Errorf("sitemap %s: %w", u, err)); err != nil {
-					return nil, nil, err
-				}
-				continue
+				err = fmt.Errorf("sitemap %s: %w", u, err)
 			}
-			if err := add(doc); err != nil {
+			if err := add(doc, err); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -88,15 +85,7 @@ func loadChunks(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetc
 	for _, name := range b.Knowledge.Filenames {
 		sources++
 		key := docstore.DocumentKey(b.UserID, b.ID, name)
-		uri := docstore.SourceURI(docs.Bucket(), key)
-		doc, err := loadFile(ctx, docs, key, uri, name, limits.File())
-		if err != nil {
-			if err := failed(err); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		if err := add(doc); err != nil {
+		if err := add(loadFile(ctx, docs, key, docstore.SourceURI(docs.Bucket(), key), name, limits.File())); err != nil {
 			return nil, nil, err
 		}
 	}
