@@ -6,9 +6,16 @@
 #
 # Go fuzzing minimises each newly interesting input (default: up to 60s, reported as no
 # progress); -fuzzminimizetime keeps that short so the time goes to fuzzing.
+#
+# The fuzzer runs on Go 1.27 (FUZZ_TOOLCHAIN), which the go command takes from the module proxy
+# once per machine (76 MB, seconds). Go 1.26's fuzz coordinator can fail a target that found
+# nothing, "context deadline exceeded" at the -fuzztime boundary, when the timer's parent
+# context is cancelled before its child (go.dev/issue/75804; fixed in 1.27's internal/fuzz).
+# It cost us a red CI with no failing input written. The module itself stays on 1.26.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+export GOTOOLCHAIN="${FUZZ_TOOLCHAIN:-go1.27.3}"
 
 fuzztime="${FUZZTIME:-10s}"
 memory_kb="${FUZZ_MEMORY_KB:-3145728}"
