@@ -53,3 +53,7 @@ require (
 	golang.org/x/tools v0.52.0 // indirect
 	gopkg.in/mgo.v2 v2.0.0-20180705113604-9856a29383ce // indirect
 )
+
+// A copy of the PDF parser with AES-256 decryption added; third_party/pdf/PATCHES.md says what
+// changed and why.
+replace github.com/ledongthuc/pdf => ./third_party/pdf

@@ -145,8 +145,10 @@ func TestGoldenFiles(t *testing.T) {
 				require.Contains(t, els, "Plans for the spring")
 			},
 		},
-		{name: "owner-only.pdf", format: "pdf", passages: reportPassages, check: samePDFText},        // RC4 128-bit, empty user password
-		{name: "owner-only-aes128.pdf", format: "pdf", passages: reportPassages, check: samePDFText}, // AES-128, empty user password
+		{name: "owner-only.pdf", format: "pdf", passages: reportPassages, check: samePDFText},           // RC4 128-bit, empty user password
+		{name: "owner-only-aes128.pdf", format: "pdf", passages: reportPassages, check: samePDFText},    // AES-128, empty user password
+		{name: "owner-only-aes256.pdf", format: "pdf", passages: reportPassages, check: samePDFText},    // AES-256 (R6), empty user password
+		{name: "owner-only-aes256-r5.pdf", format: "pdf", passages: reportPassages, check: samePDFText}, // AES-256 (R5, Acrobat 9), empty user password
 		{
 			name: "budget.xlsx", format: "xlsx",
 			passages: []string{
@@ -366,15 +368,10 @@ func TestGoldenFileErrors(t *testing.T) {
 		// Two pages rendered at 100 dpi by ghostscript, wrapped as images by img2pdf.
 		{"scanned.pdf", loader.ErrPDFNoText, "no text layer (a scanned PDF?): OCR is not supported"},
 		// qpdf with a user password: AES-256 (R6) and AES-128 (R4).
-		{"encrypted.pdf", loader.ErrPDFEncrypted, "encrypted PDF: AES-256 (the PDF 2.0 security handler), which ragmigrate cannot decrypt even when no password is set; upload an unprotected copy"},
+		{"encrypted.pdf", loader.ErrPDFEncrypted, "encrypted PDF: it opens only with a password, which ragmigrate does not take; upload an unprotected copy"},
 		{"encrypted-aes128.pdf", loader.ErrPDFEncrypted, "encrypted PDF: it opens only with a password, which ragmigrate does not take; upload an unprotected copy"},
 		// The first 60 % of report.pdf's bytes: no trailer, no cross-reference table.
 		{"truncated.pdf", loader.ErrPDFCorrupt, "corrupt PDF: not a PDF file: missing %%EOF"},
-		// KNOWN LIMIT: an empty user password opens this file in any reader (pdftotext reads
-		// it), but the PDF library has no AES-256 (R6) decryption; the error says so rather
-		// than blaming a password. When that is supported, move it to TestGoldenFiles with
-		// reportPassages, as owner-only.pdf (RC4) and owner-only-aes128.pdf are.
-		{"owner-only-aes256.pdf", loader.ErrPDFEncrypted, "encrypted PDF: AES-256 (the PDF 2.0 security handler), which ragmigrate cannot decrypt even when no password is set; upload an unprotected copy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

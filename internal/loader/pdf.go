@@ -3,8 +3,9 @@ package loader
 // PDF text extraction.
 //
 // Library: github.com/ledongthuc/pdf parses the file (cross-reference tables and streams,
-// object streams, FlateDecode and ASCII85 filters, the page tree, RC4/AES-128 files that open
-// with an empty password). It is the maintained fork of rsc.io/pdf: pure Go, no dependencies,
+// object streams, FlateDecode and ASCII85 filters, the page tree, RC4/AES files that open
+// with an empty password). We use a patched copy (third_party/pdf, PATCHES.md) that adds AES-256,
+// which the library lacked and PDFs "protected" against editing commonly use. It is the maintained fork of rsc.io/pdf: pure Go, no dependencies,
 // and it turns most parse failures into errors. Of the readers the Go module proxy serves it
 // was the best fit: rsc.io/pdf is unmaintained and lost every CJK character of our corpus;
 // github.com/dslipak/pdf is an older copy of the same fork; pdfcpu (v0.15.0) parses well but
@@ -17,10 +18,11 @@ package loader
 // their ToUnicode CMaps, falling back to WinAnsi/MacRoman/Differences encodings for simple
 // fonts (pdf_font.go), and tokenises streams with its own bounded lexer (pdf_lex.go).
 //
-// Known limits: LZW, RunLength and ASCIIHex filters and AES-256 (PDF 2.0) encryption are not
-// supported by the parser (an AES-256 file is reported as such, even without a password);
-// files with more than 100 bytes after the last %%EOF are refused; vertical writing (Identity-V) comes out one character per line; text without a ToUnicode
-// map in a composite font cannot be recovered and is dropped.
+// Known limits: LZW, RunLength and ASCIIHex filters are not supported by the parser; files
+// that need a password to open are refused (there is no flag to give one);
+// files with more than 100 bytes after the last %%EOF are refused; vertical writing (Identity-V)
+// comes out one character per line; text without a ToUnicode map in a composite font cannot be
+// recovered and is dropped.
 
 import (
 	"bytes"
@@ -63,12 +65,12 @@ func PDF(body []byte) (text string, err error) {
 	}
 	r, err := pdf.NewReader(pdfHeaderFix(body), int64(len(body)))
 	if err != nil {
-		if bytes.Contains(body, []byte("/Encrypt")) {
-			if bytes.Contains(body, []byte("/AESV3")) {
-				// The crypt filter of AES-256 (revision 6): the parser has no decryption for it.
-				return "", fmt.Errorf("%w: AES-256 (the PDF 2.0 security handler), which ragmigrate cannot decrypt even when no password is set; upload an unprotected copy", ErrPDFEncrypted)
-			}
+		if errors.Is(err, pdf.ErrInvalidPassword) {
 			return "", fmt.Errorf("%w: it opens only with a password, which ragmigrate does not take; upload an unprotected copy", ErrPDFEncrypted)
+		}
+		// The library names an encryption scheme it cannot read only in the message.
+		if bytes.Contains(body, []byte("/Encrypt")) && strings.Contains(err.Error(), "unsupported PDF") {
+			return "", fmt.Errorf("%w: %v", ErrPDFEncrypted, err)
 		}
 		return "", fmt.Errorf("%w: %v", ErrPDFCorrupt, err)
 	}

@@ -25,6 +25,7 @@ qpdf --encrypt harbour keeper 128 --use-aes=y -- report.pdf encrypted-aes128.pdf
 qpdf --allow-weak-crypto --encrypt "" keeper 128 --use-aes=n -- report.pdf owner-only.pdf
 qpdf --encrypt "" keeper 128 --use-aes=y -- report.pdf owner-only-aes128.pdf
 qpdf --encrypt "" keeper 256 -- report.pdf owner-only-aes256.pdf
+qpdf --encrypt "" keeper 256 --force-R5 -- report.pdf owner-only-aes256-r5.pdf
 
 head -c $(( $(wc -c < report.pdf) * 60 / 100 )) report.pdf > truncated.pdf
 
