@@ -20,9 +20,8 @@ package loader
 //
 // Known limits: LZW, RunLength and ASCIIHex filters are not supported by the parser; files
 // that need a password to open are refused (there is no flag to give one);
-// files with more than 100 bytes after the last %%EOF are refused; vertical writing (Identity-V)
-// comes out one character per line; text without a ToUnicode map in a composite font cannot be
-// recovered and is dropped.
+// vertical writing (Identity-V) comes out one character per line; text without a ToUnicode map
+// in a composite font cannot be recovered and is dropped.
 
 import (
 	"bytes"
@@ -63,6 +62,7 @@ func PDF(body []byte) (text string, err error) {
 	if err := pdfPrecheck(body); err != nil {
 		return "", err
 	}
+	body = pdfTrimTail(body)
 	r, err := pdf.NewReader(pdfHeaderFix(body), int64(len(body)))
 	if err != nil {
 		if errors.Is(err, pdf.ErrInvalidPassword) {
@@ -109,6 +109,25 @@ func PDF(body []byte) (text string, err error) {
 		return "", ErrPDFNoText
 	}
 	return strings.Join(out, elementSeparator), nil
+}
+
+// pdfTrimTail drops what follows the last %%EOF when it is no PDF syntax: the NUL or space
+// padding some scanners and mail gateways append, which the parser refuses once it is over 100
+// bytes (it looks for %%EOF only there), and viewers ignore. A tail holding objects or a
+// cross-reference section is kept, so that a truncated update still fails as truncated instead
+// of being read as an older revision of the document.
+func pdfTrimTail(b []byte) []byte {
+	i := bytes.LastIndex(b, []byte("%%EOF"))
+	if i < 0 {
+		return b
+	}
+	tail := b[i+len("%%EOF"):]
+	for _, kw := range []string{"obj", "stream", "xref", "trailer"} {
+		if bytes.Contains(tail, []byte(kw)) {
+			return b
+		}
+	}
+	return b[:i+len("%%EOF")]
 }
 
 // pdfHeaderFix presents the header as %PDF-1.7: the parser refuses PDF 2.0 and headers not

@@ -189,3 +189,26 @@ func FuzzPDF(f *testing.F) {
 		require.NotContains(t, text, "\x00")
 	})
 }
+
+// TestPDFTrailingBytes: padding after the last %%EOF, which the parser alone refuses past 100
+// bytes, is ignored as viewers ignore it; an appended update cut short still fails as truncated.
+func TestPDFTrailingBytes(t *testing.T) {
+	t.Parallel()
+	_, body := pdfCorpus(t, 4)
+	want, err := loader.PDF(body)
+	require.NoError(t, err)
+	pad := func(tail string) []byte { return append(append([]byte{}, body...), tail...) }
+
+	for name, tail := range map[string]string{
+		"NULs":   strings.Repeat("\x00", 4096),
+		"Spaces": strings.Repeat(" \r\n", 200),
+		"Mail":   "\r\n-- \r\nScanned by the mail gateway. " + strings.Repeat("-", 100) + "\r\n",
+	} {
+		text, err := loader.PDF(pad(tail))
+		require.NoError(t, err, name)
+		require.Equal(t, want, text, name)
+	}
+	_, err = loader.PDF(pad("\n12 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 13 0 R >>\nendobj\n13 0 obj\n<< /Length 90 >>\nstream\nBT"))
+	require.ErrorIs(t, err, loader.ErrPDFCorrupt)
+	require.Contains(t, err.Error(), "missing %%EOF")
+}
