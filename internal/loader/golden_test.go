@@ -18,7 +18,7 @@ import (
 // ghostscript, img2pdf, Python), not by this repository's code; testdata/golden/README.md says
 // how. They check the readers against what real producers write.
 
-func goldenRead(t *testing.T, name string) []byte {
+func goldenRead(t testing.TB, name string) []byte {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", "golden", name))
 	require.NoError(t, err)

@@ -179,6 +179,10 @@ func FuzzPDF(f *testing.F) {
 		f.Add(body)
 	}
 	f.Add(pdfMinimal("BT /F1 12 Tf 72 720 Td (x) Tj ET", ""))
+	// The decryption paths, the patched AES-256 one included (third_party/pdf).
+	for _, name := range []string{"owner-only.pdf", "owner-only-aes128.pdf", "owner-only-aes256.pdf", "owner-only-aes256-r5.pdf", "encrypted.pdf"} {
+		f.Add(goldenRead(f, name))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		text, err := loader.PDF(body)
 		if err != nil {
