@@ -34,6 +34,7 @@ type reembedBundle struct {
 	args     []string
 	table    string
 	target   string
+	bucket   string
 	dynamo   *dynamodb.Client
 	wantRows map[string]int64 // bots that must succeed, with their chunks
 	wantFail map[string]bool
@@ -50,6 +51,7 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	b := &reembedBundle{table: stacktest.Table(t, clients.DynamoDB), dynamo: clients.DynamoDB,
 		target: stacktest.Database(t, "RAGMIGRATE_TARGET_DB"), wantRows: map[string]int64{}, wantFail: map[string]bool{}, empty: map[string]bool{}}
 	bucket := stacktest.Bucket(t, clients.S3)
+	b.bucket = bucket
 	src := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
 	srv := httptest.NewServer(bedrocksim.New(knobs, nil))
 	t.Cleanup(srv.Close)
@@ -113,10 +115,32 @@ func (b *reembedBundle) bots(t *testing.T) map[string]*botstore.Bot {
 	return out
 }
 
+// sourcesPerBot is the set of sources each bot has rows from in the target.
+func (b *reembedBundle) sourcesPerBot(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	conn, err := vectorstore.Connect(t.Context(), b.target, "test")
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), `SELECT DISTINCT rtrim(botid), source FROM items`)
+	require.NoError(t, err)
+	out := map[string]map[string]bool{}
+	var bot, source string
+	_, err = pgx.ForEachRow(rows, []any{&bot, &source}, func() error {
+		if out[bot] == nil {
+			out[bot] = map[string]bool{}
+		}
+		out[bot][source] = true
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
 // requireFinalState checks rows and statuses after a complete run.
 func (b *reembedBundle) requireFinalState(t *testing.T) {
 	t.Helper()
 	require.Equal(t, b.wantRows, b.rowsPerBot(t), "every readable bot has exactly its chunks; no rows for failed, empty or deleted bots")
+	sources := b.sourcesPerBot(t)
 	for id, bot := range b.bots(t) {
 		switch {
 		case b.wantFail[id]:
@@ -131,6 +155,14 @@ func (b *reembedBundle) requireFinalState(t *testing.T) {
 			require.Equal(t, botstore.StatusSucceeded, bot.SyncStatus, id)
 			require.Equal(t, botstore.ReasonSucceeded, bot.SyncStatusReason, id)
 			require.Equal(t, "ragmigrate-run"+strconv.FormatInt(runOf(t, b.target), 10)+"-"+id, bot.LastExecID, "LastExecId is the job's id")
+			// A bot that succeeded embedded something of every source it lists: none was
+			// dropped silently (an AES-256 PDF, a page saved as .pdf, a Shift_JIS page).
+			for _, name := range bot.Knowledge.Filenames {
+				require.True(t, sources[id][docstore.SourceURI(b.bucket, docstore.DocumentKey(bot.UserID, id, name))], "bot %s has no rows from its file %q", id, name)
+			}
+			for _, u := range bot.Knowledge.SourceURLs {
+				require.True(t, sources[id][u], "bot %s has no rows from its URL %s", id, u)
+			}
 		}
 	}
 }
@@ -139,7 +171,8 @@ func TestReembedEndToEnd(t *testing.T) {
 	t.Parallel()
 	// A fifth of all requests throttled: the run must still finish every bot it can. One bot of
 	// each seed profile: the unreadable uploads (scanned, encrypted, truncated PDFs, a dead link)
-	// fail their bots; the odd ones (NUL bytes, a page saved as .pdf, Shift_JIS) succeed.
+	// fail their bots; the odd ones (NUL bytes, a page saved as .pdf, a PDF protected against
+	// editing, Shift_JIS) succeed.
 	b := setupReembed(t, seed.DefaultBots, bedrocksim.Knobs{ThrottleRate: 0.2, Seed: 7})
 	aliasesBefore := scanKind(t, b.dynamo, b.table, botstore.KindAlias)
 

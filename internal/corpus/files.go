@@ -12,7 +12,17 @@ var (
 	encryptedPDF []byte
 	//go:embed files/scanned.pdf
 	scannedPDF []byte
+	//go:embed files/edit-protected.pdf
+	editProtectedPDF []byte
 )
+
+// EditProtectedDoc is the corpus document EditProtectedPDF holds.
+const EditProtectedDoc = 9
+
+// EditProtectedPDF is Generate(1, EditProtectedDoc) as a PDF protected against editing only:
+// AES-256 (qpdf's default for 256-bit keys, as Acrobat's), an owner password and no user
+// password, so every reader opens it.
+func EditProtectedPDF() []byte { return editProtectedPDF }
 
 // EncryptedPDF is a PDF that opens only with a user password (qpdf, AES-128).
 func EncryptedPDF() []byte { return encryptedPDF }

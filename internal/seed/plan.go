@@ -118,7 +118,8 @@ type profile struct {
 	sitemaps   bool
 	brokenFile bool // one listed file is not in the bucket
 	brokenURL  bool // one URL answers 404
-	// extras are uploads beyond the generated documents: "nul-bytes" and "saved-page" read,
+	// extras are uploads beyond the generated documents: "nul-bytes", "saved-page" and
+	// "edit-protected" read,
 	// "scanned", "encrypted" and "truncated" do not.
 	extras    []string
 	sjisURL   bool // one source URL is a Shift_JIS page
@@ -145,9 +146,9 @@ var profiles = []profile{
 	{name: "cjk-large-chunks", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, cjk: true, chunkSize: 1500, overlap: 300, v0Rows: true},
 	{name: "legacy-v0.4.6", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, legacy: "v0.4.6", v0Rows: true},
 	{name: "no-knowledge-queued", status: botstore.StatusQueued},
-	// Odd but readable: a text export full of NUL bytes, a web page saved under a .pdf name, a
-	// Shift_JIS page.
-	{name: "odd-uploads", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, extras: []string{"nul-bytes", "saved-page"}, sjisURL: true, v0Rows: true},
+	// Odd but readable: a text export full of NUL bytes, a web page saved under a .pdf name, a PDF
+	// protected against editing (AES-256, no password to open), a Shift_JIS page.
+	{name: "odd-uploads", status: botstore.StatusSucceeded, reason: botstore.ReasonSucceeded, files: true, extras: []string{"nul-bytes", "saved-page", "edit-protected"}, sjisURL: true, v0Rows: true},
 	// Unreadable uploads, one per bot, so that each failure names its own file. v0's unstructured
 	// found no text in the scan and embedded nothing; pdfminer raised PDFPasswordIncorrect()
 	// (no message) and PDFSyntaxError for the others.
@@ -408,6 +409,10 @@ func (p *planner) extra(b *botstore.Bot, kind string) (f File, readable bool, er
 			pageDoc, _ = p.site.Page(page)
 		}
 		name, f.Body, f.Text, readable = fileName(pageDoc.Title)+" (saved page).pdf", p.site.HTML(page), pageDoc.PlainText(), true
+	case "edit-protected":
+		// A PDF protected against editing: AES-256, opens without a password.
+		src := corpus.Generate(1, corpus.EditProtectedDoc)
+		name, f.Body, f.Text, readable = fileName(src.Title)+" (protected against editing).pdf", corpus.EditProtectedPDF(), src.PlainText(), true
 	case "scanned":
 		name, f.Body = "Signed travel policy (scan).pdf", corpus.ScannedPDF()
 	case "encrypted":
