@@ -59,7 +59,9 @@ func (s *Splitter) Split(text string) []string {
 		// _split_text returns before post-processing.
 		return []string{""}
 	}
-	return s.merge(s.split(text, nil))
+	m := merger{s: s}
+	s.split(text, m.add)
+	return m.finish()
 }
 
 // piece is llama-index's _Split. Its is_sentence flag is left out: in _merge
@@ -71,20 +73,22 @@ type piece struct {
 
 // split is SentenceSplitter._split: break text into pieces no longer than
 // the chunk size, trying ever finer split functions and recursing into
-// pieces that are still too long.
-func (s *Splitter) split(text string, out []piece) []piece {
+// pieces that are still too long. Pieces go to emit in order as they are
+// found rather than into a list: a long text splits into millions of
+// words, and merging them as they come keeps only one chunk's worth.
+func (s *Splitter) split(text string, emit func(piece)) {
 	size := utf8.RuneCountInString(text)
 	if size <= s.ChunkSize {
-		return append(out, piece{text, size})
+		emit(piece{text, size})
+		return
 	}
 	for _, t := range splitByFns(text) {
 		if n := utf8.RuneCountInString(t); n <= s.ChunkSize {
-			out = append(out, piece{t, n})
+			emit(piece{t, n})
 		} else {
-			out = s.split(t, out)
+			s.split(t, emit)
 		}
 	}
-	return out
 }
 
 // splitByFns is SentenceSplitter._get_splits_by_fns: the first split function
@@ -171,48 +175,52 @@ func splitChars(text string) []string {
 	return out
 }
 
-// merge is SentenceSplitter._merge followed by _postprocess_chunks.
-func (s *Splitter) merge(splits []piece) []string {
-	var (
-		chunks   []string
-		cur      []piece
-		curLen   int
-		newChunk = true
-	)
-	closeChunk := func() {
-		chunks = append(chunks, joinPieces(cur))
-		last := cur
-		cur, curLen, newChunk = nil, 0, true
-		// The overlap is the longest run of whole pieces from the end of
-		// the closed chunk that fits in ChunkOverlap.
-		i := len(last) - 1
-		for i >= 0 && curLen+last[i].size <= s.ChunkOverlap {
-			curLen += last[i].size
-			i--
-		}
-		cur = append(cur, last[i+1:]...)
-	}
-	for i := 0; i < len(splits); {
-		p := splits[i]
-		if curLen+p.size > s.ChunkSize && !newChunk {
-			closeChunk()
-			continue
-		}
-		// A new chunk always takes at least one piece, even if the overlap
-		// already carried over makes it too long.
-		curLen += p.size
-		cur = append(cur, p)
-		newChunk = false
-		i++
-	}
-	if !newChunk {
-		chunks = append(chunks, joinPieces(cur))
-	}
+// merger is SentenceSplitter._merge followed by _postprocess_chunks, fed one
+// piece at a time.
+type merger struct {
+	s       *Splitter
+	chunks  []string
+	cur     []piece
+	curLen  int
+	started bool // cur holds a piece of its own, not only the overlap
+}
 
-	// _postprocess_chunks. The result is never nil, so that "no chunks"
-	// encodes as [] like Python's empty list.
-	out := make([]string, 0, len(chunks))
-	for _, c := range chunks {
+func (m *merger) add(p piece) {
+	if m.curLen+p.size > m.s.ChunkSize && m.started {
+		m.closeChunk()
+	}
+	// A new chunk always takes at least one piece, even if the overlap
+	// already carried over makes it too long.
+	m.curLen += p.size
+	m.cur = append(m.cur, p)
+	m.started = true
+}
+
+func (m *merger) closeChunk() {
+	m.chunks = append(m.chunks, joinPieces(m.cur))
+	m.curLen, m.started = 0, false
+	// The overlap is the longest run of whole pieces from the end of the
+	// closed chunk that fits in ChunkOverlap. It moves to the front of cur,
+	// whose array is reused: one per text, not one per chunk.
+	i := len(m.cur) - 1
+	for i >= 0 && m.curLen+m.cur[i].size <= m.s.ChunkOverlap {
+		m.curLen += m.cur[i].size
+		i--
+	}
+	m.cur = m.cur[:copy(m.cur, m.cur[i+1:])]
+}
+
+func (m *merger) finish() []string {
+	if m.started {
+		m.chunks = append(m.chunks, joinPieces(m.cur))
+	}
+	// _postprocess_chunks, in place. The result is never nil, so that "no
+	// chunks" encodes as [] like Python's empty list.
+	out := m.chunks[:0]
+	if out == nil {
+		out = []string{}
+	}
+	for _, c := range m.chunks {
 		if c = pyStrip(c); c != "" {
 			out = append(out, c)
 		}
@@ -224,7 +232,12 @@ func joinPieces(ps []piece) string {
 	if len(ps) == 1 {
 		return ps[0].text
 	}
+	n := 0
+	for _, p := range ps {
+		n += len(p.text)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for _, p := range ps {
 		b.WriteString(p.text)
 	}
