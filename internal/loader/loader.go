@@ -118,8 +118,8 @@ func read(ext string, body []byte) (Document, error) {
 		if err != nil {
 			return Document{}, err
 		}
-		rows, err := csvRows(text)
-		return Document{Format: "csv", Text: join(rows)}, err
+		text, err = csvRows(text)
+		return Document{Format: "csv", Text: text}, err
 	case ".html", ".htm":
 		text, err := HTML(body, "")
 		return Document{Format: "html", Text: text}, err

@@ -3,6 +3,7 @@ package loader
 import (
 	"encoding/csv"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 )
@@ -95,21 +96,30 @@ func inline(s string) string {
 }
 
 // csvRows reads a CSV (quoted fields may hold commas and newlines) into one element per row,
-// cells separated by a space, as the text of the table unstructured builds from it.
-func csvRows(s string) ([]string, error) {
+// cells separated by a space, as the text of the table unstructured builds from it; the rows
+// are joined as elements are.
+func csvRows(s string) (string, error) {
 	r := csv.NewReader(strings.NewReader(s))
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
-	records, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("read CSV: %w", err)
-	}
-	out := make([]string, 0, len(records))
-	for _, rec := range records {
-		line := strings.TrimSpace(strings.Join(rec, " "))
-		if line != "" {
-			out = append(out, line)
+	r.ReuseRecord = true // rows go straight into the text: a large CSV is not held twice
+	var out strings.Builder
+	out.Grow(len(s))
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out.String(), nil
 		}
+		if err != nil {
+			return "", fmt.Errorf("read CSV: %w", err)
+		}
+		line := strings.TrimSpace(strings.Join(rec, " "))
+		if line == "" {
+			continue
+		}
+		if out.Len() > 0 {
+			out.WriteString(elementSeparator)
+		}
+		out.WriteString(line)
 	}
-	return out, nil
 }
