@@ -15,7 +15,7 @@ WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 # The demo's copy goes to this database on the target cluster.
 DEMO_COPY_DB := ragmigrate_copy
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders
+.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,7 +84,10 @@ bench-reembed: stack-up ## re-embed benchmark against the contract server: texts
 bench-loaders: ## text extraction MB/s per upload type on the seeded corpus
 	@go test -run '^$$' -bench 'File' -benchtime 2s ./internal/loader/
 
-bench: bench-copy bench-reembed bench-loaders ## every benchmark
+bench-memory: ## peak RSS of reading one large upload per type (MEM_TEXT_MB of text, default 8)
+	@bash scripts/bench-memory.sh
+
+bench: bench-copy bench-reembed bench-loaders bench-memory ## every benchmark
 
 test: stack-up vet ## all tests, with the race detector, against the local stack; then every fuzz target briefly
 	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...

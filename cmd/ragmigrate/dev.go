@@ -29,7 +29,7 @@ func newDevCommand(g *globalOptions) *cobra.Command {
 the Bedrock contract server (a test double of InvokeModel) and a web server for URL sources — and
 seed it with a realistic Bedrock Chat v0 deployment. They never touch real AWS.`,
 	}
-	cmd.AddCommand(newDevStackCommand(g), newDevServeCommand(g), newDevSeedCommand(g), newDevSummaryCommand(g))
+	cmd.AddCommand(newDevStackCommand(g), newDevServeCommand(g), newDevSeedCommand(g), newDevSummaryCommand(g), newDevUploadCommand(g))
 	return cmd
 }
 
