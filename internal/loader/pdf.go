@@ -4,9 +4,10 @@ package loader
 //
 // Library: github.com/ledongthuc/pdf parses the file (cross-reference tables and streams,
 // object streams, FlateDecode and ASCII85 filters, the page tree, RC4/AES files that open
-// with an empty password). We use a patched copy (third_party/pdf, PATCHES.md) that adds AES-256,
-// which the library lacked and PDFs "protected" against editing commonly use. It is the maintained fork of rsc.io/pdf: pure Go, no dependencies,
-// and it turns most parse failures into errors. Of the readers the Go module proxy serves it
+// with an empty password). It is the maintained fork of rsc.io/pdf: pure Go, no dependencies,
+// and it turns most parse failures into errors. We build against a patched copy
+// (third_party/pdf, PATCHES.md) that adds AES-256, which the library lacked and PDFs
+// "protected" against editing commonly use. Of the readers the Go module proxy serves it
 // was the best fit: rsc.io/pdf is unmaintained and lost every CJK character of our corpus;
 // github.com/dslipak/pdf is an older copy of the same fork; pdfcpu (v0.15.0) parses well but
 // has no text extraction, only raw content streams, and pulls in image and crypto modules.
@@ -18,10 +19,10 @@ package loader
 // their ToUnicode CMaps, falling back to WinAnsi/MacRoman/Differences encodings for simple
 // fonts (pdf_font.go), and tokenises streams with its own bounded lexer (pdf_lex.go).
 //
-// Known limits: LZW, RunLength and ASCIIHex filters are not supported by the parser; files
-// that need a password to open are refused (there is no flag to give one);
-// vertical writing (Identity-V) comes out one character per line; text without a ToUnicode map
-// in a composite font cannot be recovered and is dropped.
+// Known limits: LZW, RunLength and ASCIIHex filters are not supported by the parser; files that
+// need a password to open are refused (there is no flag to give one); vertical writing
+// (Identity-V) comes out one character per line; text without a ToUnicode map in a composite
+// font cannot be recovered and is dropped.
 
 import (
 	"bytes"
