@@ -60,13 +60,22 @@ func (s *Store) Walk(ctx context.Context, prefix string, fn func(Object) error) 
 	return nil
 }
 
-// Open returns the object's body; the caller closes it.
-func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil {
-		return nil, 0, fmt.Errorf("get %s: %w", SourceURI(s.bucket, key), err)
+// get starts a download of the object from byte from on. A resumed download (from > 0) asks for
+// the version it started with (If-Match its ETag), so a file replaced meanwhile fails instead of
+// being stitched from two versions.
+func (s *Store) get(ctx context.Context, key string, from int64, etag string) (*s3.GetObjectOutput, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if from > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", from))
+		if etag != "" {
+			in.IfMatch = aws.String(etag)
+		}
 	}
-	return out.Body, aws.ToInt64(out.ContentLength), nil
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", SourceURI(s.bucket, key), err)
+	}
+	return out, nil
 }
 
 // Put writes one object.
@@ -134,24 +143,39 @@ func CheckSize(uri string, size, max int64) error {
 	return nil
 }
 
-// ReadAll reads a whole object of at most max bytes; larger objects fail without being read, so
-// one huge upload cannot exhaust memory.
-func (s *Store) ReadAll(ctx context.Context, key string, max int64) ([]byte, error) {
-	body, size, err := s.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer body.Close()
+// maxResumes is how often ReadAll picks a download up again after its connection broke.
+const maxResumes = 3
+
+// ReadAll reads a whole object of at most limit bytes; larger objects fail without being read, so
+// one huge upload cannot exhaust memory. A connection that breaks mid-body (the SDK retries a
+// request, not the reading of its body) is resumed where it stopped with a ranged GET of the
+// same version, up to maxResumes times.
+func (s *Store) ReadAll(ctx context.Context, key string, limit int64) ([]byte, error) {
 	uri := SourceURI(s.bucket, key)
-	if err := CheckSize(uri, size, max); err != nil {
+	out, err := s.get(ctx, key, 0, "")
+	if err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(io.LimitReader(body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", uri, err)
+	size, etag := aws.ToInt64(out.ContentLength), aws.ToString(out.ETag)
+	if err := CheckSize(uri, size, limit); err != nil {
+		out.Body.Close()
+		return nil, err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than the %d-byte limit for one file (--max-file-bytes)", uri, max)
+	buf := bytes.NewBuffer(make([]byte, 0, max(size, 0)))
+	for resumes := 0; ; resumes++ {
+		_, err := io.Copy(buf, io.LimitReader(out.Body, limit+1-int64(buf.Len())))
+		out.Body.Close()
+		if int64(buf.Len()) > limit {
+			return nil, fmt.Errorf("%s: larger than the %d-byte limit for one file (--max-file-bytes)", uri, limit)
+		}
+		if err == nil || (size > 0 && int64(buf.Len()) == size) {
+			return buf.Bytes(), nil
+		}
+		if ctx.Err() != nil || resumes == maxResumes {
+			return nil, fmt.Errorf("read %s: %w (%d of %d bytes read, resumed %d times)", uri, err, buf.Len(), size, resumes)
+		}
+		if out, err = s.get(ctx, key, int64(buf.Len()), etag); err != nil {
+			return nil, fmt.Errorf("resume at byte %d: %w", buf.Len(), err)
+		}
 	}
-	return b, nil
 }
