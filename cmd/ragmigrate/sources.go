@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"os"
 	"strconv"
 	"time"
@@ -14,6 +15,7 @@ import (
 type sourceOptions struct {
 	AllowPrivateURLs bool
 	URLTimeout       time.Duration
+	URLRetries       int
 	MaxURLBytes      int64
 	MaxSitemapPages  int
 	SitemapAnyHost   bool
@@ -25,6 +27,7 @@ func (o *sourceOptions) AddFlags(fs *pflag.FlagSet) {
 	allow, _ := strconv.ParseBool(os.Getenv("RAGMIGRATE_ALLOW_PRIVATE_URLS"))
 	fs.BoolVar(&o.AllowPrivateURLs, "allow-private-urls", allow, "fetch URLs that resolve to loopback, private or link-local addresses (refused by default, on every redirect too: the cloud metadata service lives there); for lab setups and the local stack (env RAGMIGRATE_ALLOW_PRIVATE_URLS)")
 	fs.DurationVar(&o.URLTimeout, "url-timeout", 30*time.Second, "time limit for fetching one URL, body included (the app used 30s)")
+	fs.IntVar(&o.URLRetries, "url-retries", 2, "times a URL is tried again after HTTP 429/500/502/503/504 or a dropped connection, waiting 1s, 2s, … or what Retry-After asks (up to 30s); never after a timeout or a 404")
 	fs.Int64Var(&o.MaxURLBytes, "max-url-bytes", 32<<20, "largest response body accepted from a URL")
 	fs.IntVar(&o.MaxSitemapPages, "max-sitemap-pages", 500, "pages loaded per sitemap source (sitemap indexes included)")
 	fs.BoolVar(&o.SitemapAnyHost, "sitemap-any-host", false, "follow sitemap entries on other hosts than the sitemap's own")
@@ -35,7 +38,7 @@ func (o *sourceOptions) AddFlags(fs *pflag.FlagSet) {
 
 func (o *sourceOptions) fetcher() *loader.Fetcher {
 	return &loader.Fetcher{
-		AllowPrivate: o.AllowPrivateURLs, Timeout: o.URLTimeout, MaxBytes: o.MaxURLBytes,
+		AllowPrivate: o.AllowPrivateURLs, Timeout: o.URLTimeout, Retries: cmp.Or(o.URLRetries, -1), MaxBytes: o.MaxURLBytes,
 		MaxSitemapPages: o.MaxSitemapPages, SitemapAnyHost: o.SitemapAnyHost, UserAgent: o.UserAgent,
 	}
 }

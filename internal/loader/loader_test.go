@@ -3,12 +3,15 @@ package loader_test
 import (
 	"archive/zip"
 	"bytes"
+	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
 	"path"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/encoding/japanese"
@@ -320,4 +323,83 @@ func TestURLCharsetFromHeaderAndMeta(t *testing.T) {
 	_, err = f.URL(t.Context(), srv.URL+"/slow")
 	require.Regexp(t, "timeout|deadline exceeded", err.Error(), "the timeout bounds a fetch")
 	require.ErrorContains(t, err, srv.URL+"/slow")
+}
+
+// TestURLRetries: a site that answers 503 or 429, or drops the connection mid-body, is tried
+// again (waiting at least what Retry-After asks); a 404 is not, and a site that keeps failing
+// fails the source with the attempts counted.
+func TestURLRetries(t *testing.T) {
+	t.Parallel()
+	page := "<html><body><main><h1>Status</h1><p>All systems normal.</p></main></body></html>"
+	var mu sync.Mutex
+	hits := map[string]int{}
+	seen := map[string][]time.Time{}
+	mux := http.NewServeMux()
+	count := func(r *http.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		hits[r.URL.Path]++
+		seen[r.URL.Path] = append(seen[r.URL.Path], time.Now())
+		return hits[r.URL.Path]
+	}
+	mux.HandleFunc("/busy", func(w http.ResponseWriter, r *http.Request) {
+		if count(r) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/slow-down", func(w http.ResponseWriter, r *http.Request) {
+		if count(r) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/cut", func(w http.ResponseWriter, r *http.Request) {
+		if count(r) == 1 {
+			// Promise 1000 bytes, send 20, drop the connection.
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			require.NoError(t, err)
+			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n<html><body><main>")
+			buf.Flush()
+			conn.Close()
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/gone", func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		http.NotFound(w, r)
+	})
+	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	f := &loader.Fetcher{AllowPrivate: true, RetryWait: 10 * time.Millisecond}
+
+	for _, p := range []string{"/busy", "/slow-down", "/cut"} {
+		doc, err := f.URL(t.Context(), srv.URL+p)
+		require.NoError(t, err, p)
+		require.Equal(t, "Status\n\nAll systems normal.", doc.Text, p)
+	}
+	_, err := f.URL(t.Context(), srv.URL+"/gone")
+	require.ErrorContains(t, err, "HTTP 404")
+	require.NotContains(t, err.Error(), "attempts")
+	_, err = f.URL(t.Context(), srv.URL+"/down")
+	require.ErrorContains(t, err, srv.URL+"/down: fetch: HTTP 502 Bad Gateway (3 attempts)")
+	_, err = (&loader.Fetcher{AllowPrivate: true, Retries: -1}).URL(t.Context(), srv.URL+"/down")
+	require.ErrorContains(t, err, "HTTP 502 Bad Gateway")
+	require.NotContains(t, err.Error(), "attempts", "Retries < 0: one attempt")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[string]int{"/busy": 3, "/slow-down": 2, "/cut": 2, "/gone": 1, "/down": 4}, hits)
+	require.GreaterOrEqual(t, seen["/slow-down"][1].Sub(seen["/slow-down"][0]), time.Second, "Retry-After: 1 is honoured")
 }

@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +37,13 @@ type Fetcher struct {
 	MaxSitemapPages int
 	// SitemapAnyHost follows sitemap entries on other hosts than the sitemap's own.
 	SitemapAnyHost bool
+	// Retries is how often a fetch is tried again after a transient failure (HTTP 429, 500, 502,
+	// 503 or 504, or a connection refused, reset or cut mid-body). Default 2; negative for none.
+	// A timeout, a 404 or a refused address is never retried.
+	Retries int
+	// RetryWait is the first wait before a retry, doubled for each further one; a Retry-After
+	// header asks for longer. Default 1s.
+	RetryWait time.Duration
 
 	once    sync.Once
 	guarded *http.Client
@@ -128,8 +138,45 @@ func (f *Fetcher) client() *http.Client {
 	return f.guarded
 }
 
-// fetch GETs u under the Fetcher's timeout, size cap and address guard.
-func (f *Fetcher) fetch(ctx context.Context, u, accept string) (body []byte, contentType string, err error) {
+// maxRetryAfter is the longest Retry-After a fetch waits for; a site asking for more fails the
+// source rather than stall its bot.
+const maxRetryAfter = 30 * time.Second
+
+// transientError is a failed fetch that may succeed if tried again.
+type transientError struct {
+	err        error
+	retryAfter time.Duration
+}
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// fetch GETs u, trying again after transient failures (see Retries).
+func (f *Fetcher) fetch(ctx context.Context, u, accept string) ([]byte, string, error) {
+	retries := f.Retries
+	if retries == 0 {
+		retries = 2
+	}
+	wait := cmp.Or(f.RetryWait, time.Second)
+	for attempt := 0; ; attempt++ {
+		body, ctype, err := f.fetchOnce(ctx, u, accept)
+		var te *transientError
+		if err == nil || !errors.As(err, &te) || attempt >= retries || te.retryAfter > maxRetryAfter {
+			if err != nil && attempt > 0 {
+				err = fmt.Errorf("%w (%d attempts)", err, attempt+1)
+			}
+			return body, ctype, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", err
+		case <-time.After(max(wait<<attempt, te.retryAfter)):
+		}
+	}
+}
+
+// fetchOnce GETs u under the Fetcher's timeout, size cap and address guard.
+func (f *Fetcher) fetchOnce(ctx context.Context, u, accept string) (body []byte, contentType string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.Timeout, defaultTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -144,15 +191,45 @@ func (f *Fetcher) fetch(ctx context.Context, u, accept string) (body []byte, con
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is named by the caller
 		}
-		return nil, "", fmt.Errorf("fetch: %w", err)
+		return nil, "", transient(fmt.Errorf("fetch: %w", err), 0)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("fetch: HTTP %s", resp.Status)
+		err := fmt.Errorf("fetch: HTTP %s", resp.Status)
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return nil, "", &transientError{err: err, retryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+		}
+		return nil, "", err
 	}
 	body, err = readLimited(resp.Body, cmp.Or(f.MaxBytes, defaultMaxBytes))
 	if err != nil {
-		return nil, "", fmt.Errorf("read body: %w", err)
+		return nil, "", transient(fmt.Errorf("read body: %w", err), 0)
 	}
 	return body, resp.Header.Get("Content-Type"), nil
+}
+
+// transient marks err as worth another try when the connection, not the site's answer, failed:
+// refused (a server restarting), reset, or closed before the response ended.
+func transient(err error, after time.Duration) error {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &transientError{err: err, retryAfter: after}
+	}
+	return err
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date; 0 when absent or unreadable.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }
