@@ -131,23 +131,10 @@ func (r *docxReader) table() *docxTable {
 
 // text appends the character data of a w:t to the innermost paragraph.
 func (r *docxReader) text(dec *xml.Decoder) error {
-	for depth := 1; depth > 0; {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			if depth == 1 {
-				r.write(string(t))
-			}
-		case xml.StartElement:
-			depth++
-		case xml.EndElement:
-			depth--
-		}
-	}
-	return nil
+	var b strings.Builder
+	err := charData(dec, &b)
+	r.write(b.String())
+	return err
 }
 
 // sdtProperties reads a content control's properties for w:showingPlcHdr.

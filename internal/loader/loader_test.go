@@ -342,35 +342,29 @@ func TestURLRetries(t *testing.T) {
 		seen[r.URL.Path] = append(seen[r.URL.Path], time.Now())
 		return hits[r.URL.Path]
 	}
-	mux.HandleFunc("/busy", func(w http.ResponseWriter, r *http.Request) {
-		if count(r) < 3 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, page)
+	// flaky serves path with fail for its first failures requests, then the page.
+	flaky := func(path string, failures int, fail func(http.ResponseWriter)) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if count(r) <= failures {
+				fail(w)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, page)
+		})
+	}
+	flaky("/busy", 2, func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+	flaky("/slow-down", 1, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
 	})
-	mux.HandleFunc("/slow-down", func(w http.ResponseWriter, r *http.Request) {
-		if count(r) == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, page)
-	})
-	mux.HandleFunc("/cut", func(w http.ResponseWriter, r *http.Request) {
-		if count(r) == 1 {
-			// Promise 1000 bytes, send 20, drop the connection.
-			conn, buf, err := w.(http.Hijacker).Hijack()
-			require.NoError(t, err)
-			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n<html><body><main>")
-			buf.Flush()
-			conn.Close()
-			return
-		}
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, page)
+	flaky("/cut", 1, func(w http.ResponseWriter) {
+		// Promise 1000 bytes, send 20, drop the connection.
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		require.NoError(t, err)
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n<html><body><main>")
+		buf.Flush()
+		conn.Close()
 	})
 	mux.HandleFunc("/gone", func(w http.ResponseWriter, r *http.Request) {
 		count(r)
