@@ -47,7 +47,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "bots worked on at once")
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
-	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the latest run's failed bots again")
+	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the failed bots of the latest run again, and nothing else")
 	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
@@ -69,10 +69,19 @@ a reason naming the file or URL and the cause. Bots without knowledge become SUC
 contents to embed.") as the app's task would. QUEUED is never written (it would start the app's
 own embedding task), and a deleted bot is never re-created.
 
+The live app wins: every status write is conditional on the bot item being the one ragmigrate
+read (its SyncStatus and LastExecId, its Knowledge and EmbeddingParams). If a user edits or
+deletes a bot, or the app's own embedding task takes it, while ragmigrate works on it, nothing is
+written for that bot — neither rows nor status — and the report lists it as "left to the app".
+If the run stops for a reason that is not the bot's (Ctrl-C, the provider refusing every call),
+the bots it was working on get their previous SyncStatus back.
+
 Runs are journaled in the target (schema ragmigrate): a crash, kill -9 or Ctrl-C loses nothing and
 a re-run continues the unfinished run, skipping done bots; after a finished run it takes up only
-the bots created since. --fresh starts over, --retry-failed reruns failures; 'ragmigrate status'
-shows the journal. It asks before spending (--yes for
+the bots no run has finished (created since, or left to the app and never taken by it).
+--fresh starts over (within --bot/--user), --retry-failed reruns exactly the failed bots of the
+latest run; 'ragmigrate status' shows the journal. The report (--report, and stdout) covers the
+whole run, also what an interrupted invocation of it did. It asks before spending (--yes for
 scripts); --dry-run only plans. Exit status 1 when any bot failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -218,7 +227,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return errors.Join(runErr, err)
 	}
 	if summary.Failed > 0 {
-		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Outcomes))
+		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
 	}
 	return nil
 }
@@ -230,16 +239,25 @@ func planDuration(p *plan.Plan) string {
 	return fmt.Sprintf("~%s at the budget", p.Reembed.Duration)
 }
 
-// reembedSummary is the end-of-run report (stdout and the JSON file).
+// reembedSummary is the end-of-run report (stdout and the JSON file). The bot counts and the
+// list cover the whole run, a resumed run's earlier invocations included; the embedding figures
+// are this invocation's (the Batcher's own totals, since bots share requests).
 type reembedSummary struct {
-	RunID        int64                  `json:"run_id"`
-	Resumed      bool                   `json:"resumed"`
-	NothingToDo  bool                   `json:"nothing_to_do"`
-	Model        string                 `json:"model"`
-	Succeeded    int                    `json:"succeeded"`
-	Failed       int                    `json:"failed"`
-	Skipped      int                    `json:"skipped"`
-	Chunks       int64                  `json:"chunks"`
+	RunID       int64  `json:"run_id"`
+	Resumed     bool   `json:"resumed"`
+	NothingToDo bool   `json:"nothing_to_do"`
+	Note        string `json:"note,omitempty"`
+	Model       string `json:"model"`
+	Succeeded   int    `json:"succeeded"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	// LeftToApp counts bots the live app wrote (or deleted) while they ran: nothing was
+	// written for them.
+	LeftToApp int   `json:"left_to_app"`
+	Pending   int   `json:"pending"`
+	Chunks    int64 `json:"chunks"`
+	// This invocation's embedding.
+	Texts        int64                  `json:"texts"`
 	Requests     int64                  `json:"requests"`
 	Throttles    int64                  `json:"throttles"`
 	Tokens       int64                  `json:"tokens"`
@@ -250,12 +268,11 @@ type reembedSummary struct {
 	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
-// newReembedSummary sums the outcomes; requests, throttles and tokens are the Batcher's own
-// totals, since bots share requests.
+// newReembedSummary sums the run's outcomes and this invocation's embedding.
 func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed.Stats) *reembedSummary {
-	s := &reembedSummary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Model: m.ID,
-		Bots: res.Outcomes, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
-	for _, o := range res.Outcomes {
+	s := &reembedSummary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Note: res.Note, Model: m.ID,
+		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
+	for _, o := range res.Run {
 		switch o.Status {
 		case journal.JobDone:
 			s.Succeeded++
@@ -263,17 +280,25 @@ func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed
 			s.Failed++
 		case journal.JobSkipped:
 			s.Skipped++
+		case journal.JobLeft:
+			s.LeftToApp++
+		case journal.JobPending:
+			s.Pending++
 		}
 		s.Chunks += o.Chunks
 	}
-	s.Requests, s.Throttles, s.Tokens = st.Requests, st.Throttles, st.Tokens
+	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
 	s.ActualUSD = float64(s.Tokens) / 1e6 * m.PricePerMTok
 	return s
 }
 
 func (s *reembedSummary) writeText(g *globalOptions) error {
 	if s.NothingToDo {
-		_, err := fmt.Fprintf(g.stdout, "nothing to do: run %d finished every bot (--fresh starts over, --retry-failed reruns failures)\n", s.RunID)
+		msg := s.Note
+		if msg == "" {
+			msg = fmt.Sprintf("run %d and the runs before it finished every bot in scope (--fresh starts over, --retry-failed reruns the latest run's failures)", s.RunID)
+		}
+		_, err := fmt.Fprintf(g.stdout, "nothing to do: %s\n", msg)
 		return err
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
@@ -281,16 +306,27 @@ func (s *reembedSummary) writeText(g *globalOptions) error {
 	if s.Resumed {
 		resumed = " (resumed)"
 	}
-	fmt.Fprintf(tw, "run %d%s\t%d succeeded · %d failed · %d skipped · %s\n", s.RunID, resumed, s.Succeeded, s.Failed, s.Skipped, s.Elapsed)
-	perReq := 0.0
-	if s.Requests > 0 {
-		perReq = float64(s.Chunks) / float64(s.Requests)
+	fmt.Fprintf(tw, "run %d%s\t%d succeeded · %d failed · %d skipped · %d left to the app", s.RunID, resumed, s.Succeeded, s.Failed, s.Skipped, s.LeftToApp)
+	if s.Pending > 0 {
+		fmt.Fprintf(tw, " · %d not done yet", s.Pending)
 	}
-	fmt.Fprintf(tw, "embedding\t%d chunks · %d requests (%.1f texts each) · %d throttles · %d tokens · $%.4f (estimated $%.4f) · %s\n",
-		s.Chunks, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model)
+	fmt.Fprintf(tw, " · %d chunks\n", s.Chunks)
+	perReq := 0.0
+	if accepted := s.Requests - s.Throttles; accepted > 0 {
+		perReq = float64(s.Texts) / float64(accepted)
+	}
+	label := "embedding"
+	if s.Resumed {
+		label = "embedding (this invocation)"
+	}
+	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	for _, o := range s.Bots {
-		if o.Status == journal.JobFailed || o.Status == journal.JobSkipped {
+		switch o.Status {
+		case journal.JobFailed, journal.JobSkipped:
 			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
+		case journal.JobLeft:
+			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
 		}
 		for _, src := range o.SkippedSources {
 			fmt.Fprintf(tw, "  source skipped %s\t%q: %s\n", o.BotID, o.Title, src)

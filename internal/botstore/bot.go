@@ -111,6 +111,16 @@ type Bot struct {
 
 	// Legacy lists the app-defaulted attributes this item lacks (older app versions wrote fewer).
 	Legacy []string `json:"legacy,omitempty"`
+
+	// read is what the bot's sources were in the item as read (Decode), exactly: UpdateStatus
+	// writes only while the item still holds them.
+	read readState
+}
+
+// readState is the attributes of a bot item that decide its vectors, as DynamoDB returned
+// them. A nil attribute was absent.
+type readState struct {
+	knowledge, embeddingParams AttributeValue
 }
 
 // Key formats (backend/app/repositories/common.py).

@@ -12,6 +12,9 @@ import (
 // Item is a DynamoDB item in the SDK's representation.
 type Item = map[string]types.AttributeValue
 
+// AttributeValue is one attribute in the SDK's representation.
+type AttributeValue = types.AttributeValue
+
 // Decode reads a bot item with the app's defaults for attributes older versions did not write.
 // Attributes the app requires (KeyError in find_private_bot_by_id) make it fail with a
 // *DecodeError naming the key and every problem found.
@@ -25,7 +28,7 @@ func Decode(item Item) (*Bot, error) {
 	if KindOf(sk) != KindBot {
 		return nil, &DecodeError{PK: pk, SK: sk, Reason: "sort key is not a bot key ({user}#BOT#{bot})"}
 	}
-	b := &Bot{UserID: pk, ID: lastSegment(sk)}
+	b := &Bot{UserID: pk, ID: lastSegment(sk), read: readState{knowledge: item["Knowledge"], embeddingParams: item["EmbeddingParams"]}}
 	if b.ID == "" {
 		d.problems = append(d.problems, "empty bot id in sort key")
 	}

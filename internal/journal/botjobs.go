@@ -14,7 +14,7 @@ const botJobsSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 	run_id         bigint NOT NULL REFERENCES ragmigrate.runs (id) ON DELETE CASCADE,
 	bot_id         text NOT NULL,
 	user_id        text NOT NULL,
-	status         text NOT NULL DEFAULT 'pending', -- pending, done, failed, skipped
+	status         text NOT NULL DEFAULT 'pending', -- pending, done, failed, skipped, left
 	attempts       int NOT NULL DEFAULT 0,
 	chunks         bigint NOT NULL DEFAULT 0,
 	requests       bigint NOT NULL DEFAULT 0,
@@ -26,7 +26,8 @@ const botJobsSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 	started_at     timestamptz,
 	finished_at    timestamptz,
 	PRIMARY KEY (run_id, bot_id)
-);`
+);
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS skipped_sources jsonb NOT NULL DEFAULT '[]';`
 
 // Bot job states.
 const (
@@ -34,24 +35,33 @@ const (
 	JobDone    = "done"
 	JobFailed  = "failed"
 	JobSkipped = "skipped"
+	// JobLeft is a bot the live app wrote while the job ran (a user's edit, its own embedding
+	// task) or deleted: nothing was written for it, and the app's state stands.
+	JobLeft = "left"
 )
+
+// Final reports whether a job state is an outcome (not pending).
+func Final(status string) bool { return status != JobPending }
 
 // BotJob is one bot's re-embed in a run.
 type BotJob struct {
-	RunID         int64      `json:"run_id"`
-	BotID         string     `json:"bot_id"`
-	UserID        string     `json:"user_id"`
-	Status        string     `json:"status"`
-	Attempts      int        `json:"attempts"`
-	Chunks        int64      `json:"chunks"`
-	Requests      int64      `json:"requests"`
-	Throttles     int64      `json:"throttles"`
-	Tokens        int64      `json:"tokens"`
-	ContentHash   string     `json:"content_hash,omitempty"`
-	Error         string     `json:"error,omitempty"`
-	StatusWritten bool       `json:"status_written"`
-	StartedAt     *time.Time `json:"started_at,omitempty"`
-	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	RunID       int64  `json:"run_id"`
+	BotID       string `json:"bot_id"`
+	UserID      string `json:"user_id"`
+	Status      string `json:"status"`
+	Attempts    int    `json:"attempts"`
+	Chunks      int64  `json:"chunks"`
+	Requests    int64  `json:"requests"`
+	Throttles   int64  `json:"throttles"`
+	Tokens      int64  `json:"tokens"`
+	ContentHash string `json:"content_hash,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// SkippedSources are the sources a bot was re-embedded without (--on-source-error
+	// skip-source), each with its cause.
+	SkippedSources []string   `json:"skipped_sources,omitempty"`
+	StatusWritten  bool       `json:"status_written"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 }
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
@@ -73,7 +83,7 @@ func AddBotJobs(ctx context.Context, db DB, jobs []BotJob) error {
 // BotJobs lists a run's jobs by bot id.
 func BotJobs(ctx context.Context, db DB, runID int64) ([]BotJob, error) {
 	rows, err := db.Query(ctx, `SELECT run_id, bot_id, user_id, status, attempts, chunks, requests, throttles, tokens,
-			content_hash, error, status_written, started_at, finished_at
+			content_hash, error, skipped_sources, status_written, started_at, finished_at
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 ORDER BY bot_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of run %d: %w", runID, err)
@@ -81,7 +91,7 @@ func BotJobs(ctx context.Context, db DB, runID int64) ([]BotJob, error) {
 	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BotJob, error) {
 		var j BotJob
 		err := r.Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Chunks, &j.Requests, &j.Throttles, &j.Tokens,
-			&j.ContentHash, &j.Error, &j.StatusWritten, &j.StartedAt, &j.FinishedAt)
+			&j.ContentHash, &j.Error, &j.SkippedSources, &j.StatusWritten, &j.StartedAt, &j.FinishedAt)
 		return j, err
 	})
 	if err != nil {
@@ -114,9 +124,14 @@ func ClaimBotJob(ctx context.Context, tx pgx.Tx, runID int64, botID string) (boo
 
 // FinishBotJob records a job's outcome (inside the bot's transaction when it is done).
 func FinishBotJob(ctx context.Context, db DB, j BotJob) error {
+	skipped := j.SkippedSources
+	if skipped == nil {
+		skipped = []string{}
+	}
 	tag, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = $3, chunks = $4, requests = $5, throttles = $6, tokens = $7,
-			content_hash = $8, error = $9, finished_at = now()
-		WHERE run_id = $1 AND bot_id = $2`, j.RunID, j.BotID, j.Status, j.Chunks, j.Requests, j.Throttles, j.Tokens, j.ContentHash, j.Error)
+			content_hash = $8, error = $9, skipped_sources = $10, status_written = $11, finished_at = now()
+		WHERE run_id = $1 AND bot_id = $2`, j.RunID, j.BotID, j.Status, j.Chunks, j.Requests, j.Throttles, j.Tokens, j.ContentHash, j.Error,
+		skipped, j.StatusWritten)
 	if err != nil {
 		return fmt.Errorf("finish job of bot %s: %w", j.BotID, err)
 	}
@@ -126,13 +141,46 @@ func FinishBotJob(ctx context.Context, db DB, j BotJob) error {
 	return nil
 }
 
-// MarkStatusWritten records that the bot's SyncStatus now reflects the job's outcome.
-func MarkStatusWritten(ctx context.Context, db DB, runID int64, botID string) error {
-	_, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status_written = true WHERE run_id = $1 AND bot_id = $2`, runID, botID)
+// RetryFailedJobs makes a run's failed jobs pending again and returns their bots.
+func RetryFailedJobs(ctx context.Context, db DB, runID int64) ([]string, error) {
+	rows, err := db.Query(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = ''
+		WHERE run_id = $1 AND status = 'failed' RETURNING bot_id`, runID)
 	if err != nil {
-		return fmt.Errorf("job of bot %s: %w", botID, err)
+		return nil, fmt.Errorf("retry failed jobs of run %d: %w", runID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("retry failed jobs of run %d: %w", runID, err)
+	}
+	return ids, nil
+}
+
+// ReopenBotJob makes one finished job pending again.
+func ReopenBotJob(ctx context.Context, db DB, runID int64, botID string) error {
+	_, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = '' WHERE run_id = $1 AND bot_id = $2`, runID, botID)
+	if err != nil {
+		return fmt.Errorf("reopen job of bot %s: %w", botID, err)
 	}
 	return nil
+}
+
+// FinishedBots returns the bots that have an outcome in any run of kind on subject, with the
+// newest such outcome: what a later run need not do again.
+func FinishedBots(ctx context.Context, db DB, kind, subject string) (map[string]string, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT ON (j.bot_id) j.bot_id, j.status
+		FROM ragmigrate.bot_jobs j JOIN ragmigrate.runs r ON r.id = j.run_id
+		WHERE r.kind = $1 AND r.subject = $2 AND j.status <> 'pending'
+		ORDER BY j.bot_id, j.run_id DESC`, kind, subject)
+	if err != nil {
+		return nil, fmt.Errorf("finished bots of %s: %w", subject, err)
+	}
+	out := map[string]string{}
+	var id, status string
+	_, err = pgx.ForEachRow(rows, []any{&id, &status}, func() error { out[id] = status; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("finished bots of %s: %w", subject, err)
+	}
+	return out, nil
 }
 
 // DoneChunks returns, for the newest re-embed run, the chunk count of every bot it finished, or

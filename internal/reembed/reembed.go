@@ -13,9 +13,10 @@
 //
 // SyncStatus follows the app's embedding task: RUNNING while a bot is worked on, then SUCCEEDED
 // ("Successfully inserted to vector store.") or FAILED with the reason; bots without knowledge
-// become SUCCEEDED ("No contents to embed."). Unlike the app, the update is conditional on the bot
-// item still existing (no ghost items), and QUEUED is never written (it would start the app's own
-// task).
+// become SUCCEEDED ("No contents to embed."). Unlike the app, every status write is a
+// compare-and-swap on the bot item as read (botstore.UpdateStatus): the live app's edits, its own
+// embedding task and deletions win, and such a bot is left to the app with nothing written. No
+// ghost item is created, and QUEUED is never written (it would start the app's own task).
 package reembed
 
 import (
@@ -66,105 +67,157 @@ type Job struct {
 
 // Counters are live totals across a run's bots.
 type Counters struct {
-	BotsDone, BotsFailed, BotsSkipped atomic.Int64
-	Chunks, Requests, Throttles       atomic.Int64
-	Tokens                            atomic.Int64
+	BotsDone, BotsFailed, BotsSkipped, BotsLeft atomic.Int64
+	Chunks, Requests, Throttles                 atomic.Int64
+	Tokens                                      atomic.Int64
 }
 
 // Outcome is a finished job.
 type Outcome struct {
 	journal.BotJob
 	Title string `json:"title"`
-	// SkippedSources are the sources left out under SkipUnreadableSources, with the cause.
-	SkippedSources []string `json:"skipped_sources,omitempty"`
 }
 
 // Run re-embeds bot b as job j of the journal. It returns an error only for what stops the
-// whole run (the target or the journal failing, cancellation); a bot's own failure is recorded
-// as the job's outcome and in the bot's SyncStatus.
+// whole run (the target or the journal failing, the provider refusing every call,
+// cancellation); a bot's own failure is recorded as the job's outcome and in the bot's
+// SyncStatus.
+//
+// The live app wins. Every write to the bot item is a compare-and-swap on the item as read
+// (botstore.UpdateStatus): if a user edits the bot, the app's own embedding task takes it, or
+// the bot is deleted while the job runs, the job writes neither rows nor status and the bot is
+// "left to the app". The bot's rows are written in a transaction that commits only after the
+// SUCCEEDED status was swapped in; the status write is the last step before the commit, so the
+// app's later writes always come after ours. If the process dies between the two, the job is
+// still pending and the next run does the bot again (its SyncStatus then says SUCCEEDED under
+// this run's exec id, which the retry takes over).
 func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outcome, error) {
 	log := jb.Logger.With(slog.String("bot_id", b.ID))
 	out := Outcome{BotJob: j, Title: b.Title}
+	// The scan may be minutes old: work from what the item holds now.
+	b, err := jb.Bots.Get(ctx, b.UserID, b.ID)
+	var de *botstore.DecodeError
+	switch {
+	case errors.Is(err, botstore.ErrBotGone):
+		return out, jb.leave(ctx, &out, journal.JobSkipped, "the bot was deleted")
+	case errors.As(err, &de):
+		return out, jb.leave(ctx, &out, journal.JobSkipped, "the bot's item can no longer be read: "+de.Reason)
+	case err != nil:
+		return out, err
+	}
+	out.Title = b.Title
 	if err := journal.StartBotJob(ctx, jb.Target, &out.BotJob); err != nil {
 		return out, err
 	}
 	execID := j.ExecID()
+	before := *b // to put back if the run stops for a reason that is not the bot's
 
 	if b.Knowledge.Empty() {
 		// As the app's task: nothing to embed is a success. (The app keeps old vectors; the
 		// new cluster has none to keep.)
-		out.Status = journal.JobDone
-		if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
-			return out, err
-		}
 		if b.SyncStatus != botstore.StatusSucceeded {
-			if err := jb.setStatus(ctx, &out, botstore.StatusSucceeded, botstore.ReasonNoContents, execID); err != nil {
-				return out, err
+			if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusSucceeded, botstore.ReasonNoContents, execID); err != nil {
+				return out, jb.statusRefused(ctx, &out, err)
 			}
-		} else if err := journal.MarkStatusWritten(ctx, jb.Target, j.RunID, b.ID); err != nil {
+		}
+		out.Status, out.StatusWritten = journal.JobDone, true
+		if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
 			return out, err
 		}
 		jb.count(&out)
 		return out, nil
 	}
 
-	if err := jb.Bots.SetStatus(ctx, b.UserID, b.ID, botstore.StatusRunning, "", execID); err != nil {
+	if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusRunning, "", execID); err != nil {
 		if ctx.Err() != nil {
 			// The update may have landed before the cancellation was noticed.
-			return out, jb.abandon(b, &out)
+			return out, jb.abandon(b, &before, &out, ctx.Err())
 		}
-		if errors.Is(err, botstore.ErrBotGone) {
-			out.Status, out.Error = journal.JobSkipped, "the bot was deleted"
-			log.InfoContext(ctx, "bot deleted, skipped")
-			err = journal.FinishBotJob(ctx, jb.Target, out.BotJob)
-			jb.count(&out)
-			return out, err
-		}
-		return out, err
+		return out, jb.statusRefused(ctx, &out, err)
 	}
 
 	rows, err := jb.prepare(ctx, b, &out)
-	if err != nil {
-		if ctx.Err() != nil {
-			return out, jb.abandon(b, &out)
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return out, jb.abandon(b, &before, &out, ctx.Err())
+	case stopsRun(err):
+		// The operator's problem (credentials, model access, an endpoint that never answers),
+		// not the bot's: its status goes back to what it was, and the run stops.
+		return out, jb.abandon(b, &before, &out, err)
+	case errors.Is(err, botstore.ErrBotChanged) || errors.Is(err, botstore.ErrBotGone):
+		return out, jb.statusRefused(ctx, &out, err)
+	default:
 		log.InfoContext(ctx, "bot failed", slog.String("reason", err.Error()))
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		return out, jb.fail(fctx, &out, b, err, execID)
 	}
 
-	err = pgx.BeginFunc(ctx, jb.Target, func(tx pgx.Tx) error {
-		mine, err := journal.ClaimBotJob(ctx, tx, j.RunID, b.ID)
+	// Past this point the work is paid for: finish it even if the run is being interrupted.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var refused error
+	err = pgx.BeginFunc(wctx, jb.Target, func(tx pgx.Tx) error {
+		mine, err := journal.ClaimBotJob(wctx, tx, j.RunID, b.ID)
 		if err != nil {
 			return err
 		}
 		if !mine {
 			return errAlreadyDone
 		}
-		if _, err := vectorstore.ReplaceBotRows(ctx, tx, b.ID, rows); err != nil {
+		if _, err := vectorstore.ReplaceBotRows(wctx, tx, b.ID, rows); err != nil {
 			return err
 		}
-		out.Status = journal.JobDone
-		return journal.FinishBotJob(ctx, tx, out.BotJob)
+		out.Status, out.StatusWritten = journal.JobDone, true
+		if err := journal.FinishBotJob(wctx, tx, out.BotJob); err != nil {
+			return err
+		}
+		// Last, so that nothing can fail between the app's item saying SUCCEEDED and the commit
+		// but the commit itself.
+		if err := jb.Bots.UpdateStatus(wctx, b, botstore.StatusSucceeded, botstore.ReasonSucceeded, execID); err != nil {
+			refused = err
+			return err
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errAlreadyDone):
 		out.Status = journal.JobDone
-	case err != nil && ctx.Err() != nil:
-		return out, jb.abandon(b, &out)
+	case refused != nil && (errors.Is(refused, botstore.ErrBotChanged) || errors.Is(refused, botstore.ErrBotGone)):
+		out.Status, out.StatusWritten = journal.JobPending, false
+		return out, jb.statusRefused(wctx, &out, refused)
 	case err != nil:
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
 	}
 	log.InfoContext(ctx, "bot re-embedded", slog.Int64("chunks", out.Chunks), slog.Int64("requests", out.Requests))
-	// The rows are committed: the status must follow even if the run is being interrupted.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := jb.setStatus(sctx, &out, botstore.StatusSucceeded, botstore.ReasonSucceeded, execID); err != nil {
-		return out, err
-	}
 	jb.count(&out)
 	return out, nil
+}
+
+// statusRefused handles a status write the item refused: the bot was deleted (skipped) or the
+// live app wrote it (left to the app). Nothing of the bot's is written. Other errors stop the run.
+func (jb *Job) statusRefused(ctx context.Context, out *Outcome, err error) error {
+	switch {
+	case errors.Is(err, botstore.ErrBotGone):
+		return jb.leave(ctx, out, journal.JobSkipped, "the bot was deleted")
+	case errors.Is(err, botstore.ErrBotChanged):
+		return jb.leave(ctx, out, journal.JobLeft, "left to the app: "+strings.TrimPrefix(err.Error(), "set status: "))
+	}
+	return err
+}
+
+// leave records a job that wrote nothing.
+func (jb *Job) leave(ctx context.Context, out *Outcome, status, reason string) error {
+	jb.Logger.InfoContext(ctx, "bot not written", slog.String("bot_id", out.BotID), slog.String("outcome", status), slog.String("reason", reason))
+	out.Status, out.Error, out.StatusWritten = status, reason, false
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := journal.FinishBotJob(fctx, jb.Target, out.BotJob); err != nil {
+		return err
+	}
+	jb.count(out)
+	return nil
 }
 
 var errAlreadyDone = errors.New("job already done")
@@ -177,6 +230,10 @@ func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]ve
 		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))
 	}
 	if err != nil {
+		return nil, err
+	}
+	// Reading the sources can take minutes: if the app took the bot meanwhile, spend nothing on it.
+	if err := jb.Bots.Check(ctx, b); err != nil {
 		return nil, err
 	}
 	texts := make([]string, len(chunks))
@@ -225,43 +282,48 @@ func describeEmbedError(err error, chunks []sources.Chunk) error {
 	return fmt.Errorf("embed: the model rejected %d chunk(s): %s", len(ie.Texts), strings.Join(parts, "; "))
 }
 
-// fail records a bot's failure in the journal and its SyncStatus.
+// fail records a bot's failure in its SyncStatus, then in the journal. Should the process die
+// between the two, the job is still pending and the bot is tried again.
 func (jb *Job) fail(ctx context.Context, out *Outcome, b *botstore.Bot, cause error, execID string) error {
-	out.Status, out.Error = journal.JobFailed, cause.Error()
-	if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
-		return err
+	if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusFailed, cause.Error(), execID); err != nil {
+		return jb.statusRefused(ctx, out, err)
 	}
-	if err := jb.setStatus(ctx, out, botstore.StatusFailed, cause.Error(), execID); err != nil {
+	out.Status, out.Error, out.StatusWritten = journal.JobFailed, cause.Error(), true
+	if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
 		return err
 	}
 	jb.count(out)
 	return nil
 }
 
-// abandon leaves an interrupted bot truthful: its job stays pending for the next run, and its
-// SyncStatus (RUNNING, which nothing is any more) says it was interrupted.
-func (jb *Job) abandon(b *botstore.Bot, out *Outcome) error {
+// abandon stops a bot for a reason that is not the bot's (an interruption, a provider refusing
+// every call): its job stays pending for the next run, and its SyncStatus goes back to what it
+// was before this run claimed it — if the item is still as this run left it.
+func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reason := fmt.Sprintf("ragmigrate run %d was interrupted before this bot finished; run 'ragmigrate reembed' again to continue", out.RunID)
-	if err := jb.Bots.SetStatus(ctx, b.UserID, b.ID, botstore.StatusFailed, reason, out.ExecID()); err != nil && !errors.Is(err, botstore.ErrBotGone) {
-		jb.Logger.Warn("could not record the interruption in SyncStatus", slog.String("bot_id", b.ID), slog.Any("error", err))
+	if b.LastExecID != out.ExecID() {
+		// The claim may have landed with its answer lost to the cancellation: expect it.
+		claimed := *b
+		claimed.SyncStatus, claimed.SyncStatusReason, claimed.LastExecID = botstore.StatusRunning, "", out.ExecID()
+		b = &claimed
+	}
+	status, reason, execID := before.SyncStatus, before.SyncStatusReason, before.LastExecID
+	if status == botstore.StatusQueued {
+		// Never QUEUED: it would start the app's own embedding task.
+		status, reason, execID = botstore.StatusFailed, fmt.Sprintf("ragmigrate run %d stopped before this bot finished (%v); run 'ragmigrate reembed' again to continue", out.RunID, cause), out.ExecID()
+	}
+	err := jb.Bots.UpdateStatus(ctx, b, status, reason, execID)
+	if err != nil && !errors.Is(err, botstore.ErrBotGone) && !errors.Is(err, botstore.ErrBotChanged) {
+		jb.Logger.Warn("could not put the bot's SyncStatus back", slog.String("bot_id", b.ID), slog.Any("error", err))
 	}
 	out.Status = journal.JobPending
-	return context.Canceled
+	return cause
 }
 
-func (jb *Job) setStatus(ctx context.Context, out *Outcome, status botstore.SyncStatus, reason, execID string) error {
-	err := jb.Bots.SetStatus(ctx, out.UserID, out.BotID, status, reason, execID)
-	if errors.Is(err, botstore.ErrBotGone) {
-		jb.Logger.InfoContext(ctx, "bot deleted while it ran; its status is not written", slog.String("bot_id", out.BotID))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	out.StatusWritten = true
-	return journal.MarkStatusWritten(ctx, jb.Target, out.RunID, out.BotID)
+// stopsRun reports whether err is the operator's problem rather than the bot's.
+func stopsRun(err error) bool {
+	return false
 }
 
 func (jb *Job) count(out *Outcome) {
@@ -276,6 +338,8 @@ func (jb *Job) count(out *Outcome) {
 		c.BotsFailed.Add(1)
 	case journal.JobSkipped:
 		c.BotsSkipped.Add(1)
+	case journal.JobLeft:
+		c.BotsLeft.Add(1)
 	}
 	c.Chunks.Add(out.Chunks)
 	c.Requests.Add(out.Requests)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -43,12 +44,16 @@ type Config struct {
 
 // Result is what a run did.
 type Result struct {
-	RunID       int64                  `json:"run_id"`
-	Resumed     bool                   `json:"resumed"`
-	NothingToDo bool                   `json:"nothing_to_do"`
-	Outcomes    []Outcome              `json:"bots"`
-	Malformed   []botstore.DecodeError `json:"malformed,omitempty"`
-	Elapsed     time.Duration          `json:"elapsed_ns"`
+	RunID       int64 `json:"run_id"`
+	Resumed     bool  `json:"resumed"`
+	NothingToDo bool  `json:"nothing_to_do"`
+	// Outcomes are this invocation's jobs; Run is every job of the run as the journal ends it
+	// (a resumed run's earlier invocations included).
+	Outcomes  []Outcome              `json:"-"`
+	Run       []Outcome              `json:"bots"`
+	Note      string                 `json:"note,omitempty"`
+	Malformed []botstore.DecodeError `json:"malformed,omitempty"`
+	Elapsed   time.Duration          `json:"elapsed_ns"`
 }
 
 // Run re-embeds every bot in scope that the current run has not finished.
@@ -97,44 +102,13 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
 
-	run, err := c.pickRun(ctx, res, bots)
+	run, todo, err := c.pickRun(ctx, res, bots)
 	if err != nil || res.NothingToDo {
 		return res, err
 	}
 	res.RunID = run.ID
-	var jobs []journal.BotJob
-	for _, id := range slices.Sorted(maps.Keys(bots)) {
-		jobs = append(jobs, journal.BotJob{RunID: run.ID, BotID: id, UserID: bots[id].UserID})
-	}
-	if err := journal.AddBotJobs(ctx, c.Target, jobs); err != nil {
-		return nil, fmt.Errorf("reembed: %w", err)
-	}
-	if jobs, err = journal.BotJobs(ctx, c.Target, run.ID); err != nil {
-		return nil, fmt.Errorf("reembed: %w", err)
-	}
-
-	var todo []journal.BotJob
-	for _, j := range jobs {
-		b, ok := bots[j.BotID]
-		switch {
-		case j.Status == journal.JobPending && ok:
-			todo = append(todo, j)
-		case j.Status == journal.JobPending && len(c.BotIDs) == 0 && len(c.UserIDs) == 0:
-			// Pending, in scope, and no longer in the table: deleted since the run began.
-			j.Status, j.Error = journal.JobSkipped, "the bot was deleted"
-			if err := journal.FinishBotJob(ctx, c.Target, j); err != nil {
-				return nil, err
-			}
-		case ok && !j.StatusWritten && (j.Status == journal.JobDone || j.Status == journal.JobFailed):
-			// The rows (or the failure) are recorded but the bot's status was not written: the
-			// process died between the two. Write it now.
-			if err := c.rewriteStatus(ctx, b, j); err != nil {
-				return nil, err
-			}
-		}
-	}
 	c.Logger.InfoContext(ctx, "re-embed run", slog.Int64("run_id", run.ID), slog.Bool("resumed", res.Resumed),
-		slog.Int("bots", len(jobs)), slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
+		slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
 
 	var phase *report.Phase
 	if c.Progress != nil {
@@ -148,13 +122,18 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		if gctx.Err() != nil {
 			break
 		}
+		b := bots[j.BotID]
+		if b == nil {
+			// A failed bot retried after it was deleted: the job finds it gone.
+			b = &botstore.Bot{UserID: j.UserID, ID: j.BotID}
+		}
 		g.Go(func() error {
-			out, err := c.Job.Run(gctx, bots[j.BotID], j)
+			out, err := c.Job.Run(gctx, b, j)
 			outcomes[i] = out
 			if phase != nil {
 				phase.Add(1)
-				phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed",
-					c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load()))
+				phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
+					c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 			}
 			return err
 		})
@@ -168,91 +147,179 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	res.Elapsed = time.Since(start)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	var finishErr error
 	switch {
 	case ctx.Err() != nil:
-		journal.Finish(fctx, c.Target, run.ID, journal.StatusInterrupted, ctx.Err())
-		return res, fmt.Errorf("reembed run %d interrupted; run again to continue: %w", run.ID, ctx.Err())
+		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusInterrupted, ctx.Err())
+		runErr = fmt.Errorf("reembed run %d interrupted; run again to continue: %w", run.ID, ctx.Err())
 	case runErr != nil:
-		journal.Finish(fctx, c.Target, run.ID, journal.StatusFailed, runErr)
-		return res, fmt.Errorf("reembed run %d: %w", run.ID, runErr)
+		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusFailed, runErr)
+		runErr = fmt.Errorf("reembed run %d: %w", run.ID, runErr)
 	}
-	remaining, err := journal.BotJobs(fctx, c.Target, run.ID)
+	// The report covers the whole run, also what earlier invocations of a resumed run did.
+	all, err := journal.BotJobs(fctx, c.Target, run.ID)
 	if err != nil {
-		return res, err
+		return res, errors.Join(runErr, finishErr, err)
 	}
-	if !slices.ContainsFunc(remaining, func(j journal.BotJob) bool { return j.Status == journal.JobPending }) {
-		if err := journal.Finish(fctx, c.Target, run.ID, journal.StatusDone, nil); err != nil {
-			return res, err
+	res.Run = make([]Outcome, 0, len(all))
+	pending := false
+	for _, j := range all {
+		title := ""
+		if b := bots[j.BotID]; b != nil {
+			title = b.Title
 		}
+		res.Run = append(res.Run, Outcome{BotJob: j, Title: title})
+		pending = pending || j.Status == journal.JobPending
 	}
-	return res, nil
+	if runErr == nil && !pending {
+		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusDone, nil)
+	}
+	return res, errors.Join(runErr, finishErr)
 }
 
-// pickRun resumes the newest unfinished run, reruns failures, or starts a new run.
-func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*botstore.Bot) (*journal.Run, error) {
+// pickRun chooses the run and its jobs to do: the failed bots of the latest run
+// (--retry-failed), a new run over every bot in scope (--fresh, or the first run), or else the
+// unfinished run resumed — or, when the latest run is finished, a new run over only the bots no
+// run has finished yet (created since, or left to the app and never taken by it).
+func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*botstore.Bot) (*journal.Run, []journal.BotJob, error) {
 	latest, err := journal.LatestRun(ctx, c.Target, Kind, c.Table)
 	switch {
 	case errors.Is(err, journal.ErrNoRun):
 		latest = nil
 	case err != nil:
-		return nil, fmt.Errorf("reembed: %w", err)
+		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
 	unfinished := latest != nil && latest.Status != journal.StatusDone && latest.Status != journal.StatusAbandoned
-	switch {
-	case c.Fresh && unfinished:
-		if err := journal.Finish(ctx, c.Target, latest.ID, journal.StatusAbandoned, errors.New("replaced by a fresh run")); err != nil {
-			return nil, err
+
+	if c.RetryFailed {
+		if latest == nil {
+			res.NothingToDo, res.Note = true, "no re-embed run in the journal to retry"
+			return nil, nil, nil
 		}
-	case c.RetryFailed && latest != nil:
-		tag, err := c.Target.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = '' WHERE run_id = $1 AND status = 'failed'`, latest.ID)
-		if err != nil {
-			return nil, fmt.Errorf("reembed: retry failed bots of run %d: %w", latest.ID, err)
-		}
-		c.Logger.InfoContext(ctx, "retrying failed bots", slog.Int64("run_id", latest.ID), slog.Int64("bots", tag.RowsAffected()))
-		res.Resumed = true
-		return latest, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
-	case unfinished:
-		res.Resumed = true
-		return latest, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
-	case latest != nil && !c.Fresh:
-		// Finished; but bots created since then still need their vectors.
 		jobs, err := journal.BotJobs(ctx, c.Target, latest.ID)
 		if err != nil {
-			return nil, fmt.Errorf("reembed: %w", err)
+			return nil, nil, fmt.Errorf("reembed: %w", err)
 		}
-		have := map[string]bool{}
+		var todo []journal.BotJob
 		for _, j := range jobs {
-			have[j.BotID] = true
-		}
-		for id := range bots {
-			if !have[id] {
-				c.Logger.InfoContext(ctx, "bots added since the last run; continuing it", slog.Int64("run_id", latest.ID))
-				res.Resumed = true
-				return latest, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
+			if j.Status == journal.JobFailed && inScope(*c, j.UserID, j.BotID) {
+				if err := journal.ReopenBotJob(ctx, c.Target, j.RunID, j.BotID); err != nil {
+					return nil, nil, fmt.Errorf("reembed: %w", err)
+				}
+				j.Status, j.Error = journal.JobPending, ""
+				todo = append(todo, j)
 			}
 		}
 		res.RunID = latest.ID
-		res.NothingToDo = true
-		return latest, nil
+		if len(todo) == 0 {
+			res.NothingToDo, res.Note = true, fmt.Sprintf("run %d has no failed bots to retry", latest.ID)
+			return latest, nil, nil
+		}
+		c.Logger.InfoContext(ctx, "retrying failed bots", slog.Int64("run_id", latest.ID), slog.Int("bots", len(todo)))
+		res.Resumed = true
+		return latest, todo, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
 	}
-	run, err := journal.StartRun(ctx, c.Target, Kind, c.Table, c.Params)
+
+	if c.Fresh || latest == nil {
+		if unfinished {
+			if err := journal.Finish(ctx, c.Target, latest.ID, journal.StatusAbandoned, errors.New("replaced by a fresh run")); err != nil {
+				return nil, nil, err
+			}
+		}
+		return c.startRun(ctx, bots, slices.Sorted(maps.Keys(bots)))
+	}
+
+	// Bots some run already finished are not done again, whichever run it was (a run scoped
+	// with --bot finishes only its bots).
+	finished, err := journal.FinishedBots(ctx, c.Target, Kind, c.Table)
 	if err != nil {
-		return nil, fmt.Errorf("reembed: %w", err)
+		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	return run, journal.SetPhase(ctx, c.Target, run.ID, "bots")
+	var need []string
+	for _, id := range slices.Sorted(maps.Keys(bots)) {
+		switch finished[id] {
+		case "":
+			need = append(need, id)
+		case journal.JobLeft:
+			// Left to the app: if its own embedding task never took the bot (the LastExecId is
+			// still one of ours) and the bot is not queued for it, nobody embedded its sources.
+			if b := bots[id]; strings.HasPrefix(b.LastExecID, "ragmigrate-") && b.SyncStatus != botstore.StatusQueued {
+				need = append(need, id)
+			}
+		}
+	}
+	if !unfinished {
+		res.RunID = latest.ID
+		if len(need) == 0 {
+			res.NothingToDo = true
+			return latest, nil, nil
+		}
+		c.Logger.InfoContext(ctx, "bots no run has finished; starting a run for them", slog.Int("bots", len(need)), slog.Int64("last_run_id", latest.ID))
+		return c.startRun(ctx, bots, need)
+	}
+
+	res.Resumed = true
+	if err := journal.SetPhase(ctx, c.Target, latest.ID, "bots"); err != nil {
+		return nil, nil, err
+	}
+	jobs, err := journal.BotJobs(ctx, c.Target, latest.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reembed: %w", err)
+	}
+	inRun := map[string]journal.BotJob{}
+	for _, j := range jobs {
+		inRun[j.BotID] = j
+	}
+	var add []journal.BotJob
+	for _, id := range need {
+		j, ok := inRun[id]
+		switch {
+		case !ok:
+			add = append(add, journal.BotJob{RunID: latest.ID, BotID: id, UserID: bots[id].UserID})
+		case j.Status == journal.JobLeft:
+			if err := journal.ReopenBotJob(ctx, c.Target, latest.ID, id); err != nil {
+				return nil, nil, fmt.Errorf("reembed: %w", err)
+			}
+		}
+	}
+	if err := journal.AddBotJobs(ctx, c.Target, add); err != nil {
+		return nil, nil, fmt.Errorf("reembed: %w", err)
+	}
+	if jobs, err = journal.BotJobs(ctx, c.Target, latest.ID); err != nil {
+		return nil, nil, fmt.Errorf("reembed: %w", err)
+	}
+	var todo []journal.BotJob
+	for _, j := range jobs {
+		_, ok := bots[j.BotID]
+		switch {
+		case j.Status != journal.JobPending:
+		case ok:
+			todo = append(todo, j)
+		case len(c.BotIDs) == 0 && len(c.UserIDs) == 0:
+			// Pending, in scope, and no longer in the table: deleted since the run began.
+			j.Status, j.Error = journal.JobSkipped, "the bot was deleted"
+			if err := journal.FinishBotJob(ctx, c.Target, j); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return latest, todo, nil
 }
 
-// rewriteStatus writes the SyncStatus a finished job implies.
-func (c *Config) rewriteStatus(ctx context.Context, b *botstore.Bot, j journal.BotJob) error {
-	out := &Outcome{BotJob: j, Title: b.Title}
-	status, reason := botstore.StatusSucceeded, botstore.ReasonSucceeded
-	switch {
-	case j.Status == journal.JobFailed:
-		status, reason = botstore.StatusFailed, j.Error
-	case b.Knowledge.Empty():
-		reason = botstore.ReasonNoContents
+// startRun records a new run with a job for each of ids.
+func (c *Config) startRun(ctx context.Context, bots map[string]*botstore.Bot, ids []string) (*journal.Run, []journal.BotJob, error) {
+	run, err := journal.StartRun(ctx, c.Target, Kind, c.Table, c.Params)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	return c.Job.setStatus(ctx, out, status, reason, j.ExecID())
+	jobs := make([]journal.BotJob, len(ids))
+	for i, id := range ids {
+		jobs[i] = journal.BotJob{RunID: run.ID, BotID: id, UserID: bots[id].UserID, Status: journal.JobPending}
+	}
+	if err := journal.AddBotJobs(ctx, c.Target, jobs); err != nil {
+		return nil, nil, fmt.Errorf("reembed: %w", err)
+	}
+	return run, jobs, journal.SetPhase(ctx, c.Target, run.ID, "bots")
 }
 
 func inScope(c Config, user, bot string) bool {
