@@ -300,9 +300,16 @@ func TestReembedSurvivesKill9(t *testing.T) {
 		cmd.Wait()
 		require.Less(t, done(), total, "killed before the end")
 	}
-	r := b.reembed(t)
+	r := b.reembed(t, "--json")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	require.Contains(t, r.stdout, "(resumed)")
+	var sum reembedSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	require.True(t, sum.Resumed)
+	// The report is the whole run's, with what the killed invocations did too.
+	require.Len(t, sum.Bots, total)
+	require.Equal(t, len(b.wantFail), sum.Failed)
+	require.Equal(t, len(b.wantRows)+len(b.empty), sum.Succeeded)
+	require.LessOrEqual(t, sum.Texts, 96*(sum.Requests-sum.Throttles), "no request holds more than Cohere's 96 texts")
 	b.requireFinalState(t)
 	require.Equal(t, total, done())
 }
