@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -79,4 +81,23 @@ func TestVerifyCommand(t *testing.T) {
 		r := ragmigrate(t, env, "verify", "--target-db", dst)
 		require.Equal(t, exitUsage, r.code)
 	})
+}
+
+// TestVerifyAfterReembed verifies a re-embedded target against the old cluster it replaces: ids
+// and vectors are new by design, so the bots are compared by their chunks, and only a real
+// difference of content fails.
+func TestVerifyAfterReembed(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, seed.DefaultBots, bedrocksim.Knobs{Seed: 7})
+	r := b.reembed(t)
+	require.Equal(t, exitFailure, r.code, "the seed's unreadable bots fail the run: %s", r.stderr)
+
+	args := []string{"verify", "--source-db", b.source, "--target-db", b.target, "--table", b.table, "--bucket", b.bucket, "--allow-private-urls", "--queries", "20"}
+	v := ragmigrate(t, b.env, args...)
+	t.Log("\n" + v.stdout)
+	require.Zero(t, v.code, v.stdout+v.stderr)
+	require.Contains(t, v.stdout, "data (source vs target, by content)")
+	require.Contains(t, v.stdout, "not compared")
+	require.Contains(t, v.stdout, "new ids and new vectors by design")
+	require.NotContains(t, v.stdout, "MISMATCH")
 }
