@@ -85,8 +85,10 @@ type BotContent struct {
 
 // ChunkExample is a chunk holding text the other side lacks.
 type ChunkExample struct {
-	Source  string `json:"source"`
-	Content string `json:"content"` // its first 100 characters
+	Source string `json:"source"`
+	// Content is about 100 characters of the chunk: where its text first departs from the other
+	// side's text of the same source, or its start.
+	Content string `json:"content"`
 }
 
 // Why texts, shared by the report and its tests.
@@ -241,11 +243,23 @@ func reloadDiff(ctx context.Context, o Options, content []BotContent, ids []stri
 			for _, r := range dst {
 				have[r]++
 			}
+			// Examples show where a chunk departs from the other side's text of its source.
+			bySource := func(rows []chunkRow) map[string]map[uint64]struct{} {
+				m := map[string]map[uint64]struct{}{}
+				for _, r := range rows {
+					if m[r.source] == nil {
+						m[r.source] = map[uint64]struct{}{}
+					}
+					grams(m[r.source], r.content)
+				}
+				return m
+			}
+			wantGrams, haveGrams := bySource(loaded), bySource(dst)
 			for r, n := range have {
 				if extra := n - want[r]; extra > 0 {
 					c.Reloaded.OnlyInTarget += extra
 					if len(c.Reloaded.TargetExamples) < o.MaxDetails {
-						c.Reloaded.TargetExamples = append(c.Reloaded.TargetExamples, ChunkExample{Source: r.source, Content: preview(r.content)})
+						c.Reloaded.TargetExamples = append(c.Reloaded.TargetExamples, ChunkExample{Source: r.source, Content: excerpt(r.content, wantGrams[r.source])})
 					}
 				}
 			}
@@ -253,7 +267,7 @@ func reloadDiff(ctx context.Context, o Options, content []BotContent, ids []stri
 				if lack := n - have[r]; lack > 0 {
 					c.Reloaded.OnlyInSources += lack
 					if len(c.Reloaded.SourcesExamples) < o.MaxDetails {
-						c.Reloaded.SourcesExamples = append(c.Reloaded.SourcesExamples, ChunkExample{Source: r.source, Content: preview(r.content)})
+						c.Reloaded.SourcesExamples = append(c.Reloaded.SourcesExamples, ChunkExample{Source: r.source, Content: excerpt(r.content, haveGrams[r.source])})
 					}
 				}
 			}
@@ -300,10 +314,17 @@ const textGram = 8
 // does. With the app's chunk overlap every run lies inside some chunk, so chunk boundaries do not
 // hide one.
 func grams(set map[uint64]struct{}, s string) {
+	eachGram(s, func(h uint64, _ int) bool { set[h] = struct{}{}; return true })
+}
+
+// eachGram calls fn with every gram of s (see grams) and the rune offset in s where it starts,
+// until fn returns false.
+func eachGram(s string, fn func(h uint64, at int) bool) {
 	var rs []rune
-	for _, r := range s {
+	var at []int
+	for i, r := range []rune(s) {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			rs = append(rs, r)
+			rs, at = append(rs, r), append(at, i)
 		}
 	}
 	hash := func(w []rune) uint64 {
@@ -316,12 +337,40 @@ func grams(set map[uint64]struct{}, s string) {
 		return h.Sum64()
 	}
 	if len(rs) < textGram {
-		set[hash(rs)] = struct{}{}
+		fn(hash(rs), 0)
 		return
 	}
 	for i := 0; i+textGram <= len(rs); i++ {
-		set[hash(rs[i:i+textGram])] = struct{}{}
+		if !fn(hash(rs[i:i+textGram]), at[i]) {
+			return
+		}
 	}
+}
+
+// excerpt shows the part of s where its text first departs from other's grams (about 100
+// characters), or the start of s when every gram of s is in other.
+func excerpt(s string, other map[uint64]struct{}) string {
+	from := -1
+	eachGram(s, func(h uint64, at int) bool {
+		if _, ok := other[h]; !ok {
+			from = at
+			return false
+		}
+		return true
+	})
+	r := []rune(s)
+	if from < 0 {
+		return preview(s)
+	}
+	lo, hi := max(0, from-40), min(len(r), from+60)
+	out := string(r[lo:hi])
+	if lo > 0 {
+		out = "…" + out
+	}
+	if hi < len(r) {
+		out += "…"
+	}
+	return out
 }
 
 type chunkRow struct{ source, content string }
@@ -399,13 +448,14 @@ func diffBot(c *BotContent, src, dst []chunkRow, maxDetails int) {
 			if r.source != source || len(*out) >= maxDetails {
 				continue
 			}
-			g := map[uint64]struct{}{}
-			grams(g, r.content)
-			for h := range g {
-				if _, ok := other[h]; !ok {
-					*out = append(*out, ChunkExample{Source: r.source, Content: preview(r.content)})
-					break
-				}
+			novel := false
+			eachGram(r.content, func(h uint64, _ int) bool {
+				_, ok := other[h]
+				novel = !ok
+				return ok
+			})
+			if novel {
+				*out = append(*out, ChunkExample{Source: r.source, Content: excerpt(r.content, other)})
 			}
 		}
 	}

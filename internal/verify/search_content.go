@@ -112,9 +112,10 @@ func compareSearchByContent(ctx context.Context, o Options, held []string, equal
 	if r.Bots > 0 {
 		r.SelfExact, r.SelfANN = float64(selfExact)/float64(r.Bots), float64(selfANN)/float64(r.Bots)
 	}
-	r.RecallExact, r.RecallANN = 1, 1
 	if r.Compared > 0 {
 		r.RecallExact, r.RecallANN = r.RecallExact/float64(r.Compared), r.RecallANN/float64(r.Compared)
+	} else {
+		r.RecallExact, r.RecallANN = 1, 1
 	}
 	// Failures first, then the lowest recall.
 	slices.SortStableFunc(all, func(a, b ContentRecall) int {

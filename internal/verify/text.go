@@ -156,6 +156,10 @@ func writeContent(p func(string, ...any), d *DataReport, verdict string) {
 		}
 		p("  bot %s\t%d rows in source, %d in target · %s: %d chunks only in source, %d only in target",
 			c.BotID, c.SourceRows, c.TargetRows, kind, c.OnlyInSource, c.OnlyInTarget)
+		if c.Expected { // the why says it all; --json has the sources and chunks
+			p("    why\t%s", c.Why)
+			continue
+		}
 		for _, s := range c.SourcesOnlyInSource {
 			p("    source lost\t%s: rows in the old cluster, none in the target", s)
 		}
