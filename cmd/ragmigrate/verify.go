@@ -106,8 +106,9 @@ After re-embed (--expect reembed): ids and vectors are new by design and are not
           the chunks found on one side only.
   search  for a sampled chunk of each of --queries bots, the target's own vector of that chunk
           must find it (exact search); the top --top-k of both sides, each searching with its own
-          vector of the chunk, are compared by chunk: a verdict only where both sides hold the
-          same vector (the same model), information otherwise.
+          vector of the chunk, are compared by chunk: a verdict only for a bot whose chunks are
+          equal on both sides and whose vectors are the same (the same model), information
+          otherwise.
 
 With --table (after re-embed; no source needed):
   bots    every bot with knowledge has rows and SyncStatus SUCCEEDED; every bot without knowledge

@@ -82,6 +82,23 @@ func TestVerifyCommand(t *testing.T) {
 		r := ragmigrate(t, env, "verify", "--target-db", dst)
 		require.Equal(t, exitUsage, r.code)
 	})
+
+	t.Run("ExpectIsValidated", func(t *testing.T) {
+		r := ragmigrate(t, env, "verify", "--source-db", src, "--target-db", dst, "--expect", "bogus")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.stderr, `--expect "bogus"`)
+		r = ragmigrate(t, env, "verify", "--table", table, "--target-db", dst, "--expect", "reembed")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.stderr, "--expect needs --source-db")
+	})
+
+	t.Run("CopyTargetComparedExactly", func(t *testing.T) {
+		// No journal in the target: its rows are taken to be copied, and the report says so.
+		r := ragmigrate(t, env, "verify", "--source-db", src, "--target-db", src, "--queries", "0")
+		require.Zero(t, r.code, r.stdout+r.stderr)
+		require.Regexp(t, `expect +copy: the target has no ragmigrate run`, r.stdout)
+		require.Contains(t, r.stdout, "every row's id, content, source and embedding bytes")
+	})
 }
 
 // verifyReport is the part of verify's JSON report the tests read.
