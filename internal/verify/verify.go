@@ -11,6 +11,11 @@
 //     on each server so one line per bot crosses the wire. A bot whose digest differs is drilled
 //     into row by row to name the ids that are missing, extra, changed (and which columns) or
 //     moved to another bot.
+//   - Data after a re-embed (the target's journal says so, or Options.Expect): ids and vectors
+//     are new by design, so each bot's chunks (source, content) are compared as multisets, then
+//     its text as letters and digits (layout does not count), then, with the bots and the
+//     bucket, against its sources loaded again. Search compares top-k by chunk (content.go,
+//     search_content.go).
 //   - Bots (bots vs target, after re-embed; no source needed): every bot with knowledge has rows
 //     and SyncStatus SUCCEEDED, every bot without knowledge has none, rows whose bot does not
 //     exist are orphans, and every embedding has the column's dimension and finite values.
