@@ -33,6 +33,7 @@ type reembedBundle struct {
 	env      []string
 	args     []string
 	table    string
+	source   string // the old cluster
 	target   string
 	bucket   string
 	bedrock  string // the bundle's own contract server
@@ -54,6 +55,7 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	bucket := stacktest.Bucket(t, clients.S3)
 	b.bucket = bucket
 	src := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	b.source = src
 	srv := httptest.NewServer(bedrocksim.New(knobs, nil))
 	t.Cleanup(srv.Close)
 	b.bedrock = srv.URL

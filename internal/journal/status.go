@@ -79,3 +79,25 @@ func Drop(ctx context.Context, db DB) error {
 	}
 	return nil
 }
+
+// NewestRun returns the journal's newest run of any kind: what last filled the target. It returns
+// ErrNoJournal when the target has no journal and ErrNoRun when the journal holds no run.
+func NewestRun(ctx context.Context, db DB) (*Run, error) {
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.runs') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look up the journal: %w", err)
+	}
+	if !exists {
+		return nil, ErrNoJournal
+	}
+	r := &Run{}
+	err := db.QueryRow(ctx, `SELECT id, kind, subject, status, phase, params, started_at FROM ragmigrate.runs ORDER BY id DESC LIMIT 1`).
+		Scan(&r.ID, &r.Kind, &r.Subject, &r.Status, &r.Phase, &r.Params, &r.StartedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNoRun
+	}
+	if err != nil {
+		return nil, fmt.Errorf("newest run: %w", err)
+	}
+	return r, nil
+}

@@ -93,3 +93,34 @@ func (d BotDigest) Equal(o BotDigest) bool {
 	// PostgreSQL prints an integral numeric canonically, so equal sums have equal text.
 	return d.Rows == o.Rows && d.Sum1 == o.Sum1 && d.Sum2 == o.Sum2
 }
+
+// ChunkKey is an md5 over a row's source and content only, length-prefixed as in rowHash: what
+// a re-embed must reproduce of the old cluster, whose ids and vectors it replaces by design. It is
+// an SQL expression over items' columns.
+const ChunkKey = `md5(
+	convert_to(coalesce(length(source)::text || ':' || source, '~'), 'UTF8') ||
+	convert_to(coalesce(length(content)::text || ':' || content, '~'), 'UTF8'))`
+
+// BotContentDigests is BotDigests over (source, content) only: equal when each bot has the same
+// multiset of chunks on both sides, whatever the ids and vectors.
+func BotContentDigests(ctx context.Context, q Querier) (map[string]BotDigest, error) {
+	rows, err := q.Query(ctx, `SELECT coalesce(rtrim(botid), ''), count(*),
+			sum(('x' || substr(h, 1, 16))::bit(64)::bigint)::text,
+			sum(('x' || substr(h, 17, 16))::bit(64)::bigint)::text
+		FROM (SELECT botid, `+ChunkKey+` AS h FROM items) r
+		GROUP BY botid`)
+	if err != nil {
+		return nil, fmt.Errorf("digest chunks per bot: %w", err)
+	}
+	out := map[string]BotDigest{}
+	var id string
+	var d BotDigest
+	_, err = pgx.ForEachRow(rows, []any{&id, &d.Rows, &d.Sum1, &d.Sum2}, func() error {
+		out[id] = d
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("digest chunks per bot: %w", err)
+	}
+	return out, nil
+}

@@ -24,13 +24,27 @@ type BotsReport struct {
 	// JournalRun is the re-embed run whose chunk counts were compared (0: no journal).
 	JournalRun int64         `json:"journal_run,omitempty"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
+
+	bots map[string]*botstore.Bot // by id, for the data check
 }
 
 // OK reports whether every bot is served by the target and every vector is usable. Orphans and
-// malformed items are reported but are not failures of the migration: the app left them.
+// malformed items are reported but are not failures of the migration: the app left them; nor
+// are bots the source did not serve either.
 func (b *BotsReport) OK() bool {
 	v := b.Vectors
-	return len(b.Problems) == 0 && v.Null == 0 && v.WrongDims == 0 && v.NonFinite == 0
+	return b.Failing() == 0 && v.Null == 0 && v.WrongDims == 0 && v.NonFinite == 0
+}
+
+// Failing counts the problems the migration made (those not Preexisting).
+func (b *BotsReport) Failing() int {
+	n := 0
+	for _, p := range b.Problems {
+		if !p.Preexisting {
+			n++
+		}
+	}
+	return n
 }
 
 // BotProblem is a bot the target does not serve as the app would.
@@ -39,6 +53,20 @@ type BotProblem struct {
 	UserID  string `json:"user_id"`
 	Title   string `json:"title"`
 	Problem string `json:"problem"`
+	// Preexisting is set for a bot with knowledge but no rows on either side (known only when a
+	// source is given): the source did not serve it either, so the migration lost nothing.
+	Preexisting bool `json:"preexisting,omitempty"`
+
+	noRows bool // the problem is that the target has no rows
+}
+
+// markPreexisting flags the problems of bots that have no rows in the source either.
+func (b *BotsReport) markPreexisting(sourceRows map[string]int64) {
+	for i := range b.Problems {
+		if p := &b.Problems[i]; p.noRows && sourceRows[p.BotID] == 0 {
+			p.Preexisting = true
+		}
+	}
 }
 
 // Orphan is a bot id with rows but no bot item.
@@ -52,7 +80,7 @@ type Orphan struct {
 
 func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 	start := time.Now()
-	r := &BotsReport{}
+	r := &BotsReport{bots: map[string]*botstore.Bot{}}
 	var bots []*botstore.Bot
 	ghosts := map[string]bool{}
 	err := o.Bots.ScanBots(ctx, func(b *botstore.Bot) error {
@@ -83,6 +111,7 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 	known := map[string]bool{}
 	for _, b := range bots {
 		known[b.ID] = true
+		r.bots[b.ID] = b
 		r.Bots++
 		rows := perBot[b.ID]
 		problem := ""
@@ -104,7 +133,8 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 			r.WithKnowledge++
 		}
 		if problem != "" {
-			r.Problems = append(r.Problems, BotProblem{BotID: b.ID, UserID: b.UserID, Title: b.Title, Problem: problem})
+			r.Problems = append(r.Problems, BotProblem{BotID: b.ID, UserID: b.UserID, Title: b.Title, Problem: problem,
+				noRows: rows == 0 && !b.Knowledge.Empty()})
 		}
 	}
 	for _, id := range sortedKeys(perBot) {

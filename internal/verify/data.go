@@ -11,21 +11,59 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // DataReport compares the items of source and target.
 type DataReport struct {
-	Bots       int           `json:"bots"`
+	// Expect is how the target was filled, which decides what can be compared: "copy" (every
+	// row exactly) or "reembed" (each bot's chunks by content); ExpectReason says how it was
+	// decided. Compared and NotCompared say it in words.
+	Expect       string   `json:"expect"`
+	ExpectReason string   `json:"expect_reason"`
+	Compared     []string `json:"compared"`
+	NotCompared  []string `json:"not_compared,omitempty"`
+	Bots         int      `json:"bots"`
+	// EqualBots counts bots whose rows (copy) or chunks (reembed) are equal on both sides.
 	EqualBots  int           `json:"equal_bots"`
 	SourceRows int64         `json:"source_rows"`
 	TargetRows int64         `json:"target_rows"`
-	Mismatches []BotMismatch `json:"mismatches,omitempty"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	Mismatches []BotMismatch `json:"mismatches,omitempty"` // copy
+	// Content lists the bots whose chunks differ after a re-embed, expected differences included.
+	Content []BotContent `json:"content,omitempty"`
+	// SourceVectors and TargetVectors are each side's embedding column (reembed: the vectors are
+	// new, so their dimension and health are what can be checked).
+	SourceVectors *vectorstore.VectorHealth `json:"source_vectors,omitempty"`
+	TargetVectors *vectorstore.VectorHealth `json:"target_vectors,omitempty"`
+	Elapsed       time.Duration             `json:"elapsed_ns"`
+
+	sourceRows map[string]int64 // per bot, for the bot check
+	held       []string         // reembed: bots with rows on both sides, for the search check
+	equal      map[string]bool  // reembed: bots whose chunks are equal on both sides
 }
 
-// OK reports whether every bot's rows are equal.
-func (d *DataReport) OK() bool { return len(d.Mismatches) == 0 }
+// OK reports whether every bot's rows are equal (copy), or every bot's chunks are equal but for
+// the differences a re-embed makes by design and the target's vectors are usable (reembed).
+func (d *DataReport) OK() bool {
+	if len(d.Mismatches) > 0 || d.Differing() > 0 {
+		return false
+	}
+	v := d.TargetVectors
+	// A zero vector is no model's answer: in a re-embedded target it is a defect of the run.
+	return v == nil || v.Null == 0 && v.WrongDims == 0 && v.NonFinite == 0 && v.Zero == 0
+}
+
+// Differing counts the bots whose chunks differ in a way a re-embed does not explain.
+func (d *DataReport) Differing() int {
+	n := 0
+	for _, c := range d.Content {
+		if !c.Expected {
+			n++
+		}
+	}
+	return n
+}
 
 // BotMismatch is one bot whose rows differ, down to the ids.
 type BotMismatch struct {
@@ -54,7 +92,25 @@ type RowMove struct {
 	ToBot   string `json:"to_bot"`
 }
 
-func compareData(ctx context.Context, o Options) (*DataReport, error) {
+func compareData(ctx context.Context, o Options, bots map[string]*botstore.Bot) (*DataReport, error) {
+	r := &DataReport{}
+	var err error
+	if r.Expect, r.ExpectReason, err = resolveExpect(ctx, o); err != nil {
+		return nil, err
+	}
+	if r.Expect == ExpectReembed {
+		r.Compared = []string{
+			"per bot, the chunks (source and content) as multisets, and the row counts",
+			"each side's embedding column: dimension, and the target's NULL, wrong-dimension, non-finite and zero vectors",
+		}
+		r.NotCompared = []string{"row ids and vector values: a re-embed writes new ids and new vectors by design"}
+		return r, compareContent(ctx, o, r, bots)
+	}
+	r.Compared = []string{"per bot, every row's id, content, source and embedding bytes, and the row counts"}
+	return r, compareRows(ctx, o, r)
+}
+
+func compareRows(ctx context.Context, o Options, r *DataReport) error {
 	start := time.Now()
 	var src, dst map[string]vectorstore.BotDigest
 	g, gctx := errgroup.WithContext(ctx)
@@ -73,15 +129,16 @@ func compareData(ctx context.Context, o Options) (*DataReport, error) {
 		return nil
 	})
 	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("verify data: %w", err)
+		return fmt.Errorf("verify data: %w", err)
 	}
-	r := &DataReport{}
+	r.sourceRows = map[string]int64{}
 	var differing []string
 	for _, id := range sortedKeys(union(src, dst)) {
 		s, d := src[id], dst[id]
 		r.Bots++
 		r.SourceRows += s.Rows
 		r.TargetRows += d.Rows
+		r.sourceRows[id] = s.Rows
 		if s.Equal(d) {
 			r.EqualBots++
 			continue
@@ -92,12 +149,12 @@ func compareData(ctx context.Context, o Options) (*DataReport, error) {
 		o.Logger.InfoContext(ctx, "bots differ, comparing their rows", slog.Int("bots", len(differing)))
 		mm, err := drillDown(ctx, o, differing, src, dst)
 		if err != nil {
-			return nil, fmt.Errorf("verify data: %w", err)
+			return fmt.Errorf("verify data: %w", err)
 		}
 		r.Mismatches = mm
 	}
 	r.Elapsed = time.Since(start)
-	return r, nil
+	return nil
 }
 
 func union[V any](a, b map[string]V) map[string]struct{} {

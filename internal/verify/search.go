@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgvector/pgvector-go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // SearchReport compares the app's search on both sides.
@@ -54,8 +56,8 @@ func compareSearch(ctx context.Context, o Options) (*SearchReport, error) {
 	for _, q := range queries {
 		var src, dst [2][]hit // [exact, ann]
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { src, err = search(gctx, o.Source, q, o.TopK); return err })
-		g.Go(func() (err error) { dst, err = search(gctx, o.Target, q, o.TopK); return err })
+		g.Go(func() (err error) { src, err = search(gctx, o.Source, q, o.TopK, byID); return err })
+		g.Go(func() (err error) { dst, err = search(gctx, o.Target, q, o.TopK, byID); return err })
 		if err := g.Wait(); err != nil {
 			return nil, fmt.Errorf("verify search: bot %s: %w", q.botID, err)
 		}
@@ -118,9 +120,17 @@ func sampleQueries(ctx context.Context, src *pgx.Conn, n int) ([]query, error) {
 	return out, nil
 }
 
+// Search hits are named by row id (byID), or by chunk (source and content) where ids differ by
+// design (after a re-embed).
+const (
+	byID      = `rtrim(id)`
+	byContent = vectorstore.ChunkKey
+)
+
 // search runs the app's query (app/vector_search.py) exactly, then with index scans disabled.
-func search(ctx context.Context, conn *pgx.Conn, q query, k int) (res [2][]hit, err error) {
-	const sql = `SELECT rtrim(id), embedding <-> $2 FROM items WHERE botid = $1 ORDER BY embedding <-> $2 LIMIT $3`
+// key names each hit.
+func search(ctx context.Context, conn *pgx.Conn, q query, k int, key string) (res [2][]hit, err error) {
+	sql := `SELECT ` + key + `, embedding <-> $2 FROM items WHERE botid = $1 ORDER BY embedding <-> $2 LIMIT $3`
 	err = readOnly(ctx, conn, func(tx pgx.Tx) error {
 		if res[1], err = hits(ctx, tx, sql, q, k); err != nil {
 			return err

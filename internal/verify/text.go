@@ -18,9 +18,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		return "MISMATCH"
 	}
-	if d := r.Data; d != nil {
+	if d := r.Data; d != nil && d.Expect == ExpectReembed {
+		writeContent(p, d, verdict(d.OK()))
+	} else if d != nil {
 		p("data (source vs target)\t%d bots · rows %d → %d · %d/%d bots equal · %s\t%s",
 			d.Bots, d.SourceRows, d.TargetRows, d.EqualBots, d.Bots, round(d.Elapsed), verdict(d.OK()))
+		p("  expect\t%s: %s", d.Expect, d.ExpectReason)
+		for _, c := range d.Compared {
+			p("  compared\t%s", c)
+		}
 		for _, m := range d.Mismatches {
 			p("  bot %s\t%d rows in source, %d in target", m.BotID, m.SourceRows, m.TargetRows)
 			list := func(what string, ids []string) {
@@ -77,13 +83,39 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("  bot %s\trecall exact %.3f, ANN %.3f", b.BotID, b.Exact, b.ANN)
 		}
 	}
+	if s := r.ContentSearch; s != nil {
+		p("search by content (top-%d)\t%d bots sampled · self-retrieval exact %.3f, ANN %.3f · %d compared, %d with the same vectors · recall by chunk exact %.3f, ANN %.3f · %s\t%s",
+			s.TopK, s.Bots, s.SelfExact, s.SelfANN, s.Compared, s.SameVectors, s.RecallExact, s.RecallANN, round(s.Elapsed), verdict(s.OK()))
+		p("  compared\tself-retrieval: for a chunk of each sampled bot, the target's search with the chunk's own vector must find it with exact search")
+		p("  compared\tfor a chunk held on both sides, each side's top-%d with its own vector of it, by chunk (source, content): a verdict only for a bot "+
+			"whose chunks are equal on both sides and whose vectors are the same (the same model); otherwise information", s.TopK)
+		if s.NoCommonChunk > 0 {
+			p("  not compared\t%d sampled bots hold none of their first %d source chunks in the target (see the data check)", s.NoCommonChunk, commonTries)
+		}
+		for _, b := range s.Worst {
+			if !b.Compared {
+				p("  bot %s\tself-retrieval exact %t, ANN %t · no chunk held on both sides", b.BotID, b.SelfExact, b.SelfANN)
+				continue
+			}
+			p("  bot %s\tself-retrieval exact %t, ANN %t · same vectors %t · recall exact %.3f, ANN %.3f%s",
+				b.BotID, b.SelfExact, b.SelfANN, b.SameVectors, b.Exact, b.ANN, map[bool]string{true: " (must agree)", false: " (information)"}[b.Binding])
+		}
+	}
 	if b := r.Bots; b != nil {
 		v := b.Vectors
-		p("bots (table vs target)\t%d bots, %d with knowledge · %d problems · %d orphan rows of %d deleted bots · %s\t%s",
-			b.Bots, b.WithKnowledge, len(b.Problems), b.OrphanRows, len(b.Orphans), round(b.Elapsed), verdict(b.OK()))
+		problems := fmt.Sprintf("%d problems", len(b.Problems))
+		if pre := len(b.Problems) - b.Failing(); pre > 0 {
+			problems += fmt.Sprintf(" (%d not served by the source either)", pre)
+		}
+		p("bots (table vs target)\t%d bots, %d with knowledge · %s · %d orphan rows of %d deleted bots · %s\t%s",
+			b.Bots, b.WithKnowledge, problems, b.OrphanRows, len(b.Orphans), round(b.Elapsed), verdict(b.OK()))
 		p("  vectors\tvector(%d) · %d NULL · %d wrong dimension · %d non-finite · %d zero", v.Dimensions, v.Null, v.WrongDims, v.NonFinite, v.Zero)
 		for _, pr := range b.Problems {
-			p("  bot %s\t%q (user %s) %s", pr.BotID, pr.Title, pr.UserID, pr.Problem)
+			pre := ""
+			if pr.Preexisting {
+				pre = " · the source has no rows for it either: not a difference the migration made"
+			}
+			p("  bot %s\t%q (user %s) %s%s", pr.BotID, pr.Title, pr.UserID, pr.Problem, pre)
 		}
 		for _, o := range b.Orphans {
 			ghost := ""
@@ -98,6 +130,69 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("result\t%s", verdict(r.OK))
 	return tw.Flush()
+}
+
+// writeContent prints the data check after a re-embed: what was compared, then every bot whose
+// chunks differ, expected or not.
+func writeContent(p func(string, ...any), d *DataReport, verdict string) {
+	expected := len(d.Content) - d.Differing()
+	p("data (source vs target, by content)\t%d bots · rows %d → %d · %d/%d bots with the same chunks · %d differ as a re-embed does by design · %d differ · %s\t%s",
+		d.Bots, d.SourceRows, d.TargetRows, d.EqualBots, d.Bots, expected, d.Differing(), round(d.Elapsed), verdict)
+	p("  expect\treembed: %s", d.ExpectReason)
+	for _, c := range d.Compared {
+		p("  compared\t%s", c)
+	}
+	for _, c := range d.NotCompared {
+		p("  not compared\t%s", c)
+	}
+	if s, t := d.SourceVectors, d.TargetVectors; s != nil && t != nil {
+		p("  vectors\tvector(%d) → vector(%d) · target: %d NULL · %d wrong dimension · %d non-finite · %d zero",
+			s.Dimensions, t.Dimensions, t.Null, t.WrongDims, t.NonFinite, t.Zero)
+	}
+	for _, c := range d.Content {
+		kind := "differs"
+		if c.Expected {
+			kind = "expected"
+		}
+		p("  bot %s\t%d rows in source, %d in target · %s: %d chunks only in source, %d only in target",
+			c.BotID, c.SourceRows, c.TargetRows, kind, c.OnlyInSource, c.OnlyInTarget)
+		if c.Expected { // the why says it all; --json has the sources and chunks
+			p("    why\t%s", c.Why)
+			continue
+		}
+		for _, s := range c.SourcesOnlyInSource {
+			p("    source lost\t%s: rows in the old cluster, none in the target", s)
+		}
+		for _, s := range c.SourcesOnlyInTarget {
+			p("    source new\t%s: rows in the target, none in the old cluster", s)
+		}
+		for _, s := range c.SourcesTextDiffers {
+			p("    text differs\t%s", s)
+		}
+		for _, e := range c.SourceExamples {
+			p("    only in source\t%s: %q", e.Source, e.Content)
+		}
+		for _, e := range c.TargetExamples {
+			p("    only in target\t%s: %q", e.Source, e.Content)
+		}
+		if rl := c.Reloaded; rl != nil {
+			p("    loaded again\tthe bot's sources give %d chunks · %d target chunks they do not give · %d they give that the target lacks",
+				rl.Chunks, rl.OnlyInTarget, rl.OnlyInSources)
+			for _, sk := range rl.Skipped {
+				p("    unreadable\t%s", sk)
+			}
+			if rl.Error != "" {
+				p("    unreadable\t%s", rl.Error)
+			}
+			for _, e := range rl.TargetExamples {
+				p("    not from the sources\t%s: %q", e.Source, e.Content)
+			}
+			for _, e := range rl.SourcesExamples {
+				p("    not in the target\t%s: %q", e.Source, e.Content)
+			}
+		}
+		p("    why\t%s", c.Why)
+	}
 }
 
 func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }

@@ -11,6 +11,11 @@
 //     on each server so one line per bot crosses the wire. A bot whose digest differs is drilled
 //     into row by row to name the ids that are missing, extra, changed (and which columns) or
 //     moved to another bot.
+//   - Data after a re-embed (the target's journal says so, or Options.Expect): ids and vectors
+//     are new by design, so each bot's chunks (source, content) are compared as multisets, then
+//     its text as letters and digits (layout does not count), then, with the bots and the
+//     bucket, against its sources loaded again. Search compares top-k by chunk (content.go,
+//     search_content.go).
 //   - Bots (bots vs target, after re-embed; no source needed): every bot with knowledge has rows
 //     and SyncStatus SUCCEEDED, every bot without knowledge has none, rows whose bot does not
 //     exist are orphans, and every embedding has the column's dimension and finite values.
@@ -29,6 +34,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/loader"
 )
 
 // Options select the checks: Data and Search need Source and Target; Bots needs Bots and Target.
@@ -36,6 +43,14 @@ type Options struct {
 	Source *pgx.Conn
 	Target *pgx.Conn
 	Bots   *botstore.Store
+	// Expect is how the target was filled: ExpectCopy, ExpectReembed, or ExpectAuto (the default:
+	// the kind of the newest run in the target's journal).
+	Expect string
+	// Docs, Fetcher and Limits load a bot's sources again, as reembed does, to check a
+	// re-embedded target's chunks where they differ from the old cluster's (needs Bots too).
+	Docs    *docstore.Store
+	Fetcher *loader.Fetcher
+	Limits  loader.Limits
 	// Queries is the number of bots sampled for search equivalence (0: none).
 	Queries int
 	// TopK is the app's search limit (max_results); default 20.
@@ -50,11 +65,13 @@ type Options struct {
 
 // Report is the whole result.
 type Report struct {
-	OK     bool           `json:"ok"`
-	Data   *DataReport    `json:"data,omitempty"`
-	Bots   *BotsReport    `json:"bots,omitempty"`
-	Search *SearchReport  `json:"search,omitempty"`
-	Tables []*TableReport `json:"tables,omitempty"`
+	OK     bool          `json:"ok"`
+	Data   *DataReport   `json:"data,omitempty"`
+	Bots   *BotsReport   `json:"bots,omitempty"`
+	Search *SearchReport `json:"search,omitempty"`
+	// ContentSearch replaces Search after a re-embed, when row ids differ by design.
+	ContentSearch *ContentSearchReport `json:"search_by_content,omitempty"`
+	Tables        []*TableReport       `json:"tables,omitempty"`
 }
 
 // Run performs the checks the options allow.
@@ -69,11 +86,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{OK: true}
 	var err error
+	var bots map[string]*botstore.Bot
+	if o.Bots != nil {
+		if r.Bots, err = checkBots(ctx, o); err != nil {
+			return nil, err
+		}
+		bots = r.Bots.bots
+	}
 	if o.Source != nil {
-		if r.Data, err = compareData(ctx, o); err != nil {
+		if r.Data, err = compareData(ctx, o, bots); err != nil {
 			return nil, err
 		}
 		r.OK = r.OK && r.Data.OK()
+		if r.Bots != nil {
+			r.Bots.markPreexisting(r.Data.sourceRows)
+		}
 		for _, t := range o.Tables {
 			tr, err := compareTable(ctx, o, t)
 			if err != nil {
@@ -82,17 +109,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			r.Tables = append(r.Tables, tr)
 			r.OK = r.OK && tr.OK()
 		}
-		if o.Queries > 0 {
+		switch {
+		case o.Queries == 0:
+		case r.Data.Expect == ExpectReembed:
+			if r.ContentSearch, err = compareSearchByContent(ctx, o, r.Data.held, r.Data.equal); err != nil {
+				return nil, err
+			}
+			r.OK = r.OK && r.ContentSearch.OK()
+		default:
 			if r.Search, err = compareSearch(ctx, o); err != nil {
 				return nil, err
 			}
 			r.OK = r.OK && r.Search.OK()
 		}
 	}
-	if o.Bots != nil {
-		if r.Bots, err = checkBots(ctx, o); err != nil {
-			return nil, err
-		}
+	if r.Bots != nil {
 		r.OK = r.OK && r.Bots.OK()
 	}
 	if r.Data == nil && r.Bots == nil {

@@ -378,3 +378,97 @@ func TestOtherTablesByPrimaryKey(t *testing.T) {
 	_, err = verify.Run(ctx, verify.Options{Source: src, Target: dst, Tables: []string{"no_such_table"}})
 	require.ErrorContains(t, err, "without a primary key")
 }
+
+// TestReembeddedTargetComparedByContent: a target the journal says was re-embedded holds new ids
+// and new vectors; its bots are compared by their chunks, layout differences are expected, and
+// a changed word is not.
+func TestReembeddedTargetComparedByContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dst := b.cleanCopy(t)
+	// New ids, and vectors of "another model" (doubled: the same neighbours, other bytes).
+	exec(t, dst, `UPDATE items SET id = upper(substr(md5(id), 1, 26)), embedding = embedding + embedding`)
+	require.NoError(t, journal.Migrate(b.ctx, dst))
+	_, err := journal.StartRun(b.ctx, dst, "reembed", "t", nil)
+	require.NoError(t, err)
+
+	r := b.run(t, dst, false)
+	require.True(t, r.OK)
+	require.Equal(t, verify.ExpectReembed, r.Data.Expect)
+	require.Contains(t, r.Data.ExpectReason, "journal")
+	require.Equal(t, r.Data.Bots, r.Data.EqualBots)
+	require.Nil(t, r.Search, "ids differ by design: no search by id")
+	require.NotNil(t, r.ContentSearch)
+	require.Positive(t, r.ContentSearch.Bots)
+	require.Equal(t, r.ContentSearch.Bots, r.ContentSearch.Compared)
+	require.Zero(t, r.ContentSearch.SameVectors)
+	require.Equal(t, 1.0, r.ContentSearch.SelfExact)
+	require.Equal(t, 1.0, r.ContentSearch.RecallExact, "scaled vectors keep every neighbour")
+
+	bot, _ := b.someBot(t, 0)
+	first := `(SELECT id FROM items WHERE botid = $1 ORDER BY id LIMIT 1)`
+	exec(t, dst, `UPDATE items SET content = replace(replace(content, ' ', E'\t'), '.', ' .') WHERE id = `+first, bot)
+	r = b.run(t, dst, false)
+	require.True(t, r.OK, "a layout difference is expected")
+	require.Len(t, r.Data.Content, 1)
+	require.True(t, r.Data.Content[0].Expected)
+	require.Contains(t, r.Data.Content[0].Why, "laid out or split differently")
+
+	exec(t, dst, `UPDATE items SET content = content || ' Changed by hand.' WHERE id = `+first, bot)
+	r = b.run(t, dst, false)
+	require.False(t, r.OK)
+	c := r.Data.Content[0]
+	require.Equal(t, bot, c.BotID)
+	require.False(t, c.Expected)
+	require.EqualValues(t, 1, c.OnlyInSource)
+	require.EqualValues(t, 1, c.OnlyInTarget)
+	require.Len(t, c.SourcesTextDiffers, 1)
+	require.Contains(t, c.TargetExamples[0].Content, "Changed by hand.")
+	require.Contains(t, c.Why, "give --table and --bucket", "without the sources the difference cannot be explained")
+
+	// Told to expect a copy, verify compares rows exactly: every bot differs.
+	r, err = verify.Run(b.ctx, verify.Options{Source: connect(t, b.srcURL), Target: dst, Expect: verify.ExpectCopy})
+	require.NoError(t, err)
+	require.False(t, r.OK)
+	require.Len(t, r.Data.Mismatches, r.Data.Bots)
+}
+
+// TestReembedSameModelSearchMustAgree: re-embedded with the same model (the same vectors for
+// the same chunks), search must agree by chunk; vectors moved to other chunks of a bot are
+// caught although every chunk's text is right.
+func TestReembedSameModelSearchMustAgree(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	dst := b.cleanCopy(t)
+	exec(t, dst, `UPDATE items SET id = upper(substr(md5(id), 1, 26))`)
+	require.NoError(t, journal.Migrate(b.ctx, dst))
+	_, err := journal.StartRun(b.ctx, dst, "reembed", "t", nil)
+	require.NoError(t, err)
+	run := func() *verify.Report {
+		r, err := verify.Run(b.ctx, verify.Options{Source: connect(t, b.srcURL), Target: dst, Queries: 50, TopK: 3})
+		require.NoError(t, err)
+		var text bytes.Buffer
+		require.NoError(t, r.WriteText(&text))
+		t.Log("\n" + text.String())
+		return r
+	}
+	r := run()
+	require.True(t, r.OK)
+	require.Equal(t, r.ContentSearch.Bots, r.ContentSearch.SameVectors)
+	require.Equal(t, 1.0, r.ContentSearch.RecallExact)
+
+	// Rotate the vectors among a bot's chunks, all but the chunk its search starts from.
+	bot, _ := b.someBot(t, 0)
+	var query string
+	require.NoError(t, connect(t, b.srcURL).QueryRow(b.ctx, `SELECT content FROM items WHERE botid = $1 ORDER BY md5(id) LIMIT 1`, bot).Scan(&query))
+	exec(t, dst, `WITH r AS (SELECT id, embedding, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS c
+			FROM items WHERE botid = $1 AND content <> $2)
+		UPDATE items i SET embedding = r2.embedding FROM r r1 JOIN r r2 ON r2.n = r1.n % r1.c + 1 WHERE i.id = r1.id`, bot, query)
+	r = run()
+	require.True(t, r.Data.OK(), "every chunk's text is right")
+	require.False(t, r.OK)
+	require.Equal(t, 1, r.ContentSearch.Failed)
+	require.Equal(t, bot, r.ContentSearch.Worst[0].BotID)
+	require.True(t, r.ContentSearch.Worst[0].Binding)
+	require.Less(t, r.ContentSearch.Worst[0].Exact, 1.0)
+}
