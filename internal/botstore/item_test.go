@@ -27,8 +27,12 @@ func TestDecodeRoundTrip(t *testing.T) {
 	b.APIPublishmentStackName = "ApiPublishmentStack" + b.ID
 	b.APIPublishedDatetime = 1715000000123
 	b.APIPublishCodeBuildID = "build:1"
-	got, err := Decode(b.Item())
+	item := b.Item()
+	got, err := Decode(item)
 	require.NoError(t, err)
+	require.Same(t, item["Knowledge"], got.read.knowledge, "the sources as read, for UpdateStatus's condition")
+	require.Same(t, item["EmbeddingParams"], got.read.embeddingParams)
+	got.read = readState{}
 	require.Equal(t, b, got)
 }
 

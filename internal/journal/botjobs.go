@@ -183,9 +183,17 @@ func FinishedBots(ctx context.Context, db DB, kind, subject string) (map[string]
 	return out, nil
 }
 
-// DoneChunks returns, for the newest re-embed run, the chunk count of every bot it finished, or
-// nil when the journal has no re-embed run.
-func DoneChunks(ctx context.Context, db DB) (runID int64, chunks map[string]int64, err error) {
+// DoneJob is a bot's newest finished re-embed job, when it is done.
+type DoneJob struct {
+	RunID  int64
+	Chunks int64
+}
+
+// DoneChunks returns, for every bot whose newest finished re-embed job (in any run) is done,
+// that job's run and chunk count; runID is the newest re-embed run. Both are zero when the
+// journal has no re-embed run. (A later run may be scoped to a few bots: the others' rows are
+// still those of the run that did them.)
+func DoneChunks(ctx context.Context, db DB) (runID int64, done map[string]DoneJob, err error) {
 	var exists bool
 	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.bot_jobs') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return 0, nil, err
@@ -194,16 +202,21 @@ func DoneChunks(ctx context.Context, db DB) (runID int64, chunks map[string]int6
 	if err != nil || runID == 0 {
 		return 0, nil, err
 	}
-	rows, err := db.Query(ctx, `SELECT bot_id, chunks FROM ragmigrate.bot_jobs WHERE run_id = $1 AND status = 'done'`, runID)
+	rows, err := db.Query(ctx, `SELECT bot_id, run_id, chunks FROM (
+			SELECT DISTINCT ON (j.bot_id) j.bot_id, j.run_id, j.chunks, j.status
+			FROM ragmigrate.bot_jobs j JOIN ragmigrate.runs r ON r.id = j.run_id
+			WHERE r.kind = 'reembed' AND j.status <> 'pending'
+			ORDER BY j.bot_id, j.run_id DESC) newest
+		WHERE status = 'done'`)
 	if err != nil {
-		return 0, nil, fmt.Errorf("chunks of run %d: %w", runID, err)
+		return 0, nil, fmt.Errorf("chunks of re-embedded bots: %w", err)
 	}
-	chunks = map[string]int64{}
+	done = map[string]DoneJob{}
 	var id string
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &n}, func() error { chunks[id] = n; return nil })
+	var j DoneJob
+	_, err = pgx.ForEachRow(rows, []any{&id, &j.RunID, &j.Chunks}, func() error { done[id] = j; return nil })
 	if err != nil {
-		return 0, nil, fmt.Errorf("chunks of run %d: %w", runID, err)
+		return 0, nil, fmt.Errorf("chunks of re-embedded bots: %w", err)
 	}
-	return runID, chunks, nil
+	return runID, done, nil
 }

@@ -21,7 +21,8 @@ type BotsReport struct {
 	OrphanRows    int64                     `json:"orphan_rows"`
 	Malformed     []botstore.DecodeError    `json:"malformed,omitempty"`
 	Vectors       *vectorstore.VectorHealth `json:"vectors"`
-	// JournalRun is the re-embed run whose chunk counts were compared (0: no journal).
+	// JournalRun is the newest re-embed run; each bot's rows are compared with the chunks of its
+	// newest finished job, whichever run that was (0: no journal).
 	JournalRun int64         `json:"journal_run,omitempty"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
 
@@ -94,7 +95,8 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify bots: %w", err)
 	}
-	var perBot, journaled map[string]int64
+	var perBot map[string]int64
+	var journaled map[string]journal.DoneJob
 	err = readOnly(ctx, o.Target, func(tx pgx.Tx) (err error) {
 		if perBot, err = vectorstore.RowsPerBot(ctx, tx); err != nil {
 			return err
@@ -126,8 +128,8 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 		case b.SyncStatus != botstore.StatusSucceeded:
 			problem = fmt.Sprintf("has %d rows but SyncStatus %s%s", rows, b.SyncStatus, reasonSuffix(b.SyncStatusReason))
 		}
-		if n, ok := journaled[b.ID]; ok && n != rows && problem == "" {
-			problem = fmt.Sprintf("has %d rows but re-embed run %d wrote %d chunks", rows, r.JournalRun, n)
+		if j, ok := journaled[b.ID]; ok && j.Chunks != rows && problem == "" {
+			problem = fmt.Sprintf("has %d rows but re-embed run %d wrote %d chunks", rows, j.RunID, j.Chunks)
 		}
 		if !b.Knowledge.Empty() {
 			r.WithKnowledge++
