@@ -233,11 +233,7 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		}
 	}
 	if o.Target != nil {
-		sourceDims := 0
-		if p.Copy != nil {
-			sourceDims = p.Copy.Dimensions
-		}
-		if p.Target, err = preflight(ctx, o.Target, o.Model, sourceDims); err != nil {
+		if p.Target, err = preflight(ctx, o.Target, o.Model, p.Copy); err != nil {
 			return nil, fmt.Errorf("plan: target: %w", err)
 		}
 	}
@@ -411,8 +407,8 @@ func (r *Readiness) note(format string, a ...any) {
 
 // preflight judges the target for reembed (vectorstore.EnsureItems, then one DELETE + COPY per
 // bot) and copy (pgcopy: the table created or emptied, its indexes dropped and rebuilt).
-// sourceDims is the source's vector size when a source is given (0 otherwise).
-func preflight(ctx context.Context, conn *pgx.Conn, m Model, sourceDims int) (*Preflight, error) {
+// src is the copy estimate of the source, nil without one.
+func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) (*Preflight, error) {
 	st, err := vectorstore.Stats(ctx, conn, nil)
 	if err != nil {
 		return nil, err
@@ -495,8 +491,8 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model, sourceDims int) (*P
 		if len(missing) > 0 {
 			cp.problem("role %s lacks %s", role, strings.Join(missing, ", "))
 		}
-		if sourceDims > 0 && st.Dimensions != sourceDims {
-			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, sourceDims)
+		if src != nil && src.Dimensions > 0 && st.Dimensions != src.Dimensions {
+			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, src.Dimensions)
 		}
 		if st.Rows > 0 {
 			cp.problem("items holds %d rows: copy refuses a non-empty target unless --truncate replaces them or --resume continues an interrupted copy", st.Rows)
@@ -504,6 +500,9 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model, sourceDims int) (*P
 				cp.problem("role %s lacks TRUNCATE on items, which --truncate needs", role)
 			}
 		}
+	}
+	if src == nil {
+		cp.note("only the target is checked: --source-db checks the source too")
 	}
 	re.Ready, cp.Ready = len(re.Problems) == 0, len(cp.Problems) == 0
 	return pf, nil

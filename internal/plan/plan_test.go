@@ -115,11 +115,14 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 		require.NoError(t, err)
 		o := base
 		o.Target = dst
+		o.Source = src
 		p, err := plan.Make(ctx, o)
 		require.NoError(t, err)
 		require.Len(t, p.Target.Reembed.Problems, 1)
 		require.Contains(t, p.Target.Reembed.Problems[0], "vector(1536)")
 		require.False(t, p.Target.Reembed.Ready)
+		require.Equal(t, []string{"items.embedding is vector(1536) but the source's is vector(1024)"}, p.Target.Copy.Problems)
+		require.False(t, p.Target.Copy.Ready)
 	})
 }
 
