@@ -97,7 +97,7 @@ func TestMessagesAreTrue(t *testing.T) {
 	// plan --exact in text: the count is the list.
 	r = ragmigrate(t, b.env, append([]string{"plan", "--exact"}, common...)...)
 	require.Zero(t, r.code, r.stderr)
-	m := regexp.MustCompile(`will fail\s+(\d+) bots`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`will fail\s+(\d+) bots? with the defaults`).FindStringSubmatch(r.stdout)
 	require.NotNil(t, m, r.stdout)
 	listed := map[string]bool{}
 	for _, l := range regexp.MustCompile(`(?m)^  bot (\S+)`).FindAllStringSubmatch(r.stdout, -1) {
@@ -225,6 +225,7 @@ func TestPlanTargetVerdicts(t *testing.T) {
 	require.Equal(t, "ready", verdict(out, "reembed"), "reembed replaces only the rows of the bots it re-embeds: %s", out)
 	require.Equal(t, "NOT READY", verdict(out, "copy"), out)
 	require.Contains(t, out, "copy refuses a non-empty target")
+	require.Contains(t, out, "--truncate replaces its rows")
 
 	// A role that may read items but not write it.
 	role := "rmtest_ro_" + stacktest.Suffix()

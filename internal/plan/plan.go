@@ -495,7 +495,7 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) 
 			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, src.Dimensions)
 		}
 		if st.Rows > 0 {
-			cp.problem("items holds %d rows: copy refuses a non-empty target unless --truncate replaces them or --resume continues an interrupted copy", st.Rows)
+			cp.problem("items holds %d rows: copy refuses a non-empty target; --truncate replaces its rows, --resume continues only an interrupted copy", st.Rows)
 			if !priv.ItemsTruncate {
 				cp.problem("role %s lacks TRUNCATE on items, which --truncate needs", role)
 			}
@@ -550,5 +550,14 @@ func (p *Plan) recommend() {
 	default:
 		p.Recommendation = "reembed"
 		p.Reason = "no old cluster given (--source-db): re-embedding from the sources is the way back"
+	}
+	if t := p.Target; t != nil {
+		ready := t.Reembed.Ready
+		if p.Recommendation == "copy" {
+			ready = t.Copy.Ready
+		}
+		if !ready {
+			p.Reason += "; the target is not ready for it yet (see target)"
+		}
 	}
 }

@@ -49,16 +49,16 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		// The count is the list below: every bot listed fails a run with the defaults.
 		var why []string
 		if n := c.WillFail - c.WillFailLongChunks; n > 0 {
-			why = append(why, fmt.Sprintf("%d with a source that cannot be read", n))
+			why = append(why, fmt.Sprintf("%d with a source that cannot be read (--on-source-error fail-bot)", n))
 		}
 		if c.WillFailLongChunks > 0 {
 			why = append(why, fmt.Sprintf("%d with chunks over the model's input (--truncate NONE; END embeds them cut)", c.WillFailLongChunks))
 		}
 		seen := ""
 		if !p.Exact {
-			seen = " (seen without reading the sources; --exact reads them all)"
+			seen = ", seen without reading the sources (--exact reads them all)"
 		}
-		pr("  will fail\t%d bots%s: %s", c.WillFail, seen, strings.Join(why, ", "))
+		pr("  will fail\t%d %s with the defaults%s: %s", c.WillFail, plural(c.WillFail, "bot", "bots"), seen, strings.Join(why, ", "))
 	}
 	for _, b := range p.PerBot {
 		if len(b.Problems) == 0 && b.LongChunks == 0 && !perBot {
@@ -134,4 +134,11 @@ func cmpOr(a, b string) string {
 		return b
 	}
 	return a
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
