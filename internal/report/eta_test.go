@@ -39,9 +39,12 @@ func TestETAFollowsTheRemainingWork(t *testing.T) {
 		}
 		prev = s.eta
 	}
-	// The last bot takes far longer than the rest: the ETA never claims it is due now.
+	// The last bot takes far longer than the rest: once overdue the ETA is unknown, never 0 s
+	// with work left.
+	clock = clock.Add(700 * time.Millisecond)
+	require.Equal(t, time.Duration(-1), ph.read().eta, "overdue")
 	clock = clock.Add(20 * time.Second)
-	require.Positive(t, ph.read().eta)
+	require.Equal(t, time.Duration(-1), ph.read().eta, "still overdue")
 	clock = clock.Add(20 * time.Second)
 	ph.Add(1)
 	require.Zero(t, ph.read().eta, "all done")

@@ -246,8 +246,9 @@ func (s snapshot) rate() float64 {
 // rate of the rest, yet made it look instant: the ETA read 0 s and then counted up while the
 // real work went on. And measured up to now rather than to the last change, the rate falls
 // between completions, so the ETA rises between them; measured to the last change, it counts
-// down with the clock. Should it run out while work remains, the work is slower than observed,
-// and the rate up to now (which counts the wait) takes over. -1: unknown.
+// down with the clock. Should it run out while work remains, the rest is slower than anything
+// observed (the last bots are the big ones), and there is no honest number: unknown, not 0 s.
+// -1: unknown.
 func (ph *Phase) eta(now time.Time, done, total int64) time.Duration {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
@@ -273,8 +274,8 @@ func (ph *Phase) eta(now time.Time, done, total int64) time.Duration {
 	}
 	remaining, worked := float64(total-done), float64(last.done-base.done)
 	eta := remaining/worked*last.at.Sub(base.at).Seconds() - now.Sub(last.at).Seconds()
-	if eta <= 0 {
-		eta = remaining / worked * now.Sub(base.at).Seconds()
+	if eta < 0.5 { // it would print as 0 s with work left
+		return -1
 	}
 	return time.Duration(eta * float64(time.Second))
 }
