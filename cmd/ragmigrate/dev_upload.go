@@ -45,6 +45,9 @@ measure peak memory per format; use it to see what a large upload costs before r
 			if err := os.WriteFile(args[0], body, 0o644); err != nil {
 				return err
 			}
+			if g.JSON {
+				return writeJSON(g, map[string]any{"file": args[0], "bytes": len(body)})
+			}
 			fmt.Fprintf(g.stdout, "%s: %d bytes\n", args[0], len(body))
 			return nil
 		},

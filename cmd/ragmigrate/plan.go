@@ -58,7 +58,9 @@ the bots that would fail (missing or unreadable files, dead links, empty sitemap
 items nobody can read. --exact downloads and splits every source with the app's splitter instead
 of estimating from sizes.
 
-With --target-db it checks the new cluster (pgvector, the items table and its dimension); with
+With --target-db it checks the new cluster (pgvector, the items table, its rows and dimension, and
+what the role may create, write and delete there) and says for reembed and for copy whether a run
+would proceed, and if not why; with
 --source-db it sizes a copy from the old cluster and recommends a strategy. It never writes, and
 it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,

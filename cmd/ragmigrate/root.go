@@ -156,9 +156,10 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Move a pgvector RAG knowledge store to a new cluster, and prove the result",
 		Long: `ragmigrate moves a RAG chat platform's knowledge store — pgvector rows in PostgreSQL, bots in a
 DynamoDB table, documents in an S3 bucket, embeddings from Amazon Bedrock — to a new database
-cluster: by re-embedding from the sources, by copying the vectors, or by live replication with a
-cut-over. Its first users run Bedrock Chat (aws-samples) through the v0 → v1 upgrade, which replaces
-the Aurora cluster and deletes every vector.
+cluster: by re-embedding from the sources (reembed), or by copying the vectors from the old cluster
+or its restored snapshot (copy). Live replication with a cut-over is planned, not yet available.
+Its first users run Bedrock Chat (aws-samples) through the v0 → v1 upgrade, which replaces the
+Aurora cluster and deletes every vector.
 
 Commands that read (plan, verify, status) never write. Commands that write ask for confirmation on
 a terminal and need --yes otherwise. Logs go to stderr; results go to stdout (--json for machines).

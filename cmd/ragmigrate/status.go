@@ -39,13 +39,17 @@ error. Read-only.`,
 			defer conn.Close(context.WithoutCancel(ctx))
 			runs, err := journal.Runs(ctx, conn, limit)
 			if errors.Is(err, journal.ErrNoJournal) {
+				if g.JSON {
+					return writeJSON(g, map[string]any{"runs": []journal.RunSummary{}, "failed_bots": []journal.BotJob{}})
+				}
 				fmt.Fprintln(g.stdout, "no runs: the target has no ragmigrate journal")
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			var failed []journal.BotJob
+			// Empty lists, not null: a script reads an empty journal like any other.
+			failed := []journal.BotJob{}
 			if failures {
 				for _, r := range runs {
 					if r.Kind == "reembed" {
@@ -117,16 +121,30 @@ rows in items are not touched. After it, a reembed or copy starts from scratch. 
 				return fmt.Errorf("target: %w", err)
 			}
 			defer conn.Close(context.WithoutCancel(ctx))
-			if err := g.confirm("Drop the ragmigrate journal (schema ragmigrate) from the target?"); err != nil {
-				return err
-			}
-			lock, err := journal.Acquire(ctx, conn, 0)
+			// Nothing to drop is not a question to ask, nor a drop to report.
+			exists, err := journal.Exists(ctx, conn)
 			if err != nil {
 				return err
 			}
-			defer lock.Release(context.WithoutCancel(ctx))
-			if err := journal.Drop(ctx, conn); err != nil {
-				return err
+			if exists {
+				if err := g.confirm("Drop the ragmigrate journal (schema ragmigrate) from the target?"); err != nil {
+					return err
+				}
+				lock, err := journal.Acquire(ctx, conn, 0)
+				if err != nil {
+					return err
+				}
+				defer lock.Release(context.WithoutCancel(ctx))
+				if err := journal.Drop(ctx, conn); err != nil {
+					return err
+				}
+			}
+			if g.JSON {
+				return writeJSON(g, map[string]bool{"journal_dropped": exists})
+			}
+			if !exists {
+				fmt.Fprintln(g.stdout, "no journal to drop: the target has no schema ragmigrate")
+				return nil
 			}
 			fmt.Fprintln(g.stdout, "journal dropped")
 			return nil

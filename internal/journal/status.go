@@ -24,6 +24,15 @@ type RunSummary struct {
 // ErrNoJournal is returned when the target has no ragmigrate schema.
 var ErrNoJournal = errors.New("no ragmigrate journal in this database")
 
+// Exists tells whether the database holds a journal (the schema ragmigrate).
+func Exists(ctx context.Context, db DB) (bool, error) {
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ragmigrate')`).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up the journal: %w", err)
+	}
+	return exists, nil
+}
+
 // Runs lists the newest runs first, at most limit of them.
 func Runs(ctx context.Context, db DB, limit int) ([]RunSummary, error) {
 	var exists bool

@@ -77,8 +77,13 @@ type BotCounts struct {
 	// StatusFixes are bots without knowledge whose SyncStatus re-embed will set to SUCCEEDED,
 	// as the app's task would.
 	StatusFixes int `json:"status_fixes"`
-	// WillFail are bots with a source this version cannot load.
+	// WillFail are the bots a run with the defaults fails: those with a source this version
+	// cannot load, and (exact plans) those with chunks over the model's input, which the
+	// app's --truncate NONE rejects. A quick plan sees only what it can without reading.
 	WillFail int `json:"will_fail"`
+	// WillFailLongChunks are the bots of WillFail whose only problem is chunks over the model's
+	// input: --truncate END embeds them.
+	WillFailLongChunks int `json:"will_fail_long_chunks"`
 }
 
 // SourceCounts counts the sources of the bots in scope.
@@ -189,8 +194,12 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		} else {
 			c.WithKnowledge++
 		}
-		if len(bp.Problems) > 0 {
+		switch {
+		case len(bp.Problems) > 0:
 			c.WillFail++
+		case bp.LongChunks > 0:
+			c.WillFail++
+			c.WillFailLongChunks++
 		}
 		if len(bp.Problems) > 0 {
 			// Re-embed loads every source before embedding any, so a bot that fails costs nothing.
@@ -218,14 +227,14 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 			e.Duration, e.Bound = d, "tokens"
 		}
 	}
-	if o.Target != nil {
-		if p.Target, err = preflight(ctx, o.Target, o.Model); err != nil {
-			return nil, fmt.Errorf("plan: target: %w", err)
-		}
-	}
 	if o.Source != nil {
 		if p.Copy, err = copyEstimate(ctx, o, bots); err != nil {
 			return nil, fmt.Errorf("plan: source: %w", err)
+		}
+	}
+	if o.Target != nil {
+		if p.Target, err = preflight(ctx, o.Target, o.Model, p.Copy); err != nil {
+			return nil, fmt.Errorf("plan: target: %w", err)
 		}
 	}
 	p.recommend()
@@ -298,8 +307,12 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 	sc.URLs += len(b.Knowledge.SourceURLs)
 	sc.Sitemaps += len(b.Knowledge.SitemapURLs)
 	if !o.Exact {
-		for range b.Knowledge.SourceURLs {
-			chars = append(chars, int64(o.URLChars))
+		// Each page once, as sources.Load loads them.
+		seen := sources.URLSet{}
+		for _, u := range b.Knowledge.SourceURLs {
+			if seen.Add(u) {
+				chars = append(chars, int64(o.URLChars))
+			}
 		}
 		// Listing a sitemap is one small request, so even the quick estimate counts its pages.
 		for _, u := range b.Knowledge.SitemapURLs {
@@ -308,9 +321,11 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 				bp.Problems = append(bp.Problems, err.Error())
 				continue
 			}
-			bp.URLs += len(pages)
-			for range pages {
-				chars = append(chars, int64(o.URLChars))
+			for _, pg := range pages {
+				if seen.Add(pg) {
+					bp.URLs++
+					chars = append(chars, int64(o.URLChars))
+				}
 			}
 		}
 		estimate(&bp, b.EmbeddingParams, chars)
@@ -364,38 +379,132 @@ func requests(bp *BotPlan, m Model) {
 	}
 }
 
-// Preflight checks the target cluster.
+// Preflight checks the target cluster, for each strategy: a strategy is Ready only when a run of
+// it with its defaults would proceed; its Problems say why not (and what flag changes that).
 type Preflight struct {
-	PgvectorVersion string   `json:"pgvector_version"`
-	ItemsExists     bool     `json:"items_exists"`
-	ItemsRows       int64    `json:"items_rows"`
-	Dimensions      int      `json:"dimensions,omitempty"`
-	Problems        []string `json:"problems,omitempty"`
-	Notes           []string `json:"notes,omitempty"`
+	PgvectorVersion string                  `json:"pgvector_version"`
+	ItemsExists     bool                    `json:"items_exists"`
+	ItemsRows       int64                   `json:"items_rows"`
+	Dimensions      int                     `json:"dimensions,omitempty"`
+	Privileges      *vectorstore.Privileges `json:"privileges"`
+	Reembed         Readiness               `json:"reembed"`
+	Copy            Readiness               `json:"copy"`
 }
 
-func preflight(ctx context.Context, conn *pgx.Conn, m Model) (*Preflight, error) {
+// Readiness is one strategy's verdict on the target.
+type Readiness struct {
+	Ready    bool     `json:"ready"`
+	Problems []string `json:"problems,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+func (r *Readiness) problem(format string, a ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, a...))
+}
+func (r *Readiness) note(format string, a ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, a...))
+}
+
+// preflight judges the target for reembed (vectorstore.EnsureItems, then one DELETE + COPY per
+// bot) and copy (pgcopy: the table created or emptied, its indexes dropped and rebuilt).
+// src is the copy estimate of the source, nil without one.
+func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) (*Preflight, error) {
 	st, err := vectorstore.Stats(ctx, conn, nil)
 	if err != nil {
 		return nil, err
 	}
-	pf := &Preflight{PgvectorVersion: st.PgvectorVersion, ItemsExists: st.Exists, ItemsRows: st.Rows, Dimensions: st.Dimensions}
+	priv, err := vectorstore.ReadPrivileges(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	pf := &Preflight{PgvectorVersion: st.PgvectorVersion, ItemsExists: st.Exists, ItemsRows: st.Rows, Dimensions: st.Dimensions, Privileges: priv}
 	var available string
 	if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT default_version FROM pg_available_extensions WHERE name = 'vector'), '')`).Scan(&available); err != nil {
 		return nil, err
 	}
+	re, cp := &pf.Reembed, &pf.Copy
+	both := func(format string, a ...any) { re.problem(format, a...); cp.problem(format, a...) }
+	role := priv.Role
+
+	// The journal: both strategies run journal.Migrate, whose CREATE SCHEMA IF NOT EXISTS needs
+	// CREATE on the database even when the schema is there.
 	switch {
-	case st.PgvectorVersion == "" && available == "":
-		pf.Problems = append(pf.Problems, "pgvector is not available on the target cluster")
-	case st.PgvectorVersion == "":
-		pf.Notes = append(pf.Notes, "pgvector "+available+" will be created (CREATE EXTENSION vector)")
+	case !priv.CreateInDatabase:
+		both("role %s lacks CREATE on the database, which the journal (schema ragmigrate) needs", role)
+	case priv.JournalExists && !priv.JournalOwner:
+		both("role %s does not own the journal (schema ragmigrate) another role created", role)
 	}
+
+	// pgvector.
+	canCreateExt := priv.Superuser || (priv.VectorTrusted && priv.CreateInDatabase)
 	switch {
-	case !st.Exists:
-		pf.Notes = append(pf.Notes, "items will be created with the app's DDL")
-	case st.Dimensions != m.Dimensions:
-		pf.Problems = append(pf.Problems, fmt.Sprintf("items.embedding is vector(%d) but %s gives %d dimensions", st.Dimensions, m.ID, m.Dimensions))
+	case st.PgvectorVersion != "":
+	case available == "":
+		both("pgvector is not available on the target cluster")
+	case !canCreateExt:
+		both("pgvector %s is not installed and role %s cannot create it (superuser only): run CREATE EXTENSION vector as a superuser", available, role)
+	default:
+		re.note("pgvector %s will be created (CREATE EXTENSION vector)", available)
+		cp.problem("pgvector %s is not installed: pass --create-extension to create it", available)
 	}
+
+	// items.
+	if !st.Exists {
+		if priv.CreateInSchema {
+			re.note("items will be created with the app's DDL")
+			cp.note("items will be created with the source's columns")
+		} else {
+			both("items does not exist and role %s lacks CREATE on schema %s to create it", role, cmpOr(priv.Schema, "(none: no schema on the search_path exists)"))
+		}
+	} else {
+		// EnsureItems re-runs CREATE TABLE/INDEX IF NOT EXISTS: CREATE on the schema and ownership.
+		var missing []string
+		for _, c := range []struct {
+			ok   bool
+			what string
+		}{{priv.CreateInSchema, "CREATE on schema " + priv.Schema}, {priv.ItemsOwner, "ownership of items"},
+			{priv.ItemsSelect, "SELECT on items"}, {priv.ItemsInsert, "INSERT on items"}, {priv.ItemsDelete, "DELETE on items"}} {
+			if !c.ok {
+				missing = append(missing, c.what)
+			}
+		}
+		if len(missing) > 0 {
+			re.problem("role %s lacks %s", role, strings.Join(missing, ", "))
+		}
+		if st.Dimensions != m.Dimensions {
+			re.problem("items.embedding is vector(%d) but %s gives %d dimensions", st.Dimensions, m.ID, m.Dimensions)
+		}
+		if st.Rows > 0 {
+			re.note("items holds %d rows: reembed replaces the rows of each bot it re-embeds and keeps the others", st.Rows)
+		}
+
+		// pgcopy drops and rebuilds the indexes of the table it fills, and COPYs into it.
+		missing = nil
+		for _, c := range []struct {
+			ok   bool
+			what string
+		}{{priv.ItemsOwner, "ownership of items"}, {priv.ItemsInsert, "INSERT on items"}} {
+			if !c.ok {
+				missing = append(missing, c.what)
+			}
+		}
+		if len(missing) > 0 {
+			cp.problem("role %s lacks %s", role, strings.Join(missing, ", "))
+		}
+		if src != nil && src.Dimensions > 0 && st.Dimensions != src.Dimensions {
+			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, src.Dimensions)
+		}
+		if st.Rows > 0 {
+			cp.problem("items holds %d rows: copy refuses a non-empty target; --truncate replaces its rows, --resume continues only an interrupted copy", st.Rows)
+			if !priv.ItemsTruncate {
+				cp.problem("role %s lacks TRUNCATE on items, which --truncate needs", role)
+			}
+		}
+	}
+	if src == nil {
+		cp.note("only the target is checked: --source-db checks the source too")
+	}
+	re.Ready, cp.Ready = len(re.Problems) == 0, len(cp.Problems) == 0
 	return pf, nil
 }
 
@@ -441,5 +550,14 @@ func (p *Plan) recommend() {
 	default:
 		p.Recommendation = "reembed"
 		p.Reason = "no old cluster given (--source-db): re-embedding from the sources is the way back"
+	}
+	if t := p.Target; t != nil {
+		ready := t.Reembed.Ready
+		if p.Recommendation == "copy" {
+			ready = t.Copy.Ready
+		}
+		if !ready {
+			p.Reason += "; the target is not ready for it yet (see target)"
+		}
 	}
 }

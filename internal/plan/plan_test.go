@@ -94,7 +94,10 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 		}
 	}
 	require.NotNil(t, exact.Target)
-	require.Contains(t, exact.Target.Notes, "items will be created with the app's DDL")
+	require.Contains(t, exact.Target.Reembed.Notes, "items will be created with the app's DDL")
+	require.True(t, exact.Target.Reembed.Ready)
+	require.False(t, exact.Target.Copy.Ready, "%q", exact.Target.Copy.Problems)
+	require.Contains(t, strings.Join(exact.Target.Copy.Problems, "\n"), "--create-extension")
 	require.EqualValues(t, e.Rows, exact.Copy.Rows)
 	require.Equal(t, "copy", exact.Recommendation)
 
@@ -112,10 +115,14 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 		require.NoError(t, err)
 		o := base
 		o.Target = dst
+		o.Source = src
 		p, err := plan.Make(ctx, o)
 		require.NoError(t, err)
-		require.Len(t, p.Target.Problems, 1)
-		require.Contains(t, p.Target.Problems[0], "vector(1536)")
+		require.Len(t, p.Target.Reembed.Problems, 1)
+		require.Contains(t, p.Target.Reembed.Problems[0], "vector(1536)")
+		require.False(t, p.Target.Reembed.Ready)
+		require.Equal(t, []string{"items.embedding is vector(1536) but the source's is vector(1024)"}, p.Target.Copy.Problems)
+		require.False(t, p.Target.Copy.Ready)
 	})
 }
 

@@ -45,8 +45,20 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut",
 			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens)
 	}
-	if p.Bots.WillFail > 0 {
-		pr("  will fail\t%d bots:", p.Bots.WillFail)
+	if c := p.Bots; c.WillFail > 0 {
+		// The count is the list below: every bot listed fails a run with the defaults.
+		var why []string
+		if n := c.WillFail - c.WillFailLongChunks; n > 0 {
+			why = append(why, fmt.Sprintf("%d with a source that cannot be read (--on-source-error fail-bot)", n))
+		}
+		if c.WillFailLongChunks > 0 {
+			why = append(why, fmt.Sprintf("%d with chunks over the model's input (--truncate NONE; END embeds them cut)", c.WillFailLongChunks))
+		}
+		seen := ""
+		if !p.Exact {
+			seen = ", seen without reading the sources (--exact reads them all)"
+		}
+		pr("  will fail\t%d %s with the defaults%s: %s", c.WillFail, plural(c.WillFail, "bot", "bots"), seen, strings.Join(why, ", "))
 	}
 	for _, b := range p.PerBot {
 		if len(b.Problems) == 0 && b.LongChunks == 0 && !perBot {
@@ -78,16 +90,23 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		if t.ItemsExists {
 			state = fmt.Sprintf("items: %d rows, vector(%d)", t.ItemsRows, t.Dimensions)
 		}
-		verdict := "ready"
-		if len(t.Problems) > 0 {
-			verdict = "NOT READY"
-		}
-		pr("target\tpgvector %s · %s · %s", cmpOr(t.PgvectorVersion, "not installed"), state, verdict)
-		for _, n := range t.Notes {
-			pr("  note\t%s", n)
-		}
-		for _, prob := range t.Problems {
-			pr("  ✗\t%s", prob)
+		pr("target\tpgvector %s · %s · role %s", cmpOr(t.PgvectorVersion, "not installed"), state, t.Privileges.Role)
+		// One verdict per strategy: "ready" only for the one that would proceed as it is.
+		for _, s := range []struct {
+			name string
+			r    Readiness
+		}{{"reembed", t.Reembed}, {"copy", t.Copy}} {
+			verdict := "ready"
+			if !s.r.Ready {
+				verdict = "NOT READY"
+			}
+			pr("  %s\t%s", s.name, verdict)
+			for _, n := range s.r.Notes {
+				pr("    note\t%s", n)
+			}
+			for _, prob := range s.r.Problems {
+				pr("    ✗\t%s", prob)
+			}
 		}
 	}
 	pr("recommendation\t%s: %s", p.Recommendation, p.Reason)
@@ -115,4 +134,11 @@ func cmpOr(a, b string) string {
 		return b
 	}
 	return a
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -31,6 +31,8 @@ type Options struct {
 	// Every is how often a log line is written without a terminal (default 10s); the bar redraws
 	// every 250ms.
 	Every time.Duration
+	// Now is the clock (default time.Now); tests replace it.
+	Now func() time.Time
 }
 
 // Progress renders the current phase.
@@ -49,6 +51,9 @@ func New(opts Options) *Progress {
 	}
 	if opts.Every <= 0 {
 		opts.Every = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	p := &Progress{opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.loop()
@@ -70,6 +75,12 @@ type Phase struct {
 	Name  string
 	Unit  Unit
 	start time.Time
+	now   func() time.Time
+
+	// The ETA's evidence, kept by read (see eta).
+	mu         sync.Mutex
+	samples    []sample // readings since the first that saw work done, within rateWindow
+	lastChange sample   // the reading at which done last changed
 
 	total, done     atomic.Int64
 	rows, rowsTotal atomic.Int64
@@ -80,7 +91,7 @@ type Phase struct {
 
 // Start makes name the current phase, ending the previous one.
 func (p *Progress) Start(name string, unit Unit, total int64) *Phase {
-	ph := &Phase{Name: name, Unit: unit, start: time.Now()}
+	ph := &Phase{Name: name, Unit: unit, start: p.opts.Now(), now: p.opts.Now}
 	ph.total.Store(total)
 	p.mu.Lock()
 	prev := p.cur
@@ -117,7 +128,7 @@ func (ph *Phase) PartDone() { ph.parts.Add(1) }
 func (ph *Phase) SetDetail(s string) { ph.detail.Store(&s) }
 
 // Elapsed is the time since the phase started.
-func (ph *Phase) Elapsed() time.Duration { return time.Since(ph.start) }
+func (ph *Phase) Elapsed() time.Duration { return ph.now().Sub(ph.start) }
 
 // End finishes ph: the bar gets its final state on a line of its own, the log a final line.
 func (p *Progress) End(ph *Phase) {
@@ -198,16 +209,28 @@ type snapshot struct {
 	done, total, rows, rowsTotal, parts, partsTotal int64
 	elapsed                                         time.Duration
 	detail                                          string
+	eta                                             time.Duration // -1: unknown
 }
 
+// sample is the amount done at one reading.
+type sample struct {
+	at   time.Time
+	done int64
+}
+
+// rateWindow is how far back the ETA's rate looks, so that it follows a rate that changes.
+const rateWindow = 30 * time.Second
+
 func (ph *Phase) read() snapshot {
+	now := ph.now()
 	s := snapshot{
 		done: ph.done.Load(), total: ph.total.Load(), rows: ph.rows.Load(), rowsTotal: ph.rowsTotal.Load(),
-		parts: ph.parts.Load(), partsTotal: ph.partsTot.Load(), elapsed: time.Since(ph.start),
+		parts: ph.parts.Load(), partsTotal: ph.partsTot.Load(), elapsed: now.Sub(ph.start),
 	}
 	if d := ph.detail.Load(); d != nil {
 		s.detail = *d
 	}
+	s.eta = ph.eta(now, s.done, s.total)
 	return s
 }
 
@@ -215,13 +238,46 @@ func (s snapshot) rate() float64 {
 	return float64(s.done) / math.Max(s.elapsed.Seconds(), 1e-3)
 }
 
-// eta is the remaining time at the average rate so far, or -1 when unknown.
-func (s snapshot) eta() time.Duration {
-	r := s.rate()
-	if s.total <= 0 || r <= 0 || s.done > s.total {
+// eta records this reading and estimates the time left: the remaining work at the rate observed
+// since the first reading that saw work done (at most rateWindow back), up to the last change.
+//
+// The average since the start would be wrong twice over. Work done before any reading — bots
+// without knowledge, or that fail before reading, all finish at once — says nothing about the
+// rate of the rest, yet made it look instant: the ETA read 0 s and then counted up while the
+// real work went on. And measured up to now rather than to the last change, the rate falls
+// between completions, so the ETA rises between them; measured to the last change, it counts
+// down with the clock. Should it run out while work remains, the rest is slower than anything
+// observed (the last bots are the big ones), and there is no honest number: unknown, not 0 s.
+// -1: unknown.
+func (ph *Phase) eta(now time.Time, done, total int64) time.Duration {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	if len(ph.samples) == 0 && done <= 0 {
 		return -1
 	}
-	return time.Duration(float64(s.total-s.done) / r * float64(time.Second))
+	cur := sample{at: now, done: done}
+	if len(ph.samples) == 0 || done != ph.lastChange.done {
+		ph.lastChange = cur
+	}
+	ph.samples = append(ph.samples, cur)
+	for len(ph.samples) > 2 && !ph.samples[1].at.After(now.Add(-rateWindow)) {
+		ph.samples = ph.samples[1:]
+	}
+	base, last := ph.samples[0], ph.lastChange
+	switch {
+	case total <= 0 || done > total:
+		return -1
+	case done == total:
+		return 0
+	case last.done <= base.done || !last.at.After(base.at):
+		return -1
+	}
+	remaining, worked := float64(total-done), float64(last.done-base.done)
+	eta := remaining/worked*last.at.Sub(base.at).Seconds() - now.Sub(last.at).Seconds()
+	if eta < 0.5 { // it would print as 0 s with work left
+		return -1
+	}
+	return time.Duration(eta * float64(time.Second))
 }
 
 const barWidth = 24
@@ -258,7 +314,7 @@ func (ph *Phase) line(final bool) string {
 	}
 	if final {
 		fmt.Fprintf(&b, "  in %s", s.elapsed.Round(100*time.Millisecond))
-	} else if eta := s.eta(); eta >= 0 {
+	} else if eta := s.eta; eta >= 0 {
 		fmt.Fprintf(&b, "  ETA %s", eta.Round(time.Second))
 	}
 	return b.String()
@@ -280,7 +336,7 @@ func (ph *Phase) attrs(final bool) []slog.Attr {
 		a = append(a, slog.String("detail", s.detail))
 	}
 	a = append(a, slog.Duration("elapsed", s.elapsed.Round(time.Millisecond)))
-	if eta := s.eta(); !final && eta >= 0 {
+	if eta := s.eta; !final && eta >= 0 {
 		a = append(a, slog.Duration("eta", eta.Round(time.Second)))
 	}
 	return a

@@ -47,6 +47,9 @@ func TestBarOnTerminal(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// An ETA needs a rate, observed between two readings of the bar.
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), " 40%") }, 5*time.Second, 10*time.Millisecond)
+	ph.Add(1e6)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "ETA") }, 5*time.Second, 50*time.Millisecond)
 	live := out.String()
 	require.Contains(t, live, "\r\033[K")

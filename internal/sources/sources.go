@@ -6,6 +6,8 @@ package sources
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
@@ -55,7 +57,13 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 		}
 		return nil
 	}
+	// A page is loaded once per bot however many times it is listed: as a source URL, in a
+	// sitemap, and again in a sitemap index's child sitemap. The first listing names it.
+	seen := URLSet{}
 	for _, u := range b.Knowledge.SourceURLs {
+		if !seen.Add(u) {
+			continue
+		}
 		sources++
 		if err := add(fetch.URL(ctx, u)); err != nil {
 			return nil, nil, err
@@ -73,6 +81,9 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 			continue
 		}
 		for _, p := range pages {
+			if !seen.Add(p) {
+				continue
+			}
 			doc, err := fetch.URL(ctx, p)
 			if err != nil {
 				err = fmt.Errorf("sitemap %s: %w", u, err)
@@ -93,6 +104,44 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 		return nil, skipped, fmt.Errorf("none of the bot's %d sources could be read: %s", sources, strings.Join(skipped, "; "))
 	}
 	return out, skipped, nil
+}
+
+// URLSet holds a bot's URLs by their normalised form (NormalizeURL).
+type URLSet map[string]bool
+
+// Add records u and reports whether it is new: false when the same page is already in the set.
+func (s URLSet) Add(u string) bool {
+	n := NormalizeURL(u)
+	if s[n] {
+		return false
+	}
+	s[n] = true
+	return true
+}
+
+// NormalizeURL is the form under which two spellings of one page compare equal: scheme and host
+// in lower case, the scheme's default port and the fragment (never sent to the server) dropped,
+// an empty path written "/". The query is kept as it is: servers may read it in any way. A
+// string that does not parse as a URL is its own form.
+func NormalizeURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	u.Host = host
+	if port != "" {
+		u.Host = net.JoinHostPort(host, port)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	if u.Path == "" && u.RawPath == "" {
+		u.Path = "/"
+	}
+	return u.String()
 }
 
 func loadFile(ctx context.Context, docs *docstore.Store, key, uri, name string, maxBytes int64) (loader.Document, error) {
