@@ -126,6 +126,10 @@ func TestReembedLiveAppWins(t *testing.T) {
 		}
 	}
 
+	st := ragmigrate(t, b.env, "status", "--target-db", b.target, "--failures")
+	require.Zero(t, st.code, st.stderr)
+	require.Contains(t, st.stdout, "bot "+edited+" (user "+bots[edited].UserID+") left to the app: ")
+
 	// A re-run leaves them to the app: the edited bot is QUEUED for the app's own task, the
 	// re-synced one was taken by it.
 	again := b.reembed(t, "--json")

@@ -62,7 +62,7 @@ func TestMessagesAreTrue(t *testing.T) {
 	// Before any run: no journal.
 	r := jsonRun("status", "--target-db", b.target)
 	require.Zero(t, r.code, r.stderr)
-	require.JSONEq(t, `{"runs": [], "failed_bots": []}`, r.stdout)
+	require.JSONEq(t, `{"runs": [], "failed_bots": [], "left_to_app": []}`, r.stdout)
 	r = jsonRun("cleanup", "--target-db", b.target, "--yes")
 	require.Zero(t, r.code, r.stderr)
 	require.JSONEq(t, `{"journal_dropped": false}`, r.stdout)

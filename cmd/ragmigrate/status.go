@@ -25,7 +25,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Long: `Status reads the journal in --target-db (schema ragmigrate) and prints the newest runs: kind,
 what they work on, state and phase, bot jobs by state (re-embed) or parts done (copy), and the
 rows written so far. --failures also lists each failed bot of the newest re-embed run with its
-error. Read-only.`,
+error, and each bot it left to the live app with what the app changed. Read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -40,7 +40,7 @@ error. Read-only.`,
 			runs, err := journal.Runs(ctx, conn, limit)
 			if errors.Is(err, journal.ErrNoJournal) {
 				if g.JSON {
-					return writeJSON(g, map[string]any{"runs": []journal.RunSummary{}, "failed_bots": []journal.BotJob{}})
+					return writeJSON(g, map[string]any{"runs": []journal.RunSummary{}, "failed_bots": []journal.BotJob{}, "left_to_app": []journal.BotJob{}})
 				}
 				fmt.Fprintln(g.stdout, "no runs: the target has no ragmigrate journal")
 				return nil
@@ -49,7 +49,7 @@ error. Read-only.`,
 				return err
 			}
 			// Empty lists, not null: a script reads an empty journal like any other.
-			failed := []journal.BotJob{}
+			failed, left := []journal.BotJob{}, []journal.BotJob{}
 			if failures {
 				for _, r := range runs {
 					if r.Kind == "reembed" {
@@ -58,8 +58,11 @@ error. Read-only.`,
 							return err
 						}
 						for _, j := range jobs {
-							if j.Status == journal.JobFailed {
+							switch j.Status {
+							case journal.JobFailed:
 								failed = append(failed, j)
+							case journal.JobLeft:
+								left = append(left, j)
 							}
 						}
 						break
@@ -67,7 +70,7 @@ error. Read-only.`,
 				}
 			}
 			if g.JSON {
-				return writeJSON(g, map[string]any{"runs": runs, "failed_bots": failed})
+				return writeJSON(g, map[string]any{"runs": runs, "failed_bots": failed, "left_to_app": left})
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tKIND\tSUBJECT\tSTATUS\tPHASE\tPROGRESS\tROWS\tSTARTED\tUPDATED")
@@ -95,11 +98,14 @@ error. Read-only.`,
 			for _, j := range failed {
 				fmt.Fprintf(g.stdout, "failed bot %s (user %s, %d attempts): %s\n", j.BotID, j.UserID, j.Attempts, j.Error)
 			}
+			for _, j := range left {
+				fmt.Fprintf(g.stdout, "bot %s (user %s) %s\n", j.BotID, j.UserID, j.Error)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 10, "runs to show")
-	cmd.Flags().BoolVar(&failures, "failures", false, "list the failed bots of the newest re-embed run")
+	cmd.Flags().BoolVar(&failures, "failures", false, "list the failed bots of the newest re-embed run, and those it left to the live app")
 	return cmd
 }
 
