@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/corpus"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
@@ -369,4 +370,32 @@ func TestUnknownBotOrUserIsUsageError(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT to_regnamespace('ragmigrate')::text, to_regclass('items')::text`).Scan(&journal, &items))
 	require.Nil(t, journal)
 	require.Nil(t, items)
+}
+
+// TestReembedTitanDimensions: --dimensions reaches the model. Titan v2 asked for 512 returns
+// vectors of 512 values, and they fit a target created as vector(512); before, --dimensions was
+// ignored for Bedrock models and the run wanted vector(1024).
+func TestReembedTitanDimensions(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 9, bedrocksim.Knobs{})
+	var bot string
+	for id, chunks := range b.wantRows {
+		if bot == "" || chunks < b.wantRows[bot] {
+			bot = id
+		}
+	}
+	ctx := stacktest.Context(t)
+	conn, err := vectorstore.Connect(ctx, b.target, "test")
+	require.NoError(t, err)
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector;
+		CREATE TABLE items(id CHAR(26) primary key, botid CHAR(26), content text, source text, embedding vector(512))`)
+	require.NoError(t, err)
+
+	r := b.reembed(t, "--model", "amazon.titan-embed-text-v2:0", "--dimensions", "512", "--bot", bot)
+	require.Zero(t, r.code, r.stderr)
+	var rows, dims512 int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE vector_dims(embedding) = 512) FROM items WHERE botid = $1`, bot).Scan(&rows, &dims512))
+	require.Equal(t, b.wantRows[bot], rows)
+	require.Equal(t, rows, dims512)
 }
