@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -167,10 +169,13 @@ var walkSkip = map[string]string{
 // walkerEnv points every endpoint at something that fails at once and hides the stack's
 // RAGMIGRATE_* defaults, so that a command past validation ends quickly with exit 1.
 func walkerEnv(t *testing.T) {
+	body := []byte(`{"__type":"com.amazon.coral.validate#ValidationException","message":"flag walker: no AWS here"}`)
 	aws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		// DynamoDB's client checks this checksum and warns on stderr when it is missing.
+		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
 		w.WriteHeader(http.StatusBadRequest) // not retried by the SDK
-		w.Write([]byte(`{"__type":"com.amazon.coral.validate#ValidationException","message":"flag walker: no AWS here"}`))
+		w.Write(body)
 	}))
 	t.Cleanup(aws.Close)
 	for _, kv := range os.Environ() {
