@@ -169,14 +169,17 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.M
 func checkScope(p *plan.Plan, o *planOptions, g *globalOptions) error {
 	bots, users := p.Unmatched(o.Bots, o.Users)
 	var errs []error
-	if len(bots) > 0 {
-		of := ""
-		if len(o.Users) > 0 {
-			of = " of the --user given"
-		}
-		errs = append(errs, fmt.Errorf("--bot %s: no such bot%s in table %s", strings.Join(bots, ","), of, g.Table))
+	// With both filters a bot is in scope only if it matches both, so the messages say so.
+	switch {
+	case len(bots) > 0 && len(o.Users) > 0:
+		errs = append(errs, fmt.Errorf("--bot %s: no such bot of the --user given in table %s", strings.Join(bots, ","), g.Table))
+	case len(bots) > 0:
+		errs = append(errs, fmt.Errorf("--bot %s: no such bot in table %s", strings.Join(bots, ","), g.Table))
 	}
-	if len(users) > 0 {
+	switch {
+	case len(users) > 0 && len(o.Bots) > 0:
+		errs = append(errs, fmt.Errorf("--user %s: none of the --bot given is this user's in table %s", strings.Join(users, ","), g.Table))
+	case len(users) > 0:
 		errs = append(errs, fmt.Errorf("--user %s: no bot of this user in table %s", strings.Join(users, ","), g.Table))
 	}
 	if err := errors.Join(errs...); err != nil {
