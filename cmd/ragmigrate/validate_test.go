@@ -199,7 +199,9 @@ func walkerEnv(t *testing.T) {
 // enum flag of every command with zero, negative and unknown values: each is either refused with
 // exit 2 and a message naming the flag, before any work, or — where the flag's help gives it a
 // meaning — gets past validation (and then fails on an unreachable database or AWS endpoint
-// with exit 1, or succeeds harmlessly). It runs the command tree in-process, as main does.
+// with exit 1, or succeeds harmlessly). Since every database and endpoint fails at once, a flag
+// checked only after some I/O would surface as that failure (exit 1), not as exit 2: exit 2
+// shows the check came first. It runs the command tree in-process, as main does.
 func TestEveryFlagValidated(t *testing.T) {
 	walkerEnv(t)
 	bases := walkBase(t)
