@@ -75,7 +75,7 @@ func (o *copyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Resume, "resume", false, "continue the latest interrupted copy into these tables")
 	fs.BoolVar(&o.Truncate, "truncate", false, "empty non-empty target tables first (their rows are lost)")
 	fs.BoolVar(&o.CreateExtension, "create-extension", false, "run CREATE EXTENSION vector on a target database that lacks it")
-	fs.DurationVar(&o.LockWait, "lock-wait", pgcopy.DefaultLockWait, "how long to wait for another run's lock on the target before exiting with code 4")
+	fs.DurationVar(&o.LockWait, "lock-wait", pgcopy.DefaultLockWait, "how long to wait for another run's lock on the target before exiting with code 4 (0: try once)")
 }
 
 func (o *copyOptions) Validate(g *globalOptions) error {
@@ -94,6 +94,9 @@ func (o *copyOptions) Validate(g *globalOptions) error {
 	}
 	if o.IndexMemory < 64<<20 {
 		errs = append(errs, errors.New("--index-memory: at least 64MB"))
+	}
+	if o.LockWait < 0 {
+		errs = append(errs, fmt.Errorf("--lock-wait %s: want 0 (try once) or more", o.LockWait))
 	}
 	if o.Resume && o.Truncate {
 		errs = append(errs, errors.New("--resume and --truncate contradict each other"))

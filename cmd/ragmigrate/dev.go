@@ -57,6 +57,10 @@ func (o *stackOptions) open(g *globalOptions) (*stack.Stack, error) {
 			port = p
 		}
 	}
+	// 0 is the default; the stack uses ports base+2 … base+13.
+	if port < 0 || port > 65535-13 {
+		return nil, usageError{fmt.Errorf("--base-port (or RAGMIGRATE_STACK_BASE_PORT) %d: want 1 to %d (0: the default)", port, 65535-13)}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err

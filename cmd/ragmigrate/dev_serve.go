@@ -55,6 +55,9 @@ throttling and injected failures. GET /stats counts requests; GET/PUT /knobs cha
 at run time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := knobs.Validate(); err != nil {
+				return usageError{fmt.Errorf("knobs: %w", err)}
+			}
 			log := g.logger.With(slog.String("server", "bedrock"))
 			return serveHTTP(cmd.Context(), addr, bedrocksim.New(knobs, log), log)
 		},

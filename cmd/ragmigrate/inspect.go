@@ -67,13 +67,16 @@ Operators use it to see why a bot fails or how it is split. Read-only; --json fo
 }
 
 func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg string) error {
+	if err := errors.Join(o.sourceOptions.validate()...); err != nil {
+		return usageError{err}
+	}
 	splitter, err := chunk.New(o.ChunkSize, o.ChunkOverlap)
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--chunk-size %d, --chunk-overlap %d: %w", o.ChunkSize, o.ChunkOverlap, err)}
 	}
 	model, err := plan.LookupModel(o.Model)
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--model: %w", err)}
 	}
 	var doc loader.Document
 	switch {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,7 +23,8 @@ type planOptions struct {
 	Bots         []string
 	Users        []string
 	Model        string
-	PricePerMTok float64
+	Dimensions   int
+	PricePerMTok optionalFloat
 	RPM          int
 	TPM          int
 	Exact        bool
@@ -39,7 +43,8 @@ func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Bots, "bot", nil, "only these bot ids (repeatable)")
 	fs.StringSliceVar(&o.Users, "user", nil, "only these users' bots (repeatable)")
 	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3 (the app's), cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash (offline, no model); reembed also takes the model name of --openai-url")
-	fs.Float64Var(&o.PricePerMTok, "price-per-mtok", -1, "override the model's price in USD per million input tokens")
+	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size: Cohere v3 gives 1024 only, amazon.titan-embed-text-v2:0 also 512 or 256; for reembed's --openai-url, the size its model returns")
+	fs.Var(&o.PricePerMTok, "price-per-mtok", "override the model's price in USD per million input tokens (0: free)")
 	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
 	o.sourceOptions.AddFlags(fs)
@@ -65,24 +70,67 @@ would proceed, and if not why; with
 it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPlan(cmd.Context(), o, g)
+			if err := o.Validate(g); err != nil {
+				return err
+			}
+			model, _ := o.model() // checked by Validate
+			return runPlan(cmd.Context(), o, g, model)
 		},
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
-	if g.Table == "" || g.Bucket == "" {
-		return usageError{errors.New("--table and --bucket are required")}
+// Validate checks every flag of plan before anything is read.
+func (o *planOptions) Validate(g *globalOptions) error {
+	errs := o.validate(g)
+	if _, err := o.model(); err != nil {
+		errs = append(errs, err)
 	}
-	model, err := plan.LookupModel(o.Model)
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
-	if o.PricePerMTok >= 0 {
-		model.PricePerMTok = o.PricePerMTok
+	return nil
+}
+
+// validate checks what plan and reembed share; each adds its own flags' errors (reembed checks
+// --model and --dimensions its own way, for --openai-url models).
+func (o *planOptions) validate(g *globalOptions) []error {
+	var errs []error
+	for _, r := range []struct{ v, name string }{{g.Table, "--table"}, {g.Bucket, "--bucket"}} {
+		if r.v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", r.name))
+		}
 	}
+	if o.RPM < 0 {
+		errs = append(errs, fmt.Errorf("--rpm %d: want 0 (unlimited) or more", o.RPM))
+	}
+	if o.TPM < 0 {
+		errs = append(errs, fmt.Errorf("--tpm %d: want 0 (unlimited) or more", o.TPM))
+	}
+	if v, ok := o.PricePerMTok.get(); ok && !(v >= 0 && !math.IsInf(v, 1)) {
+		errs = append(errs, fmt.Errorf("--price-per-mtok %v: want 0 or more USD", v))
+	}
+	return append(errs, o.sourceOptions.validate()...)
+}
+
+// model is the known model --model names, at --dimensions and --price-per-mtok.
+func (o *planOptions) model() (plan.Model, error) {
+	m, err := plan.LookupModel(o.Model)
+	if err != nil {
+		return m, fmt.Errorf("--model: %w", err)
+	}
+	if m, err = m.WithDimensions(o.Dimensions); err != nil {
+		return m, fmt.Errorf("--dimensions: %w", err)
+	}
+	if v, ok := o.PricePerMTok.get(); ok {
+		m.PricePerMTok = v
+	}
+	return m, nil
+}
+
+// runPlan makes and prints the plan for model; o has been validated.
+func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.Model) error {
 	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
 	if err != nil {
 		return err
@@ -109,8 +157,62 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkScope(p, o, g); err != nil {
+		return err
+	}
 	if g.JSON {
 		return writeJSON(g, p)
 	}
 	return p.WriteText(g.stdout, o.PerBot)
 }
+
+// checkScope refuses --bot and --user ids that match no bot item in --table: a typo would select
+// nothing, and a run that does nothing must not exit 0 as if it had done its work.
+func checkScope(p *plan.Plan, o *planOptions, g *globalOptions) error {
+	bots, users := p.Unmatched(o.Bots, o.Users)
+	var errs []error
+	// With both filters a bot is in scope only if it matches both, so the messages say so.
+	switch {
+	case len(bots) > 0 && len(o.Users) > 0:
+		errs = append(errs, fmt.Errorf("--bot %s: no such bot of the --user given in table %s", strings.Join(bots, ","), g.Table))
+	case len(bots) > 0:
+		errs = append(errs, fmt.Errorf("--bot %s: no such bot in table %s", strings.Join(bots, ","), g.Table))
+	}
+	switch {
+	case len(users) > 0 && len(o.Bots) > 0:
+		errs = append(errs, fmt.Errorf("--user %s: none of the --bot given is this user's in table %s", strings.Join(users, ","), g.Table))
+	case len(users) > 0:
+		errs = append(errs, fmt.Errorf("--user %s: no bot of this user in table %s", strings.Join(users, ","), g.Table))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// optionalFloat is a float flag that knows whether it was given: --price-per-mtok overrides the
+// model's price only when given, and 0 (a free model) is a price like any other.
+type optionalFloat struct {
+	v   float64
+	set bool
+}
+
+func (f *optionalFloat) get() (float64, bool) { return f.v, f.set }
+
+func (f *optionalFloat) String() string {
+	if !f.set {
+		return ""
+	}
+	return strconv.FormatFloat(f.v, 'g', -1, 64)
+}
+
+func (f *optionalFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return err
+	}
+	f.v, f.set = v, true
+	return nil
+}
+
+func (f *optionalFloat) Type() string { return "float64" }

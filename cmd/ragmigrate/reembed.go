@@ -29,7 +29,6 @@ type reembedOptions struct {
 	planOptions
 	Truncate      string
 	OpenAIURL     string
-	Dimensions    int
 	Concurrency   int
 	BatchLinger   time.Duration
 	Fresh         bool
@@ -42,9 +41,8 @@ type reembedOptions struct {
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
 	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock")
-	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size of the --openai-url model")
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
-	fs.IntVar(&o.Concurrency, "concurrency", 8, "bots worked on at once")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, fmt.Sprintf("bots worked on at once (1 to %d)", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the failed bots of the latest run again, and nothing else")
@@ -92,15 +90,18 @@ scripts); --dry-run only plans. Exit status 1 when any bot failed.`,
 	return cmd
 }
 
+// maxConcurrency bounds --concurrency; each bot worked on holds a target connection.
+const maxConcurrency = 256
+
+// Validate checks every flag before anything is read, for a run and for --dry-run alike.
 func (o *reembedOptions) Validate(g *globalOptions) error {
-	var errs []error
-	for _, r := range []struct{ v, name string }{{g.Table, "--table"}, {g.Bucket, "--bucket"}, {g.TargetDB, "--target-db"}} {
-		if r.v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", r.name))
-		}
+	errs := o.planOptions.validate(g)
+	if g.TargetDB == "" && !o.DryRun {
+		errs = append(errs, errors.New("--target-db is required"))
 	}
-	if _, err := embed.ParseTruncate(o.Truncate); err != nil {
-		errs = append(errs, err)
+	// ParseTruncate reads "" as NONE; the flag names its three values, so "" is refused here.
+	if _, err := embed.ParseTruncate(o.Truncate); err != nil || o.Truncate == "" {
+		errs = append(errs, fmt.Errorf("--truncate %q: want NONE, END or START", o.Truncate))
 	}
 	if o.OnSourceError != "fail-bot" && o.OnSourceError != "skip-source" {
 		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot or skip-source", o.OnSourceError))
@@ -108,8 +109,14 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if o.Fresh && o.RetryFailed {
 		errs = append(errs, errors.New("--fresh and --retry-failed exclude each other"))
 	}
-	if o.Concurrency < 1 || o.RPM < 0 || o.TPM < 0 {
-		errs = append(errs, errors.New("--concurrency must be at least 1; --rpm and --tpm not negative"))
+	if o.Concurrency < 1 || o.Concurrency > maxConcurrency {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to %d", o.Concurrency, maxConcurrency))
+	}
+	if o.BatchLinger < 0 {
+		errs = append(errs, fmt.Errorf("--batch-linger %s: want 0 (no sharing) or more", o.BatchLinger))
+	}
+	if _, err := o.model(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
@@ -117,19 +124,47 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	return nil
 }
 
-// provider builds the embedding provider the flags name.
+// model is the model the flags name: any model of the --openai-url endpoint, or a known one.
+func (o *reembedOptions) model() (plan.Model, error) {
+	if o.OpenAIURL == "" {
+		return o.planOptions.model()
+	}
+	m := plan.Model{ID: o.Model}
+	if v, ok := o.PricePerMTok.get(); ok {
+		m.PricePerMTok = v
+	}
+	if o.Model == "" {
+		return m, errors.New("--model: name the --openai-url model")
+	}
+	if o.Dimensions < 1 || o.Dimensions > plan.MaxDimensions {
+		return m, fmt.Errorf("--dimensions %d: want the size of the --openai-url model's vectors, 1 to %d", o.Dimensions, plan.MaxDimensions)
+	}
+	m.Dimensions = o.Dimensions
+	p, err := o.openAI(m)
+	if err != nil {
+		return m, fmt.Errorf("--openai-url: %w", err)
+	}
+	m.MaxBatch = p.MaxBatch()
+	return m, nil
+}
+
+func (o *reembedOptions) openAI(m plan.Model) (*embed.OpenAI, error) {
+	return embed.NewOpenAI(embed.OpenAIOptions{BaseURL: o.OpenAIURL, APIKey: os.Getenv("OPENAI_API_KEY"), Model: m.ID, Dimensions: m.Dimensions})
+}
+
+// provider builds the embedding provider the flags name; o has been validated.
 func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, plan.Model, error) {
 	trunc, _ := embed.ParseTruncate(o.Truncate)
-	if o.OpenAIURL != "" {
-		p, err := embed.NewOpenAI(embed.OpenAIOptions{BaseURL: o.OpenAIURL, APIKey: os.Getenv("OPENAI_API_KEY"), Model: o.Model, Dimensions: o.Dimensions})
-		return p, plan.Model{ID: o.Model, Dimensions: o.Dimensions, MaxBatch: p.MaxBatch(), PricePerMTok: max(o.PricePerMTok, 0)}, err
-	}
-	m, err := plan.LookupModel(o.Model)
+	m, err := o.model()
 	if err != nil {
 		return nil, m, usageError{err}
 	}
-	if o.PricePerMTok >= 0 {
-		m.PricePerMTok = o.PricePerMTok
+	if o.OpenAIURL != "" {
+		p, err := o.openAI(m)
+		if err != nil {
+			return nil, m, err
+		}
+		return p, m, nil
 	}
 	switch {
 	case m.ID == "hash":
@@ -144,11 +179,12 @@ func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, p
 }
 
 func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error {
-	if o.DryRun {
-		return runPlan(ctx, &o.planOptions, g)
-	}
 	if err := o.Validate(g); err != nil {
 		return err
+	}
+	if o.DryRun {
+		model, _ := o.model() // checked by Validate
+		return runPlan(ctx, &o.planOptions, g, model)
 	}
 	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
 	if err != nil {
@@ -166,6 +202,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
 		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
 	if err != nil {
+		return err
+	}
+	if err := checkScope(p, &o.planOptions, g); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",

@@ -32,6 +32,9 @@ error, and each bot it left to the live app with what the app changed. Read-only
 			if g.TargetDB == "" {
 				return usageError{errors.New("--target-db is required")}
 			}
+			if limit < 1 {
+				return usageError{fmt.Errorf("--limit %d: want at least 1", limit)}
+			}
 			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status")
 			if err != nil {
 				return fmt.Errorf("target: %w", err)

@@ -61,3 +61,34 @@ func EstimateTokens(text string) int64 {
 	}
 	return n + (word+3)/4
 }
+
+// MaxDimensions is the largest vector pgvector's vector type stores.
+const MaxDimensions = 16000
+
+// dimensionChoices are the output sizes a model can be asked for, the first its default.
+// Models not listed give any size asked for (hash) or only their Dimensions.
+var dimensionChoices = map[string][]int{
+	// Titan Text Embeddings V2 takes "dimensions": 1024, 512 or 256.
+	"amazon.titan-embed-text-v2:0": {1024, 512, 256},
+	// Cohere Embed v3 has no such parameter: its vectors always have 1024 values.
+	"cohere.embed-multilingual-v3": {1024},
+	"cohere.embed-english-v3":      {1024},
+}
+
+// WithDimensions returns m giving vectors of dims values, or an error naming the sizes the model
+// can give: a size it cannot give would create a target column its vectors never fit.
+func (m Model) WithDimensions(dims int) (Model, error) {
+	choices, fixed := dimensionChoices[m.ID]
+	switch {
+	case fixed && !slices.Contains(choices, dims):
+		var s []string
+		for _, c := range choices {
+			s = append(s, fmt.Sprint(c))
+		}
+		return m, fmt.Errorf("%s gives vectors of %s dimensions, not %d", m.ID, strings.Join(s, ", "), dims)
+	case dims < 1 || dims > MaxDimensions:
+		return m, fmt.Errorf("%d dimensions: want 1 to %d", dims, MaxDimensions)
+	}
+	m.Dimensions = dims
+	return m, nil
+}

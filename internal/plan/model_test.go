@@ -24,3 +24,34 @@ func TestEstimateTokens(t *testing.T) {
 	japanese := strings.Repeat("日当は三千円です。", 100) // 900 characters
 	require.Greater(t, plan.EstimateTokens(japanese), int64(512), "a 900-character Japanese chunk passes Cohere's 512 tokens")
 }
+
+func TestWithDimensions(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		model string
+		dims  int
+		ok    bool
+	}{
+		{"amazon.titan-embed-text-v2:0", 512, true},
+		{"amazon.titan-embed-text-v2:0", 256, true},
+		{"amazon.titan-embed-text-v2:0", 1024, true},
+		{"amazon.titan-embed-text-v2:0", 300, false},
+		{"cohere.embed-multilingual-v3", 1024, true},
+		{"cohere.embed-multilingual-v3", 512, false},
+		{"cohere.embed-english-v3", 256, false},
+		{"hash", 7, true},
+		{"hash", 0, false},
+		{"hash", -1, false},
+		{"hash", plan.MaxDimensions + 1, false},
+	} {
+		m, err := plan.LookupModel(tt.model)
+		require.NoError(t, err)
+		got, err := m.WithDimensions(tt.dims)
+		if !tt.ok {
+			require.Error(t, err, "%s %d", tt.model, tt.dims)
+			continue
+		}
+		require.NoError(t, err, "%s %d", tt.model, tt.dims)
+		require.Equal(t, tt.dims, got.Dimensions)
+	}
+}
