@@ -82,6 +82,7 @@ var flagRules = map[string]flagRule{
 	"--queries":     {ok: []string{"0"}},
 	"--top-k":       {},
 	"--max-details": {},
+	"--expect":      {allowed: []string{"auto", "copy", "reembed"}},
 
 	// copy.
 	"--jobs":         {},
@@ -146,7 +147,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"status":        {{"--target-db", db}},
 		"cleanup":       {{"--target-db", db, "--yes"}},
 		"inspect":       {{empty}},
-		"verify":        {{"--target-db", db, "--table", "t"}},
+		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
 		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
 		"dev stack env": {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
