@@ -66,6 +66,7 @@ func (o *verifyOptions) Validate(g *globalOptions) error {
 	if o.Queries < 0 || o.TopK < 1 || o.MaxDetails < 1 {
 		errs = append(errs, errors.New("--queries must not be negative; --top-k and --max-details must be at least 1"))
 	}
+	errs = append(errs, o.sourceOptions.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
