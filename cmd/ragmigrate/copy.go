@@ -71,7 +71,7 @@ func (o *copyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Jobs, "jobs", pgcopy.DefaultJobs, "parts copied at once; index builds use jobs-1 parallel workers")
 	fs.Var(&o.PartSize, "part-size", "target size of a part, in table bytes including TOAST (e.g. 64MB)")
 	fs.Var(&o.IndexMemory, "index-memory", "upper bound of maintenance_work_mem for the index builds (e.g. 1GB, 8GB)")
-	fs.Var(&o.MaxRate, "max-rate", "cap on bytes per second read from the source over all jobs, e.g. 50MB (default no cap)")
+	fs.Var(&o.MaxRate, "max-rate", "cap on the bytes per second read from the source, all --jobs together (a total, not per job), e.g. 50MB (= 50 MiB/s, 52 MB/s as the report counts); default no cap")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the latest interrupted copy into these tables")
 	fs.BoolVar(&o.Truncate, "truncate", false, "empty non-empty target tables first (their rows are lost)")
 	fs.BoolVar(&o.CreateExtension, "create-extension", false, "run CREATE EXTENSION vector on a target database that lacks it")
