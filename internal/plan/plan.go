@@ -388,11 +388,11 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model) (*Preflight, error)
 	case st.PgvectorVersion == "" && available == "":
 		pf.Problems = append(pf.Problems, "pgvector is not available on the target cluster")
 	case st.PgvectorVersion == "":
-		pf.Notes = append(pf.Notes, "pgvector "+available+" will be created (CREATE EXTENSION vector)")
+		pf.Notes = append(pf.Notes, "pgvector "+available+" is not installed: reembed and copy create it (CREATE EXTENSION vector) only with --create-missing")
 	}
 	switch {
 	case !st.Exists:
-		pf.Notes = append(pf.Notes, "items will be created with the app's DDL")
+		pf.Notes = append(pf.Notes, "items is missing: reembed creates it with the app's DDL only with --create-missing (is --target-db the app's database?)")
 	case st.Dimensions != m.Dimensions:
 		pf.Problems = append(pf.Problems, fmt.Sprintf("items.embedding is vector(%d) but %s gives %d dimensions", st.Dimensions, m.ID, m.Dimensions))
 	}

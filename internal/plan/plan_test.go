@@ -94,7 +94,7 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 		}
 	}
 	require.NotNil(t, exact.Target)
-	require.Contains(t, exact.Target.Notes, "items will be created with the app's DDL")
+	require.Contains(t, exact.Target.Notes, "items is missing: reembed creates it with the app's DDL only with --create-missing (is --target-db the app's database?)")
 	require.EqualValues(t, e.Rows, exact.Copy.Rows)
 	require.Equal(t, "copy", exact.Recommendation)
 
