@@ -140,8 +140,8 @@ func (w *worker) part(ctx context.Context, j *tableJob, p journal.Part) error {
 		rows, bytes, err := w.attempt(ctx, j, p, attempt)
 		if err == nil {
 			j.mu.Lock()
-			j.result.Rows += rows
-			j.result.Bytes += bytes
+			j.result.RowsThisInvocation += rows
+			j.result.BytesThisInvocation += bytes
 			j.mu.Unlock()
 			w.phase.PartDone()
 			log.DebugContext(ctx, "part copied", slog.Int64("rows", rows), slog.Int64("bytes", bytes), slog.Duration("elapsed", time.Since(start)))
