@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -179,8 +180,11 @@ func writeCopyReport(g *globalOptions, res *pgcopy.Result, ok bool) {
 	if res.DataSeconds > 0 {
 		mbps = float64(bytes) / 1e6 / res.DataSeconds
 	}
-	fmt.Fprintf(g.stdout, "data %.1fs (%.0f MB/s), indexes %.1fs, analyze %.1fs, total %.1fs\n",
-		res.DataSeconds, mbps, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
+	data := fmt.Sprintf("data %.1fs (%.0f MB/s)", res.DataSeconds, mbps)
+	if res.Resumed && !slices.ContainsFunc(res.Tables, func(t pgcopy.TableResult) bool { return t.PartsSkipped < t.Parts }) {
+		data = "data copied before the resume"
+	}
+	fmt.Fprintf(g.stdout, "%s, indexes %.1fs, analyze %.1fs, total %.1fs\n", data, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
 }
 
 // byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.

@@ -382,6 +382,7 @@ func TestCopyKilledInIndexPhaseResumes(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.True(t, rep.Resumed)
 	require.Zero(t, rep.Tables[0].RowsThisInvocation, "the data phase was finished")
+	require.Equal(t, rep.Tables[0].Parts, rep.Tables[0].PartsSkipped, "every part was copied before the resume")
 	require.EqualValues(t, b.rows, rep.Tables[0].Rows, "the report counts the rows the killed invocation copied")
 	skipped := map[string]bool{}
 	for _, ix := range rep.Tables[0].Indexes {

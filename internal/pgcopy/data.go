@@ -33,18 +33,19 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 	var estBytes, rows int64
 	var total, skipped int
 	for _, j := range jobs {
+		done := 0
 		for _, p := range j.parts {
 			total++
 			if p.Done {
-				skipped++
-				j.result.PartsSkipped++
+				done++
 				continue
 			}
 			todo = append(todo, work{j, p})
 		}
+		skipped += done
 		est := j.src.EstStreamBytes
 		if n := len(j.parts); n > 0 {
-			est = est * int64(n-j.result.PartsSkipped) / int64(n)
+			est = est * int64(n-done) / int64(n)
 		}
 		estBytes += est
 		rows += j.src.Rows

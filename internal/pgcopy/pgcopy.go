@@ -452,6 +452,11 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 				return err
 			}
 			j.parts = parts
+			for _, p := range parts {
+				if p.Done {
+					j.result.PartsSkipped++
+				}
+			}
 		}
 		return nil
 	}
