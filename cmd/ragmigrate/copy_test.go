@@ -23,17 +23,19 @@ import (
 
 // copyReport is the part of 'copy --json' the tests read.
 type copyReport struct {
-	RunID   int64 `json:"run_id"`
-	Resumed bool  `json:"resumed"`
-	Tables  []struct {
-		Rows               int64 `json:"rows"`
-		RowsThisInvocation int64 `json:"rows_this_invocation"`
-		SourceRows         int64 `json:"source_rows"`
-		Parts              int   `json:"parts"`
-		PartsSkipped       int   `json:"parts_skipped"`
-		PartsRetried       int   `json:"parts_retried"`
-		Created            bool
-		Indexes            []struct {
+	RunID       int64   `json:"run_id"`
+	Resumed     bool    `json:"resumed"`
+	DataSeconds float64 `json:"data_seconds"`
+	Tables      []struct {
+		Rows                int64 `json:"rows"`
+		RowsThisInvocation  int64 `json:"rows_this_invocation"`
+		BytesThisInvocation int64 `json:"bytes_this_invocation"`
+		SourceRows          int64 `json:"source_rows"`
+		Parts               int   `json:"parts"`
+		PartsSkipped        int   `json:"parts_skipped"`
+		PartsRetried        int   `json:"parts_retried"`
+		Created             bool
+		Indexes             []struct {
 			Name, Definition string
 			Skipped          bool
 		}
@@ -426,6 +428,23 @@ func TestCopyRetriesTerminatedConnection(t *testing.T) {
 	b.requireSameItems(t)
 	dst := connectTest(t, b.dst)
 	require.GreaterOrEqual(t, queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts WHERE attempts > 1`), int64(1))
+}
+
+// TestCopyMaxRateIsTotal copies with four jobs under --max-rate: the cap holds for all of them
+// together (four jobs each at the cap would read four times as fast). The upper bound is the
+// limiter's guarantee, the lower one is wide: a busy machine may copy slower than any cap.
+func TestCopyMaxRateIsTotal(t *testing.T) {
+	t.Parallel()
+	b := setupCopy(t, 2000, "", nil)
+	const capMiB = 4
+	r, rep := b.copy(t, "--jobs", "4", "--part-size", "1MB", "--max-rate", fmt.Sprintf("%dMB", capMiB))
+	require.Zero(t, r.code, r.stderr)
+	require.Greater(t, rep.Tables[0].Parts, 4)
+	rate := float64(rep.Tables[0].BytesThisInvocation) / rep.DataSeconds / (1 << 20)
+	t.Logf("%.2f MiB/s under --max-rate %dMB (%d bytes in %.2fs)", rate, capMiB, rep.Tables[0].BytesThisInvocation, rep.DataSeconds)
+	require.Less(t, rate, 1.1*capMiB, "the cap is exceeded")
+	require.Greater(t, rate, 0.5*capMiB, "the cap throttles far below itself")
+	b.requireSameItems(t)
 }
 
 // TestCopyLockHeld checks that a second run on the same target exits with code 4.
