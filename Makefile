@@ -60,7 +60,7 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@echo; echo '$$ ragmigrate copy --target-db <target cluster>/$(DEMO_COPY_DB) --yes   # the alternative: copy the old vectors'
 	@$(WITH_STACK) psql -qXAt "$$RAGMIGRATE_TARGET_DB" -c "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_COPY_DB)'" | grep -q 1 \
 		|| psql -qX "$$RAGMIGRATE_TARGET_DB" -c 'CREATE DATABASE $(DEMO_COPY_DB)'
-	@$(WITH_STACK) $(BIN) copy --yes --truncate --create-extension --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
+	@$(WITH_STACK) $(BIN) copy --yes --empty-target --create-missing --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
 	@echo; echo '$$ ragmigrate verify --source-db <old cluster> --target-db <the copy>   # proves the copy: exit 0'
 	@$(WITH_STACK) RAGMIGRATE_TABLE= $(BIN) verify --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
 

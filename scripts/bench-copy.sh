@@ -113,7 +113,7 @@ bench() { # ROWS METHODS...
 			record "$rows" raw "$data" "$(sum "$data" "$WALL")" "$rss" "one stream, no index during the load, then the source's indexes"
 			;;
 		ragmigrate)
-			timed ragmigrate-$rows "'$BIN' copy --yes --json --create-extension --jobs $JOBS --source-db '$src' --target-db '$dst'"
+			timed ragmigrate-$rows "'$BIN' copy --yes --json --create-missing --jobs $JOBS --source-db '$src' --target-db '$dst'"
 			local d
 			d=$(jq -r .data_seconds "$OUT/ragmigrate-$rows.out")
 			record "$rows" ragmigrate "$(printf '%.2f' "$d")" "$WALL" "$RSS" "--jobs $JOBS, $(jq -r '.tables[0].parts' "$OUT/ragmigrate-$rows.out") parts, binary COPY, indexes after"

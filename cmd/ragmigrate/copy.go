@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,15 +17,15 @@ import (
 )
 
 type copyOptions struct {
-	Tables          []string
-	Jobs            int
-	PartSize        byteSize
-	IndexMemory     byteSize
-	MaxRate         byteSize
-	Resume          bool
-	Truncate        bool
-	CreateExtension bool
-	LockWait        time.Duration
+	Tables        []string
+	Jobs          int
+	PartSize      byteSize
+	IndexMemory   byteSize
+	MaxRate       byteSize
+	Resume        bool
+	EmptyTarget   bool
+	CreateMissing bool
+	LockWait      time.Duration
 }
 
 func newCopyCommand(g *globalOptions) *cobra.Command {
@@ -37,10 +38,12 @@ typically the old v0 cluster, or a snapshot of it restored into a temporary data
 v1 cluster.
 
   1. Preflight (read-only): pgvector on both sides, the source tables' columns, primary key,
-     indexes and sizes. A missing target table is created with the same columns and types; an
-     existing one must match exactly (vector(1024) is not vector(1536)) and be empty, unless
-     --resume or --truncate says what to do with its rows. An empty target's indexes (a fresh v1
-     deploy creates items with its indexes) are dropped and rebuilt from the source's after the load.
+     indexes and sizes. A target without the vector extension or the table is refused unless
+     --create-missing creates them (the table with the source's columns and types, as reembed's
+     --create-missing creates the app's). An existing table must match exactly (vector(1024) is
+     not vector(1536)) and be empty, unless --resume or --empty-target says what to do with its
+     rows. An empty target's indexes (a fresh v1 deploy creates items with its indexes) are
+     dropped and rebuilt from the source's after the load.
   2. Data: all workers read one exported snapshot of the source. Each table is split into
      primary-key ranges of about --part-size bytes (heap plus TOAST, where the vectors live); each
      part streams as raw COPY (FORMAT binary) bytes from source to target, never printed as decimal
@@ -59,6 +62,7 @@ Progress goes to stderr (a bar on a terminal, log lines otherwise); the report t
   ragmigrate copy --resume --yes          # after a crash, a kill or Ctrl-C`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			warnDeprecated(cmd.Flags(), g.stderr)
 			return runCopy(cmd.Context(), o, g)
 		},
 	}
@@ -71,10 +75,17 @@ func (o *copyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Jobs, "jobs", pgcopy.DefaultJobs, "parts copied at once; index builds use jobs-1 parallel workers")
 	fs.Var(&o.PartSize, "part-size", "target size of a part, in table bytes including TOAST (e.g. 64MB)")
 	fs.Var(&o.IndexMemory, "index-memory", "upper bound of maintenance_work_mem for the index builds (e.g. 1GB, 8GB)")
-	fs.Var(&o.MaxRate, "max-rate", "cap on bytes per second read from the source over all jobs, e.g. 50MB (default no cap)")
+	fs.Var(&o.MaxRate, "max-rate", "cap on the bytes per second read from the source, all --jobs together (a total, not per job), e.g. 50MB (= 50 MiB/s, 52 MB/s as the report counts); default no cap")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the latest interrupted copy into these tables")
-	fs.BoolVar(&o.Truncate, "truncate", false, "empty non-empty target tables first (their rows are lost)")
-	fs.BoolVar(&o.CreateExtension, "create-extension", false, "run CREATE EXTENSION vector on a target database that lacks it")
+	fs.BoolVar(&o.EmptyTarget, "empty-target", false, "delete the rows of non-empty target tables first (TRUNCATE; their rows are lost)")
+	// --truncate was this flag's first name; reembed's --truncate cuts long chunks (Bedrock's own
+	// parameter), so copy's says what it does instead. The old name still works, with a warning.
+	fs.BoolVar(&o.EmptyTarget, "truncate", false, "deprecated name of --empty-target")
+	deprecate(fs, "truncate", "use --empty-target (same meaning: the target tables' rows are deleted first)")
+	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create what the target database lacks: the vector extension (CREATE EXTENSION vector) and missing tables (the source's columns); without it such a target is refused before any write, as reembed does")
+	// The old name covered the extension only; the table used to be created without asking.
+	fs.BoolVar(&o.CreateMissing, "create-extension", false, "deprecated name of --create-missing")
+	deprecate(fs, "create-extension", "use --create-missing (it creates the vector extension and missing target tables)")
 	fs.DurationVar(&o.LockWait, "lock-wait", pgcopy.DefaultLockWait, "how long to wait for another run's lock on the target before exiting with code 4 (0: try once)")
 }
 
@@ -98,8 +109,8 @@ func (o *copyOptions) Validate(g *globalOptions) error {
 	if o.LockWait < 0 {
 		errs = append(errs, fmt.Errorf("--lock-wait %s: want 0 (try once) or more", o.LockWait))
 	}
-	if o.Resume && o.Truncate {
-		errs = append(errs, errors.New("--resume and --truncate contradict each other"))
+	if o.Resume && o.EmptyTarget {
+		errs = append(errs, errors.New("--resume and --empty-target contradict each other"))
 	}
 	if len(o.Tables) == 0 {
 		errs = append(errs, errors.New("--tables: name at least one table"))
@@ -119,7 +130,7 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
 		Tables: o.Tables, Jobs: o.Jobs,
 		PartBytes: int64(o.PartSize), IndexMemory: int64(o.IndexMemory), MaxRate: int64(o.MaxRate),
-		Resume: o.Resume, Truncate: o.Truncate, CreateExtension: o.CreateExtension, LockWait: o.LockWait,
+		Resume: o.Resume, EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing, LockWait: o.LockWait,
 		Logger: logger, Progress: progress, Confirm: g.confirm,
 	})
 	progress.Close()
@@ -143,11 +154,18 @@ func writeCopyReport(g *globalOptions, res *pgcopy.Result, ok bool) {
 	}
 	fmt.Fprintf(g.stdout, "copy run %d %s; pgvector %s → %s\n", res.RunID, state, res.PgvectorSource, res.PgvectorTarget)
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	// ROWS and MB are the whole run's, resumed parts included (from the journal).
 	fmt.Fprintln(tw, "TABLE\tROWS\tMB\tPARTS\tSKIPPED\tRETRIED")
 	for _, t := range res.Tables {
 		fmt.Fprintf(tw, "%s → %s\t%d\t%.0f\t%d\t%d\t%d\n", t.Source, t.Target, t.Rows, float64(t.Bytes)/1e6, t.Parts, t.PartsSkipped, t.PartsRetried)
 	}
 	tw.Flush()
+	for _, t := range res.Tables {
+		if t.PartsSkipped > 0 {
+			fmt.Fprintf(g.stdout, "  %s: this invocation copied %d rows (%.0f MB); %d rows in %d parts were copied before the resume\n",
+				t.Target, t.RowsThisInvocation, float64(t.BytesThisInvocation)/1e6, t.Rows-t.RowsThisInvocation, t.PartsSkipped)
+		}
+	}
 	for _, t := range res.Tables {
 		for _, ix := range t.Indexes {
 			how := fmt.Sprintf("%.1fs", ix.Seconds)
@@ -160,13 +178,16 @@ func writeCopyReport(g *globalOptions, res *pgcopy.Result, ok bool) {
 	mbps := 0.0
 	var bytes int64
 	for _, t := range res.Tables {
-		bytes += t.Bytes
+		bytes += t.BytesThisInvocation // the data phase's seconds are this invocation's
 	}
 	if res.DataSeconds > 0 {
 		mbps = float64(bytes) / 1e6 / res.DataSeconds
 	}
-	fmt.Fprintf(g.stdout, "data %.1fs (%.0f MB/s), indexes %.1fs, analyze %.1fs, total %.1fs\n",
-		res.DataSeconds, mbps, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
+	data := fmt.Sprintf("data %.1fs (%.0f MB/s)", res.DataSeconds, mbps)
+	if res.Resumed && !slices.ContainsFunc(res.Tables, func(t pgcopy.TableResult) bool { return t.PartsSkipped < t.Parts }) {
+		data = "data copied before the resume"
+	}
+	fmt.Fprintf(g.stdout, "%s, indexes %.1fs, analyze %.1fs, total %.1fs\n", data, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
 }
 
 // byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.

@@ -23,15 +23,19 @@ import (
 
 // copyReport is the part of 'copy --json' the tests read.
 type copyReport struct {
-	RunID   int64 `json:"run_id"`
-	Resumed bool  `json:"resumed"`
-	Tables  []struct {
-		Rows, RowsTotal int64
-		Parts           int `json:"parts"`
-		PartsSkipped    int `json:"parts_skipped"`
-		PartsRetried    int `json:"parts_retried"`
-		Created         bool
-		Indexes         []struct {
+	RunID       int64   `json:"run_id"`
+	Resumed     bool    `json:"resumed"`
+	DataSeconds float64 `json:"data_seconds"`
+	Tables      []struct {
+		Rows                int64 `json:"rows"`
+		RowsThisInvocation  int64 `json:"rows_this_invocation"`
+		BytesThisInvocation int64 `json:"bytes_this_invocation"`
+		SourceRows          int64 `json:"source_rows"`
+		Parts               int   `json:"parts"`
+		PartsSkipped        int   `json:"parts_skipped"`
+		PartsRetried        int   `json:"parts_retried"`
+		Created             bool
+		Indexes             []struct {
 			Name, Definition string
 			Skipped          bool
 		}
@@ -203,7 +207,8 @@ func (b *copyBundle) requireSameItems(t *testing.T) {
 }
 
 // TestCopyRoundTrip copies into a fresh v1 target (an empty items with the app's indexes, built on
-// no data) and checks every row, index and count; a second copy is refused until --truncate.
+// no data) and checks every row, index and count; a second copy is refused until --empty-target
+// (or its deprecated old name --truncate, which says the new one).
 func TestCopyRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := setupCopy(t, 2000, "", nil)
@@ -224,16 +229,28 @@ func TestCopyRoundTrip(t *testing.T) {
 	again := ragmigrate(t, b.env, b.args()...)
 	require.Equal(t, exitFailure, again.code)
 	require.Contains(t, again.stderr, "target table is not empty")
-	require.Contains(t, again.stderr, "--truncate")
+	require.Contains(t, again.stderr, "--empty-target to delete its rows first")
 
-	r, rep = b.copy(t, "--truncate", "--jobs", "1")
+	r, rep = b.copy(t, "--empty-target", "--jobs", "1")
 	require.Zero(t, r.code, r.stderr)
 	require.Equal(t, 1, rep.Tables[0].Parts, "a table under --part-size is one part")
+	require.NotContains(t, r.stderr, "deprecated")
 	b.requireSameItems(t)
+
+	r, _ = b.copy(t, "--truncate", "--jobs", "1")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stderr, "Flag --truncate has been deprecated, use --empty-target")
+	b.requireSameItems(t)
+
+	r = ragmigrate(t, b.env, b.args("--resume", "--truncate", "--create-extension")...)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--resume and --empty-target contradict each other")
+	require.Contains(t, r.stderr, "Flag --create-extension has been deprecated, use --create-missing")
 }
 
 // TestCopyCreatesTarget copies into a database with no items table and no extension, from a
-// source whose ANN index is HNSW with non-default parameters and opclass.
+// source whose ANN index is HNSW with non-default parameters and opclass: refused until
+// --create-missing asks for both.
 func TestCopyCreatesTarget(t *testing.T) {
 	t.Parallel()
 	b := setupCopy(t, 500, `CREATE INDEX idx_items_embedding ON items USING hnsw (embedding vector_cosine_ops) WITH (m = 8, ef_construction = 32)`,
@@ -241,9 +258,9 @@ func TestCopyCreatesTarget(t *testing.T) {
 	r, _ := b.copy(t)
 	require.Equal(t, exitFailure, r.code)
 	require.Contains(t, r.stderr, "pgvector is not installed")
-	require.Contains(t, r.stderr, "--create-extension")
+	require.Contains(t, r.stderr, "--create-missing")
 
-	r, rep := b.copy(t, "--create-extension", "--part-size", "1MB")
+	r, rep := b.copy(t, "--create-missing", "--part-size", "1MB")
 	require.Zero(t, r.code, r.stderr)
 	require.True(t, rep.Tables[0].Created)
 	b.requireSameItems(t)
@@ -266,11 +283,15 @@ func TestCopyRefuses(t *testing.T) {
 			require.NoError(t, vectorstore.SetupApp(ctx, conn))
 			_, err := conn.Exec(ctx, `INSERT INTO items VALUES ('X', 'Y', 'z', 's', array_fill(0, ARRAY[1024])::vector)`)
 			require.NoError(t, err)
-		}, "target table is not empty: pass --resume to continue an interrupted copy, or --truncate"},
+		}, "target table is not empty: pass --resume to continue an interrupted copy, or --empty-target"},
 		"MissingPgvector": {func(ctx context.Context, conn *pgx.Conn) {
 			_, err := conn.Exec(ctx, `CREATE TABLE keepme (x int)`)
 			require.NoError(t, err)
-		}, "pgvector is not installed (the cluster offers 0.8.0: run CREATE EXTENSION vector in it, or pass --create-extension)"},
+		}, "pgvector is not installed (the cluster offers 0.8.0: run CREATE EXTENSION vector in it, or pass --create-missing)"},
+		"MissingTable": {func(ctx context.Context, conn *pgx.Conn) {
+			_, err := conn.Exec(ctx, `CREATE EXTENSION vector`)
+			require.NoError(t, err)
+		}, "target table public.items: target table does not exist (check --target-db, or pass --create-missing to create it with the source's columns)"},
 		"ResumeWithoutJournal": {func(ctx context.Context, conn *pgx.Conn) {
 			require.NoError(t, vectorstore.SetupApp(ctx, conn))
 			_, err := conn.Exec(ctx, `INSERT INTO items VALUES ('X', 'Y', 'z', 's', array_fill(0, ARRAY[1024])::vector)`)
@@ -337,7 +358,9 @@ func TestCopyKilledInDataPhaseResumes(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.True(t, rep.Resumed)
 	require.EqualValues(t, done, rep.Tables[0].PartsSkipped)
-	require.EqualValues(t, int64(b.rows)-partial, rep.Tables[0].Rows, "only the unfinished parts are copied again")
+	require.EqualValues(t, int64(b.rows)-partial, rep.Tables[0].RowsThisInvocation, "only the unfinished parts are copied again")
+	require.EqualValues(t, b.rows, rep.Tables[0].Rows, "the report counts the whole run, the parts copied before the kill included")
+	require.EqualValues(t, b.rows, rep.Tables[0].SourceRows)
 	b.requireSameItems(t)
 }
 
@@ -360,7 +383,9 @@ func TestCopyKilledInIndexPhaseResumes(t *testing.T) {
 	r, rep := b.copy(t, "--resume")
 	require.Zero(t, r.code, r.stderr)
 	require.True(t, rep.Resumed)
-	require.Zero(t, rep.Tables[0].Rows, "the data phase was finished")
+	require.Zero(t, rep.Tables[0].RowsThisInvocation, "the data phase was finished")
+	require.Equal(t, rep.Tables[0].Parts, rep.Tables[0].PartsSkipped, "every part was copied before the resume")
+	require.EqualValues(t, b.rows, rep.Tables[0].Rows, "the report counts the rows the killed invocation copied")
 	skipped := map[string]bool{}
 	for _, ix := range rep.Tables[0].Indexes {
 		skipped[ix.Name] = ix.Skipped
@@ -405,6 +430,23 @@ func TestCopyRetriesTerminatedConnection(t *testing.T) {
 	require.GreaterOrEqual(t, queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts WHERE attempts > 1`), int64(1))
 }
 
+// TestCopyMaxRateIsTotal copies with four jobs under --max-rate: the cap holds for all of them
+// together (four jobs each at the cap would read four times as fast). The upper bound is the
+// limiter's guarantee, the lower one is wide: a busy machine may copy slower than any cap.
+func TestCopyMaxRateIsTotal(t *testing.T) {
+	t.Parallel()
+	b := setupCopy(t, 2000, "", nil)
+	const capMiB = 4
+	r, rep := b.copy(t, "--jobs", "4", "--part-size", "1MB", "--max-rate", fmt.Sprintf("%dMB", capMiB))
+	require.Zero(t, r.code, r.stderr)
+	require.Greater(t, rep.Tables[0].Parts, 4)
+	rate := float64(rep.Tables[0].BytesThisInvocation) / rep.DataSeconds / (1 << 20)
+	t.Logf("%.2f MiB/s under --max-rate %dMB (%d bytes in %.2fs)", rate, capMiB, rep.Tables[0].BytesThisInvocation, rep.DataSeconds)
+	require.Less(t, rate, 1.1*capMiB, "the cap is exceeded")
+	require.Greater(t, rate, 0.5*capMiB, "the cap throttles far below itself")
+	b.requireSameItems(t)
+}
+
 // TestCopyLockHeld checks that a second run on the same target exits with code 4.
 func TestCopyLockHeld(t *testing.T) {
 	t.Parallel()
@@ -445,8 +487,14 @@ func TestCopyInterruptedResumes(t *testing.T) {
 		queryInt(t, dst, `SELECT coalesce(sum(rows), 0) FROM ragmigrate.copy_parts WHERE done_at IS NOT NULL`),
 		"abandoned parts left no rows behind")
 
-	r, rep := b.copy(t, "--resume")
+	kept := queryInt(t, dst, `SELECT count(*) FROM items`)
+
+	// The text report, as an operator reads it: the whole run's rows, and what this invocation added.
+	args := append([]string{"copy", "--yes", "--resume"}, b.args()[3:]...)
+	r := ragmigrate(t, b.env, args...)
 	require.Zero(t, r.code, r.stderr)
-	require.True(t, rep.Resumed)
+	require.Regexp(t, fmt.Sprintf(`public\.items → public\.items +%d `, b.rows), r.stdout)
+	require.Contains(t, r.stdout, fmt.Sprintf("this invocation copied %d rows", int64(b.rows)-kept))
+	require.Contains(t, r.stdout, fmt.Sprintf("%d rows in ", kept))
 	b.requireSameItems(t)
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -36,6 +37,7 @@ type reembedOptions struct {
 	OnSourceError string
 	DryRun        bool
 	ReportFile    string
+	CreateMissing bool
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -49,6 +51,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
+	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create the vector extension and the items table (the app's DDL) if the target database lacks them; without it such a target is refused before any work")
 }
 
 func newReembedCommand(g *globalOptions) *cobra.Command {
@@ -80,7 +83,11 @@ the bots no run has finished (created since, or left to the app and never taken 
 --fresh starts over (within --bot/--user), --retry-failed reruns exactly the failed bots of the
 latest run; 'ragmigrate status' shows the journal. The report (--report, and stdout) covers the
 whole run, also what an interrupted invocation of it did. It asks before spending (--yes for
-scripts); --dry-run only plans. Exit status 1 when any bot failed.`,
+scripts); --dry-run only plans. Exit status 1 when any bot failed.
+
+The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
+a database without them is refused before any work, since it is most likely not the app's.
+--create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReembed(cmd.Context(), o, g)
@@ -197,6 +204,15 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	bots := botstore.New(clients.DynamoDB, g.Table)
 	docs := docstore.New(clients.S3, g.Bucket)
 	fetcher := o.fetcher()
+	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2))
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	defer pool.Close()
+	creates, err := checkTargetSetup(ctx, pool, o.CreateMissing)
+	if err != nil {
+		return err
+	}
 
 	// The dry run, shown before anything is spent.
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
@@ -209,12 +225,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p))
-	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2))
-	if err != nil {
-		return fmt.Errorf("target: %w", err)
-	}
-	defer pool.Close()
-	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target and update their SyncStatus?", p.Bots.Total)); err != nil {
+	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
 		return err
 	}
 
@@ -238,7 +249,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
-		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, Progress: progress,
+		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
 		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
 	})
 	progress.Close()
@@ -269,6 +280,27 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
 	}
 	return nil
+}
+
+// checkTargetSetup refuses, before any work, a target that lacks the vector extension or items
+// unless --create-missing asks for them (the same rule as copy's), and otherwise returns what
+// the confirmation question must say will be created.
+func checkTargetSetup(ctx context.Context, pool *pgxpool.Pool, create bool) (string, error) {
+	s, err := vectorstore.CheckSetup(ctx, pool)
+	if err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	missing := s.Missing()
+	db := pool.Config().ConnConfig.Database
+	switch {
+	case missing == "":
+		return "", nil
+	case s.Pgvector == "" && s.Available == "":
+		return "", fmt.Errorf("target database %s: %w: the cluster does not offer pgvector; install it on the target cluster", db, vectorstore.ErrSetupMissing)
+	case !create:
+		return "", fmt.Errorf("target database %s: %w: it lacks %s (a v1 deploy creates them): check --target-db, or pass --create-missing to create what is missing with the app's DDL", db, vectorstore.ErrSetupMissing, missing)
+	}
+	return " (creating " + missing + " first, with the app's DDL)", nil
 }
 
 func planDuration(p *plan.Plan) string {

@@ -62,7 +62,8 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	b.env = append(stackEnv(t), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+srv.URL)
 	// --truncate END: a dense CJK chunk of 1000 characters can exceed Cohere's 512-token window,
 	// which with the app's NONE fails the bot (see TestReembedNamesRejectedChunk).
-	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END", "--allow-private-urls"}
+	// --create-missing: the target is an empty database, without the app's setup.
+	b.args = []string{"--table", b.table, "--bucket", bucket, "--target-db", b.target, "--truncate", "END", "--allow-private-urls", "--create-missing"}
 	r := ragmigrate(t, b.env, "dev", "seed", "--yes", "--json", "--bots", strconv.Itoa(bots), "--table", b.table, "--bucket", bucket, "--source-db", src, "--no-target")
 	require.Zero(t, r.code, r.stderr)
 	var expect seed.Expect
@@ -410,4 +411,48 @@ func TestReembedSkipSources(t *testing.T) {
 	require.Len(t, skipped, 2)
 	require.Contains(t, strings.Join(skipped, " "), "HTTP 404")
 	require.Contains(t, strings.Join(skipped, " "), "s3://")
+}
+
+// TestReembedRefusesTargetWithoutSetup points reembed at databases without the app's setup: it
+// must refuse before any work, name --create-missing, and leave the target untouched, as copy
+// does; with --create-missing the confirmation question says what will be created.
+func TestReembedRefusesTargetWithoutSetup(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t)
+	clients := stacktest.AWS(t)
+	table, bucket := stacktest.Table(t, clients.DynamoDB), stacktest.Bucket(t, clients.S3)
+	r := ragmigrate(t, env, "dev", "seed", "--yes", "--bots", "3", "--table", table, "--bucket", bucket,
+		"--source-db", stacktest.Database(t, "RAGMIGRATE_SOURCE_DB"), "--no-target")
+	require.Zero(t, r.code, r.stderr)
+	for name, tc := range map[string]struct {
+		setup string
+		want  string
+	}{
+		"EmptyDatabase": {"", "lacks the vector extension and the items table"},
+		"ExtensionOnly": {"CREATE EXTENSION vector", "lacks the items table"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			target := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+			dst := connectTest(t, target)
+			if tc.setup != "" {
+				_, err := dst.Exec(t.Context(), tc.setup)
+				require.NoError(t, err)
+			}
+			before := targetState(t, dst)
+			args := []string{"reembed", "--rpm", "0", "--table", table, "--bucket", bucket, "--target-db", target, "--report", filepath.Join(t.TempDir(), "r.json")}
+			r := ragmigrate(t, env, append(args, "--yes")...)
+			require.Equal(t, exitFailure, r.code, r.stderr)
+			require.Contains(t, r.stderr, tc.want)
+			require.Contains(t, r.stderr, "pass --create-missing")
+			require.NotContains(t, r.stderr, "re-embed ", "refused before the plan")
+			require.Equal(t, before, targetState(t, dst), "the target is untouched")
+
+			// Without --yes the question is shown (here: in the refusal, stdin is no terminal).
+			r = ragmigrate(t, env, append(args, "--create-missing")...)
+			require.Equal(t, exitUsage, r.code, r.stderr)
+			require.Contains(t, r.stderr, "into the target (creating "+strings.TrimPrefix(tc.want, "lacks ")+" first, with the app's DDL)")
+			require.Equal(t, before, targetState(t, dst), "the target is untouched")
+		})
+	}
 }

@@ -381,9 +381,10 @@ func TestUnknownBotOrUserIsUsageError(t *testing.T) {
 	require.Nil(t, items)
 }
 
-// TestReembedTitanDimensions: --dimensions reaches the model. Titan v2 asked for 512 returns
-// vectors of 512 values, and they fit a target created as vector(512); before, --dimensions was
-// ignored for Bedrock models and the run wanted vector(1024).
+// TestReembedTitanDimensions: --dimensions reaches the model and the target. Titan v2 asked for
+// 512 returns vectors of 512 values, and --create-missing creates items as vector(512); before,
+// --dimensions was ignored for Bedrock models and items was created as vector(1024) whatever it
+// said.
 func TestReembedTitanDimensions(t *testing.T) {
 	t.Parallel()
 	b := setupReembed(t, 9, bedrocksim.Knobs{})
@@ -397,12 +398,12 @@ func TestReembedTitanDimensions(t *testing.T) {
 	conn, err := vectorstore.Connect(ctx, b.target, "test")
 	require.NoError(t, err)
 	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector;
-		CREATE TABLE items(id CHAR(26) primary key, botid CHAR(26), content text, source text, embedding vector(512))`)
-	require.NoError(t, err)
 
 	r := b.reembed(t, "--model", "amazon.titan-embed-text-v2:0", "--dimensions", "512", "--bot", bot)
 	require.Zero(t, r.code, r.stderr)
+	var column int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'embedding'`).Scan(&column))
+	require.Equal(t, 512, column, "items was created for the model's size")
 	var rows, dims512 int64
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE vector_dims(embedding) = 512) FROM items WHERE botid = $1`, bot).Scan(&rows, &dims512))
 	require.Equal(t, b.wantRows[bot], rows)

@@ -67,10 +67,13 @@ type Config struct {
 	// MaxRate caps the bytes per second read from the source over all workers (0: no cap), to
 	// spare a production source.
 	MaxRate int64
-	// Resume continues the latest interrupted run; Truncate empties non-empty targets first.
-	Resume, Truncate bool
-	// CreateExtension runs CREATE EXTENSION vector on a target database that lacks it.
-	CreateExtension bool
+	// Resume continues the latest interrupted run; EmptyTarget deletes the rows of non-empty
+	// targets first (TRUNCATE).
+	Resume, EmptyTarget bool
+	// CreateMissing runs CREATE EXTENSION vector on a target database that lacks it and creates
+	// missing target tables with the source's columns; without it either is refused before any
+	// write (ErrNoPgvector, ErrNoTargetTable), as reembed refuses a target without the app's setup.
+	CreateMissing bool
 	// LockWait is how long to wait for another run's lock (e.g. a killed run's sessions that the
 	// server has not reaped yet).
 	LockWait time.Duration
@@ -118,13 +121,19 @@ type TableResult struct {
 	Source  string `json:"source"`
 	Target  string `json:"target"`
 	Created bool   `json:"created"`
-	// Rows and Bytes were copied by this run; RowsTotal counts all parts, resumed ones included.
-	Rows          int64         `json:"rows"`
-	RowsTotal     int64         `json:"rows_total"`
-	Bytes         int64         `json:"bytes"`
+	// Rows and Bytes are the whole run's, read from its done parts in the journal: a resumed
+	// run counts the parts the interrupted invocations copied too.
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+	// RowsThisInvocation and BytesThisInvocation are what this process copied (the data rate
+	// is computed from them).
+	RowsThisInvocation  int64 `json:"rows_this_invocation"`
+	BytesThisInvocation int64 `json:"bytes_this_invocation"`
+	// SourceRows is the source table's count(*) at the preflight.
+	SourceRows    int64         `json:"source_rows"`
 	RelationBytes int64         `json:"relation_bytes"`
 	Parts         int           `json:"parts"`
-	PartsSkipped  int           `json:"parts_skipped"`
+	PartsSkipped  int           `json:"parts_skipped"` // done before this invocation
 	PartsRetried  int           `json:"parts_retried"`
 	Indexes       []IndexResult `json:"indexes"`
 }
@@ -207,6 +216,7 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 		slog.String("pgvector_source", res.PgvectorSource), slog.String("pgvector_target", res.PgvectorTarget))
 
 	runErr := execute(ctx, cfg, dst, jobs, run, res)
+	runTotals(cleanup, log, dst, jobs, run.ID)
 	status := journal.StatusDone
 	switch {
 	case runErr != nil && ctx.Err() != nil:
@@ -223,6 +233,37 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 	return res, runErr
 }
 
+// runTotals sets each table's Rows and Bytes to the run's done parts in the journal, so a
+// resumed run reports its whole copy, not only what this invocation added. It runs after
+// cancellation too: an interrupted run's report counts what is kept.
+func runTotals(ctx context.Context, log *slog.Logger, dst *pgx.Conn, jobs []*tableJob, runID int64) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, j := range jobs {
+		parts, err := journal.Parts(ctx, dst, runID, j.targetRaw)
+		if err != nil {
+			// The parts read at the start and this invocation's count give the same sum unless
+			// a part's commit reply was lost; say that the figure is not the journal's.
+			log.WarnContext(ctx, "run totals not read from the journal; counting from memory", slog.String("table", j.targetRaw), slog.String("error", err.Error()))
+			parts = j.parts
+		}
+		var rows, bytes int64
+		for _, p := range parts {
+			if p.Done {
+				rows += p.Rows
+				bytes += p.Bytes
+			}
+		}
+		j.mu.Lock()
+		if err != nil {
+			rows += j.result.RowsThisInvocation
+			bytes += j.result.BytesThisInvocation
+		}
+		j.result.Rows, j.result.Bytes = rows, bytes
+		j.mu.Unlock()
+	}
+}
+
 // preflight checks both sides without writing, and decides between a fresh and a resumed run.
 func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result) ([]*tableJob, *journal.Run, error) {
 	srcVer, _, err := pgvectorVersion(ctx, src)
@@ -237,10 +278,10 @@ func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result)
 	if srcVer == "" {
 		return nil, nil, fmt.Errorf("source database %s: %w", src.Config().Database, ErrNoPgvector)
 	}
-	if dstVer == "" && !cfg.CreateExtension {
+	if dstVer == "" && !cfg.CreateMissing {
 		hint := "the cluster does not offer it: install pgvector on the target cluster"
 		if dstAvail != "" {
-			hint = fmt.Sprintf("the cluster offers %s: run CREATE EXTENSION vector in it, or pass --create-extension", dstAvail)
+			hint = fmt.Sprintf("the cluster offers %s: run CREATE EXTENSION vector in it, or pass --create-missing", dstAvail)
 		}
 		return nil, nil, fmt.Errorf("target database %s: %w (%s)", dst.Config().Database, ErrNoPgvector, hint)
 	}
@@ -275,6 +316,9 @@ func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result)
 		j.targetRaw = tschema + "." + trel
 		j.targetSch = tschema
 		j.exists = found
+		if !found && !cfg.CreateMissing {
+			return nil, nil, fmt.Errorf("target table %s: %w (check --target-db, or pass --create-missing to create it with the source's columns)", j.targetRaw, ErrNoTargetTable)
+		}
 		if found {
 			cols, err := columns(ctx, dst, j.target)
 			if err != nil {
@@ -290,7 +334,7 @@ func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result)
 				return nil, nil, err
 			}
 		}
-		j.result = &TableResult{Source: t.Schema + "." + t.Name, Target: j.targetRaw, RelationBytes: t.RelationBytes, RowsTotal: t.Rows}
+		j.result = &TableResult{Source: t.Schema + "." + t.Name, Target: j.targetRaw, RelationBytes: t.RelationBytes, SourceRows: t.Rows}
 		jobs = append(jobs, j)
 	}
 
@@ -299,10 +343,10 @@ func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result)
 		return nil, nil, err
 	}
 	res.Resumed = run != nil && run.ID != 0
-	if !res.Resumed && !cfg.Truncate {
+	if !res.Resumed && !cfg.EmptyTarget {
 		for _, j := range jobs {
 			if j.rows > 0 {
-				return nil, nil, fmt.Errorf("target table %s: %w: pass --resume to continue an interrupted copy, or --truncate to replace its rows", j.targetRaw, ErrTargetNotEmpty)
+				return nil, nil, fmt.Errorf("target table %s: %w: pass --resume to continue an interrupted copy, or --empty-target to delete its rows first", j.targetRaw, ErrTargetNotEmpty)
 			}
 		}
 	}
@@ -341,14 +385,14 @@ func resumable(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob)
 		}
 	}
 	if run != nil {
-		if cfg.Truncate {
-			return nil, errors.New("--resume and --truncate contradict each other: an interrupted copy exists; pass one of them")
+		if cfg.EmptyTarget {
+			return nil, errors.New("--resume and --empty-target contradict each other: an interrupted copy exists; pass one of them")
 		}
 		return run, nil
 	}
 	for _, j := range jobs {
-		if j.rows > 0 && !cfg.Truncate {
-			return nil, fmt.Errorf("target table %s: %w and the journal has no interrupted copy of it to resume: pass --truncate to replace its rows", j.targetRaw, ErrTargetNotEmpty)
+		if j.rows > 0 && !cfg.EmptyTarget {
+			return nil, fmt.Errorf("target table %s: %w and the journal has no interrupted copy of it to resume: pass --empty-target to delete its rows first", j.targetRaw, ErrTargetNotEmpty)
 		}
 	}
 	return nil, nil // nothing to resume: a fresh run into empty tables
@@ -365,9 +409,9 @@ func summary(cfg Config, jobs []*tableJob, run *journal.Run, res *Result) string
 		fmt.Fprintf(&b, " %s (%d rows, %.0f MB) into the target's %s", j.result.Source, j.src.Rows, float64(j.src.RelationBytes)/1e6, j.targetRaw)
 		switch {
 		case !j.exists:
-			b.WriteString(" (created)")
-		case j.rows > 0 && cfg.Truncate:
-			b.WriteString(" (TRUNCATED first)")
+			b.WriteString(" (created with the source's columns)")
+		case j.rows > 0 && cfg.EmptyTarget:
+			b.WriteString(" (its rows DELETED first: --empty-target)")
 		}
 		if run.ID == 0 && len(j.indexes) > 0 {
 			fmt.Fprintf(&b, ", dropping its %d indexes to rebuild the source's after the load", len(j.indexes))
@@ -408,6 +452,11 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 				return err
 			}
 			j.parts = parts
+			for _, p := range parts {
+				if p.Done {
+					j.result.PartsSkipped++
+				}
+			}
 		}
 		return nil
 	}

@@ -13,8 +13,12 @@ import (
 var ErrSchemaMismatch = errors.New("target table does not match the source")
 
 // ErrTargetNotEmpty is returned (wrapped) when the target table holds rows and neither --resume
-// nor --truncate says what to do with them.
+// nor --empty-target says what to do with them.
 var ErrTargetNotEmpty = errors.New("target table is not empty")
+
+// ErrNoTargetTable is returned (wrapped) when a target table does not exist and creating it was
+// not asked for.
+var ErrNoTargetTable = errors.New("target table does not exist")
 
 // ErrNoPgvector is returned (wrapped) when a side lacks the vector extension.
 var ErrNoPgvector = errors.New("pgvector is not installed")

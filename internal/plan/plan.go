@@ -444,15 +444,14 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) 
 	case !canCreateExt:
 		both("pgvector %s is not installed and role %s cannot create it (superuser only): run CREATE EXTENSION vector as a superuser", available, role)
 	default:
-		re.note("pgvector %s will be created (CREATE EXTENSION vector)", available)
-		cp.problem("pgvector %s is not installed: pass --create-extension to create it", available)
+		both("pgvector %s is not installed: pass --create-missing to create it (CREATE EXTENSION vector)", available)
 	}
 
 	// items.
 	if !st.Exists {
 		if priv.CreateInSchema {
-			re.note("items will be created with the app's DDL")
-			cp.note("items will be created with the source's columns")
+			re.problem("items is missing (is --target-db the app's database?): pass --create-missing to create it with the app's DDL")
+			cp.problem("items is missing (is --target-db the app's database?): pass --create-missing to create it with the source's columns")
 		} else {
 			both("items does not exist and role %s lacks CREATE on schema %s to create it", role, cmpOr(priv.Schema, "(none: no schema on the search_path exists)"))
 		}
@@ -495,9 +494,9 @@ func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) 
 			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, src.Dimensions)
 		}
 		if st.Rows > 0 {
-			cp.problem("items holds %d rows: copy refuses a non-empty target; --truncate replaces its rows, --resume continues only an interrupted copy", st.Rows)
+			cp.problem("items holds %d rows: copy refuses a non-empty target; --empty-target replaces its rows, --resume continues only an interrupted copy", st.Rows)
 			if !priv.ItemsTruncate {
-				cp.problem("role %s lacks TRUNCATE on items, which --truncate needs", role)
+				cp.problem("role %s lacks TRUNCATE on items, which --empty-target needs", role)
 			}
 		}
 	}

@@ -94,10 +94,10 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 		}
 	}
 	require.NotNil(t, exact.Target)
-	require.Contains(t, exact.Target.Reembed.Notes, "items will be created with the app's DDL")
-	require.True(t, exact.Target.Reembed.Ready)
+	require.False(t, exact.Target.Reembed.Ready)
+	require.Contains(t, strings.Join(exact.Target.Reembed.Problems, "\n"), "--create-missing")
 	require.False(t, exact.Target.Copy.Ready, "%q", exact.Target.Copy.Problems)
-	require.Contains(t, strings.Join(exact.Target.Copy.Problems, "\n"), "--create-extension")
+	require.Contains(t, strings.Join(exact.Target.Copy.Problems, "\n"), "--create-missing")
 	require.EqualValues(t, e.Rows, exact.Copy.Rows)
 	require.Equal(t, "copy", exact.Recommendation)
 

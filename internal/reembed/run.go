@@ -36,6 +36,9 @@ type Config struct {
 	RetryFailed bool
 	// Dimensions of the model's vectors, checked against items.embedding.
 	Dimensions int
+	// CreateMissing creates the vector extension and items (the app's DDL) when the target
+	// lacks them; without it a target without them is an error (vectorstore.ErrSetupMissing).
+	CreateMissing bool
 	// Params are recorded with a new run (model, budgets), for status output.
 	Params   any
 	LockWait time.Duration
@@ -79,7 +82,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err := journal.Migrate(ctx, c.Target); err != nil {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
-	if err := vectorstore.EnsureItems(ctx, lockConn.Conn(), c.Dimensions); err != nil {
+	if err := vectorstore.EnsureItems(ctx, lockConn.Conn(), c.Dimensions, c.CreateMissing); err != nil {
 		return nil, fmt.Errorf("reembed: target: %w", err)
 	}
 	// Connections opened before the vector extension existed know no codec for it, and would

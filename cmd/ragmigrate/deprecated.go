@@ -1,0 +1,28 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+)
+
+// deprecatedAnnotation marks a flag kept only as an old name; its value is the message.
+const deprecatedAnnotation = "ragmigrate/deprecated"
+
+// deprecate hides the flag old from help and makes warnDeprecated name its replacement when it
+// is used. pflag's MarkDeprecated would do the same, but cobra prints its line through the
+// command's output writer, which is stdout here: the line would corrupt --json output.
+func deprecate(fs *pflag.FlagSet, old, message string) {
+	_ = fs.MarkHidden(old)
+	_ = fs.SetAnnotation(old, deprecatedAnnotation, []string{message})
+}
+
+// warnDeprecated prints one line on stderr for each deprecated flag that was set.
+func warnDeprecated(fs *pflag.FlagSet, stderr io.Writer) {
+	fs.Visit(func(f *pflag.Flag) {
+		if msg := f.Annotations[deprecatedAnnotation]; len(msg) > 0 {
+			fmt.Fprintf(stderr, "Flag --%s has been deprecated, %s\n", f.Name, msg[0])
+		}
+	})
+}
