@@ -81,7 +81,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if o.PricePerMTok >= 0 {
 		model.PricePerMTok = o.PricePerMTok
 	}
-	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
 	}
@@ -92,13 +92,13 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		Fetcher: o.fetcher(), Limits: o.Limits, Logger: g.logger,
 	}
 	if g.TargetDB != "" {
-		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan"); err != nil {
+		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
 		defer po.Target.Close(context.WithoutCancel(ctx))
 	}
 	if g.SourceDB != "" {
-		if po.Source, err = vectorstore.Connect(ctx, g.SourceDB, "plan"); err != nil {
+		if po.Source, err = vectorstore.Connect(ctx, g.SourceDB, "plan", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 		defer po.Source.Close(context.WithoutCancel(ctx))

@@ -141,7 +141,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err := o.Validate(g); err != nil {
 		return err
 	}
-	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p))
-	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2))
+	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2), g.dbTimeouts())
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}

@@ -32,7 +32,7 @@ error. Read-only.`,
 			if g.TargetDB == "" {
 				return usageError{errors.New("--target-db is required")}
 			}
-			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status")
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status", g.dbTimeouts())
 			if err != nil {
 				return fmt.Errorf("target: %w", err)
 			}
@@ -112,7 +112,7 @@ rows in items are not touched. After it, a reembed or copy starts from scratch. 
 			if g.TargetDB == "" {
 				return usageError{errors.New("--target-db is required")}
 			}
-			conn, err := vectorstore.Connect(ctx, g.TargetDB, "cleanup")
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "cleanup", g.dbTimeouts())
 			if err != nil {
 				return fmt.Errorf("target: %w", err)
 			}
