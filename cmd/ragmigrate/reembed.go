@@ -37,6 +37,10 @@ type reembedOptions struct {
 	OnSourceError string
 	DryRun        bool
 	ReportFile    string
+
+	// RequestTimeout and ProviderTimeout bound the waits on the embedding provider.
+	RequestTimeout  time.Duration
+	ProviderTimeout time.Duration
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -46,6 +50,8 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "bots worked on at once")
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried")
+	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the latest run's failed bots again")
 	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
@@ -101,6 +107,9 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	}
 	if o.Concurrency < 1 || o.RPM < 0 || o.TPM < 0 {
 		errs = append(errs, errors.New("--concurrency must be at least 1; --rpm and --tpm not negative"))
+	}
+	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
@@ -176,7 +185,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	progress, logger := g.newProgress()
 	counters := &reembed.Counters{}
-	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger})
+	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger,
+		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
 	var embedder reembed.Embedder = batcher
 	if o.BatchLinger > 0 {
 		// Bots share requests: a request is filled with chunks of several bots.
@@ -194,6 +204,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
 	})
 	progress.Close()
+	if err := batcher.Err(); err != nil {
+		// The provider refuses the whole run (embed.ErrProviderFatal): say so once, whatever
+		// the bots' own errors repeat.
+		runErr = errors.Join(fmt.Errorf("embedding stopped: %w", err), runErr)
+	}
 	if res == nil {
 		return runErr
 	}

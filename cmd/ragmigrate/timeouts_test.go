@@ -1,12 +1,20 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 // silentListener accepts TCP connections and never answers on them: a host whose port is open
@@ -87,5 +95,90 @@ func TestHelpNamesTimeouts(t *testing.T) {
 	for _, want := range []string{"--db-connect-timeout", "RAGMIGRATE_DB_CONNECT_TIMEOUT", "--db-statement-timeout",
 		"RAGMIGRATE_DB_STATEMENT_TIMEOUT", "--aws-timeout", "RAGMIGRATE_AWS_TIMEOUT"} {
 		require.Contains(t, r.stdout, want)
+	}
+}
+
+// providerBundle is a small seeded deployment, for runs whose embedding provider fails: no exact
+// plan is needed, since no bot gets vectors.
+type providerBundle struct {
+	env    []string // stack endpoints; the test adds AWS_ENDPOINT_URL_BEDROCK_RUNTIME
+	args   []string
+	report string
+}
+
+func setupProviderRun(t *testing.T, bots int) *providerBundle {
+	t.Helper()
+	clients := stacktest.AWS(t)
+	table, bucket := stacktest.Table(t, clients.DynamoDB), stacktest.Bucket(t, clients.S3)
+	src, target := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB"), stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	env := stackEnv(t)
+	r := ragmigrate(t, env, "dev", "seed", "--yes", "--json", "--bots", strconv.Itoa(bots), "--table", table, "--bucket", bucket, "--source-db", src, "--no-target")
+	require.Zero(t, r.code, r.stderr)
+	report := filepath.Join(t.TempDir(), "r.json")
+	return &providerBundle{env: env, report: report, args: []string{"reembed", "--yes", "--rpm", "0", "--report", report,
+		"--table", table, "--bucket", bucket, "--target-db", target, "--truncate", "END", "--allow-private-urls", "--concurrency", "3"}}
+}
+
+// reportOf reads the run's JSON report.
+func (b *providerBundle) reportOf(t *testing.T) reembedSummary {
+	t.Helper()
+	raw, err := os.ReadFile(b.report)
+	require.NoError(t, err)
+	var s reembedSummary
+	require.NoError(t, json.Unmarshal(raw, &s))
+	return s
+}
+
+// TestReembedStopsWhenBedrockDeniesEveryCall: with AccessDeniedException on every call, the
+// run sends a handful of requests, not one per bot and retry, names the cause once, and bills
+// nothing.
+func TestReembedStopsWhenBedrockDeniesEveryCall(t *testing.T) {
+	t.Parallel()
+	b := setupProviderRun(t, 9)
+	sim := bedrocksim.New(bedrocksim.Knobs{FailRate: 1, FailError: "AccessDeniedException"}, nil)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	r := ragmigrate(t, append(b.env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+srv.URL), b.args...)
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "embedding stopped: bedrock in us-east-1 denies InvokeModel on cohere.embed-multilingual-v3: AccessDeniedException")
+	require.Contains(t, r.stderr, "grant bedrock:InvokeModel")
+	// Requests already in flight when the first denial came back: at most one per bot worker.
+	require.LessOrEqual(t, sim.Stats().Requests, int64(3))
+	s := b.reportOf(t)
+	require.Zero(t, s.Tokens)
+	require.Zero(t, s.ActualUSD)
+	require.Contains(t, r.stdout, "· 0 tokens · $0.0000 (estimated")
+}
+
+// TestReembedStopsWhenBedrockIsSilent: an endpoint that accepts connections and never answers
+// stops the run once no request has succeeded for --provider-timeout, naming the endpoint and
+// the time waited, instead of logging "done=0" for ever.
+func TestReembedStopsWhenBedrockIsSilent(t *testing.T) {
+	t.Parallel()
+	b := setupProviderRun(t, 6)
+	url := "http://" + silentListener(t)
+	r := ragmigrate(t, append(b.env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+url),
+		append(b.args, "--request-timeout", "300ms", "--provider-timeout", "2s")...)
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "embedding stopped: no embedding request to cohere.embed-multilingual-v3 at "+url+" succeeded for 2s (--provider-timeout): no answer within ")
+	s := b.reportOf(t)
+	require.Zero(t, s.Tokens)
+	require.Zero(t, s.ActualUSD)
+}
+
+func TestReembedTimeoutFlagsValidated(t *testing.T) {
+	t.Parallel()
+	for name, args := range map[string][]string{
+		"ZeroRequest":      {"--request-timeout", "0s"},
+		"NegativeRequest":  {"--request-timeout", "-1s"},
+		"ZeroProvider":     {"--provider-timeout", "0s"},
+		"NegativeProvider": {"--provider-timeout", "-2m"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := ragmigrate(t, nil, append([]string{"reembed", "--yes", "--table", "t", "--bucket", "b", "--target-db", "postgres://u:p@127.0.0.1:1/db"}, args...)...)
+			require.Equal(t, exitUsage, r.code, r.stderr)
+			require.Contains(t, r.stderr, "timeout")
+		})
 	}
 }

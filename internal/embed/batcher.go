@@ -424,6 +424,13 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		vecs, err := b.p.Embed(rctx, texts)
+		if err != nil && rctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			bound := "--request-timeout"
+			if timeout < b.o.RequestTimeout {
+				bound = "what was left of --provider-timeout"
+			}
+			err = fmt.Errorf("no answer within %s (%s): %w", timeout.Round(time.Millisecond), bound, err)
+		}
 		cancel()
 		c.count(cRequests, 1)
 		if err == nil {
@@ -469,6 +476,10 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 		c.count(cRetries, 1)
 		d := b.backoff(attempt)
+		if since := b.failingSince.Load(); since != 0 {
+			// Wake up in time to find the stall's end, not a backoff later.
+			d = min(d, max(time.Until(time.Unix(0, since+int64(b.o.ProviderTimeout))), 0))
+		}
 		b.o.Logger.DebugContext(ctx, "embed retry",
 			slog.String("model", b.p.Model()), slog.Int("first_index", idx[0]), slog.Int("texts", len(idx)),
 			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.String("error", errorCode(err)))

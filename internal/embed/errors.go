@@ -141,7 +141,9 @@ func (e *FatalError) Error() string {
 	sb.WriteString(e.Refusal)
 	if e.Err != nil {
 		sb.WriteString(": ")
-		if pe := (*Error)(nil); errors.As(e.Err, &pe) && pe.Message != "" {
+		// The provider's own words when Err is its answer; a wrapped one
+		// (a request timeout) says more as it is.
+		if pe, ok := e.Err.(*Error); ok && pe.Message != "" {
 			sb.WriteString(pe.Code + ": " + pe.Message)
 		} else {
 			sb.WriteString(e.Err.Error())
