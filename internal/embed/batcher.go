@@ -136,8 +136,9 @@ type Batcher struct {
 	// failingSince is when the first attempt failing transiently since the
 	// last accepted request began (Unix nanoseconds), 0 while requests
 	// succeed: the start of a stall.
-	failingSince atomic.Int64
-	lastFailure  atomic.Pointer[error] // the latest transient failure, named by a stall
+	failingSince  atomic.Int64
+	lastFailure   atomic.Pointer[error] // the latest transient failure, named by a stall
+	lastFailureAt atomic.Int64          // when it came (Unix nanoseconds)
 }
 
 // NewBatcher returns a Batcher for p.
@@ -413,6 +414,13 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 		start := time.Now()
 		timeout := b.o.RequestTimeout
+		if since := b.failingSince.Load(); since != 0 &&
+			start.Sub(time.Unix(0, b.lastFailureAt.Load())) > b.o.RequestTimeout+b.o.BackoffMax {
+			// Nothing was tried for longer than a retry ever waits (the
+			// calls gave up, and the next one comes later): that stall is
+			// over, unobserved, and this attempt is the first of any next.
+			b.failingSince.CompareAndSwap(since, 0)
+		}
 		if since := b.failingSince.Load(); since != 0 {
 			// In a stall, no attempt outlasts it: the stall ends on time
 			// even when every request hangs.
@@ -463,6 +471,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			// Only failures worth retrying make a stall; an answer about the
 			// texts (bad input) shows the provider at work.
 			b.lastFailure.Store(&err)
+			b.lastFailureAt.Store(time.Now().UnixNano())
 			b.failingSince.CompareAndSwap(0, start.UnixNano())
 			if since := b.failingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= b.o.ProviderTimeout {
 				return nil, b.stall()

@@ -129,7 +129,8 @@ func TestSilentProviderStopsWithinProviderTimeout(t *testing.T) {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEMBEDTEST", "secret", "")}
 	client := embed.NewBedrockClient(cfg, func(o *bedrockruntime.Options) { o.BaseEndpoint = aws.String(url) })
 	batcher := embed.NewBatcher(embed.NewBedrockCohere(client, embed.CohereOptions{}),
-		fast(embed.Options{RequestTimeout: 100 * time.Millisecond, ProviderTimeout: 700 * time.Millisecond, MaxAttempts: 1000, Concurrency: 2}))
+		embed.Options{RequestTimeout: 100 * time.Millisecond, ProviderTimeout: 700 * time.Millisecond, MaxAttempts: 1000, Concurrency: 2,
+			BackoffBase: time.Millisecond, BackoffMax: time.Second})
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range errs {
@@ -274,3 +275,4 @@ func TestTokensCountOnlyAcceptedTexts(t *testing.T) {
 		require.Equal(t, stClean.Tokens+stPoisoned.Tokens, batcher.Stats().Tokens)
 	})
 }
+
