@@ -275,4 +275,3 @@ func TestTokensCountOnlyAcceptedTexts(t *testing.T) {
 		require.Equal(t, stClean.Tokens+stPoisoned.Tokens, batcher.Stats().Tokens)
 	})
 }
-
