@@ -34,7 +34,9 @@ type Options struct {
 	// Timeout bounds each wait of one HTTP attempt: connecting (TCP and TLS), the answer's headers
 	// after the request is sent, and every pause while its body is read. It is not a bound on the
 	// whole request, so a large S3 GetObject streams for as long as bytes keep coming; a silent
-	// endpoint fails the attempt, which the retryer repeats. Default DefaultTimeout.
+	// endpoint fails the attempt, which the retryer repeats. Default DefaultTimeout. (The read
+	// bound runs while a request body is sent too, so an upload that takes longer than Timeout
+	// fails; ragmigrate uploads only in its dev commands, small objects or to the local stack.)
 	Timeout time.Duration
 }
 
