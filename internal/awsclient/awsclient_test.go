@@ -71,7 +71,7 @@ func TestSilentEndpointFails(t *testing.T) {
 	_, err := c.DynamoDB.ListTables(ctx, &dynamodb.ListTablesInput{}, func(o *dynamodb.Options) {
 		o.BaseEndpoint, o.Credentials = aws.String(url), creds
 	})
-	require.Error(t, err)
+	require.Regexp(t, `timeout awaiting response headers|nothing to receive for 300ms`, err.Error())
 	require.NoError(t, ctx.Err(), "the client's timeout ended the call, not the caller's deadline")
 }
 
@@ -134,7 +134,38 @@ func TestStalledBodyFails(t *testing.T) {
 	c := load(t, 300*time.Millisecond)
 	url, _ := body(t, 50, 0, 10)
 	got, err := getObject(t, c, url)
-	require.Error(t, err)
+	require.ErrorContains(t, err, "nothing to receive for 300ms (--aws-timeout)")
 	require.Len(t, got, 1000, "the pieces before the stall were read")
 	require.NoError(t, t.Context().Err())
+}
+
+// TestSlowUploadIsNotCut: a request body that takes several times the timeout to send, with
+// bytes leaving all along, is not cut either (the answer is not due while the request is sent).
+func TestSlowUploadIsNotCut(t *testing.T) {
+	t.Parallel()
+	got := make(chan int64, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got <- n
+	}))
+	t.Cleanup(srv.Close)
+	c := load(t, time.Second)
+	pr, pw := io.Pipe()
+	go func() {
+		for range 100 {
+			if _, err := pw.Write(make([]byte, 100)); err != nil {
+				return
+			}
+			time.Sleep(25 * time.Millisecond) // a slow network, not synchronisation
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL, pr)
+	require.NoError(t, err)
+	start := time.Now()
+	resp, err := c.Config.HTTPClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.EqualValues(t, 10000, <-got)
+	require.Greater(t, time.Since(start), time.Second, "the upload outlasted the timeout")
 }
