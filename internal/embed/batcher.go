@@ -519,9 +519,13 @@ func (b *Batcher) stall() error {
 	if p := b.lastFailure.Load(); p != nil {
 		last = *p
 	}
+	hint := "check that the endpoint is reachable and answering, and the network or proxy in between"
+	if ce := classified(nil); errors.As(last, &ce) && ce.Throttle() {
+		hint = "the provider throttled every request: lower --rpm and --tpm, or raise the account's quota"
+	}
 	return b.stop(&FatalError{
 		Refusal: fmt.Sprintf("no embedding request to %s succeeded for %s (--provider-timeout)", where, b.o.ProviderTimeout),
-		Hint:    "check that the endpoint is reachable and answering, and the network or proxy in between",
+		Hint:    hint,
 		Err:     last,
 	})
 }

@@ -275,3 +275,18 @@ func TestTokensCountOnlyAcceptedTexts(t *testing.T) {
 		require.Equal(t, stClean.Tokens+stPoisoned.Tokens, batcher.Stats().Tokens)
 	})
 }
+
+// TestThrottledStallSaysSo: a provider that throttles every request for ProviderTimeout stops the
+// Batcher too, and the hint is about the budget, not the network.
+func TestThrottledStallSaysSo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bedrocksim.Knobs{ThrottleRate: 1})
+	batcher := embed.NewBatcher(b.cohere(embed.CohereOptions{}),
+		embed.Options{ProviderTimeout: 300 * time.Millisecond, MaxAttempts: 1000, BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond})
+	_, st, err := batcher.EmbedAll(t.Context(), corpus(10, "throttled"))
+	require.ErrorIs(t, err, embed.ErrProviderFatal)
+	require.ErrorContains(t, err, "succeeded for 300ms (--provider-timeout): ThrottlingException")
+	require.ErrorContains(t, err, "lower --rpm and --tpm")
+	require.Positive(t, st.Throttles)
+	require.Zero(t, st.Tokens)
+}
