@@ -130,7 +130,7 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
 		Tables: o.Tables, Jobs: o.Jobs,
 		PartBytes: int64(o.PartSize), IndexMemory: int64(o.IndexMemory), MaxRate: int64(o.MaxRate),
-		Resume: o.Resume, EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing, LockWait: o.LockWait,
+		Resume: o.Resume, EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing, LockWait: o.LockWait, Timeouts: g.dbTimeouts(),
 		Logger: logger, Progress: progress, Confirm: g.confirm,
 	})
 	progress.Close()

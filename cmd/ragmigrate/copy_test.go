@@ -60,7 +60,7 @@ func setupCopy(t *testing.T, rows int, ann string, prepareTarget func(ctx contex
 		dst: stacktest.Database(t, "RAGMIGRATE_TARGET_DB"),
 		env: stackEnv(t), rows: rows + 3,
 	}
-	src, err := vectorstore.Connect(ctx, b.src, "test")
+	src, err := vectorstore.Connect(ctx, b.src, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer src.Close(ctx)
 	require.NoError(t, vectorstore.SetupApp(ctx, src))
@@ -78,7 +78,7 @@ func setupCopy(t *testing.T, rows int, ann string, prepareTarget func(ctx contex
 		('7ZZZZZZZZZZZZZZZZZZZZZZZZZ', 'BOT0000000000000000000000A', repeat('x', 100000), '', array_fill(1e-30, ARRAY[1024])::vector)`)
 	require.NoError(t, err)
 
-	dst, err := vectorstore.Connect(ctx, b.dst, "test")
+	dst, err := vectorstore.Connect(ctx, b.dst, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer dst.Close(ctx)
 	if prepareTarget == nil {

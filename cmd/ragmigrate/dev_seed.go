@@ -94,18 +94,18 @@ func runDevSeed(ctx context.Context, o *devSeedOptions, g *globalOptions) error 
 	if err := g.confirm(fmt.Sprintf("Replace table %s, bucket %s and the clusters' items with seed %d?", g.Table, g.Bucket, d.Options.Seed)); err != nil {
 		return err
 	}
-	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
 	}
-	src, err := vectorstore.Connect(ctx, g.SourceDB, "seed")
+	src, err := vectorstore.Connect(ctx, g.SourceDB, "seed", g.dbTimeouts())
 	if err != nil {
 		return fmt.Errorf("source cluster: %w", err)
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 	var dst *pgx.Conn
 	if !o.NoTarget {
-		if dst, err = vectorstore.Connect(ctx, g.TargetDB, "seed"); err != nil {
+		if dst, err = vectorstore.Connect(ctx, g.TargetDB, "seed", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("target cluster: %w", err)
 		}
 		defer dst.Close(context.WithoutCancel(ctx))
@@ -148,19 +148,19 @@ SyncStatus, vintage and knowledge, documents by type, rows, orphans and indexes.
 			if g.Table == "" || g.Bucket == "" {
 				return usageError{errors.New("--table and --bucket are required")}
 			}
-			clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+			clients, err := awsclient.Load(ctx, g.awsOptions())
 			if err != nil {
 				return err
 			}
 			src := inventory.Sources{Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket)}
 			if g.SourceDB != "" {
-				if src.Source, err = vectorstore.Connect(ctx, g.SourceDB, "summary"); err != nil {
+				if src.Source, err = vectorstore.Connect(ctx, g.SourceDB, "summary", g.dbTimeouts()); err != nil {
 					return fmt.Errorf("source cluster: %w", err)
 				}
 				defer src.Source.Close(context.WithoutCancel(ctx))
 			}
 			if g.TargetDB != "" {
-				if src.Target, err = vectorstore.Connect(ctx, g.TargetDB, "summary"); err != nil {
+				if src.Target, err = vectorstore.Connect(ctx, g.TargetDB, "summary", g.dbTimeouts()); err != nil {
 					return fmt.Errorf("target cluster: %w", err)
 				}
 				defer src.Target.Close(context.WithoutCancel(ctx))

@@ -96,7 +96,7 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 		if !ok || bucket == "" || key == "" {
 			return usageError{fmt.Errorf("%s: want s3://bucket/key", arg)}
 		}
-		clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+		clients, err := awsclient.Load(ctx, g.awsOptions())
 		if err != nil {
 			return err
 		}

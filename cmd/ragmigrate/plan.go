@@ -131,7 +131,7 @@ func (o *planOptions) model() (plan.Model, error) {
 
 // runPlan makes and prints the plan for model; o has been validated.
 func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.Model) error {
-	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
 	}
@@ -142,13 +142,13 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.M
 		Fetcher: o.fetcher(), Limits: o.Limits, Logger: g.logger,
 	}
 	if g.TargetDB != "" {
-		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan"); err != nil {
+		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
 		defer po.Target.Close(context.WithoutCancel(ctx))
 	}
 	if g.SourceDB != "" {
-		if po.Source, err = vectorstore.Connect(ctx, g.SourceDB, "plan"); err != nil {
+		if po.Source, err = vectorstore.Connect(ctx, g.SourceDB, "plan", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 		defer po.Source.Close(context.WithoutCancel(ctx))

@@ -38,6 +38,10 @@ type reembedOptions struct {
 	DryRun        bool
 	ReportFile    string
 	CreateMissing bool
+
+	// RequestTimeout and ProviderTimeout bound the waits on the embedding provider.
+	RequestTimeout  time.Duration
+	ProviderTimeout time.Duration
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -46,6 +50,8 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, fmt.Sprintf("bots worked on at once (1 to %d)", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried (Bedrock's answer must also begin within --aws-timeout)")
+	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the failed bots of the latest run again, and nothing else")
 	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
@@ -125,6 +131,9 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if _, err := o.model(); err != nil {
 		errs = append(errs, err)
 	}
+	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
@@ -193,7 +202,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		model, _ := o.model() // checked by Validate
 		return runPlan(ctx, &o.planOptions, g, model)
 	}
-	clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
 	}
@@ -204,7 +213,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	bots := botstore.New(clients.DynamoDB, g.Table)
 	docs := docstore.New(clients.S3, g.Bucket)
 	fetcher := o.fetcher()
-	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2))
+	pool, err := vectorstore.NewPool(ctx, g.TargetDB, "reembed", int32(o.Concurrency+2), g.dbTimeouts())
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
@@ -235,7 +244,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	progress, logger := g.newProgress()
 	counters := &reembed.Counters{}
-	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger})
+	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger,
+		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
 	var embedder reembed.Embedder = batcher
 	if o.BatchLinger > 0 {
 		// Bots share requests: a request is filled with chunks of several bots.
@@ -253,6 +263,16 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
 	})
 	progress.Close()
+	if err := batcher.Err(); err != nil {
+		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,
+		// named once; the bots it was working on have their SyncStatus back.
+		stopped := fmt.Errorf("embedding stopped: %w; no bot was marked FAILED for it, and 'ragmigrate reembed' continues the run once it is fixed", err)
+		if errors.Is(runErr, embed.ErrProviderFatal) {
+			runErr = stopped
+		} else {
+			runErr = errors.Join(stopped, runErr)
+		}
+	}
 	if res == nil {
 		return runErr
 	}

@@ -102,7 +102,7 @@ func (b *reembedBundle) reembed(t *testing.T, extra ...string) result {
 // rowsPerBot reads the target's rows per bot.
 func (b *reembedBundle) rowsPerBot(t *testing.T) map[string]int64 {
 	t.Helper()
-	conn, err := vectorstore.Connect(t.Context(), b.target, "test")
+	conn, err := vectorstore.Connect(t.Context(), b.target, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	got, err := vectorstore.RowsPerBot(t.Context(), conn)
@@ -123,7 +123,7 @@ func (b *reembedBundle) bots(t *testing.T) map[string]*botstore.Bot {
 // sourcesPerBot is the set of sources each bot has rows from in the target.
 func (b *reembedBundle) sourcesPerBot(t *testing.T) map[string]map[string]bool {
 	t.Helper()
-	conn, err := vectorstore.Connect(t.Context(), b.target, "test")
+	conn, err := vectorstore.Connect(t.Context(), b.target, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	rows, err := conn.Query(t.Context(), `SELECT DISTINCT rtrim(botid), source FROM items`)

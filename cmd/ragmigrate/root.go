@@ -6,12 +6,15 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // globalOptions are the flags every subcommand shares. Each has an environment fallback that the
@@ -30,6 +33,11 @@ type globalOptions struct {
 	// S3PathStyle addresses buckets as http://host/bucket/key. Loopback S3 servers need it; real S3
 	// wants virtual-host style. It turns on by itself when an S3 endpoint override is set.
 	S3PathStyle bool
+	// DBConnectTimeout and DBStatementTimeout bound every PostgreSQL session (vectorstore.Timeouts).
+	DBConnectTimeout   time.Duration
+	DBStatementTimeout time.Duration
+	// AWSTimeout bounds each AWS request's wait for an answer and each pause of its body.
+	AWSTimeout time.Duration
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -53,6 +61,9 @@ var globalEnvFlags = []envFlag{
 	{"log-level", "RAGMIGRATE_LOG_LEVEL"},
 	{"log-format", "RAGMIGRATE_LOG_FORMAT"},
 	{"s3-path-style", "RAGMIGRATE_S3_PATH_STYLE"},
+	{"db-connect-timeout", "RAGMIGRATE_DB_CONNECT_TIMEOUT"},
+	{"db-statement-timeout", "RAGMIGRATE_DB_STATEMENT_TIMEOUT"},
+	{"aws-timeout", "RAGMIGRATE_AWS_TIMEOUT"},
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -66,6 +77,19 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.LogLevel, "log-level", "info", "debug, info, warn or error (env RAGMIGRATE_LOG_LEVEL)")
 	fs.StringVar(&g.LogFormat, "log-format", "text", "text or json; logs go to stderr, results to stdout (env RAGMIGRATE_LOG_FORMAT)")
 	fs.BoolVar(&g.S3PathStyle, "s3-path-style", false, "path-style S3 requests; default on when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL is set (env RAGMIGRATE_S3_PATH_STYLE)")
+	fs.DurationVar(&g.DBConnectTimeout, "db-connect-timeout", vectorstore.DefaultConnectTimeout, "how long connecting to PostgreSQL may take (TCP, TLS, login) before it fails; connect_timeout in the URL wins (env RAGMIGRATE_DB_CONNECT_TIMEOUT)")
+	fs.DurationVar(&g.DBStatementTimeout, "db-statement-timeout", vectorstore.DefaultStatementTimeout, "PostgreSQL statement_timeout of ragmigrate's sessions (copy's data and index phases are bounded by the run instead); statement_timeout in the URL wins (env RAGMIGRATE_DB_STATEMENT_TIMEOUT)")
+	fs.DurationVar(&g.AWSTimeout, "aws-timeout", awsclient.DefaultTimeout, "how long an AWS request (DynamoDB, S3, Bedrock) may wait for connecting, for the answer to begin, and for each pause in its body; a long S3 download goes on while bytes flow (env RAGMIGRATE_AWS_TIMEOUT)")
+}
+
+// dbTimeouts are the PostgreSQL bounds every command connects with.
+func (g *globalOptions) dbTimeouts() vectorstore.Timeouts {
+	return vectorstore.Timeouts{Connect: g.DBConnectTimeout, Statement: g.DBStatementTimeout}
+}
+
+// awsOptions configure the AWS clients every command builds.
+func (g *globalOptions) awsOptions() awsclient.Options {
+	return awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle, Timeout: g.AWSTimeout}
 }
 
 // resolve applies environment fallbacks to flags the user did not set, validates, and builds the logger.
@@ -83,6 +107,15 @@ func (g *globalOptions) resolve(fs *pflag.FlagSet) error {
 	}
 	if f := fs.Lookup("s3-path-style"); f != nil && !f.Changed && os.Getenv("RAGMIGRATE_S3_PATH_STYLE") == "" {
 		g.S3PathStyle = os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--db-connect-timeout", g.DBConnectTimeout}, {"--db-statement-timeout", g.DBStatementTimeout}, {"--aws-timeout", g.AWSTimeout}} {
+		// Zero would mean "wait for ever", which is what these flags exist to prevent.
+		if d.v < time.Millisecond {
+			return usageError{fmt.Errorf("%s %s: want a positive duration (at least 1ms)", d.name, d.v)}
+		}
 	}
 	logger, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {

@@ -35,7 +35,7 @@ error, and each bot it left to the live app with what the app changed. Read-only
 			if limit < 1 {
 				return usageError{fmt.Errorf("--limit %d: want at least 1", limit)}
 			}
-			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status")
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "status", g.dbTimeouts())
 			if err != nil {
 				return fmt.Errorf("target: %w", err)
 			}
@@ -125,7 +125,7 @@ rows in items are not touched. After it, a reembed or copy starts from scratch. 
 			if g.TargetDB == "" {
 				return usageError{errors.New("--target-db is required")}
 			}
-			conn, err := vectorstore.Connect(ctx, g.TargetDB, "cleanup")
+			conn, err := vectorstore.Connect(ctx, g.TargetDB, "cleanup", g.dbTimeouts())
 			if err != nil {
 				return fmt.Errorf("target: %w", err)
 			}

@@ -46,8 +46,11 @@ var free = flagRule{free: true}
 var flagRules = map[string]flagRule{
 	// Global flags.
 	"--table": free, "--bucket": free, "--source-db": free, "--target-db": free, "--region": free,
-	"--log-level":  {allowed: []string{"debug", "info", "warn", "error"}},
-	"--log-format": {allowed: []string{"text", "json"}},
+	"--log-level":            {allowed: []string{"debug", "info", "warn", "error"}},
+	"--log-format":           {allowed: []string{"text", "json"}},
+	"--aws-timeout":          {},
+	"--db-connect-timeout":   {},
+	"--db-statement-timeout": {},
 
 	// plan and reembed (and inspect's source flags).
 	"--bot": free, "--user": free, "--user-agent": free,
@@ -65,10 +68,12 @@ var flagRules = map[string]flagRule{
 
 	// reembed.
 	"--openai-url": free, "--report": free,
-	"--truncate":        {allowed: []string{"NONE", "END", "START", "end"}},
-	"--on-source-error": {allowed: []string{"fail-bot", "skip-source"}},
-	"--concurrency":     {},
-	"--batch-linger":    {ok: []string{"0s"}},
+	"--truncate":         {allowed: []string{"NONE", "END", "START", "end"}},
+	"--on-source-error":  {allowed: []string{"fail-bot", "skip-source"}},
+	"--concurrency":      {},
+	"--batch-linger":     {ok: []string{"0s"}},
+	"--request-timeout":  {},
+	"--provider-timeout": {},
 
 	// status.
 	"--limit": {},
@@ -372,7 +377,7 @@ func TestUnknownBotOrUserIsUsageError(t *testing.T) {
 		})
 	}
 	// The refused reembeds wrote nothing, not even a journal.
-	conn, err := vectorstore.Connect(ctx, target, "test")
+	conn, err := vectorstore.Connect(ctx, target, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(context.WithoutCancel(ctx))
 	var journal, items *string
@@ -395,7 +400,7 @@ func TestReembedTitanDimensions(t *testing.T) {
 		}
 	}
 	ctx := stacktest.Context(t)
-	conn, err := vectorstore.Connect(ctx, b.target, "test")
+	conn, err := vectorstore.Connect(ctx, b.target, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(context.WithoutCancel(ctx))
 

@@ -134,12 +134,12 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	}
 	vo := verify.Options{Expect: o.Expect, Tables: o.Tables, Queries: o.Queries, TopK: o.TopK, MaxDetails: o.MaxDetails, Logger: g.logger}
 	var err error
-	if vo.Target, err = vectorstore.Connect(ctx, g.TargetDB, "verify"); err != nil {
+	if vo.Target, err = vectorstore.Connect(ctx, g.TargetDB, "verify", g.dbTimeouts()); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer vo.Target.Close(context.WithoutCancel(ctx))
 	if g.SourceDB != "" {
-		if vo.Source, err = vectorstore.Connect(ctx, g.SourceDB, "verify"); err != nil {
+		if vo.Source, err = vectorstore.Connect(ctx, g.SourceDB, "verify", g.dbTimeouts()); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 		defer vo.Source.Close(context.WithoutCancel(ctx))
@@ -147,7 +147,7 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 		vo.Queries = 0
 	}
 	if g.Table != "" {
-		clients, err := awsclient.Load(ctx, awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle})
+		clients, err := awsclient.Load(ctx, g.awsOptions())
 		if err != nil {
 			return err
 		}

@@ -233,7 +233,7 @@ func TestVerifyAfterReembed(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, altered)
-	conn, err := vectorstore.Connect(t.Context(), b.target, "test")
+	conn, err := vectorstore.Connect(t.Context(), b.target, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	_, err = conn.Exec(t.Context(), `UPDATE items SET content = content || ' Altered by hand.'
@@ -269,7 +269,7 @@ func TestVerifyAfterReembed(t *testing.T) {
 // rowsPerBotIn reads a database's items rows per bot.
 func rowsPerBotIn(t *testing.T, url string) map[string]int64 {
 	t.Helper()
-	conn, err := vectorstore.Connect(t.Context(), url, "test")
+	conn, err := vectorstore.Connect(t.Context(), url, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	got, err := vectorstore.RowsPerBot(t.Context(), conn)

@@ -2,18 +2,23 @@
 // credential and region chain, endpoints redirected by the SDK's own AWS_ENDPOINT_URL_<SERVICE>
 // variables (how the local stack is reached), path-style S3 for such endpoints, and an explicit
 // retryer instead of the SDK default (3 attempts sharing one retry token bucket, which sustained
-// throttling drains).
+// throttling drains), and an HTTP client whose every wait is bounded (see Options.Timeout).
 package awsclient
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -27,7 +32,17 @@ type Options struct {
 	S3PathStyle bool
 	// MaxAttempts per request, including the first. Default 8.
 	MaxAttempts int
+	// Timeout bounds each wait of one HTTP attempt: connecting (TCP and TLS), the answer's headers
+	// after the request is sent, and every pause while its body is read. It is not a bound on the
+	// whole request, so a large S3 GetObject streams for as long as bytes keep coming; a silent
+	// endpoint fails the attempt, which the retryer repeats; so does a request body that cannot
+	// be sent for as long. An upload lasts as long as its bytes flow. Default DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Options.Timeout's default: far above any answer time of DynamoDB, S3 or
+// Bedrock embeddings, far below "hung".
+const DefaultTimeout = time.Minute
 
 // Clients holds the SDK clients ragmigrate uses.
 type Clients struct {
@@ -48,7 +63,27 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	if attempts == 0 {
 		attempts = 8
 	}
+	timeout := cmp.Or(o.Timeout, DefaultTimeout)
+	// The SDK's client (its transport defaults and redirect rules) with every wait bounded. It is
+	// frozen into a plain *http.Client once the configuration has applied its settings
+	// (AWS_CA_BUNDLE), because a service client adjusts a *BuildableClient it is given (it replaces
+	// the dialer, which would drop the connection wrapper) but uses any other client as it is.
+	httpClient := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = timeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = timeout
+			tr.ResponseHeaderTimeout = timeout
+			dial := tr.DialContext
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &idleConn{Conn: conn, timeout: timeout}, nil
+			}
+		})
 	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = attempts
@@ -66,6 +101,9 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		cfg.HTTPClient = b.Freeze()
+	}
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("load AWS configuration: no region: set --region, RAGMIGRATE_REGION or AWS_REGION")
 	}
@@ -77,3 +115,53 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 		}),
 	}, nil
 }
+
+// idleConn fails a connection on which nothing moves for timeout: each read must bring bytes, and
+// each write take them, within it. It bounds pauses, not transfers: a download or upload of any
+// length goes on while bytes flow. (The SDK's own read timeout resets only on reads, so the
+// transport's read, pending from the moment a request starts, would cut an upload that lasts
+// longer than the timeout; a write here pushes that read's deadline out too.)
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &idleError{op: "receive", timeout: c.timeout, err: err}
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	deadline := time.Now().Add(c.timeout)
+	// While a request is being sent, the answer is not due: the read pending since the request
+	// began must not time out.
+	if err := c.Conn.SetDeadline(deadline); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &idleError{op: "send", timeout: c.timeout, err: err}
+	}
+	return n, err
+}
+
+// idleError is a connection that moved nothing for the timeout. It is a timeout (net.Error), so
+// the SDK's retryer repeats the request.
+type idleError struct {
+	op      string
+	timeout time.Duration
+	err     error
+}
+
+func (e *idleError) Error() string {
+	return fmt.Sprintf("nothing to %s for %s (--aws-timeout)", e.op, e.timeout)
+}
+func (e *idleError) Unwrap() error   { return e.err }
+func (e *idleError) Timeout() bool   { return true }
+func (e *idleError) Temporary() bool { return true }

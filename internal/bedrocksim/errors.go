@@ -18,6 +18,10 @@ const (
 	errServiceUnavailable = "ServiceUnavailableException"
 	errThrottling         = "ThrottlingException"
 	errValidation         = "ValidationException"
+	// The AWS protocol's answers to bad credentials, sent before the service sees the call:
+	// an unknown access key, and an expired session token.
+	errUnrecognizedClient = "UnrecognizedClientException"
+	errExpiredToken       = "ExpiredTokenException"
 )
 
 // errorSpec is what the double sends for one error type: the HTTP status from
@@ -43,6 +47,8 @@ var errorSpecs = map[string]errorSpec{
 	errServiceUnavailable: {http.StatusServiceUnavailable, "Bedrock is unable to process your request."},
 	errThrottling:         {http.StatusTooManyRequests, "Too many requests, please wait before trying again."},
 	errValidation:         {http.StatusBadRequest, "The input was rejected by the bedrocksim fail_on_text knob."},
+	errUnrecognizedClient: {http.StatusForbidden, "The security token included in the request is invalid."},
+	errExpiredToken:       {http.StatusForbidden, "The security token included in the request is expired"},
 }
 
 // errorTypes lists the injectable error types in a stable order, for help

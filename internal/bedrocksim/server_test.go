@@ -506,12 +506,16 @@ func TestFaults(t *testing.T) {
 			"ValidationException":           func(err error) bool { return errors.As(err, new(*types.ValidationException)) },
 			"AccessDeniedException":         func(err error) bool { return errors.As(err, new(*types.AccessDeniedException)) },
 			"ResourceNotFoundException":     func(err error) bool { return errors.As(err, new(*types.ResourceNotFoundException)) },
+			// Not in InvokeModel's model: the SDK surfaces the protocol's credential errors as
+			// generic API errors carrying the header's type.
+			"UnrecognizedClientException": func(err error) bool { return errors.As(err, new(*smithy.GenericAPIError)) },
+			"ExpiredTokenException":       func(err error) bool { return errors.As(err, new(*smithy.GenericAPIError)) },
 		}
 		status := map[string]int{
 			"ThrottlingException": 429, "ServiceQuotaExceededException": 400, "ModelTimeoutException": 408,
 			"ServiceUnavailableException": 503, "InternalServerException": 500, "ModelNotReadyException": 429,
 			"ModelErrorException": 424, "ValidationException": 400, "AccessDeniedException": 403,
-			"ResourceNotFoundException": 404,
+			"ResourceNotFoundException": 404, "UnrecognizedClientException": 403, "ExpiredTokenException": 403,
 		}
 		require.ElementsMatch(t, errorTypes(), func() []string {
 			var names []string

@@ -47,8 +47,16 @@ type Options struct {
 	// [0, min(BackoffMax, BackoffBase·2^(n-1))). Defaults 250ms and 20s.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// RequestTimeout bounds one provider call. Default 2 minutes.
+	// RequestTimeout bounds one provider call; a call that runs out is
+	// retried like any transient failure. Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// ProviderTimeout is how long the provider may go without accepting a
+	// single request, while requests are being tried, before the Batcher
+	// gives up for good with a *FatalError naming the endpoint: a provider
+	// that answers nothing (or only errors worth retrying) stops the run
+	// within this bound instead of retrying for ever. Default
+	// DefaultProviderTimeout.
+	ProviderTimeout time.Duration
 	// Concurrency is the number of requests one EmbedAll call keeps in
 	// flight. Default 1; raise it for one-text-per-call providers (Titan),
 	// whose throughput is otherwise bound by latency.
@@ -63,13 +71,23 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// The Options defaults for bounding waits.
+const (
+	DefaultRequestTimeout  = time.Minute
+	DefaultProviderTimeout = 5 * time.Minute
+)
+
 // Stats count what a Batcher did.
 type Stats struct {
 	Requests  int64 // provider calls, whatever their outcome
 	Texts     int64 // texts embedded
 	Throttles int64 // throttled calls
 	Retries   int64 // calls repeated after a retryable error
-	Tokens    int64 // estimated input tokens sent, over all calls (see EstimateTokens)
+	// Tokens are the estimated input tokens (see EstimateTokens) of the
+	// texts embedded, once each: what the provider bills. Requests that
+	// were rejected, failed or timed out, and the attempts before a retry,
+	// count nothing.
+	Tokens    int64
 	Truncated int64 // texts cut to the provider's MaxChars before sending
 	Rejected  int64 // texts the provider refused, isolated by bisection
 }
@@ -109,6 +127,18 @@ type Batcher struct {
 	maxBatch int
 	truncate Truncate
 	total    counters
+
+	// life ends, with the *FatalError as its cause, when a fatal provider
+	// condition stops the Batcher; every call in progress ends with it.
+	life  context.Context
+	kill  context.CancelCauseFunc
+	fatal atomic.Pointer[FatalError]
+	// failingSince is when the first attempt failing transiently since the
+	// last accepted request began (Unix nanoseconds), 0 while requests
+	// succeed: the start of a stall.
+	failingSince  atomic.Int64
+	lastFailure   atomic.Pointer[error] // the latest transient failure, named by a stall
+	lastFailureAt atomic.Int64          // when it came (Unix nanoseconds)
 }
 
 // NewBatcher returns a Batcher for p.
@@ -116,13 +146,15 @@ func NewBatcher(p Provider, o Options) *Batcher {
 	o.MaxAttempts = cmp.Or(o.MaxAttempts, 10)
 	o.BackoffBase = cmp.Or(o.BackoffBase, 250*time.Millisecond)
 	o.BackoffMax = cmp.Or(o.BackoffMax, 20*time.Second)
-	o.RequestTimeout = cmp.Or(o.RequestTimeout, 2*time.Minute)
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
+	o.ProviderTimeout = cmp.Or(o.ProviderTimeout, DefaultProviderTimeout)
 	o.Concurrency = max(o.Concurrency, 1)
 	o.MaxRejected = cmp.Or(o.MaxRejected, 16)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Batcher{p: p, o: o, maxBatch: max(p.MaxBatch(), 1), truncate: o.Truncate}
+	b.life, b.kill = context.WithCancelCause(context.Background())
 	if o.MaxBatch > 0 {
 		b.maxBatch = min(b.maxBatch, o.MaxBatch)
 	}
@@ -141,6 +173,24 @@ func (b *Batcher) Provider() Provider { return b.p }
 // Stats returns the counters over all EmbedAll calls so far, including the
 // calls in progress, for progress output.
 func (b *Batcher) Stats() Stats { return b.total.snapshot() }
+
+// Err returns the *FatalError that stopped the Batcher, or nil while it
+// works.
+func (b *Batcher) Err() error {
+	if fe := b.fatal.Load(); fe != nil {
+		return fe
+	}
+	return nil
+}
+
+// stop makes fe the Batcher's final error, unless another one already is,
+// ends every call in progress with it, and returns the final error.
+func (b *Batcher) stop(fe *FatalError) error {
+	if b.fatal.CompareAndSwap(nil, fe) {
+		b.kill(fe)
+	}
+	return b.fatal.Load()
+}
 
 // call is the state of one EmbedAll call.
 type call struct {
@@ -176,9 +226,16 @@ type classified interface {
 // ModelErrorException that persists) are isolated by bisecting their batch;
 // the call then returns all the other vectors, nil in the rejected places,
 // and an *InputError naming the rejected texts. Any other failure (retries
-// exhausted, access denied, ctx done) stops the call and returns no
-// vectors.
+// exhausted, ctx done) stops the call and returns no vectors.
+//
+// A fatal provider condition (access denied, credentials or model rejected,
+// no request accepted for ProviderTimeout) stops the Batcher: this call, the
+// calls in progress and every later call return the same *FatalError, which
+// wraps ErrProviderFatal, and no further request is sent.
 func (b *Batcher) EmbedAll(ctx context.Context, texts []string) ([][]float32, Stats, error) {
+	if err := b.Err(); err != nil {
+		return nil, Stats{}, err
+	}
 	c := &call{texts: texts, tokens: make([]int, len(texts)), out: make([][]float32, len(texts)), total: &b.total}
 	if err := b.guard(c); err != nil {
 		return nil, c.stats.snapshot(), err
@@ -187,6 +244,10 @@ func (b *Batcher) EmbedAll(ctx context.Context, texts []string) ([][]float32, St
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// A fatal error met by any call ends this one too, in-flight requests
+	// and limiter waits included.
+	stopWatch := context.AfterFunc(b.life, func() { cancel(context.Cause(b.life)) })
+	defer stopWatch()
 	jobs := make(chan []int)
 	var wg sync.WaitGroup
 	for range min(b.o.Concurrency, len(batches)) {
@@ -250,6 +311,14 @@ func (b *Batcher) guard(c *call) error {
 	return nil
 }
 
+// tokens estimates the tokens text is sent as, after the guard's cut.
+func (b *Batcher) tokens(text string) int {
+	if limit := b.p.MaxChars(); limit > 0 && b.truncate != TruncateNone {
+		text = cut(text, limit, b.truncate)
+	}
+	return EstimateTokens(text)
+}
+
 // pack groups the text indexes into batches of at most maxBatch texts and,
 // when capped, MaxTokensPerRequest estimated tokens, in order.
 func (b *Batcher) pack(c *call) [][]int {
@@ -276,10 +345,15 @@ func (b *Batcher) pack(c *call) [][]int {
 func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
 	vecs, err := b.send(ctx, c, idx)
 	if err == nil {
+		tokens := 0
 		for k, i := range idx {
 			c.out[i] = vecs[k]
+			tokens += c.tokens[i]
 		}
 		c.count(cTexts, int64(len(idx)))
+		// Counted once the texts have their vectors: the provider bills
+		// accepted requests only.
+		c.count(cTokens, int64(tokens))
 		return nil
 	}
 	var ce classified
@@ -323,20 +397,52 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 	}
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
-			// Another batch failed the call, or the caller gave up.
+			// Another batch failed the call, a fatal error stopped the
+			// Batcher, or the caller gave up.
 			return nil, context.Cause(ctx)
+		}
+		if err := b.Err(); err != nil {
+			return nil, err
 		}
 		if b.o.Limiter != nil {
 			if err := b.o.Limiter.Wait(ctx, tokens); err != nil {
+				if ctx.Err() != nil {
+					return nil, context.Cause(ctx)
+				}
 				return nil, fmt.Errorf("wait for the rate limiter: %w", err)
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, b.o.RequestTimeout)
+		start := time.Now()
+		timeout := b.o.RequestTimeout
+		if since := b.failingSince.Load(); since != 0 &&
+			start.Sub(time.Unix(0, b.lastFailureAt.Load())) > b.o.RequestTimeout+b.o.BackoffMax {
+			// Nothing was tried for longer than a retry ever waits (the
+			// calls gave up, and the next one comes later): that stall is
+			// over, unobserved, and this attempt is the first of any next.
+			b.failingSince.CompareAndSwap(since, 0)
+		}
+		if since := b.failingSince.Load(); since != 0 {
+			// In a stall, no attempt outlasts it: the stall ends on time
+			// even when every request hangs.
+			left := time.Duration(since + int64(b.o.ProviderTimeout) - start.UnixNano())
+			if left <= 0 {
+				return nil, b.stall()
+			}
+			timeout = min(timeout, left)
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
 		vecs, err := b.p.Embed(rctx, texts)
+		if err != nil && rctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			bound := "--request-timeout"
+			if timeout < b.o.RequestTimeout {
+				bound = "what was left of --provider-timeout"
+			}
+			err = fmt.Errorf("no answer within %s (%s): %w", timeout.Round(time.Millisecond), bound, err)
+		}
 		cancel()
 		c.count(cRequests, 1)
-		c.count(cTokens, int64(tokens))
 		if err == nil {
+			b.failingSince.Store(0)
 			if b.o.Limiter != nil {
 				b.o.Limiter.OnSuccess()
 			}
@@ -350,11 +456,25 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 
 		var ce classified
-		retry := errors.As(err, &ce) && ce.Retryable()
+		classifiedErr := errors.As(err, &ce)
+		if f, ok := ce.(interface{ Fatal() bool }); classifiedErr && ok && f.Fatal() {
+			return nil, b.stop(b.refusal(err))
+		}
+		retry := classifiedErr && ce.Retryable()
 		if retry && ce.Throttle() {
 			c.count(cThrottles, 1)
 			if b.o.Limiter != nil {
 				b.o.Limiter.OnThrottle()
+			}
+		}
+		if retry {
+			// Only failures worth retrying make a stall; an answer about the
+			// texts (bad input) shows the provider at work.
+			b.lastFailure.Store(&err)
+			b.lastFailureAt.Store(time.Now().UnixNano())
+			b.failingSince.CompareAndSwap(0, start.UnixNano())
+			if since := b.failingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= b.o.ProviderTimeout {
+				return nil, b.stall()
 			}
 		}
 		if once, ok := ce.(interface{ retryOnce() bool }); retry && ok && once.retryOnce() && attempt >= 2 {
@@ -365,6 +485,10 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 		c.count(cRetries, 1)
 		d := b.backoff(attempt)
+		if since := b.failingSince.Load(); since != 0 {
+			// Wake up in time to find the stall's end, not a backoff later.
+			d = min(d, max(time.Until(time.Unix(0, since+int64(b.o.ProviderTimeout))), 0))
+		}
 		b.o.Logger.DebugContext(ctx, "embed retry",
 			slog.String("model", b.p.Model()), slog.Int("first_index", idx[0]), slog.Int("texts", len(idx)),
 			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.String("error", errorCode(err)))
@@ -372,6 +496,38 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			return nil, context.Cause(ctx)
 		}
 	}
+}
+
+// refusal is the *FatalError for a provider error of the fatal class.
+func (b *Batcher) refusal(err error) *FatalError {
+	fe := &FatalError{Refusal: fmt.Sprintf("the provider refuses to embed with %s", b.p.Model()), Err: err}
+	var pe *Error
+	if errors.As(err, &pe) {
+		fe.Refusal, fe.Hint = cmp.Or(pe.Refusal, fe.Refusal), pe.Hint
+	}
+	return fe
+}
+
+// stall stops the Batcher because no request has been accepted for
+// ProviderTimeout, naming the latest failure.
+func (b *Batcher) stall() error {
+	where := b.p.Model()
+	if e, ok := b.p.(interface{ Endpoint() string }); ok {
+		where = fmt.Sprintf("%s at %s", b.p.Model(), e.Endpoint())
+	}
+	var last error
+	if p := b.lastFailure.Load(); p != nil {
+		last = *p
+	}
+	hint := "check that the endpoint is reachable and answering, and the network or proxy in between"
+	if ce := classified(nil); errors.As(last, &ce) && ce.Throttle() {
+		hint = "the provider throttled every request: lower --rpm and --tpm, or raise the account's quota"
+	}
+	return b.stop(&FatalError{
+		Refusal: fmt.Sprintf("no embedding request to %s succeeded for %s (--provider-timeout)", where, b.o.ProviderTimeout),
+		Hint:    hint,
+		Err:     last,
+	})
 }
 
 // check verifies that a provider answered with one vector of the right

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -56,9 +57,11 @@ type InvokeModelAPI interface {
 //	ModelTimeoutException, ServiceUnavailable-,
 //	InternalServer-, ModelNotReadyException      retry
 //	ModelErrorException                          retry once, then bad input
-//	ValidationException                          bad input: bisect
+//	ValidationException                          bad input: bisect, unless it
+//	                                             rejects the model id: fatal
 //	AccessDenied-, ResourceNotFound-,
-//	ServiceQuotaExceededException, others        fatal
+//	ServiceQuotaExceededException, credential
+//	errors (UnrecognizedClientException, …)      fatal
 //
 // An unmodelled answer is classified by its HTTP status (429 throttle; 408
 // and 5xx retry). Connection errors, answers whose body broke off and other
@@ -83,7 +86,16 @@ func ClassifyBedrock(err error) error {
 			e.class = classRetryOnce
 		case "ValidationException":
 			e.class = classBadInput
+			if rejectsModel(e.Message) {
+				e.class = classFatal
+			}
 		case "AccessDeniedException", "ResourceNotFoundException", "ServiceQuotaExceededException":
+			e.class = classFatal
+		case "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
+			"MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
+			"SignatureDoesNotMatch", "ExpiredToken":
+			// The AWS protocol's own errors about the credentials; ExpiredTokenException comes
+			// with a 400, which classifyStatus would take for bad input.
 			e.class = classFatal
 		default:
 			e.class = classifyStatus(err)
@@ -92,6 +104,13 @@ func ClassifyBedrock(err error) error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return classifyTransport(err)
+	}
+	if strings.Contains(err.Error(), "get identity: ") {
+		// The SDK found no usable credentials before sending anything
+		// (smithy's auth middleware wraps the provider chain's error so).
+		return &Error{Code: "NoCredentials", Message: err.Error(), class: classFatal, Err: err,
+			Refusal: "no AWS credentials to call bedrock with",
+			Hint:    "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is attached"}
 	}
 	var re *smithyhttp.ResponseError
 	hasResponse := errors.As(err, &re)
@@ -105,6 +124,47 @@ func ClassifyBedrock(err error) error {
 		return &Error{Code: fmt.Sprintf("HTTP %d", re.HTTPStatusCode()), Message: err.Error(), class: classifyStatus(err), Err: err}
 	}
 	return classifyTransport(err)
+}
+
+// rejectsModel tells a ValidationException about the model id (no such
+// model, or one that cannot be invoked on demand) from one about the texts.
+func rejectsModel(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "model identifier is invalid") || strings.Contains(m, "on-demand throughput")
+}
+
+// describeFatal fills in the operator's description of a fatal InvokeModel
+// error: what Bedrock refuses, for which model and region, and what to fix.
+func describeFatal(e *Error, model, region string) {
+	if e.class != classFatal || e.Refusal != "" {
+		return
+	}
+	in := ""
+	if region != "" {
+		in = " in " + region
+	}
+	checkModel := "check --model and --region: the model id must exist and be invocable on demand in the region"
+	switch e.Code {
+	case "AccessDeniedException", "HTTP 403":
+		e.Refusal = fmt.Sprintf("bedrock%s denies InvokeModel on %s", in, model)
+		e.Hint = "grant bedrock:InvokeModel on the model to the AWS identity in use, and enable access to the model (Bedrock console, Model access) in that region"
+	case "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
+		"MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
+		"SignatureDoesNotMatch", "ExpiredToken", "HTTP 401":
+		e.Refusal = fmt.Sprintf("bedrock%s rejects the AWS credentials", in)
+		e.Hint = "check AWS_PROFILE or the access keys, and renew expired session credentials"
+	case "ResourceNotFoundException", "HTTP 404":
+		e.Refusal = fmt.Sprintf("bedrock%s has no model %s", in, model)
+		e.Hint = checkModel
+	case "ValidationException":
+		e.Refusal = fmt.Sprintf("bedrock%s rejects the model %s", in, model)
+		e.Hint = checkModel
+	case "ServiceQuotaExceededException":
+		e.Refusal = fmt.Sprintf("bedrock%s refuses InvokeModel on %s: the account's quota is exceeded", in, model)
+		e.Hint = "request a quota increase (Service Quotas), or lower --rpm and --tpm"
+	default:
+		e.Refusal = fmt.Sprintf("bedrock%s refuses InvokeModel on %s", in, model)
+	}
 }
 
 // classifyStatus classifies by the HTTP status of an SDK response error.
@@ -306,6 +366,34 @@ func (p *BedrockTitan) Embed(ctx context.Context, texts []string) ([][]float32, 
 	return vecs, nil
 }
 
+// endpoint names where client sends InvokeModel: the overridden endpoint
+// (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), or the region's.
+func endpoint(client InvokeModelAPI) string {
+	c, ok := client.(interface{ Options() bedrockruntime.Options })
+	if !ok {
+		return "bedrock"
+	}
+	o := c.Options()
+	if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
+		return *o.BaseEndpoint
+	}
+	return "bedrock-runtime." + o.Region + ".amazonaws.com"
+}
+
+// region is client's region, or "" when unknown.
+func region(client InvokeModelAPI) string {
+	if c, ok := client.(interface{ Options() bedrockruntime.Options }); ok {
+		return c.Options().Region
+	}
+	return ""
+}
+
+// Endpoint names where requests go, for errors.
+func (p *BedrockCohere) Endpoint() string { return endpoint(p.client) }
+
+// Endpoint names where requests go, for errors.
+func (p *BedrockTitan) Endpoint() string { return endpoint(p.client) }
+
 // invoke marshals req, calls InvokeModel and returns the body, with errors
 // classified.
 func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) ([]byte, error) {
@@ -320,7 +408,11 @@ func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) (
 		Accept:      aws.String("application/json"),
 	})
 	if err != nil {
-		return nil, ClassifyBedrock(err)
+		err = ClassifyBedrock(err)
+		if e := (*Error)(nil); errors.As(err, &e) {
+			describeFatal(e, model, region(client))
+		}
+		return nil, err
 	}
 	return out.Body, nil
 }

@@ -294,15 +294,15 @@ func TestValidationBisectsToThePoisonText(t *testing.T) {
 
 func TestSystemicValidationErrorStopsBisecting(t *testing.T) {
 	t.Parallel()
-	b := setup(t, bedrocksim.Knobs{})
-	// A wrong model id is a ValidationException for every text.
-	p := b.cohere(embed.CohereOptions{Model: "cohere.embed-nonexistent-v3"})
+	// A ValidationException for every text, which the model id does not explain.
+	b := setup(t, bedrocksim.Knobs{FailOnText: "systemic"})
+	p := b.cohere(embed.CohereOptions{})
 	vecs, st, err := embed.NewBatcher(p, embed.Options{MaxRejected: 3}).EmbedAll(context.Background(), corpus(200, "systemic"))
 	require.Error(t, err)
 	require.Nil(t, vecs)
 	require.NotErrorAs(t, err, new(*embed.InputError))
+	require.NotErrorIs(t, err, embed.ErrProviderFatal)
 	require.Contains(t, err.Error(), "not about the texts")
-	require.Contains(t, err.Error(), "model identifier is invalid")
 	require.Less(t, b.sim.Stats().Requests, int64(20))
 	require.EqualValues(t, 4, st.Rejected)
 }
@@ -323,6 +323,8 @@ func TestErrorClassesAgainstTheContractServer(t *testing.T) {
 		{"AccessDeniedException", false, false, false},
 		{"ResourceNotFoundException", false, false, false},
 		{"ServiceQuotaExceededException", false, false, false},
+		{"UnrecognizedClientException", false, false, false},
+		{"ExpiredTokenException", false, false, false},
 	} {
 		t.Run(tc.errType, func(t *testing.T) {
 			t.Parallel()

@@ -116,7 +116,7 @@ func (c *Coalescer) send(ctx context.Context, group []*pendingCall) {
 	vecs, st, err := c.b.EmbedAll(ctx, all)
 	var ie *InputError
 	if err != nil && !errors.As(err, &ie) {
-		if len(shared) > 1 && ctx.Err() == nil {
+		if len(shared) > 1 && ctx.Err() == nil && !errors.Is(err, ErrProviderFatal) {
 			// The shared call failed as a whole, which says nothing certain about any one
 			// caller (retries exhausted on a request that mixed them). Each caller is tried on
 			// its own, so each gets its own verdict; a systemic failure (access denied) then
@@ -128,13 +128,14 @@ func (c *Coalescer) send(ctx context.Context, group []*pendingCall) {
 			return
 		}
 		for _, p := range shared {
-			p.done <- coalesced{stats: share(st, p.texts, len(all)), err: err}
+			p.done <- coalesced{stats: c.share(st, p.texts, nil, len(all)), err: err}
 		}
 		return
 	}
 	off := 0
 	for _, p := range shared {
-		r := coalesced{vecs: vecs[off : off+len(p.texts)], stats: share(st, p.texts, len(all))}
+		mine := vecs[off : off+len(p.texts)]
+		r := coalesced{vecs: mine, stats: c.share(st, p.texts, mine, len(all))}
 		if ie != nil {
 			var mine []BadText
 			for _, bt := range ie.Texts {
@@ -166,14 +167,24 @@ func (c *Coalescer) overLimit(texts []string) bool {
 	return false
 }
 
-// share is one caller's part of a shared call's Stats.
-func share(st Stats, texts []string, total int) Stats {
+// share is one caller's part of a shared call's Stats. With its vectors, its
+// texts and tokens are exactly those of its texts that got one; without (the
+// call failed, after some requests may have been accepted and billed), they
+// are in proportion, like requests, throttles and retries.
+func (c *Coalescer) share(st Stats, texts []string, vecs [][]float32, total int) Stats {
 	f := float64(len(texts)) / float64(max(total, 1))
 	part := func(n int64) int64 { return int64(math.Round(float64(n) * f)) }
-	var tokens int64
-	for _, t := range texts {
-		tokens += int64(EstimateTokens(t))
+	out := Stats{Requests: part(st.Requests), Texts: part(st.Texts), Throttles: part(st.Throttles),
+		Retries: part(st.Retries), Tokens: part(st.Tokens), Truncated: part(st.Truncated), Rejected: part(st.Rejected)}
+	if vecs == nil {
+		return out
 	}
-	return Stats{Requests: part(st.Requests), Texts: min(int64(len(texts)), st.Texts), Throttles: part(st.Throttles),
-		Retries: part(st.Retries), Tokens: tokens, Truncated: part(st.Truncated), Rejected: part(st.Rejected)}
+	out.Texts, out.Tokens = 0, 0
+	for i, t := range texts {
+		if vecs[i] != nil {
+			out.Texts++
+			out.Tokens += int64(c.b.tokens(t))
+		}
+	}
+	return out
 }

@@ -11,7 +11,8 @@ import (
 type class int
 
 const (
-	classFatal     class = iota // give up: access, configuration, quota
+	classFatal     class = iota // give up, and stop every call: access, credentials, model, quota
+	classCanceled               // the caller gave up: stop this call only
 	classRetry                  // retry with backoff
 	classThrottle               // retry with backoff and slow the limiter down
 	classRetryOnce              // retry once, then treat as bad input (ModelErrorException)
@@ -27,8 +28,11 @@ type Error struct {
 	Code string
 	// Message is the provider's explanation, without request ids.
 	Message string
-	class   class
-	Err     error
+	// Refusal and Hint describe a fatal error for the operator: what the provider refuses
+	// ("bedrock denies InvokeModel on cohere.embed-multilingual-v3") and what to fix.
+	Refusal, Hint string
+	class         class
+	Err           error
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -38,6 +42,10 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Retryable() bool {
 	return e.class == classRetry || e.class == classThrottle || e.class == classRetryOnce
 }
+
+// Fatal reports whether no request can succeed until the operator fixes something (access,
+// credentials, the model id, a quota): the Batcher stops sending altogether.
+func (e *Error) Fatal() bool { return e.class == classFatal }
 
 // Throttle reports whether the provider asked us to slow down.
 func (e *Error) Throttle() bool { return e.class == classThrottle }
@@ -51,11 +59,11 @@ func (e *Error) BadInput() bool { return e.class == classBadInput || e.class == 
 func (e *Error) retryOnce() bool { return e.class == classRetryOnce }
 
 // classifyTransport classifies an error that carries no provider answer:
-// the caller's cancellation is fatal, anything else on the wire (a reset
-// connection, a per-request timeout) is worth another try.
+// the caller's cancellation stops the call, anything else on the wire (a
+// reset connection, a per-request timeout) is worth another try.
 func classifyTransport(err error) *Error {
 	if errors.Is(err, context.Canceled) {
-		return &Error{Code: "Canceled", Message: err.Error(), class: classFatal, Err: err}
+		return &Error{Code: "Canceled", Message: err.Error(), class: classCanceled, Err: err}
 	}
 	return &Error{Code: "Transport", Message: err.Error(), class: classRetry, Err: err}
 }
@@ -105,3 +113,47 @@ func (e *InputError) Unwrap() []error {
 	}
 	return errs
 }
+
+// ErrProviderFatal is wrapped by every error that stopped a Batcher for good:
+// the provider denies access, rejects the credentials or the model, or has
+// not answered any request for Options.ProviderTimeout. No text of the run
+// can be embedded until the operator fixes it, so callers should stop the
+// run rather than fail its items one by one:
+//
+//	if errors.Is(err, embed.ErrProviderFatal) { ... }
+var ErrProviderFatal = errors.New("the embedding provider cannot serve this run")
+
+// FatalError is the error a Batcher returns, from then on to every call, once
+// it has met a fatal provider condition. It wraps ErrProviderFatal and the
+// provider's own error (an *Error, or the last transient failure of a
+// stall).
+type FatalError struct {
+	// Refusal says what failed, naming the model or the endpoint.
+	Refusal string
+	// Hint says what the operator should fix.
+	Hint string
+	// Err is the provider's error.
+	Err error
+}
+
+func (e *FatalError) Error() string {
+	var sb strings.Builder
+	sb.WriteString(e.Refusal)
+	if e.Err != nil {
+		sb.WriteString(": ")
+		// The provider's own words when Err is its answer; a wrapped one
+		// (a request timeout) says more as it is.
+		if pe, ok := e.Err.(*Error); ok && pe.Message != "" {
+			sb.WriteString(pe.Code + ": " + pe.Message)
+		} else {
+			sb.WriteString(e.Err.Error())
+		}
+	}
+	if e.Hint != "" {
+		sb.WriteString("; " + e.Hint)
+	}
+	return sb.String()
+}
+
+// Unwrap returns ErrProviderFatal and the provider's error.
+func (e *FatalError) Unwrap() []error { return []error{ErrProviderFatal, e.Err} }

@@ -60,6 +60,9 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 // Model names the model.
 func (p *OpenAI) Model() string { return p.opts.Model }
 
+// Endpoint names where requests go, for errors.
+func (p *OpenAI) Endpoint() string { return p.url }
+
 // Dimensions is the length of every vector.
 func (p *OpenAI) Dimensions() int { return p.opts.Dimensions }
 
@@ -106,12 +109,25 @@ func (p *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := openAIMessage(body)
-		return nil, &Error{
+		e := &Error{
 			Code:    fmt.Sprintf("HTTP %d", resp.StatusCode),
 			Message: msg,
 			class:   statusClass(resp.StatusCode),
 			Err:     fmt.Errorf("post embeddings: HTTP %d: %s", resp.StatusCode, msg),
 		}
+		if e.class == classFatal {
+			switch resp.StatusCode {
+			case http.StatusUnauthorized, http.StatusForbidden:
+				e.Refusal = fmt.Sprintf("%s denies embeddings with %s", p.url, p.opts.Model)
+				e.Hint = "check OPENAI_API_KEY and the key's access to the model"
+			case http.StatusNotFound:
+				e.Refusal = fmt.Sprintf("%s has no model %s (or no /embeddings)", p.url, p.opts.Model)
+				e.Hint = "check --model and --openai-url"
+			default:
+				e.Refusal = fmt.Sprintf("%s refuses embeddings with %s", p.url, p.opts.Model)
+			}
+		}
+		return nil, e
 	}
 	var out struct {
 		Data []openAIDatum `json:"data"`

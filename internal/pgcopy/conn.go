@@ -1,7 +1,6 @@
 package pgcopy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,30 +33,28 @@ const (
 	connSnapshot
 )
 
-func connect(ctx context.Context, url string, kind connKind) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(url)
+func connect(ctx context.Context, url string, t vectorstore.Timeouts, kind connKind) (*pgx.Conn, error) {
+	cfg, err := vectorstore.ParseConfig(url, strings.TrimPrefix(AppName, "ragmigrate/"), t)
 	if err != nil {
-		return nil, fmt.Errorf("parse database URL: %w", err)
+		return nil, err
 	}
 	p := cfg.RuntimeParams
-	p["application_name"] = cmp.Or(p["application_name"], AppName)
 	// COPY (SELECT …) cannot take parameters, so part bounds are quoted literals; they rely on
 	// standard strings (the default since 9.1, pinned here).
 	p["standard_conforming_strings"] = "on"
 	switch kind {
-	case connMeta:
-		p["statement_timeout"] = cmp.Or(p["statement_timeout"], "5min")
-		p["idle_in_transaction_session_timeout"] = cmp.Or(p["idle_in_transaction_session_timeout"], "10min")
 	case connWork:
-		p["statement_timeout"] = cmp.Or(p["statement_timeout"], "0")
-		p["idle_in_transaction_session_timeout"] = cmp.Or(p["idle_in_transaction_session_timeout"], "10min")
+		// ParseConfig filled in the timeout for ordinary statements; a part's COPY is bounded by
+		// the run's context instead, unless the URL sets a timeout of its own.
+		if raw, err := pgx.ParseConfig(url); err == nil && raw.RuntimeParams["statement_timeout"] == "" {
+			p["statement_timeout"] = "0"
+		}
 	case connSnapshot:
-		p["statement_timeout"] = cmp.Or(p["statement_timeout"], "5min")
 		p["idle_in_transaction_session_timeout"] = "0"
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", vectorstore.Describe(cfg), err)
+		return nil, vectorstore.ConnectError(ctx, cfg, err)
 	}
 	// A killed client leaves a long CREATE INDEX (or COPY) running on the server until it next
 	// touches the socket, holding locks and the run's advisory lock with it. Since PostgreSQL 14

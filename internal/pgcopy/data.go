@@ -69,7 +69,7 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 	// One REPEATABLE READ transaction exports the snapshot and stays open until every part is
 	// copied; each part's transaction imports it, so all parts see one consistent source.
 	cleanup := context.WithoutCancel(ctx)
-	snapConn, err := connect(ctx, cfg.SourceURL, connSnapshot)
+	snapConn, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connSnapshot)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
@@ -173,12 +173,12 @@ func (w *worker) part(ctx context.Context, j *tableJob, p journal.Part) error {
 func (w *worker) connect(ctx context.Context) error {
 	var err error
 	if w.src == nil || w.src.IsClosed() {
-		if w.src, err = connect(ctx, w.cfg.SourceURL, connWork); err != nil {
+		if w.src, err = connect(ctx, w.cfg.SourceURL, w.cfg.Timeouts, connWork); err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
 	}
 	if w.dst == nil || w.dst.IsClosed() {
-		if w.dst, err = connect(ctx, w.cfg.TargetURL, connWork); err != nil {
+		if w.dst, err = connect(ctx, w.cfg.TargetURL, w.cfg.Timeouts, connWork); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
 		// A part and its journal record commit together, so losing the last commits in a

@@ -28,14 +28,14 @@ func indexWorkers(jobs int) int { return max(jobs-1, 0) }
 // interrupted run already built. Builds run one at a time because each already uses parallel
 // workers and the memory budget; primary keys come first, pgvector's indexes last.
 func buildIndexes(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob) error {
-	conn, err := connect(ctx, cfg.TargetURL, connWork)
+	conn, err := connect(ctx, cfg.TargetURL, cfg.Timeouts, connWork)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer closeConn(context.WithoutCancel(ctx), conn)
 	// The progress watcher gets its own session: a query cut short by cancellation can leave a
 	// connection unusable, and dst still has the journal to write.
-	watch, err := connect(ctx, cfg.TargetURL, connMeta)
+	watch, err := connect(ctx, cfg.TargetURL, cfg.Timeouts, connMeta)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}

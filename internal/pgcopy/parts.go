@@ -32,7 +32,7 @@ func split(ctx context.Context, cfg Config, j *tableJob, runID int64) ([]journal
 	}
 	var bounds []string
 	if n > 1 {
-		src, err := connect(ctx, cfg.SourceURL, connMeta)
+		src, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connMeta)
 		if err != nil {
 			return nil, fmt.Errorf("source: %w", err)
 		}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // Defaults.
@@ -77,6 +78,9 @@ type Config struct {
 	// LockWait is how long to wait for another run's lock (e.g. a killed run's sessions that the
 	// server has not reaped yet).
 	LockWait time.Duration
+	// Timeouts bound connecting and ordinary statements (a part's COPY and the index builds are
+	// bounded by the run's context instead).
+	Timeouts vectorstore.Timeouts
 	Logger   *slog.Logger
 	Progress *report.Progress
 	// Confirm is asked, with a summary, after the read-only preflight and before the first write.
@@ -170,13 +174,13 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 	cleanup := context.WithoutCancel(ctx)
 	log := cfg.Logger
 
-	dst, err := connect(ctx, cfg.TargetURL, connMeta)
+	dst, err := connect(ctx, cfg.TargetURL, cfg.Timeouts, connMeta)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer closeConn(cleanup, dst)
 	// The lock belongs to its own session, so nothing else on that session can release it early.
-	lockConn, err := connect(ctx, cfg.TargetURL, connMeta)
+	lockConn, err := connect(ctx, cfg.TargetURL, cfg.Timeouts, connMeta)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
@@ -186,7 +190,7 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer lock.Release(cleanup)
-	src, err := connect(ctx, cfg.SourceURL, connMeta)
+	src, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connMeta)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}

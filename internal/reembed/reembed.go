@@ -321,9 +321,10 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	return cause
 }
 
-// stopsRun reports whether err is the operator's problem rather than the bot's.
+// stopsRun reports whether err is the operator's problem rather than the bot's: the provider
+// refuses every call (credentials, model access) or has answered nothing for too long.
 func stopsRun(err error) bool {
-	return false
+	return errors.Is(err, embed.ErrProviderFatal)
 }
 
 func (jb *Job) count(out *Outcome) {

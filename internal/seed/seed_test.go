@@ -120,10 +120,10 @@ func TestSeedRoundTrip(t *testing.T) {
 
 	d, err := seed.Plan(seed.Options{Seed: 11, Bots: 14, DocsPerBot: 3, Bucket: bucket, WebURL: webURL})
 	require.NoError(t, err)
-	src, err := vectorstore.Connect(ctx, srcURL, "test")
+	src, err := vectorstore.Connect(ctx, srcURL, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer src.Close(context.WithoutCancel(ctx))
-	dst, err := vectorstore.Connect(ctx, dstURL, "test")
+	dst, err := vectorstore.Connect(ctx, dstURL, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer dst.Close(context.WithoutCancel(ctx))
 	docs := docstore.New(clients.S3, bucket)

@@ -1,7 +1,6 @@
 package vectorstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,24 +11,21 @@ import (
 )
 
 // NewPool opens a pool with the same session settings as Connect, sized for workers.
-func NewPool(ctx context.Context, url, purpose string, maxConns int32) (*pgxpool.Pool, error) {
+func NewPool(ctx context.Context, url, purpose string, maxConns int32, t Timeouts) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	params := cfg.ConnConfig.RuntimeParams
-	params["application_name"] = cmp.Or(params["application_name"], "ragmigrate/"+purpose)
-	params["statement_timeout"] = cmp.Or(params["statement_timeout"], "30min")
-	params["idle_in_transaction_session_timeout"] = cmp.Or(params["idle_in_transaction_session_timeout"], "10min")
+	configure(cfg.ConnConfig, purpose, t)
 	cfg.MaxConns = max(maxConns, 2)
 	cfg.AfterConnect = RegisterVector
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg.ConnConfig), err)
+		return nil, ConnectError(ctx, cfg.ConnConfig, err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg.ConnConfig), err)
+		return nil, ConnectError(ctx, cfg.ConnConfig, err)
 	}
 	return pool, nil
 }

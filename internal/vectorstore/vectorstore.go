@@ -12,8 +12,12 @@ package vectorstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgvector/pgvector-go"
@@ -41,21 +45,79 @@ type Row struct {
 	Embedding []float32
 }
 
-// Connect opens a connection for a purpose (it becomes application_name "ragmigrate/<purpose>"),
-// with a statement timeout and an idle-in-transaction timeout unless the URL already sets them,
-// and with pgvector's types registered when the extension exists.
-func Connect(ctx context.Context, url, purpose string) (*pgx.Conn, error) {
+// Timeouts bound the waits of every session ragmigrate opens. The zero value means the defaults.
+type Timeouts struct {
+	// Connect bounds establishing a connection: TCP, TLS, authentication and the first answer,
+	// so that a host that accepts and never answers fails instead of hanging. Default 15s; a
+	// connect_timeout in the URL wins.
+	Connect time.Duration
+	// Statement is the server's statement_timeout for ordinary statements. Default 30 minutes; a
+	// statement_timeout in the URL (or its options) wins.
+	Statement time.Duration
+}
+
+// The Timeouts defaults.
+const (
+	DefaultConnectTimeout   = 15 * time.Second
+	DefaultStatementTimeout = 30 * time.Minute
+)
+
+// ParseConfig is the one way ragmigrate configures a session: it parses url and sets
+// application_name "ragmigrate/<purpose>", the connect timeout, the statement timeout and an
+// idle-in-transaction timeout, each unless the URL already sets it. Connect, NewPool and pgcopy
+// all go through it.
+func ParseConfig(url, purpose string, t Timeouts) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
+	configure(cfg, purpose, t)
+	return cfg, nil
+}
+
+// configure applies ParseConfig's settings to a parsed configuration.
+func configure(cfg *pgx.ConnConfig, purpose string, t Timeouts) {
+	// pgconn reads connect_timeout (or PGCONNECT_TIMEOUT); zero means neither was set. It bounds
+	// the whole connection process, dial to ready, for each host tried.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = cmp.Or(t.Connect, DefaultConnectTimeout)
+	}
 	params := cfg.RuntimeParams
 	params["application_name"] = cmp.Or(params["application_name"], "ragmigrate/"+purpose)
-	params["statement_timeout"] = cmp.Or(params["statement_timeout"], "30min")
+	params["statement_timeout"] = cmp.Or(params["statement_timeout"], Milliseconds(cmp.Or(t.Statement, DefaultStatementTimeout)))
 	params["idle_in_transaction_session_timeout"] = cmp.Or(params["idle_in_transaction_session_timeout"], "10min")
+}
+
+// Milliseconds writes d as a PostgreSQL duration setting (an integer of milliseconds, at least 1).
+func Milliseconds(d time.Duration) string {
+	return strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+}
+
+// ConnectError names the server and, when the connect timeout ran out (rather than ctx), the
+// timeout; never the password (pgconn's errors name host and user only).
+func ConnectError(ctx context.Context, cfg *pgx.ConnConfig, err error) error {
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) {
+		return fmt.Errorf("connect to %s: no answer within the connect timeout of %s (--db-connect-timeout): %w",
+			Describe(cfg), cfg.ConnectTimeout, err)
+	}
+	return fmt.Errorf("connect to %s: %w", Describe(cfg), err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Connect opens a connection for a purpose, configured by ParseConfig, with pgvector's types
+// registered when the extension exists.
+func Connect(ctx context.Context, url, purpose string, t Timeouts) (*pgx.Conn, error) {
+	cfg, err := ParseConfig(url, purpose, t)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg), err)
+		return nil, ConnectError(ctx, cfg, err)
 	}
 	if err := RegisterVector(ctx, conn); err != nil {
 		conn.Close(ctx)

@@ -58,7 +58,7 @@ func setup(t *testing.T) *testBundle {
 
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
-	conn, err := vectorstore.Connect(stacktest.Context(t), url, "test")
+	conn, err := vectorstore.Connect(stacktest.Context(t), url, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
