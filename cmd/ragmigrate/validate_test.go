@@ -364,8 +364,8 @@ func TestUnknownBotOrUserIsUsageError(t *testing.T) {
 		{"PlanBotWithoutKnowledge", []string{"plan", "--bot", empty}, exitOK, "", ""},
 		{"PlanBotAndItsUser", []string{"plan", "--bot", withKnowledge, "--user", user}, exitOK, "", ""},
 		{"DryRunTypo", []string{"reembed", "--dry-run", "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
-		{"ReembedTypo", []string{"reembed", "--yes", "--target-db", target, "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
-		{"ReembedUserTypo", []string{"reembed", "--yes", "--target-db", target, "--user", "no-such-user"}, exitUsage, "--user no-such-user", ""},
+		{"ReembedTypo", []string{"reembed", "--yes", "--create-missing", "--target-db", target, "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
+		{"ReembedUserTypo", []string{"reembed", "--yes", "--create-missing", "--target-db", target, "--user", "no-such-user"}, exitUsage, "--user no-such-user", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ragmigrate(t, env, append(tt.args, args...)...)
