@@ -19,6 +19,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -114,7 +115,7 @@ func TestMessagesAreTrue(t *testing.T) {
 	r = b.reembed(t, "--truncate", "NONE", "--json")
 	requireOnlyJSON(t, r, "reembed")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	failed := map[string]bool{}
 	for _, o := range sum.Bots {
