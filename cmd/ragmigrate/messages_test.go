@@ -226,7 +226,7 @@ func TestPlanTargetVerdicts(t *testing.T) {
 	require.Equal(t, "ready", verdict(out, "reembed"), "reembed replaces only the rows of the bots it re-embeds: %s", out)
 	require.Equal(t, "NOT READY", verdict(out, "copy"), out)
 	require.Contains(t, out, "copy refuses a non-empty target")
-	require.Contains(t, out, "--truncate replaces its rows")
+	require.Contains(t, out, "--empty-target replaces its rows")
 
 	// A role that may read items but not write it.
 	role := "rmtest_ro_" + stacktest.Suffix()
