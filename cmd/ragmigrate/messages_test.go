@@ -81,6 +81,14 @@ func TestMessagesAreTrue(t *testing.T) {
 		} `json:"per_bot"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &quick))
+	// --per-bot lists every bot in the text, as the JSON always does.
+	r = ragmigrate(t, b.env, append([]string{"plan", "--per-bot"}, common...)...)
+	require.Zero(t, r.code, r.stderr)
+	everyBot := map[string]bool{}
+	for _, l := range regexp.MustCompile(`(?m)^  bot (\S+)`).FindAllStringSubmatch(r.stdout, -1) {
+		everyBot[l[1]] = true
+	}
+	require.Len(t, everyBot, len(quick.PerBot), r.stdout)
 	r = jsonRun(append([]string{"reembed", "--dry-run"}, common...)...)
 	require.Zero(t, r.code, r.stderr)
 	r = jsonRun(append([]string{"plan", "--exact"}, common...)...)
