@@ -18,6 +18,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -90,7 +91,7 @@ func TestReembedLiveAppWins(t *testing.T) {
 
 	raw, err := os.ReadFile(report)
 	require.NoError(t, err)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal(raw, &sum))
 	require.Equal(t, 2, sum.LeftToApp, "%s", raw)
 	outcome := map[string]reembedOutcomeJSON{}
@@ -156,7 +157,7 @@ func TestReembedSpendsOnlyOnWhatIsAsked(t *testing.T) {
 	before := texts()
 	scoped := b.reembed(t, "--json", "--fresh", "--bot", one)
 	require.Zero(t, scoped.code, scoped.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(scoped.stdout), &sum))
 	require.Len(t, sum.Bots, 1)
 	require.Equal(t, b.wantRows[one], texts()-before, "only the one bot was embedded")

@@ -163,7 +163,8 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.M
 	if g.JSON {
 		return writeJSON(g, p)
 	}
-	return p.WriteText(g.stdout, o.PerBot)
+	p.EveryBot = o.PerBot
+	return p.WriteText(g.stdout)
 }
 
 // checkScope refuses --bot and --user ids that match no bot item in --table: a typo would select

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +18,6 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -276,7 +274,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if res == nil {
 		return runErr
 	}
-	summary := newReembedSummary(res, p, model, batcher.Stats())
+	summary := reembed.NewSummary(res, reembed.Embedding{Model: model.ID, PricePerMTok: model.PricePerMTok,
+		EstimatedUSD: p.Reembed.CostUSD, Stats: batcher.Stats()})
 	if res.RunID != 0 && !res.NothingToDo {
 		path := o.ReportFile
 		if path == "" {
@@ -291,7 +290,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if g.JSON {
 		err = writeJSON(g, summary)
 	} else {
-		err = summary.writeText(g)
+		err = summary.WriteText(g.stdout)
 	}
 	if runErr != nil || err != nil {
 		return errors.Join(runErr, err)
@@ -328,103 +327,4 @@ func planDuration(p *plan.Plan) string {
 		return "no rate budget"
 	}
 	return fmt.Sprintf("~%s at the budget", p.Reembed.Duration)
-}
-
-// reembedSummary is the end-of-run report (stdout and the JSON file). The bot counts and the
-// list cover the whole run, a resumed run's earlier invocations included; the embedding figures
-// are this invocation's (the Batcher's own totals, since bots share requests).
-type reembedSummary struct {
-	RunID       int64  `json:"run_id"`
-	Resumed     bool   `json:"resumed"`
-	NothingToDo bool   `json:"nothing_to_do"`
-	Note        string `json:"note,omitempty"`
-	Model       string `json:"model"`
-	Succeeded   int    `json:"succeeded"`
-	Failed      int    `json:"failed"`
-	Skipped     int    `json:"skipped"`
-	// LeftToApp counts bots the live app wrote (or deleted) while they ran: nothing was
-	// written for them.
-	LeftToApp int   `json:"left_to_app"`
-	Pending   int   `json:"pending"`
-	Chunks    int64 `json:"chunks"`
-	// This invocation's embedding.
-	Texts        int64                  `json:"texts"`
-	Requests     int64                  `json:"requests"`
-	Throttles    int64                  `json:"throttles"`
-	Tokens       int64                  `json:"tokens"`
-	EstimatedUSD float64                `json:"estimated_cost_usd"`
-	ActualUSD    float64                `json:"actual_cost_usd"`
-	Elapsed      string                 `json:"elapsed"`
-	Bots         []reembed.Outcome      `json:"bots"`
-	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
-}
-
-// newReembedSummary sums the run's outcomes and this invocation's embedding.
-func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed.Stats) *reembedSummary {
-	s := &reembedSummary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Note: res.Note, Model: m.ID,
-		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
-	for _, o := range res.Run {
-		switch o.Status {
-		case journal.JobDone:
-			s.Succeeded++
-		case journal.JobFailed:
-			s.Failed++
-		case journal.JobSkipped:
-			s.Skipped++
-		case journal.JobLeft:
-			s.LeftToApp++
-		case journal.JobPending:
-			s.Pending++
-		}
-		s.Chunks += o.Chunks
-	}
-	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
-	s.ActualUSD = float64(s.Tokens) / 1e6 * m.PricePerMTok
-	return s
-}
-
-func (s *reembedSummary) writeText(g *globalOptions) error {
-	if s.NothingToDo {
-		msg := s.Note
-		if msg == "" {
-			msg = fmt.Sprintf("run %d and the runs before it finished every bot in scope (--fresh starts over, --retry-failed reruns the latest run's failures)", s.RunID)
-		}
-		_, err := fmt.Fprintf(g.stdout, "nothing to do: %s\n", msg)
-		return err
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	resumed := ""
-	if s.Resumed {
-		resumed = " (resumed)"
-	}
-	fmt.Fprintf(tw, "run %d%s\t%d succeeded · %d failed · %d skipped · %d left to the app", s.RunID, resumed, s.Succeeded, s.Failed, s.Skipped, s.LeftToApp)
-	if s.Pending > 0 {
-		fmt.Fprintf(tw, " · %d not done yet", s.Pending)
-	}
-	fmt.Fprintf(tw, " · %d chunks\n", s.Chunks)
-	perReq := 0.0
-	if accepted := s.Requests - s.Throttles; accepted > 0 {
-		perReq = float64(s.Texts) / float64(accepted)
-	}
-	label := "embedding"
-	if s.Resumed {
-		label = "embedding (this invocation)"
-	}
-	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
-	for _, o := range s.Bots {
-		switch o.Status {
-		case journal.JobFailed, journal.JobSkipped:
-			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
-		case journal.JobLeft:
-			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
-		}
-		for _, src := range o.SkippedSources {
-			fmt.Fprintf(tw, "  source skipped %s\t%q: %s\n", o.BotID, o.Title, src)
-		}
-	}
-	for _, m := range s.Malformed {
-		fmt.Fprintf(tw, "  not a bot\t%s: %s\n", m.SK, m.Reason)
-	}
-	return tw.Flush()
 }

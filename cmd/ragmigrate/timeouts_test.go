@@ -14,6 +14,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -126,11 +127,11 @@ func (b *providerBundle) requireUntouched(t *testing.T) {
 }
 
 // reportOf reads the run's JSON report.
-func (b *providerBundle) reportOf(t *testing.T) reembedSummary {
+func (b *providerBundle) reportOf(t *testing.T) reembed.Summary {
 	t.Helper()
 	raw, err := os.ReadFile(b.report)
 	require.NoError(t, err)
-	var s reembedSummary
+	var s reembed.Summary
 	require.NoError(t, json.Unmarshal(raw, &s))
 	return s
 }

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
-	"github.com/ragmigrate/ragmigrate/internal/report"
 )
 
 // pipeBuffer batches the source's one-message-per-row CopyData into large writes, so the pipe
@@ -55,7 +55,7 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 			}
 		}
 	}
-	phase := cfg.Progress.Start("data", report.Bytes, estBytes)
+	phase := cfg.Progress.Start("data", progress.Bytes, estBytes)
 	defer cfg.Progress.End(phase)
 	phase.SetParts(int64(len(todo)))
 	phase.SetRows(max(rows, 0))
@@ -122,7 +122,7 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 type worker struct {
 	cfg      Config
 	snapshot string
-	phase    *report.Phase
+	phase    *progress.Phase
 	limiter  *rateLimiter
 	src, dst *pgx.Conn
 }
@@ -276,7 +276,7 @@ func cmpErr(err, fallback error) error {
 // one CopyData message (one row) per call.
 type countingWriter struct {
 	w     *bufio.Writer
-	phase *report.Phase
+	phase *progress.Phase
 	bytes atomic.Int64
 	rows  atomic.Int64
 }

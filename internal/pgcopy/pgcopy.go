@@ -40,7 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -82,7 +82,7 @@ type Config struct {
 	// bounded by the run's context instead).
 	Timeouts vectorstore.Timeouts
 	Logger   *slog.Logger
-	Progress *report.Progress
+	Progress *progress.Progress
 	// Confirm is asked, with a summary, after the read-only preflight and before the first write.
 	Confirm func(summary string) error
 }
@@ -99,7 +99,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Progress == nil {
-		c.Progress = report.New(report.Options{Logger: c.Logger})
+		c.Progress = progress.New(progress.Options{Logger: c.Logger})
 	}
 	if c.Confirm == nil {
 		c.Confirm = func(string) error { return nil }

@@ -66,6 +66,9 @@ type Plan struct {
 	Copy           *CopyEstimate `json:"copy,omitempty"`
 	Recommendation string        `json:"recommendation"`
 	Reason         string        `json:"reason"`
+	// EveryBot makes WriteText list every bot (--per-bot), not only those with a problem or a
+	// long chunk; PerBot, and so the JSON, always has them all.
+	EveryBot bool `json:"-"`
 }
 
 // BotCounts counts the bots in scope.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -42,7 +42,7 @@ type Config struct {
 	// Params are recorded with a new run (model, budgets), for status output.
 	Params   any
 	LockWait time.Duration
-	Progress *report.Progress
+	Progress *progress.Progress
 }
 
 // Result is what a run did.
@@ -113,9 +113,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	c.Logger.InfoContext(ctx, "re-embed run", slog.Int64("run_id", run.ID), slog.Bool("resumed", res.Resumed),
 		slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
 
-	var phase *report.Phase
+	var phase *progress.Phase
 	if c.Progress != nil {
-		phase = c.Progress.Start("bots", report.Count, int64(len(todo)))
+		phase = c.Progress.Start("bots", progress.Count, int64(len(todo)))
 		defer c.Progress.End(phase)
 	}
 	outcomes := make([]Outcome, len(todo))

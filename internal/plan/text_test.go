@@ -1,0 +1,51 @@
+package plan_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
+)
+
+// textPlan is a small plan: two bots, one of which fails, and a copy estimate.
+func textPlan() *plan.Plan {
+	return &plan.Plan{
+		Bots: plan.BotCounts{Total: 2, WithKnowledge: 2, WillFail: 1,
+			ByStatus: map[botstore.SyncStatus]int{botstore.StatusSucceeded: 2}},
+		Sources: plan.SourceCounts{Files: 3, FileBytes: 3<<20 + 512<<10, ByExt: map[string]int{".pdf": 2, ".txt": 1}, Missing: 1},
+		Reembed: plan.Estimate{Chunks: 120, Tokens: 30000, Requests: 2, Bound: "none"},
+		PerBot: []plan.BotPlan{
+			{BotID: "b-ok", Title: "Handbook", Status: botstore.StatusSucceeded, Files: 2, Bytes: 3 << 20, Chunks: 100},
+			{BotID: "b-bad", Title: "Prices", Status: botstore.StatusSucceeded, Files: 1, Bytes: 512, Chunks: 20,
+				Problems: []string{"prices.pdf: not in the bucket"}},
+		},
+		Copy:           &plan.CopyEstimate{Rows: 120, Bytes: 5 << 30, Dimensions: 1024},
+		Recommendation: "reembed",
+		Reason:         "the model changes",
+	}
+}
+
+// The text lists the bots with a problem; --per-bot (EveryBot) lists them all. Sizes are in
+// binary units.
+func TestPlanWriteText(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, textPlan().WriteText(&out))
+	text := out.String()
+	require.Contains(t, text, "3 files (3.5 MiB: .pdf 2 .txt 1) · 1 missing")
+	require.Contains(t, text, "  bot b-bad     \"Prices\" SUCCEEDED · 1 files 512 B · 0 urls")
+	require.Contains(t, text, "    ✗           prices.pdf: not in the bucket\n")
+	require.NotContains(t, text, "b-ok", "a bot without problems is listed only with --per-bot")
+	require.Contains(t, text, "copy            120 rows · 5.0 GiB incl. TOAST and indexes · vector(1024)")
+	require.True(t, strings.HasSuffix(text, "recommendation  reembed: the model changes\n"), text)
+
+	p := textPlan()
+	p.EveryBot = true
+	out.Reset()
+	require.NoError(t, p.WriteText(&out))
+	require.Contains(t, out.String(), "  bot b-ok      \"Handbook\" SUCCEEDED · 2 files 3.0 MiB · 0 urls · 0 sitemaps · 100 chunks\n")
+	require.Contains(t, out.String(), "b-bad")
+}
