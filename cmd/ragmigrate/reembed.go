@@ -19,10 +19,10 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -42,6 +42,10 @@ type reembedOptions struct {
 	// RequestTimeout and ProviderTimeout bound the waits on the embedding provider.
 	RequestTimeout  time.Duration
 	ProviderTimeout time.Duration
+
+	// explicit tells which flags the operator set (a resumed run keeps its recorded source
+	// settings unless they are set again).
+	explicit func(flag string) bool
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -96,6 +100,7 @@ a database without them is refused before any work, since it is most likely not 
 --create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
 			return runReembed(cmd.Context(), o, g)
 		},
 	}
@@ -255,12 +260,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
-			Bots: bots, Docs: docs, Fetcher: fetcher, Limits: o.Limits, Target: pool, Logger: logger, Counters: counters,
-			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
+			Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
-		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
+		Params: o.params(g, model), Explicit: o.explicit,
 	})
 	progress.Close()
 	if err := batcher.Err(); err != nil {
@@ -272,6 +276,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		} else {
 			runErr = errors.Join(stopped, runErr)
 		}
+	}
+	if errors.Is(runErr, reembed.ErrParamsDiffer) {
+		return usageError{runErr}
 	}
 	if res == nil {
 		return runErr
@@ -300,6 +307,19 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
 	}
 	return nil
+}
+
+// params are the run's parameters the flags describe, recorded with a new run.
+func (o *reembedOptions) params(g *globalOptions, m plan.Model) reembed.Params {
+	return reembed.Params{
+		Model: reembed.Model{ID: m.ID, Dimensions: m.Dimensions, Truncate: o.Truncate, OpenAIURL: o.OpenAIURL, Bucket: g.Bucket},
+		Sources: reembed.Sources{
+			OnSourceError: o.OnSourceError, AllowPrivateURLs: o.AllowPrivateURLs, URLTimeout: o.URLTimeout, URLRetries: o.URLRetries,
+			MaxURLBytes: o.MaxURLBytes, MaxSitemapPages: o.MaxSitemapPages, SitemapAnyHost: o.SitemapAnyHost, UserAgent: o.UserAgent,
+			MaxFileBytes: o.Limits.MaxFileBytes, MaxBotBytes: o.Limits.MaxBotBytes,
+		},
+		RPM: o.RPM, TPM: o.TPM,
+	}
 }
 
 // checkTargetSetup refuses, before any work, a target that lacks the vector extension or items
@@ -365,15 +385,15 @@ func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed
 		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
 	for _, o := range res.Run {
 		switch o.Status {
-		case journal.JobDone:
+		case botjob.Done:
 			s.Succeeded++
-		case journal.JobFailed:
+		case botjob.Failed:
 			s.Failed++
-		case journal.JobSkipped:
+		case botjob.Skipped:
 			s.Skipped++
-		case journal.JobLeft:
+		case botjob.Left:
 			s.LeftToApp++
-		case journal.JobPending:
+		case botjob.Pending:
 			s.Pending++
 		}
 		s.Chunks += o.Chunks
@@ -414,9 +434,9 @@ func (s *reembedSummary) writeText(g *globalOptions) error {
 		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	for _, o := range s.Bots {
 		switch o.Status {
-		case journal.JobFailed, journal.JobSkipped:
+		case botjob.Failed, botjob.Skipped:
 			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
-		case journal.JobLeft:
+		case botjob.Left:
 			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
 		}
 		for _, src := range o.SkippedSources {

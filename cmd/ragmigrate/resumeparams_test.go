@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/loader"
+)
+
+// TestReembedResumeKeepsRunParams: a run taken up again (--retry-failed, or a resume) goes on
+// with the settings recorded with it: another model is refused before anything is spent, a
+// source setting not given again is the run's, and one given again changes the run's for the
+// jobs still to do, as the journal then says.
+func TestReembedResumeKeepsRunParams(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 9, bedrocksim.Knobs{})
+	texts := func() int64 { return bedrockStats(t, b.bedrock+"/stats").Texts }
+	failedForLimit := func(r result) []string {
+		t.Helper()
+		require.Equal(t, exitFailure, r.code, r.stderr)
+		var sum reembedSummary
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+		var ids []string
+		for _, o := range sum.Bots {
+			if b.wantRows[o.BotID] > 0 {
+				require.Equal(t, "failed", o.Status, o.BotID)
+				require.Contains(t, o.Error, "over the 3000-byte limit for one bot (--max-bot-bytes)")
+				ids = append(ids, o.BotID)
+			}
+		}
+		return ids
+	}
+	first := failedForLimit(b.reembed(t, "--json", "--max-bot-bytes", "3000"))
+	require.NotEmpty(t, first)
+
+	conn := connectTest(t, b.target)
+	failedJobs := func() int64 {
+		return queryInt(t, conn, `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status = 'failed'`)
+	}
+	failed := failedJobs()
+	before := texts()
+	r := b.reembed(t, "--json", "--retry-failed", "--model", "amazon.titan-embed-text-v2:0")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the run was started with other settings: --model cohere.embed-multilingual-v3 (this invocation: amazon.titan-embed-text-v2:0)")
+	require.Contains(t, r.stderr, "pass --fresh to start a new run")
+	require.Equal(t, before, texts(), "nothing embedded")
+	require.Equal(t, failed, failedJobs(), "the failed jobs are as they were")
+
+	// Not given again, the run's limit holds (this invocation's default would pass the bots).
+	require.Equal(t, first, failedForLimit(b.reembed(t, "--json", "--retry-failed")))
+
+	// Given again, it changes for the jobs still to do, and the run's params say so.
+	r = b.reembed(t, "--json", "--retry-failed", "--max-bot-bytes", strconv.Itoa(loader.DefaultMaxBotBytes))
+	require.Equal(t, exitFailure, r.code, "the unreadable bots fail still: %s", r.stderr)
+	require.EqualValues(t, loader.DefaultMaxBotBytes, queryInt(t, conn, `SELECT (params->'sources'->>'max_bot_bytes')::bigint FROM ragmigrate.runs`))
+	b.requireFinalState(t)
+}

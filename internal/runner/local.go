@@ -1,0 +1,32 @@
+// Package runner is where a run's bot jobs execute. Local, the first runner, runs them in this
+// process on a pool of goroutines; a runner of ECS tasks would start workers that rebuild each
+// job from the journal (the run's params and the job's row) instead of calling do.
+package runner
+
+import (
+	"cmp"
+	"context"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
+)
+
+// Local runs jobs in this process, Concurrency at a time (default 4).
+type Local struct {
+	Concurrency int
+}
+
+// Run calls do for every job. The first error do returns cancels the context of the jobs
+// running, starts no more, and is returned once they have ended; so does ctx ending.
+func (l Local) Run(ctx context.Context, jobs []botjob.Job, do func(context.Context, botjob.Job) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(l.Concurrency, 4))
+	for _, j := range jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return do(gctx, j) })
+	}
+	return g.Wait()
+}
