@@ -91,9 +91,12 @@ Runs are journaled in the target (schema ragmigrate): a crash, kill -9 or Ctrl-C
 a re-run continues the unfinished run, skipping done bots; after a finished run it takes up only
 the bots no run has finished (created since, or left to the app and never taken by it).
 --fresh starts over (within --bot/--user), --retry-failed reruns exactly the failed bots of the
-latest run; 'ragmigrate status' shows the journal. The report (--report, and stdout) covers the
-whole run, also what an interrupted invocation of it did. It asks before spending (--yes for
-scripts); --dry-run only plans. Exit status 1 when any bot failed.
+latest run; 'ragmigrate status' shows the journal. A run taken up again (a resume, --retry-failed)
+keeps the settings recorded with it: another --model, --dimensions, --truncate, --openai-url or
+--bucket is refused (exit 2; --fresh starts a new run), and a source setting (--on-source-error,
+--max-file-bytes, --max-bot-bytes, --url-timeout, …) applies to the bots still to do only when
+given again. The report (--report, and stdout) covers the whole run, also what an interrupted
+invocation of it did. It asks before spending (--yes for scripts); --dry-run only plans. Exit status 1 when any bot failed.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.

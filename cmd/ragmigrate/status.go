@@ -22,7 +22,8 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Short: "What every run, bot job and copy part is doing, from the target's journal",
 		Long: `Status reads the journal in --target-db (schema ragmigrate) and prints the newest runs: kind,
 what they work on, state and phase, bot jobs by state (re-embed) or parts done (copy), and the
-rows written so far. --failures also lists each failed bot of the newest re-embed run with its
+rows written so far. A run still recorded as running whose process no longer refreshes its
+heartbeat shows as "running (no heartbeat)": no process works on it, and the next run resumes it. --failures also lists each failed bot of the newest re-embed run with its
 error, and each bot it left to the live app with what the app changed. Read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
