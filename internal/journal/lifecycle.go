@@ -31,6 +31,7 @@ type Session struct {
 	lock     *Lock
 	db       DB
 	log      *slog.Logger
+	every    time.Duration
 	run      *Run
 	stop     context.CancelFunc // ends the heartbeat
 	beating  chan struct{}      // closed when the heartbeat has ended
@@ -40,7 +41,9 @@ type Session struct {
 type Options struct {
 	// LockWait is how long to wait for another run's lock; zero means DefaultLockWait.
 	LockWait time.Duration
-	Logger   *slog.Logger
+	// HeartbeatEvery is how often the run's heartbeat is refreshed; zero means HeartbeatEvery.
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
 }
 
 // Begin takes the target's lock on lockConn, a connection dedicated to the session (it holds the
@@ -54,13 +57,16 @@ func Begin(ctx context.Context, lockConn *pgx.Conn, db DB, o Options) (*Session,
 	if o.LockWait == 0 {
 		o.LockWait = DefaultLockWait
 	}
+	if o.HeartbeatEvery == 0 {
+		o.HeartbeatEvery = HeartbeatEvery
+	}
 	lock, err := acquire(ctx, lockConn, o.LockWait, func(holder string) {
 		o.Logger.InfoContext(ctx, "waiting for the target's lock", slog.String("holder", holder), slog.Duration("up_to", o.LockWait))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Session{lockConn: lockConn, lock: lock, db: db, log: o.Logger}, nil
+	return &Session{lockConn: lockConn, lock: lock, db: db, log: o.Logger, every: o.HeartbeatEvery}, nil
 }
 
 // Migrate creates the journal's tables, every registered strategy's included, under the lock.
@@ -165,7 +171,7 @@ func (s *Session) Close(ctx context.Context) {
 	}
 }
 
-// beat refreshes the run's heartbeat_at every HeartbeatEvery on the lock's connection, which is
+// beat refreshes the run's heartbeat_at every s.every on the lock's connection, which is
 // otherwise idle while the lock is held.
 func (s *Session) beat(ctx context.Context) {
 	s.stopBeat()
@@ -175,7 +181,7 @@ func (s *Session) beat(ctx context.Context) {
 	s.heartbeat(bctx, id)
 	go func() {
 		defer close(done)
-		t := time.NewTicker(HeartbeatEvery)
+		t := time.NewTicker(s.every)
 		defer t.Stop()
 		for {
 			select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -64,6 +65,12 @@ func TestThirdStrategy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, journal.StatusRunning, runs[0].Status)
 	require.False(t, runs[0].Live, "no process works on it")
+	// A heartbeat older than StaleAfter is a process gone without Close (kill -9).
+	_, err = conn.Exec(ctx, `UPDATE ragmigrate.runs SET heartbeat_at = now() - $1 * interval '1 second' WHERE id = $2`, journal.StaleAfter.Seconds()+1, first.ID)
+	require.NoError(t, err)
+	runs, err = journal.Runs(ctx, conn, 5)
+	require.NoError(t, err)
+	require.False(t, runs[0].Live, "a stale heartbeat is not live")
 
 	// Resumed, then failed: the error is recorded.
 	s, err = journal.Begin(ctx, lockConn, conn, journal.Options{})
@@ -144,3 +151,24 @@ func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *signalHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestHeartbeatIsRefreshed: while a run goes on, its process keeps its heartbeat fresh.
+func TestHeartbeatIsRefreshed(t *testing.T) {
+	t.Parallel()
+	ctx := stacktest.Context(t)
+	url := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, lockConn := connect(t, url), connect(t, url)
+	s, err := journal.Begin(ctx, lockConn, conn, journal.Options{HeartbeatEvery: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer s.Close(ctx)
+	require.NoError(t, s.Migrate(ctx))
+	run, err := s.Start(ctx, nil, fakeKind, "beats", nil, "steps")
+	require.NoError(t, err)
+	heartbeat := func() time.Time {
+		var at time.Time
+		require.NoError(t, conn.QueryRow(ctx, `SELECT heartbeat_at FROM ragmigrate.runs WHERE id = $1`, run.ID).Scan(&at))
+		return at
+	}
+	first := heartbeat()
+	require.Eventually(t, func() bool { return heartbeat().After(first) }, 30*time.Second, 10*time.Millisecond)
+}

@@ -82,6 +82,26 @@ func (s Sources) Limits() loader.Limits {
 	return loader.Limits{MaxFileBytes: s.MaxFileBytes, MaxBotBytes: s.MaxBotBytes}
 }
 
+// ErrParamsIncomplete is returned by DecodeParams for a run recorded by an older ragmigrate,
+// whose params do not describe its jobs.
+var ErrParamsIncomplete = errors.New("the run's recorded params do not describe its jobs (recorded by an older ragmigrate)")
+
+// DecodeParams reads a run's params as the journal stores them (journal.Run.Params): what a
+// worker that claims one of the run's jobs builds the job from (Job.Use).
+func DecodeParams(raw json.RawMessage) (Params, error) {
+	var p Params
+	var probe struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil || probe.Version < ParamsVersion {
+		return p, ErrParamsIncomplete
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return p, fmt.Errorf("decode run params: %w", err)
+	}
+	return p, nil
+}
+
 // ErrParamsDiffer is returned (wrapped in a *ParamsError) when a resume asks for another model
 // than its run's.
 var ErrParamsDiffer = errors.New("the run was started with other settings")
@@ -105,9 +125,12 @@ func (e *ParamsError) Unwrap() error { return ErrParamsDiffer }
 // the explicit changes. ok is false for a run recorded without complete params (an older
 // ragmigrate), which goes on with given.
 func resumeParams(runID int64, stored json.RawMessage, given Params, explicit func(flag string) bool) (p Params, changed []string, ok bool, err error) {
-	var old Params
-	if err := json.Unmarshal(stored, &old); err != nil || old.Version < ParamsVersion {
+	old, err := DecodeParams(stored)
+	if errors.Is(err, ErrParamsIncomplete) {
 		return given, nil, false, nil
+	}
+	if err != nil {
+		return Params{}, nil, false, fmt.Errorf("run %d: %w", runID, err)
 	}
 	var diffs []string
 	forFields(reflect.ValueOf(&old.Model).Elem(), reflect.ValueOf(&given.Model).Elem(), func(flag string, was, now reflect.Value) {

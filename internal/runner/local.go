@@ -18,7 +18,8 @@ type Local struct {
 }
 
 // Run calls do for every job. The first error do returns cancels the context of the jobs
-// running, starts no more, and is returned once they have ended; so does ctx ending.
+// running, starts no more, and is returned once they have ended; ctx ending starts no more
+// either, and Run returns its error.
 func (l Local) Run(ctx context.Context, jobs []botjob.Job, do func(context.Context, botjob.Job) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cmp.Or(l.Concurrency, 4))
@@ -26,7 +27,16 @@ func (l Local) Run(ctx context.Context, jobs []botjob.Job, do func(context.Conte
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return do(gctx, j) })
+		g.Go(func() error {
+			// Go may have waited for a slot while another job stopped the run.
+			if gctx.Err() != nil {
+				return nil
+			}
+			return do(gctx, j)
+		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err() // jobs skipped for an ending ctx are not done
 }
