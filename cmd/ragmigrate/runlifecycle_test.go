@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,5 +62,56 @@ func TestReembedResumeKeepsRunParams(t *testing.T) {
 	r = b.reembed(t, "--json", "--retry-failed", "--max-bot-bytes", strconv.Itoa(loader.DefaultMaxBotBytes))
 	require.Equal(t, exitFailure, r.code, "the unreadable bots fail still: %s", r.stderr)
 	require.EqualValues(t, loader.DefaultMaxBotBytes, queryInt(t, conn, `SELECT (params->'sources'->>'max_bot_bytes')::bigint FROM ragmigrate.runs`))
+	b.requireFinalState(t)
+}
+
+// TestReembedWaitsForAKilledRunsLock: a reembed started while a killed run's session still holds
+// the target's lock waits for the server to end that session, and then runs (it used to try
+// once and exit 4, refusing the very run meant to resume the killed one).
+func TestReembedWaitsForAKilledRunsLock(t *testing.T) {
+	t.Parallel()
+	b := setupReembed(t, 9, bedrocksim.Knobs{})
+	killed, admin := connectTest(t, b.target), connectTest(t, b.target)
+	_, err := killed.Exec(t.Context(), `SELECT pg_advisory_lock(x'72676d67'::int, 1)`)
+	require.NoError(t, err)
+
+	cmd := exec.Command(binary, append([]string{"reembed", "--yes", "--rpm", "0", "--json", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)...)
+	cmd.Env = testEnv(b.env)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	waiting := make(chan bool, 1)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		found := false
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if !found && strings.Contains(sc.Text(), "waiting for the target's lock") {
+				found = true
+				waiting <- true
+			}
+		}
+		if !found {
+			waiting <- false // stderr closed: the process ended without waiting
+		}
+	}()
+	require.True(t, <-waiting, "reembed waits for the lock instead of giving up at once")
+	// The server ends the killed run's session, as it does once it notices the client is gone.
+	_, err = admin.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, killed.PgConn().PID())
+	require.NoError(t, err)
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		require.Equal(t, exitFailure, exit.ExitCode(), "only the unreadable bots fail: %s", log.String())
+	} else {
+		require.NoError(t, err)
+	}
 	b.requireFinalState(t)
 }
