@@ -49,7 +49,7 @@ const (
 	DefaultJobs        = 2
 	DefaultPartBytes   = 64 << 20
 	DefaultIndexMemory = 1 << 30
-	DefaultLockWait    = 15 * time.Second
+	DefaultLockWait    = journal.DefaultLockWait // every strategy's policy
 	maxParts           = 10000
 	maxAttempts        = 5
 )
