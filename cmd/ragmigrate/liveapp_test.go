@@ -17,8 +17,8 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -98,11 +98,11 @@ func TestReembedLiveAppWins(t *testing.T) {
 	for _, o := range sum.Bots {
 		outcome[o.BotID] = reembedOutcomeJSON{o.Status, o.Error}
 	}
-	require.Equal(t, journal.JobLeft, outcome[edited].Status)
+	require.Equal(t, botjob.Left, outcome[edited].Status)
 	require.Contains(t, outcome[edited].Error, "SyncStatus is QUEUED")
-	require.Equal(t, journal.JobLeft, outcome[resynced].Status)
+	require.Equal(t, botjob.Left, outcome[resynced].Status)
 	require.Contains(t, outcome[resynced].Error, appTask)
-	require.Equal(t, journal.JobSkipped, outcome[deleted].Status)
+	require.Equal(t, botjob.Skipped, outcome[deleted].Status)
 	require.Contains(t, outcome[deleted].Error, "deleted")
 
 	// The app's writes stand.

@@ -40,6 +40,10 @@ type reembedOptions struct {
 	// RequestTimeout and ProviderTimeout bound the waits on the embedding provider.
 	RequestTimeout  time.Duration
 	ProviderTimeout time.Duration
+
+	// explicit tells which flags the operator set (a resumed run keeps its recorded source
+	// settings unless they are set again).
+	explicit func(flag string) bool
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -85,15 +89,19 @@ Runs are journaled in the target (schema ragmigrate): a crash, kill -9 or Ctrl-C
 a re-run continues the unfinished run, skipping done bots; after a finished run it takes up only
 the bots no run has finished (created since, or left to the app and never taken by it).
 --fresh starts over (within --bot/--user), --retry-failed reruns exactly the failed bots of the
-latest run; 'ragmigrate status' shows the journal. The report (--report, and stdout) covers the
-whole run, also what an interrupted invocation of it did. It asks before spending (--yes for
-scripts); --dry-run only plans. Exit status 1 when any bot failed.
+latest run; 'ragmigrate status' shows the journal. A run taken up again (a resume, --retry-failed)
+keeps the settings recorded with it: another --model, --dimensions, --truncate, --openai-url or
+--bucket is refused (exit 2; --fresh starts a new run), and a source setting (--on-source-error,
+--max-file-bytes, --max-bot-bytes, --url-timeout, …) applies to the bots still to do only when
+given again. The report (--report, and stdout) covers the whole run, also what an interrupted
+invocation of it did. It asks before spending (--yes for scripts); --dry-run only plans. Exit status 1 when any bot failed.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
 --create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
 			return runReembed(cmd.Context(), o, g)
 		},
 	}
@@ -253,12 +261,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
-			Bots: bots, Docs: docs, Fetcher: fetcher, Limits: o.Limits, Target: pool, Logger: logger, Counters: counters,
-			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
+			Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
-		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
+		Params: o.params(g, model), Explicit: o.explicit,
 	})
 	progress.Close()
 	if err := batcher.Err(); err != nil {
@@ -270,6 +277,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		} else {
 			runErr = errors.Join(stopped, runErr)
 		}
+	}
+	if errors.Is(runErr, reembed.ErrParamsDiffer) {
+		return usageError{runErr}
 	}
 	if res == nil {
 		return runErr
@@ -299,6 +309,19 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
 	}
 	return nil
+}
+
+// params are the run's parameters the flags describe, recorded with a new run.
+func (o *reembedOptions) params(g *globalOptions, m plan.Model) reembed.Params {
+	return reembed.Params{
+		Model: reembed.Model{ID: m.ID, Dimensions: m.Dimensions, Truncate: o.Truncate, OpenAIURL: o.OpenAIURL, Bucket: g.Bucket},
+		Sources: reembed.Sources{
+			OnSourceError: o.OnSourceError, AllowPrivateURLs: o.AllowPrivateURLs, URLTimeout: o.URLTimeout, URLRetries: o.URLRetries,
+			MaxURLBytes: o.MaxURLBytes, MaxSitemapPages: o.MaxSitemapPages, SitemapAnyHost: o.SitemapAnyHost, UserAgent: o.UserAgent,
+			MaxFileBytes: o.Limits.MaxFileBytes, MaxBotBytes: o.Limits.MaxBotBytes,
+		},
+		RPM: o.RPM, TPM: o.TPM,
+	}
 }
 
 // checkTargetSetup refuses, before any work, a target that lacks the vector extension or items

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 )
@@ -27,7 +26,7 @@ const pipeBuffer = 256 << 10
 func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 	type work struct {
 		job  *tableJob
-		part journal.Part
+		part Part
 	}
 	var todo []work
 	var estBytes, rows int64
@@ -134,7 +133,7 @@ func (w *worker) close(ctx context.Context) {
 
 // part copies one part, retrying on fresh connections when a connection is lost or terminated.
 // A failed attempt leaves nothing behind: its target transaction rolls back.
-func (w *worker) part(ctx context.Context, j *tableJob, p journal.Part) error {
+func (w *worker) part(ctx context.Context, j *tableJob, p Part) error {
 	log := w.cfg.Logger.With(slog.String("table", j.targetRaw), slog.Int("part", p.Part))
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -192,7 +191,7 @@ func (w *worker) connect(ctx context.Context) error {
 
 // attempt streams one part: COPY TO on the source, through a pipe, into COPY FROM on the target,
 // then records the part done in the same target transaction.
-func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attempt int) (rows, bytes int64, err error) {
+func (w *worker) attempt(ctx context.Context, j *tableJob, p Part, attempt int) (rows, bytes int64, err error) {
 	if err := w.connect(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -210,7 +209,7 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attem
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
 	defer dstTx.Rollback(cleanup)
-	claimed, err := journal.ClaimPart(ctx, dstTx, p)
+	claimed, err := ClaimPart(ctx, dstTx, p)
 	if err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
@@ -253,7 +252,7 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attem
 	rows = tag.RowsAffected()
 	// The row count is exact only now; the live count counted CopyData messages.
 	w.phase.AddRows(rows - cw.rows.Load())
-	if err := journal.MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
+	if err := MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
 	if err := dstTx.Commit(ctx); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 )
 
 // Summary is the end-of-run report (stdout, --json and the run's JSON file). The bot counts and
@@ -55,15 +55,15 @@ func NewSummary(res *Result, e Embedding) *Summary {
 		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: e.EstimatedUSD, Elapsed: res.Elapsed.Round(1e6).String()}
 	for _, o := range res.Run {
 		switch o.Status {
-		case journal.JobDone:
+		case botjob.Done:
 			s.Succeeded++
-		case journal.JobFailed:
+		case botjob.Failed:
 			s.Failed++
-		case journal.JobSkipped:
+		case botjob.Skipped:
 			s.Skipped++
-		case journal.JobLeft:
+		case botjob.Left:
 			s.LeftToApp++
-		case journal.JobPending:
+		case botjob.Pending:
 			s.Pending++
 		}
 		s.Chunks += o.Chunks
@@ -107,9 +107,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	for _, o := range s.Bots {
 		switch o.Status {
-		case journal.JobFailed, journal.JobSkipped:
+		case botjob.Failed, botjob.Skipped:
 			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
-		case journal.JobLeft:
+		case botjob.Left:
 			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
 		}
 		for _, src := range o.SkippedSources {

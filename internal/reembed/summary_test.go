@@ -12,23 +12,23 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 )
 
 func outcome(bot, title, status string, chunks int64, errText string, skipped ...string) reembed.Outcome {
-	return reembed.Outcome{Title: title, BotJob: journal.BotJob{RunID: 7, BotID: bot, Status: status, Chunks: chunks, Error: errText, SkippedSources: skipped}}
+	return reembed.Outcome{Title: title, Job: botjob.Job{RunID: 7, BotID: bot, Status: status, Chunks: chunks, Error: errText, SkippedSources: skipped}}
 }
 
 // run is a run of five bots, one of each status, and a malformed item.
 func run(resumed bool) *reembed.Result {
 	return &reembed.Result{RunID: 7, Resumed: resumed, Elapsed: 83*time.Second + 123456789*time.Nanosecond,
 		Run: []reembed.Outcome{
-			outcome("b-done", "Handbook", journal.JobDone, 40, "", "https://example.com/gone: HTTP 404"),
-			outcome("b-fail", "Prices", journal.JobFailed, 0, "load prices.pdf: encrypted"),
-			outcome("b-skip", "Empty", journal.JobSkipped, 0, "no knowledge"),
-			outcome("b-left", "Edited", journal.JobLeft, 0, "left to the app: the bot was edited while it ran"),
-			outcome("b-todo", "Later", journal.JobPending, 2, ""),
+			outcome("b-done", "Handbook", botjob.Done, 40, "", "https://example.com/gone: HTTP 404"),
+			outcome("b-fail", "Prices", botjob.Failed, 0, "load prices.pdf: encrypted"),
+			outcome("b-skip", "Empty", botjob.Skipped, 0, "no knowledge"),
+			outcome("b-left", "Edited", botjob.Left, 0, "left to the app: the bot was edited while it ran"),
+			outcome("b-todo", "Later", botjob.Pending, 2, ""),
 		},
 		Malformed: []botstore.DecodeError{{PK: "u1", SK: "u1#BOT#b-bad", Reason: "Knowledge is not a map"}},
 	}
