@@ -43,13 +43,15 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 	}
 	// Only a model that truncates itself (Cohere) embeds them cut; --truncate cuts the others'
 	// texts to their character limit only, which a chunk over the token window may be within.
-	cure, short := "--truncate END embeds them cut", "END embeds them cut"
+	rejects := "with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut"
+	short := "--truncate NONE; END embeds them cut"
 	if !p.Model.Truncates {
-		cure, short = p.Model.ID+" cannot cut them: a smaller chunk_size avoids them", "a smaller chunk_size avoids them"
+		rejects = "the model rejects them and their bots fail, whatever --truncate says: a smaller chunk_size avoids them"
+		short = p.Model.ID + " cannot cut them"
 	}
 	if e.LongChunks > 0 {
-		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): with --truncate NONE, the app's setting, the model rejects them and their bots fail; %s",
-			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens, cure)
+		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): %s",
+			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens, rejects)
 	}
 	if c := p.Bots; c.WillFail > 0 {
 		// The count is the list below: every bot listed fails a run with the defaults.
@@ -58,7 +60,7 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 			why = append(why, fmt.Sprintf("%d with a source that cannot be read (--on-source-error fail-bot)", n))
 		}
 		if c.WillFailLongChunks > 0 {
-			why = append(why, fmt.Sprintf("%d with chunks over the model's input (--truncate NONE; %s)", c.WillFailLongChunks, short))
+			why = append(why, fmt.Sprintf("%d with chunks over the model's input (%s)", c.WillFailLongChunks, short))
 		}
 		seen := ""
 		if !p.Exact {
