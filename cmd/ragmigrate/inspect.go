@@ -38,8 +38,8 @@ type inspection struct {
 	Chunks []string `json:"chunks"`
 	// ChunkTokens are the chunks' estimated tokens; LongChunks how many pass the model's input
 	// limit (with --truncate NONE, the app's setting, the model rejects those).
-	ChunkTokens []int `json:"chunk_tokens"`
-	LongChunks  int   `json:"long_chunks"`
+	ChunkTokens []int64 `json:"chunk_tokens"`
+	LongChunks  int     `json:"long_chunks"`
 }
 
 func newInspectCommand(g *globalOptions) *cobra.Command {
@@ -127,7 +127,7 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	in := inspection{Source: doc.Source, Format: doc.Format, Named: doc.Named, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
 	for _, c := range in.Chunks {
 		tokens := embed.EstimateTokens(c) // as plan and the run count them
-		in.ChunkTokens = append(in.ChunkTokens, tokens)
+		in.ChunkTokens = append(in.ChunkTokens, int64(tokens))
 		if model.MaxTokens > 0 && tokens > model.MaxTokens {
 			in.LongChunks++
 		}
@@ -151,7 +151,7 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	}
 	for i, c := range in.Chunks {
 		long := ""
-		if model.MaxTokens > 0 && in.ChunkTokens[i] > model.MaxTokens {
+		if model.MaxTokens > 0 && in.ChunkTokens[i] > int64(model.MaxTokens) {
 			long = " · over the model's limit"
 		}
 		fmt.Fprintf(g.stdout, "\n--- chunk %d · %d characters · ~%d tokens%s\n%s\n", i, utf8.RuneCountInString(c), in.ChunkTokens[i], long, c)

@@ -62,8 +62,10 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 		Short: "Read-only: what the deployment holds, what re-embedding costs, what copying moves",
 		Long: `Plan looks before anything is spent or written. It scans the bots (--table; the app's own
 filter contains(SK, "#BOT#"), paginated), lists their documents (--bucket), and estimates what
-re-embedding every bot with knowledge takes: chunks, tokens (characters / 4, the Cohere guidance),
-Bedrock cost at the model's on-demand price, requests and time at the --rpm/--tpm budget. It names
+re-embedding every bot with knowledge takes: chunks, tokens (counted as the run counts what it
+spends: a token per 4 characters of a word, the Cohere guidance, and one per CJK character or
+symbol), cost at the model's on-demand price (--price-per-mtok for an --openai-url model),
+requests in the model's batches and time at the --rpm/--tpm budget. It names
 the bots that would fail (missing or unreadable files, dead links, empty sitemaps) and the bot
 items nobody can read. --exact downloads and splits every source with the app's splitter instead
 of estimating from sizes.
