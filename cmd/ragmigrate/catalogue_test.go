@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,7 +24,8 @@ import (
 // and for the hash; one model catalogue and one token estimator serve both. Before, the run
 // counted characters / 4 while plan --exact counted CJK characters and punctuation as tokens,
 // and plan gave the hash a batch of 1024 while the run sent 96 texts per request. Plan and
-// --dry-run also take a model of an OpenAI-compatible endpoint, priced by --price-per-mtok.
+// --dry-run also take a model of an OpenAI-compatible endpoint, priced by --price-per-mtok, and a
+// run through one spends what they said.
 func TestPlanIsWhatTheRunSpends(t *testing.T) {
 	t.Parallel()
 	b := setupReembed(t, 12, bedrocksim.Knobs{})
@@ -84,27 +88,77 @@ func TestPlanIsWhatTheRunSpends(t *testing.T) {
 	})
 
 	t.Run("OpenAICompatible", func(t *testing.T) {
-		// Plan never calls the model, so the endpoint need not answer.
-		openai := []string{"--openai-url", "http://127.0.0.1:1/v1", "--model", "text-embedding-3-small", "--dimensions", "1536"}
+		srv := &openAIDouble{}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		openai := []string{"--openai-url", hs.URL + "/v1", "--model", "text-embedding-3-small", "--dimensions", "1024"}
 		r := ragmigrate(t, b.env, append(append([]string{"plan"}, scope...), openai...)...)
 		require.Equal(t, exitUsage, r.code, r.stderr)
 		require.Contains(t, r.stderr, "--price-per-mtok", "an unknown price is asked for, not printed as $0")
 
 		openai = append(openai, "--price-per-mtok", "0.02")
-		for _, p := range []plan.Plan{planOf(t, openai...), planOf(t, append(openai, "--exact")...)} {
+		exact := planOf(t, append(openai, "--exact")...)
+		for _, p := range []plan.Plan{planOf(t, openai...), exact} {
 			require.Equal(t, embed.KindOpenAI, p.Model.Kind)
 			require.Equal(t, "text-embedding-3-small", p.Model.ID)
-			require.Equal(t, 1536, p.Model.Dimensions)
+			require.Equal(t, 1024, p.Model.Dimensions)
 			require.Equal(t, 96, p.Model.MaxBatch, "the batch the OpenAI provider sends")
 			require.InDelta(t, float64(p.Reembed.Tokens)/1e6*0.02, p.Reembed.CostUSD, 1e-12)
 		}
-		require.Equal(t, cohere.Reembed.Tokens, planOf(t, append(openai, "--exact")...).Reembed.Tokens)
+		require.Equal(t, cohere.Reembed.Tokens, exact.Reembed.Tokens)
+		require.Zero(t, srv.requests.Load(), "plan never calls the model")
 
 		dry := ragmigrate(t, b.env, append(append([]string{"reembed", "--dry-run"}, scope...), openai...)...)
 		require.Zero(t, dry.code, dry.stderr)
 		require.Contains(t, dry.stdout, "text-embedding-3-small at $0.02/1M tokens")
 		require.NotContains(t, dry.stdout, "Bedrock")
+
+		sum := run(t, append([]string{"--fresh"}, openai...)...)
+		require.Equal(t, exact.Reembed.Requests, sum.Requests, "the run sent the requests plan counted")
+		require.Equal(t, srv.requests.Load(), sum.Requests)
+		require.EqualValues(t, 96, srv.maxInputs.Load(), "full batches of the catalogue's size")
+		require.Equal(t, exact.Reembed.Tokens, sum.Tokens)
+		require.InDelta(t, exact.Reembed.CostUSD, sum.ActualUSD, 1e-12)
 	})
+}
+
+// openAIDouble is an OpenAI-compatible /embeddings endpoint whose vectors are the hash's; it
+// counts requests and the most inputs one carried.
+type openAIDouble struct {
+	requests, maxInputs atomic.Int64
+}
+
+func (s *openAIDouble) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	var req struct {
+		Model      string   `json:"model"`
+		Input      []string `json:"input"`
+		Dimensions int      `json:"dimensions"`
+	}
+	if r.URL.Path != "/v1/embeddings" || json.NewDecoder(r.Body).Decode(&req) != nil {
+		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+		return
+	}
+	for n := int64(len(req.Input)); ; {
+		m := s.maxInputs.Load()
+		if n <= m || s.maxInputs.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	h, _ := embed.NewHash(1024)
+	vecs, _ := h.Embed(r.Context(), req.Input)
+	type datum struct {
+		Index     int       `json:"index"`
+		Embedding []float32 `json:"embedding"`
+	}
+	out := struct {
+		Data []datum `json:"data"`
+	}{}
+	for i, v := range vecs {
+		out.Data = append(out.Data, datum{i, v})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // TestModelHelpNamesTheCatalogue: every model of the catalogue is named where --model is
