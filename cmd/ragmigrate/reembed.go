@@ -27,7 +27,6 @@ import (
 type reembedOptions struct {
 	planOptions
 	Truncate      string
-	OpenAIURL     string
 	Concurrency   int
 	BatchLinger   time.Duration
 	Fresh         bool
@@ -48,7 +47,6 @@ type reembedOptions struct {
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
-	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock")
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, fmt.Sprintf("bots worked on at once (1 to %d)", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
@@ -134,9 +132,6 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if o.BatchLinger < 0 {
 		errs = append(errs, fmt.Errorf("--batch-linger %s: want 0 (no sharing) or more", o.BatchLinger))
 	}
-	if _, err := o.model(); err != nil {
-		errs = append(errs, err)
-	}
 	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
@@ -146,58 +141,15 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	return nil
 }
 
-// model is the model the flags name: any model of the --openai-url endpoint, or a known one.
-func (o *reembedOptions) model() (plan.Model, error) {
-	if o.OpenAIURL == "" {
-		return o.planOptions.model()
-	}
-	m := plan.Model{ID: o.Model}
-	if v, ok := o.PricePerMTok.get(); ok {
-		m.PricePerMTok = v
-	}
-	if o.Model == "" {
-		return m, errors.New("--model: name the --openai-url model")
-	}
-	if o.Dimensions < 1 || o.Dimensions > plan.MaxDimensions {
-		return m, fmt.Errorf("--dimensions %d: want the size of the --openai-url model's vectors, 1 to %d", o.Dimensions, plan.MaxDimensions)
-	}
-	m.Dimensions = o.Dimensions
-	p, err := o.openAI(m)
-	if err != nil {
-		return m, fmt.Errorf("--openai-url: %w", err)
-	}
-	m.MaxBatch = p.MaxBatch()
-	return m, nil
-}
-
-func (o *reembedOptions) openAI(m plan.Model) (*embed.OpenAI, error) {
-	return embed.NewOpenAI(embed.OpenAIOptions{BaseURL: o.OpenAIURL, APIKey: os.Getenv("OPENAI_API_KEY"), Model: m.ID, Dimensions: m.Dimensions})
-}
-
-// provider builds the embedding provider the flags name; o has been validated.
-func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, plan.Model, error) {
-	trunc, _ := embed.ParseTruncate(o.Truncate)
+// provider builds the embedding provider for the model the flags name; o has been validated.
+func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, embed.Model, error) {
 	m, err := o.model()
 	if err != nil {
 		return nil, m, usageError{err}
 	}
-	if o.OpenAIURL != "" {
-		p, err := o.openAI(m)
-		if err != nil {
-			return nil, m, err
-		}
-		return p, m, nil
-	}
-	switch {
-	case m.ID == "hash":
-		p, err := embed.NewHash(m.Dimensions)
-		return p, m, err
-	case strings.HasPrefix(m.ID, "cohere."):
-		return embed.NewBedrockCohere(embed.NewBedrockClient(clients.Config), embed.CohereOptions{Model: m.ID, Truncate: trunc}), m, nil
-	default:
-		p, err := embed.NewBedrockTitan(embed.NewBedrockClient(clients.Config), embed.TitanOptions{Model: m.ID, Dimensions: m.Dimensions})
-		return p, m, err
-	}
+	trunc, _ := embed.ParseTruncate(o.Truncate)
+	p, err := embed.Open(m, o.openOptions(clients.Config, trunc))
+	return p, m, err
 }
 
 func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error {
@@ -205,8 +157,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	if o.DryRun {
-		model, _ := o.model() // checked by Validate
-		return runPlan(ctx, &o.planOptions, g, model)
+		return runPlan(ctx, &o.planOptions, g)
 	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
@@ -312,7 +263,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 }
 
 // params are the run's parameters the flags describe, recorded with a new run.
-func (o *reembedOptions) params(g *globalOptions, m plan.Model) reembed.Params {
+func (o *reembedOptions) params(g *globalOptions, m embed.Model) reembed.Params {
 	return reembed.Params{
 		Model: reembed.Model{ID: m.ID, Dimensions: m.Dimensions, Truncate: o.Truncate, OpenAIURL: o.OpenAIURL, Bucket: g.Bucket},
 		Sources: reembed.Sources{

@@ -20,6 +20,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -71,7 +72,7 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &expect))
 	b.unreadable = expect.Unreadable
 
-	model, _ := plan.LookupModel("cohere.embed-multilingual-v3")
+	model, _ := embed.LookupModel("cohere.embed-multilingual-v3")
 	p, err := plan.Make(ctx, plan.Options{Bots: botstore.New(clients.DynamoDB, b.table), Docs: docstore.New(clients.S3, bucket),
 		Model: model, Exact: true, Fetcher: &loader.Fetcher{AllowPrivate: true}})
 	require.NoError(t, err)

@@ -20,7 +20,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/corpus"
-	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -118,13 +118,7 @@ var flagRules = map[string]flagRule{
 	"dev serve bedrock --fail-on-text":   free,
 }
 
-func modelIDs() []string {
-	var ids []string
-	for _, m := range plan.Models {
-		ids = append(ids, m.ID)
-	}
-	return ids
-}
+func modelIDs() []string { return embed.ModelIDs() }
 
 // probes are the zero, negative and unknown values tried on a flag, by its type.
 var probes = map[string][]string{

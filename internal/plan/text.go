@@ -34,15 +34,23 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.Exact {
 		kind, approx = "exact: every source read and split", ""
 	}
-	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f Bedrock (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
+	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
 		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
 	pr("\t%s", kind)
 	if p.Bots.StatusFixes > 0 {
 		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
 	}
+	// Only a model that truncates itself (Cohere) embeds them cut; --truncate cuts the others'
+	// texts to their character limit only, which a chunk over the token window may be within.
+	rejects := "with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut"
+	short := "--truncate NONE; END embeds them cut"
+	if !p.Model.Truncates {
+		rejects = "the model rejects them and their bots fail, whatever --truncate says: a smaller chunk_size avoids them"
+		short = p.Model.ID + " cannot cut them"
+	}
 	if e.LongChunks > 0 {
-		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut",
-			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens)
+		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): %s",
+			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens, rejects)
 	}
 	if c := p.Bots; c.WillFail > 0 {
 		// The count is the list below: every bot listed fails a run with the defaults.
@@ -51,7 +59,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 			why = append(why, fmt.Sprintf("%d with a source that cannot be read (--on-source-error fail-bot)", n))
 		}
 		if c.WillFailLongChunks > 0 {
-			why = append(why, fmt.Sprintf("%d with chunks over the model's input (--truncate NONE; END embeds them cut)", c.WillFailLongChunks))
+			why = append(why, fmt.Sprintf("%d with chunks over the model's input (%s)", c.WillFailLongChunks, short))
 		}
 		seen := ""
 		if !p.Exact {
