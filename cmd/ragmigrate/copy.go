@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
 
@@ -128,7 +129,7 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
 		Tables: o.Tables, Jobs: o.Jobs,
 		PartBytes: int64(o.PartSize), IndexMemory: int64(o.IndexMemory), MaxRate: int64(o.MaxRate),
-		Resume: o.Resume, EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing, LockWait: o.LockWait, Timeouts: g.dbTimeouts(),
+		Resume: o.Resume, EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing, LockWait: lockWait(o.LockWait), Timeouts: g.dbTimeouts(),
 		Logger: logger, Progress: progress, Confirm: g.confirm,
 	})
 	progress.Close()
@@ -185,3 +186,11 @@ func (b *byteSize) Set(s string) error {
 }
 
 func (b *byteSize) Type() string { return "size" }
+
+// lockWait is --lock-wait as the journal reads it: the flag's 0 means one try.
+func lockWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return journal.NoWait
+	}
+	return d
+}

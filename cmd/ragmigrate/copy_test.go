@@ -17,6 +17,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -457,6 +458,12 @@ func TestCopyLockHeld(t *testing.T) {
 	r := ragmigrate(t, b.env, b.args("--lock-wait", "1s")...)
 	require.Equal(t, exitLockHeld, r.code, r.stderr)
 	require.Contains(t, r.stderr, "another ragmigrate run holds the target's lock")
+	// --lock-wait 0 tries once, as its help says, and does not wait the default 15 s.
+	start := time.Now()
+	r = ragmigrate(t, b.env, b.args("--lock-wait", "0")...)
+	require.Equal(t, exitLockHeld, r.code, r.stderr)
+	require.NotContains(t, r.stderr, "waiting for the target's lock")
+	require.Less(t, time.Since(start), journal.DefaultLockWait, "one try, not the default wait")
 }
 
 // TestCopyInterruptedResumes sends SIGINT (Ctrl-C) during the data phase: the copy abandons its

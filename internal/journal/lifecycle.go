@@ -17,6 +17,8 @@ const (
 	// it until the server notices the client is gone; waiting covers that, where trying once
 	// would refuse the very run that is meant to resume the killed one.
 	DefaultLockWait = 15 * time.Second
+	// NoWait asks Begin to try the lock once (--lock-wait 0).
+	NoWait time.Duration = -1
 	// HeartbeatEvery is how often a running process refreshes its run's heartbeat_at.
 	HeartbeatEvery = 10 * time.Second
 	// StaleAfter is how old a heartbeat may be for its run to count as live in status.
@@ -39,7 +41,8 @@ type Session struct {
 
 // Options are a session's policy.
 type Options struct {
-	// LockWait is how long to wait for another run's lock; zero means DefaultLockWait.
+	// LockWait is how long to wait for another run's lock; zero means DefaultLockWait, NoWait
+	// one try.
 	LockWait time.Duration
 	// HeartbeatEvery is how often the run's heartbeat is refreshed; zero means HeartbeatEvery.
 	HeartbeatEvery time.Duration
@@ -54,8 +57,11 @@ func Begin(ctx context.Context, lockConn *pgx.Conn, db DB, o Options) (*Session,
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.LockWait == 0 {
+	switch {
+	case o.LockWait == 0:
 		o.LockWait = DefaultLockWait
+	case o.LockWait < 0:
+		o.LockWait = 0
 	}
 	if o.HeartbeatEvery == 0 {
 		o.HeartbeatEvery = HeartbeatEvery
