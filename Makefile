@@ -5,7 +5,12 @@
 
 SHELL        := /bin/bash
 .SHELLFLAGS  := -eu -o pipefail -c
+# bin/ragmigrate is the development build: the build tag 'dev' links the development rig
+# (internal/dev: local stack, seeder, test servers) as 'ragmigrate dev ...', which the stack, the
+# demo and the tests run. The operator's binary is built without it (build-release).
+DEV_TAGS     := -tags dev
 BIN          := bin/ragmigrate
+RELEASE_BIN  := dist/ragmigrate
 STACK_DIR    ?= $(CURDIR)/.stack
 export RAGMIGRATE_STACK_DIR := $(STACK_DIR)
 export PATH  := /usr/local/go/bin:$(PATH)
@@ -15,7 +20,7 @@ WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 # The demo's copy goes to this database on the target cluster.
 DEMO_COPY_DB := ragmigrate_copy
 
-.PHONY: help install build stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
+.PHONY: help install build build-release stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,9 +29,12 @@ install: ## install PostgreSQL 15, pgvector, dynalite and Go modules if missing
 	@bash scripts/install.sh
 
 $(BIN): $(GO_FILES)
-	go build -o $(BIN) ./cmd/ragmigrate
+	go build $(DEV_TAGS) -o $(BIN) ./cmd/ragmigrate
 
-build: $(BIN) ## build bin/ragmigrate
+build: $(BIN) ## build bin/ragmigrate, the development build (with 'ragmigrate dev ...')
+
+build-release: ## build dist/ragmigrate, the operator's binary: no development rig, no test doubles
+	go build -trimpath -o $(RELEASE_BIN) ./cmd/ragmigrate
 
 stack-up: install build ## start the local stack (idempotent) and write .stack/env
 	@$(BIN) dev stack up >/dev/null
@@ -68,8 +76,9 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 # ./... leaves it out too).
 GO_FILES = $$(git ls-files '*.go' ':!third_party')
 
-vet: ## go vet and gofmt
+vet: ## go vet (operator and development builds) and gofmt
 	go vet ./...
+	go vet $(DEV_TAGS) ./...
 	@test -z "$$(gofmt -l $(GO_FILES))" || { echo "gofmt needed:"; gofmt -l $(GO_FILES); exit 1; }
 
 lint: vet ## static checks
@@ -90,7 +99,7 @@ bench-memory: ## peak RSS of reading one large upload per type (MEM_TEXT_MB of t
 bench: bench-copy bench-reembed bench-loaders bench-memory ## every benchmark
 
 test: stack-up vet ## all tests, with the race detector, against the local stack; then every fuzz target briefly
-	@$(WITH_STACK) go test -race -count=1 -timeout 30m ./...
+	@$(WITH_STACK) go test $(DEV_TAGS) -race -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz: ## every fuzz target for FUZZTIME each (default 10s), memory-bounded

@@ -157,7 +157,7 @@ bench() { # ROWS METHODS...
 	drop_db "$RAGMIGRATE_SOURCE_DB" "$srcdb"
 }
 
-[ -x "$BIN" ] || (cd "$root" && go build -o bin/ragmigrate ./cmd/ragmigrate)
+[ -x "$BIN" ] || (cd "$root" && go build -tags dev -o bin/ragmigrate ./cmd/ragmigrate)
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 bench "$ROWS" raw ragmigrate pg_dump pgcopydb pgcopydb-binary
 if [ -n "$RSS_ROWS" ] && [ "$RSS_ROWS" != 0 ]; then

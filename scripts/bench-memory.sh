@@ -17,7 +17,7 @@ text_mb=${MEM_TEXT_MB:-8}
 runs=${MEM_RUNS:-3}
 out=${BENCH_OUT:-$root/.stack/bench-memory}
 mkdir -p "$out"
-(cd "$root" && go build -o bin/ragmigrate ./cmd/ragmigrate)
+(cd "$root" && go build -tags dev -o bin/ragmigrate ./cmd/ragmigrate)
 bin=$root/bin/ragmigrate
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 

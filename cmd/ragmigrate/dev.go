@@ -1,9 +1,10 @@
+//go:build dev
+
 package main
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ragmigrate/ragmigrate/internal/stack"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 )
 
 func newDevCommand(g *globalOptions) *cobra.Command {
@@ -174,12 +175,6 @@ func printStackEnv(g *globalOptions, s *stack.Stack) error {
 	}
 	_, err := fmt.Fprint(g.stdout, stack.ShellExports(s.Env()))
 	return err
-}
-
-func writeJSON(g *globalOptions, v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.

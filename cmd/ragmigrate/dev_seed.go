@@ -1,3 +1,5 @@
+//go:build dev
+
 package main
 
 import (
@@ -13,9 +15,9 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/dev/inventory"
+	"github.com/ragmigrate/ragmigrate/internal/dev/seed"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
-	"github.com/ragmigrate/ragmigrate/internal/inventory"
-	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 

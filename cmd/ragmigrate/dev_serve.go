@@ -1,3 +1,5 @@
+//go:build dev
+
 package main
 
 import (
@@ -11,9 +13,9 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	"github.com/spf13/cobra"
 
-	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
-	"github.com/ragmigrate/ragmigrate/internal/seed"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/seed"
 )
 
 func newDevServeCommand(g *globalOptions) *cobra.Command {

@@ -1,3 +1,5 @@
+//go:build dev
+
 package main
 
 import (
@@ -10,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
 )
 
 func newDevUploadCommand(g *globalOptions) *cobra.Command {

@@ -20,11 +20,15 @@ import (
 	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
-// binary is the real ragmigrate executable, built once for the end-to-end tests.
+// binary is the real ragmigrate executable, built once for the end-to-end tests. It is the
+// development build (tag devTag): the tests seed their deployments with 'ragmigrate dev seed'.
 var binary string
+
+// devTag is the build tag that links the development rig (dev.go and internal/dev).
+const devTag = "dev"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ragmigrate-e2e-")
@@ -32,7 +36,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "ragmigrate")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", devTag, "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build ragmigrate: %v\n%s", err, out)
 		os.Exit(1)
 	}

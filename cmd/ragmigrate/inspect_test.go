@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 func TestInspect(t *testing.T) {

@@ -199,7 +199,8 @@ a terminal and need --yes otherwise. Logs go to stderr; results go to stdout (--
 
 AWS access uses the standard SDK chain (AWS_PROFILE, AWS_REGION, ...); endpoints can be redirected
 with the SDK's AWS_ENDPOINT_URL_<SERVICE> variables (DYNAMODB, S3, BEDROCK_RUNTIME), which is how
-the local stack ('ragmigrate dev stack up') is reached.
+the local stack is reached (it and its test servers are in the development build only: 'make
+build', 'ragmigrate dev stack up').
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,

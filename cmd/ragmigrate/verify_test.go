@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
-	"github.com/ragmigrate/ragmigrate/internal/seed"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/seed"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 // load builds the clients with timeout, sending every request to url.

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 func TestUpdateStatus(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 // cuttingProxy forwards TCP to the stack's S3 server and breaks the first cuts connections

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 // The fake strategy is registered the way reembed and pgcopy register theirs: no journal code

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 )
 

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 	"golang.org/x/text/encoding/unicode"
 
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 )
 

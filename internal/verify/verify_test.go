@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/dev/seed"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
-	"github.com/ragmigrate/ragmigrate/internal/seed"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 	"github.com/ragmigrate/ragmigrate/internal/verify"
 )

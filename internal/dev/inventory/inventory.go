@@ -1,7 +1,8 @@
 // Package inventory reads a deployment back through its own APIs — the table through DynamoDB
 // Scan, the bucket through S3 List, the clusters through SQL — and counts what is there: items by
 // kind, bots by state and vintage, documents by type, rows per cluster. The demo prints it, the
-// seeder's tests check it, and plan builds on it.
+// seeder's tests check it. It belongs to the development rig ('ragmigrate dev summary'); the
+// operator's commands read a deployment through botstore, docstore and vectorstore themselves.
 package inventory
 
 import (

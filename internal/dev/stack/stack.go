@@ -11,7 +11,8 @@
 // next Up unless asked to purge it.
 //
 // The Go servers are the ragmigrate binary itself ('ragmigrate dev serve ...'), so the stack needs
-// the path of a built binary, not 'go run'.
+// the path of a built binary, not 'go run': the development build (tag 'dev'), the one that has
+// the dev commands.
 package stack
 
 import (

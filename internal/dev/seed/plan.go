@@ -27,10 +27,10 @@ import (
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )

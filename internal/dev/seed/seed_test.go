@@ -18,11 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/corpus"
+	"github.com/ragmigrate/ragmigrate/internal/dev/inventory"
+	"github.com/ragmigrate/ragmigrate/internal/dev/seed"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
-	"github.com/ragmigrate/ragmigrate/internal/inventory"
-	"github.com/ragmigrate/ragmigrate/internal/seed"
-	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 

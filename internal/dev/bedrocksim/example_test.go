@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
-	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 )
 
 // The real SDK client talks to the double over HTTP; outside tests, set
