@@ -61,7 +61,6 @@ Progress goes to stderr (a bar on a terminal, log lines otherwise); the report t
   ragmigrate copy --resume --yes          # after a crash, a kill or Ctrl-C`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			warnDeprecated(cmd.Flags(), g.stderr)
 			return runCopy(cmd.Context(), o, g)
 		},
 	}

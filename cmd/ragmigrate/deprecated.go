@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"io"
+	"log/slog"
 
 	"github.com/spf13/pflag"
 )
@@ -18,11 +17,12 @@ func deprecate(fs *pflag.FlagSet, old, message string) {
 	_ = fs.SetAnnotation(old, deprecatedAnnotation, []string{message})
 }
 
-// warnDeprecated prints one line on stderr for each deprecated flag that was set.
-func warnDeprecated(fs *pflag.FlagSet, stderr io.Writer) {
+// warnDeprecated logs a warning for each deprecated flag that was set: a log line like any
+// other on stderr, in the --log-format asked for.
+func warnDeprecated(fs *pflag.FlagSet, logger *slog.Logger) {
 	fs.Visit(func(f *pflag.Flag) {
 		if msg := f.Annotations[deprecatedAnnotation]; len(msg) > 0 {
-			fmt.Fprintf(stderr, "Flag --%s has been deprecated, %s\n", f.Name, msg[0])
+			logger.Warn("Flag --"+f.Name+" has been deprecated, "+msg[0], slog.String("flag", f.Name))
 		}
 	})
 }

@@ -3,8 +3,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,9 +39,9 @@ func newDevServeCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("open S3 store: %w", err)
 			}
-			faker := gofakes3.New(backend,
-				gofakes3.WithLogger(gofakes3.StdLog(log.New(os.Stderr, "s3 ", log.LstdFlags), gofakes3.LogErr)))
-			return serveHTTP(cmd.Context(), addr, faker.Server(), g.logger.With(slog.String("server", "s3")))
+			log := g.logger.With(slog.String("server", "s3"))
+			faker := gofakes3.New(backend, gofakes3.WithLogger(s3Logger{log}))
+			return serveHTTP(cmd.Context(), addr, faker.Server(), log)
 		},
 	}
 	s3.Flags().StringVar(&dir, "dir", ".stack/s3", "data directory")
@@ -76,4 +76,14 @@ at run time.`,
 	}
 	cmd.AddCommand(s3, bedrock, web)
 	return cmd
+}
+
+// s3Logger writes gofakes3's errors through our logger, like every other line of the stack's
+// servers; its other levels log every request.
+type s3Logger struct{ logger *slog.Logger }
+
+func (l s3Logger) Print(level gofakes3.LogLevel, v ...any) {
+	if level == gofakes3.LogErr {
+		l.logger.Log(context.Background(), slog.LevelError, fmt.Sprint(v...))
+	}
 }

@@ -9,9 +9,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -36,9 +40,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(ctx, err)
+	if jsonLogs(root) {
+		// Under --log-format json every line on stderr is a JSON object, this last one too.
+		attrs := []any{slog.Int("exit_code", code)}
+		if code == exitUsage {
+			attrs = append(attrs, slog.String("hint", "run 'ragmigrate --help' for usage"))
+		}
+		slog.New(slog.NewJSONHandler(stderr, nil)).Error("ragmigrate: "+err.Error(), attrs...)
+		return code
+	}
 	fmt.Fprintf(stderr, "ragmigrate: %v\n", err)
 	if code == exitUsage {
 		fmt.Fprintln(stderr, "Run 'ragmigrate --help' for usage.")
 	}
 	return code
+}
+
+// jsonLogs tells whether the run's logs are JSON: --log-format json, or RAGMIGRATE_LOG_FORMAT=json
+// without the flag (as globalOptions.resolve reads them; a run can end before resolve has).
+func jsonLogs(root *cobra.Command) bool {
+	format := os.Getenv("RAGMIGRATE_LOG_FORMAT")
+	if f := root.PersistentFlags().Lookup("log-format"); f != nil && f.Changed {
+		format = f.Value.String()
+	}
+	return strings.EqualFold(format, "json")
 }

@@ -189,8 +189,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err := checkScope(p, &o.planOptions, g); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
-		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p))
+	// A log line like the others on stderr (in the --log-format asked for), read before the question.
+	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
+		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
 	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
 		return err
 	}

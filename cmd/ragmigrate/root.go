@@ -89,7 +89,7 @@ func (g *globalOptions) dbTimeouts() vectorstore.Timeouts {
 
 // awsOptions configure the AWS clients every command builds.
 func (g *globalOptions) awsOptions() awsclient.Options {
-	return awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle, Timeout: g.AWSTimeout}
+	return awsclient.Options{Region: g.Region, S3PathStyle: g.S3PathStyle, Timeout: g.AWSTimeout, Logger: g.logger}
 }
 
 // resolve applies environment fallbacks to flags the user did not set, validates, and builds the logger.
@@ -206,7 +206,11 @@ build', 'ragmigrate dev stack up').
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.resolve(cmd.Flags())
+			if err := g.resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			warnDeprecated(cmd.Flags(), g.logger)
+			return nil
 		},
 	}
 	root.SetIn(stdin)

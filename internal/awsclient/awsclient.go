@@ -2,7 +2,8 @@
 // credential and region chain, endpoints redirected by the SDK's own AWS_ENDPOINT_URL_<SERVICE>
 // variables (how the local stack is reached), path-style S3 for such endpoints, and an explicit
 // retryer instead of the SDK default (3 attempts sharing one retry token bucket, which sustained
-// throttling drains), and an HTTP client whose every wait is bounded (see Options.Timeout).
+// throttling drains), an HTTP client whose every wait is bounded (see Options.Timeout), and the
+// SDK's own log lines written through ragmigrate's logger (see Options.Logger).
 package awsclient
 
 import (
@@ -10,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Options select the region and S3 addressing.
@@ -38,6 +41,11 @@ type Options struct {
 	// endpoint fails the attempt, which the retryer repeats; so does a request body that cannot
 	// be sent for as long. An upload lasts as long as its bytes flow. Default DefaultTimeout.
 	Timeout time.Duration
+	// Logger receives the SDK's own log lines (its warnings at Warn, the rest at Debug), tagged
+	// component=aws-sdk, so stderr holds only ragmigrate's lines, in its format. The SDK's
+	// default would print them raw on stderr ("SDK 2026/01/02 ... DEBUG ..."). Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultTimeout is Options.Timeout's default: far above any answer time of DynamoDB, S3 or
@@ -84,6 +92,7 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 		})
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
+		config.WithLogger(sdkLogger{logger: cmp.Or(o.Logger, slog.Default()).With(slog.String("component", "aws-sdk"))}),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = attempts
@@ -112,8 +121,33 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 		DynamoDB: dynamodb.NewFromConfig(cfg),
 		S3: s3.NewFromConfig(cfg, func(so *s3.Options) {
 			so.UsePathStyle = o.S3PathStyle
+			// GetObject logs, for each object stored without a checksum (all of the app's uploads
+			// that predate S3's default checksums, and every object on the local stack's S3),
+			// "Response has no supported checksum. Not validating response payload.", and a
+			// warning for each object uploaded in parts. Neither is anything an operator can act
+			// on, and a run reads every document: one line per object would bury the run's own.
+			// Only the log line goes: a body that has a checksum is still validated.
+			so.DisableLogOutputChecksumValidationSkipped = true
 		}),
 	}, nil
+}
+
+// sdkLogger writes the SDK's log lines through a slog.Logger. The SDK classifies its lines as
+// WARN or DEBUG only. (Its per-request context, logging.ContextLogger, carries nothing our
+// handlers read, so there is none.)
+type sdkLogger struct {
+	logger *slog.Logger
+}
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	ctx := context.Background()
+	if l.logger.Enabled(ctx, level) {
+		l.logger.Log(ctx, level, fmt.Sprintf(format, v...))
+	}
 }
 
 // idleConn fails a connection on which nothing moves for timeout: each read must bring bytes, and

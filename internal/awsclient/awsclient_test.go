@@ -2,11 +2,14 @@ package awsclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,3 +142,44 @@ func TestSlowUploadIsNotCut(t *testing.T) {
 	require.EqualValues(t, 10000, <-got)
 	require.Greater(t, time.Since(start), time.Second, "the upload outlasted the timeout")
 }
+
+// TestSDKLogsGoThroughLogger: the SDK's own log lines reach Options.Logger, at their level and
+// tagged component=aws-sdk, instead of its default logger's raw "SDK ..." lines on stderr; and
+// the S3 client leaves out the per-object "no supported checksum" notice, which a client built
+// from the same configuration with the SDK's defaults logs.
+func TestSDKLogsGoThroughLogger(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var logged strings.Builder
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := awsclient.Load(t.Context(), awsclient.Options{Region: "us-east-1", S3PathStyle: true, MaxAttempts: 1, Logger: logger})
+	require.NoError(t, err)
+	url, want := body(t, 3, 0, 0) // answers without a checksum
+
+	got, err := getObject(t, c, url)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	mu.Lock()
+	require.Empty(t, logged.String(), "ragmigrate's S3 client logs no notice per object")
+	mu.Unlock()
+
+	defaults := s3.NewFromConfig(c.Config, func(o *s3.Options) { o.UsePathStyle = true })
+	got, err = getObject(t, &awsclient.Clients{S3: defaults}, url)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	mu.Lock()
+	defer mu.Unlock()
+	var line map[string]any
+	require.NoError(t, json.Unmarshal([]byte(logged.String()), &line), "one JSON log line: %s", logged.String())
+	require.Equal(t, "DEBUG", line["level"])
+	require.Equal(t, "aws-sdk", line["component"])
+	require.Equal(t, "Response has no supported checksum. Not validating response payload.", line["msg"])
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
