@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -134,7 +133,7 @@ func (b *copyBundle) copy(t *testing.T, extra ...string) (result, copyReport) {
 }
 
 // start runs copy in the background, for tests that kill it.
-func (b *copyBundle) start(t *testing.T, extra ...string) (*exec.Cmd, *bytes.Buffer) {
+func (b *copyBundle) start(t *testing.T, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	return startRagmigrate(t, b.env, b.args(extra...)...)
 }
