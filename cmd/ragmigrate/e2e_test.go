@@ -282,6 +282,14 @@ func TestStackLifecycle(t *testing.T) {
 	require.Empty(t, processesMentioning(t, dir), "no process of the stack is left")
 	st := ragmigrate(t, env, "dev", "stack", "status")
 	require.Equal(t, exitFailure, st.code)
+	// The stack's Go servers are this binary too ('dev serve'): their races land in their logs.
+	logs, err := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	require.NoError(t, err)
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		requireNoRace(t, []string{"dev", "serve", "(" + filepath.Base(f) + ")"}, string(b))
+	}
 
 	purge := ragmigrate(t, env, "dev", "stack", "down", "--purge")
 	require.Zero(t, purge.code, purge.stderr)
