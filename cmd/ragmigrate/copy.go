@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,57 +135,17 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 	if res == nil {
 		return err
 	}
+	summary := &pgcopy.Summary{Result: res, Stopped: err != nil}
+	var werr error
 	if g.JSON {
-		if werr := writeJSON(g, res); werr != nil && err == nil {
-			err = werr
-		}
-		return err
+		werr = writeJSON(g, summary)
+	} else {
+		werr = summary.WriteText(g.stdout)
 	}
-	writeCopyReport(g, res, err == nil)
+	if err == nil {
+		err = werr
+	}
 	return err
-}
-
-func writeCopyReport(g *globalOptions, res *pgcopy.Result, ok bool) {
-	state := "done"
-	if !ok {
-		state = "stopped (re-run with --resume to continue)"
-	}
-	fmt.Fprintf(g.stdout, "copy run %d %s; pgvector %s → %s\n", res.RunID, state, res.PgvectorSource, res.PgvectorTarget)
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	// ROWS and MB are the whole run's, resumed parts included (from the journal).
-	fmt.Fprintln(tw, "TABLE\tROWS\tMB\tPARTS\tSKIPPED\tRETRIED")
-	for _, t := range res.Tables {
-		fmt.Fprintf(tw, "%s → %s\t%d\t%.0f\t%d\t%d\t%d\n", t.Source, t.Target, t.Rows, float64(t.Bytes)/1e6, t.Parts, t.PartsSkipped, t.PartsRetried)
-	}
-	tw.Flush()
-	for _, t := range res.Tables {
-		if t.PartsSkipped > 0 {
-			fmt.Fprintf(g.stdout, "  %s: this invocation copied %d rows (%.0f MB); %d rows in %d parts were copied before the resume\n",
-				t.Target, t.RowsThisInvocation, float64(t.BytesThisInvocation)/1e6, t.Rows-t.RowsThisInvocation, t.PartsSkipped)
-		}
-	}
-	for _, t := range res.Tables {
-		for _, ix := range t.Indexes {
-			how := fmt.Sprintf("%.1fs", ix.Seconds)
-			if ix.Skipped {
-				how = "kept (built before the resume)"
-			}
-			fmt.Fprintf(g.stdout, "  index %s: %s\n    %s\n", ix.Name, how, ix.Definition)
-		}
-	}
-	mbps := 0.0
-	var bytes int64
-	for _, t := range res.Tables {
-		bytes += t.BytesThisInvocation // the data phase's seconds are this invocation's
-	}
-	if res.DataSeconds > 0 {
-		mbps = float64(bytes) / 1e6 / res.DataSeconds
-	}
-	data := fmt.Sprintf("data %.1fs (%.0f MB/s)", res.DataSeconds, mbps)
-	if res.Resumed && !slices.ContainsFunc(res.Tables, func(t pgcopy.TableResult) bool { return t.PartsSkipped < t.Parts }) {
-		data = "data copied before the resume"
-	}
-	fmt.Fprintf(g.stdout, "%s, indexes %.1fs, analyze %.1fs, total %.1fs\n", data, res.IndexSeconds, res.AnalyzeSeconds, res.TotalSeconds)
 }
 
 // byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.

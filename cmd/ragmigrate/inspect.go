@@ -16,8 +16,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
-	"github.com/ragmigrate/ragmigrate/internal/plan"
 )
 
 type inspectOptions struct {
@@ -61,7 +61,7 @@ Operators use it to see why a bot fails or how it is split. Read-only; --json fo
 	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", 1000, "the bot's chunk_size (Unicode code points)")
 	cmd.Flags().IntVar(&o.ChunkOverlap, "chunk-overlap", 200, "the bot's chunk_overlap")
 	cmd.Flags().BoolVar(&o.TextOnly, "text-only", false, "print only the extracted text")
-	cmd.Flags().StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model whose input limit the chunks are checked against")
+	cmd.Flags().StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model whose input limit the chunks are checked against: "+strings.Join(embed.ModelIDs(), ", "))
 	o.sourceOptions.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -74,7 +74,7 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	if err != nil {
 		return usageError{fmt.Errorf("--chunk-size %d, --chunk-overlap %d: %w", o.ChunkSize, o.ChunkOverlap, err)}
 	}
-	model, err := plan.LookupModel(o.Model)
+	model, err := embed.LookupModel(o.Model)
 	if err != nil {
 		return usageError{fmt.Errorf("--model: %w", err)}
 	}
@@ -126,9 +126,9 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	}
 	in := inspection{Source: doc.Source, Format: doc.Format, Named: doc.Named, Chars: utf8.RuneCountInString(doc.Text), Text: doc.Text, Chunks: splitter.Split(doc.Text)}
 	for _, c := range in.Chunks {
-		tokens := plan.EstimateTokens(c)
-		in.ChunkTokens = append(in.ChunkTokens, tokens)
-		if model.MaxTokens > 0 && tokens > int64(model.MaxTokens) {
+		tokens := embed.EstimateTokens(c) // as plan and the run count them
+		in.ChunkTokens = append(in.ChunkTokens, int64(tokens))
+		if model.MaxTokens > 0 && tokens > model.MaxTokens {
 			in.LongChunks++
 		}
 	}

@@ -17,7 +17,8 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
@@ -90,18 +91,18 @@ func TestReembedLiveAppWins(t *testing.T) {
 
 	raw, err := os.ReadFile(report)
 	require.NoError(t, err)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal(raw, &sum))
 	require.Equal(t, 2, sum.LeftToApp, "%s", raw)
 	outcome := map[string]reembedOutcomeJSON{}
 	for _, o := range sum.Bots {
 		outcome[o.BotID] = reembedOutcomeJSON{o.Status, o.Error}
 	}
-	require.Equal(t, journal.JobLeft, outcome[edited].Status)
+	require.Equal(t, botjob.Left, outcome[edited].Status)
 	require.Contains(t, outcome[edited].Error, "SyncStatus is QUEUED")
-	require.Equal(t, journal.JobLeft, outcome[resynced].Status)
+	require.Equal(t, botjob.Left, outcome[resynced].Status)
 	require.Contains(t, outcome[resynced].Error, appTask)
-	require.Equal(t, journal.JobSkipped, outcome[deleted].Status)
+	require.Equal(t, botjob.Skipped, outcome[deleted].Status)
 	require.Contains(t, outcome[deleted].Error, "deleted")
 
 	// The app's writes stand.
@@ -156,7 +157,7 @@ func TestReembedSpendsOnlyOnWhatIsAsked(t *testing.T) {
 	before := texts()
 	scoped := b.reembed(t, "--json", "--fresh", "--bot", one)
 	require.Zero(t, scoped.code, scoped.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(scoped.stdout), &sum))
 	require.Len(t, sum.Bots, 1)
 	require.Equal(t, b.wantRows[one], texts()-before, "only the one bot was embedded")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -80,6 +81,14 @@ func TestMessagesAreTrue(t *testing.T) {
 		} `json:"per_bot"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &quick))
+	// --per-bot lists every bot in the text, as the JSON always does.
+	r = ragmigrate(t, b.env, append([]string{"plan", "--per-bot"}, common...)...)
+	require.Zero(t, r.code, r.stderr)
+	everyBot := map[string]bool{}
+	for _, l := range regexp.MustCompile(`(?m)^  bot (\S+)`).FindAllStringSubmatch(r.stdout, -1) {
+		everyBot[l[1]] = true
+	}
+	require.Len(t, everyBot, len(quick.PerBot), r.stdout)
 	r = jsonRun(append([]string{"reembed", "--dry-run"}, common...)...)
 	require.Zero(t, r.code, r.stderr)
 	r = jsonRun(append([]string{"plan", "--exact"}, common...)...)
@@ -114,7 +123,7 @@ func TestMessagesAreTrue(t *testing.T) {
 	r = b.reembed(t, "--truncate", "NONE", "--json")
 	requireOnlyJSON(t, r, "reembed")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	failed := map[string]bool{}
 	for _, o := range sum.Bots {
@@ -225,7 +234,7 @@ func TestPlanTargetVerdicts(t *testing.T) {
 	require.Equal(t, "ready", verdict(out, "reembed"), "reembed replaces only the rows of the bots it re-embeds: %s", out)
 	require.Equal(t, "NOT READY", verdict(out, "copy"), out)
 	require.Contains(t, out, "copy refuses a non-empty target")
-	require.Contains(t, out, "--truncate replaces its rows")
+	require.Contains(t, out, "--empty-target replaces its rows")
 
 	// A role that may read items but not write it.
 	role := "rmtest_ro_" + stacktest.Suffix()

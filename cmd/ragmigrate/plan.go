@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -23,6 +26,7 @@ type planOptions struct {
 	Bots         []string
 	Users        []string
 	Model        string
+	OpenAIURL    string
 	Dimensions   int
 	PricePerMTok optionalFloat
 	RPM          int
@@ -42,9 +46,10 @@ func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
 func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Bots, "bot", nil, "only these bot ids (repeatable)")
 	fs.StringSliceVar(&o.Users, "user", nil, "only these users' bots (repeatable)")
-	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3 (the app's), cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash (offline, no model); reembed also takes the model name of --openai-url")
-	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size: Cohere v3 gives 1024 only, amazon.titan-embed-text-v2:0 also 512 or 256; for reembed's --openai-url, the size its model returns")
-	fs.Var(&o.PricePerMTok, "price-per-mtok", "override the model's price in USD per million input tokens (0: free)")
+	fs.StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model: cohere.embed-multilingual-v3 (the app's), cohere.embed-english-v3, amazon.titan-embed-text-v2:0, hash (offline, no model); with --openai-url, the name of the endpoint's model")
+	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock; name its model with --model, its vector size with --dimensions and its price with --price-per-mtok")
+	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size: Cohere v3 gives 1024 only, amazon.titan-embed-text-v2:0 also 512 or 256; with --openai-url, the size its model returns")
+	fs.Var(&o.PricePerMTok, "price-per-mtok", "override the model's price in USD per million input tokens (0: free); required with --openai-url")
 	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
 	o.sourceOptions.AddFlags(fs)
@@ -57,8 +62,10 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 		Short: "Read-only: what the deployment holds, what re-embedding costs, what copying moves",
 		Long: `Plan looks before anything is spent or written. It scans the bots (--table; the app's own
 filter contains(SK, "#BOT#"), paginated), lists their documents (--bucket), and estimates what
-re-embedding every bot with knowledge takes: chunks, tokens (characters / 4, the Cohere guidance),
-Bedrock cost at the model's on-demand price, requests and time at the --rpm/--tpm budget. It names
+re-embedding every bot with knowledge takes: chunks, tokens (counted as the run counts what it
+spends: a token per 4 characters of a word, the Cohere guidance, and one per CJK character or
+symbol), cost at the model's on-demand price (--price-per-mtok for an --openai-url model),
+requests in the model's batches and time at the --rpm/--tpm budget. It names
 the bots that would fail (missing or unreadable files, dead links, empty sitemaps) and the bot
 items nobody can read. --exact downloads and splits every source with the app's splitter instead
 of estimating from sizes.
@@ -73,8 +80,7 @@ it is the dry run of 'ragmigrate reembed'.`,
 			if err := o.Validate(g); err != nil {
 				return err
 			}
-			model, _ := o.model() // checked by Validate
-			return runPlan(cmd.Context(), o, g, model)
+			return runPlan(cmd.Context(), o, g)
 		},
 	}
 	o.AddFlags(cmd.Flags())
@@ -83,18 +89,14 @@ it is the dry run of 'ragmigrate reembed'.`,
 
 // Validate checks every flag of plan before anything is read.
 func (o *planOptions) Validate(g *globalOptions) error {
-	errs := o.validate(g)
-	if _, err := o.model(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(o.validate(g)...); err != nil {
 		return usageError{err}
 	}
 	return nil
 }
 
-// validate checks what plan and reembed share; each adds its own flags' errors (reembed checks
-// --model and --dimensions its own way, for --openai-url models).
+// validate checks what plan and reembed share, the model included; reembed adds its own flags'
+// errors.
 func (o *planOptions) validate(g *globalOptions) []error {
 	var errs []error
 	for _, r := range []struct{ v, name string }{{g.Table, "--table"}, {g.Bucket, "--bucket"}} {
@@ -111,26 +113,55 @@ func (o *planOptions) validate(g *globalOptions) []error {
 	if v, ok := o.PricePerMTok.get(); ok && !(v >= 0 && !math.IsInf(v, 1)) {
 		errs = append(errs, fmt.Errorf("--price-per-mtok %v: want 0 or more USD", v))
 	}
+	if _, err := o.model(); err != nil {
+		errs = append(errs, err)
+	}
 	return append(errs, o.sourceOptions.validate()...)
 }
 
-// model is the known model --model names, at --dimensions and --price-per-mtok.
-func (o *planOptions) model() (plan.Model, error) {
-	m, err := plan.LookupModel(o.Model)
-	if err != nil {
+// model is the model the flags name, at --dimensions and --price-per-mtok: one of the catalogue,
+// or any model of the --openai-url endpoint, whose price the operator must give (nothing else
+// knows it, and a cost printed as $0 would be untrue).
+func (o *planOptions) model() (embed.Model, error) {
+	var m embed.Model
+	var err error
+	if o.OpenAIURL == "" {
+		if m, err = embed.LookupModel(o.Model); err != nil {
+			return m, fmt.Errorf("--model: %w; or, for a model of an OpenAI-compatible endpoint, pass --openai-url", err)
+		}
+	} else if m, err = embed.OpenAIModel(o.Model); err != nil {
 		return m, fmt.Errorf("--model: %w", err)
 	}
 	if m, err = m.WithDimensions(o.Dimensions); err != nil {
 		return m, fmt.Errorf("--dimensions: %w", err)
 	}
-	if v, ok := o.PricePerMTok.get(); ok {
+	v, ok := o.PricePerMTok.get()
+	switch {
+	case ok:
 		m.PricePerMTok = v
+	case m.Kind == embed.KindOpenAI:
+		return m, errors.New("--price-per-mtok: give the price of the --openai-url model in USD per million input tokens (0 for a free one)")
+	}
+	if m.Kind == embed.KindOpenAI {
+		// The endpoint is checked before anything is read, as every other flag is.
+		if _, err := embed.Open(m, o.openOptions(aws.Config{}, embed.TruncateNone)); err != nil {
+			return m, fmt.Errorf("--openai-url: %w", err)
+		}
 	}
 	return m, nil
 }
 
-// runPlan makes and prints the plan for model; o has been validated.
-func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.Model) error {
+// openOptions say how to reach the model: Bedrock through cfg, or the --openai-url endpoint.
+func (o *planOptions) openOptions(cfg aws.Config, truncate embed.Truncate) embed.OpenOptions {
+	return embed.OpenOptions{AWS: cfg, OpenAIURL: o.OpenAIURL, OpenAIKey: os.Getenv("OPENAI_API_KEY"), Truncate: truncate}
+}
+
+// runPlan makes and prints the plan; o has been validated.
+func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
+	model, err := o.model()
+	if err != nil {
+		return usageError{err}
+	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
 		return err
@@ -163,7 +194,8 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions, model plan.M
 	if g.JSON {
 		return writeJSON(g, p)
 	}
-	return p.WriteText(g.stdout, o.PerBot)
+	p.EveryBot = o.PerBot
+	return p.WriteText(g.stdout)
 }
 
 // checkScope refuses --bot and --user ids that match no bot item in --table: a typo would select

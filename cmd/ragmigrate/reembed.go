@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +18,6 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -29,7 +27,6 @@ import (
 type reembedOptions struct {
 	planOptions
 	Truncate      string
-	OpenAIURL     string
 	Concurrency   int
 	BatchLinger   time.Duration
 	Fresh         bool
@@ -42,11 +39,14 @@ type reembedOptions struct {
 	// RequestTimeout and ProviderTimeout bound the waits on the embedding provider.
 	RequestTimeout  time.Duration
 	ProviderTimeout time.Duration
+
+	// explicit tells which flags the operator set (a resumed run keeps its recorded source
+	// settings unless they are set again).
+	explicit func(flag string) bool
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
-	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock")
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, fmt.Sprintf("bots worked on at once (1 to %d)", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
@@ -87,15 +87,19 @@ Runs are journaled in the target (schema ragmigrate): a crash, kill -9 or Ctrl-C
 a re-run continues the unfinished run, skipping done bots; after a finished run it takes up only
 the bots no run has finished (created since, or left to the app and never taken by it).
 --fresh starts over (within --bot/--user), --retry-failed reruns exactly the failed bots of the
-latest run; 'ragmigrate status' shows the journal. The report (--report, and stdout) covers the
-whole run, also what an interrupted invocation of it did. It asks before spending (--yes for
-scripts); --dry-run only plans. Exit status 1 when any bot failed.
+latest run; 'ragmigrate status' shows the journal. A run taken up again (a resume, --retry-failed)
+keeps the settings recorded with it: another --model, --dimensions, --truncate, --openai-url or
+--bucket is refused (exit 2; --fresh starts a new run), and a source setting (--on-source-error,
+--max-file-bytes, --max-bot-bytes, --url-timeout, …) applies to the bots still to do only when
+given again. The report (--report, and stdout) covers the whole run, also what an interrupted
+invocation of it did. It asks before spending (--yes for scripts); --dry-run only plans. Exit status 1 when any bot failed.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
 --create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
 			return runReembed(cmd.Context(), o, g)
 		},
 	}
@@ -128,9 +132,6 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if o.BatchLinger < 0 {
 		errs = append(errs, fmt.Errorf("--batch-linger %s: want 0 (no sharing) or more", o.BatchLinger))
 	}
-	if _, err := o.model(); err != nil {
-		errs = append(errs, err)
-	}
 	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
@@ -140,58 +141,15 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	return nil
 }
 
-// model is the model the flags name: any model of the --openai-url endpoint, or a known one.
-func (o *reembedOptions) model() (plan.Model, error) {
-	if o.OpenAIURL == "" {
-		return o.planOptions.model()
-	}
-	m := plan.Model{ID: o.Model}
-	if v, ok := o.PricePerMTok.get(); ok {
-		m.PricePerMTok = v
-	}
-	if o.Model == "" {
-		return m, errors.New("--model: name the --openai-url model")
-	}
-	if o.Dimensions < 1 || o.Dimensions > plan.MaxDimensions {
-		return m, fmt.Errorf("--dimensions %d: want the size of the --openai-url model's vectors, 1 to %d", o.Dimensions, plan.MaxDimensions)
-	}
-	m.Dimensions = o.Dimensions
-	p, err := o.openAI(m)
-	if err != nil {
-		return m, fmt.Errorf("--openai-url: %w", err)
-	}
-	m.MaxBatch = p.MaxBatch()
-	return m, nil
-}
-
-func (o *reembedOptions) openAI(m plan.Model) (*embed.OpenAI, error) {
-	return embed.NewOpenAI(embed.OpenAIOptions{BaseURL: o.OpenAIURL, APIKey: os.Getenv("OPENAI_API_KEY"), Model: m.ID, Dimensions: m.Dimensions})
-}
-
-// provider builds the embedding provider the flags name; o has been validated.
-func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, plan.Model, error) {
-	trunc, _ := embed.ParseTruncate(o.Truncate)
+// provider builds the embedding provider for the model the flags name; o has been validated.
+func (o *reembedOptions) provider(clients *awsclient.Clients) (embed.Provider, embed.Model, error) {
 	m, err := o.model()
 	if err != nil {
 		return nil, m, usageError{err}
 	}
-	if o.OpenAIURL != "" {
-		p, err := o.openAI(m)
-		if err != nil {
-			return nil, m, err
-		}
-		return p, m, nil
-	}
-	switch {
-	case m.ID == "hash":
-		p, err := embed.NewHash(m.Dimensions)
-		return p, m, err
-	case strings.HasPrefix(m.ID, "cohere."):
-		return embed.NewBedrockCohere(embed.NewBedrockClient(clients.Config), embed.CohereOptions{Model: m.ID, Truncate: trunc}), m, nil
-	default:
-		p, err := embed.NewBedrockTitan(embed.NewBedrockClient(clients.Config), embed.TitanOptions{Model: m.ID, Dimensions: m.Dimensions})
-		return p, m, err
-	}
+	trunc, _ := embed.ParseTruncate(o.Truncate)
+	p, err := embed.Open(m, o.openOptions(clients.Config, trunc))
+	return p, m, err
 }
 
 func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error {
@@ -199,8 +157,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	if o.DryRun {
-		model, _ := o.model() // checked by Validate
-		return runPlan(ctx, &o.planOptions, g, model)
+		return runPlan(ctx, &o.planOptions, g)
 	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
 	if err != nil {
@@ -255,12 +212,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: reembed.Job{
-			Bots: bots, Docs: docs, Fetcher: fetcher, Limits: o.Limits, Target: pool, Logger: logger, Counters: counters,
-			Embedder: embedder, SkipUnreadableSources: o.OnSourceError == "skip-source",
+			Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
-		Params: map[string]any{"model": model.ID, "rpm": o.RPM, "tpm": o.TPM, "truncate": o.Truncate, "bucket": g.Bucket},
+		Params: o.params(g, model), Explicit: o.explicit,
 	})
 	progress.Close()
 	if err := batcher.Err(); err != nil {
@@ -273,10 +229,14 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 			runErr = errors.Join(stopped, runErr)
 		}
 	}
+	if errors.Is(runErr, reembed.ErrParamsDiffer) {
+		return usageError{runErr}
+	}
 	if res == nil {
 		return runErr
 	}
-	summary := newReembedSummary(res, p, model, batcher.Stats())
+	summary := reembed.NewSummary(res, reembed.Embedding{Model: model.ID, PricePerMTok: model.PricePerMTok,
+		EstimatedUSD: p.Reembed.CostUSD, Stats: batcher.Stats()})
 	if res.RunID != 0 && !res.NothingToDo {
 		path := o.ReportFile
 		if path == "" {
@@ -291,7 +251,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if g.JSON {
 		err = writeJSON(g, summary)
 	} else {
-		err = summary.writeText(g)
+		err = summary.WriteText(g.stdout)
 	}
 	if runErr != nil || err != nil {
 		return errors.Join(runErr, err)
@@ -300,6 +260,19 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
 	}
 	return nil
+}
+
+// params are the run's parameters the flags describe, recorded with a new run.
+func (o *reembedOptions) params(g *globalOptions, m embed.Model) reembed.Params {
+	return reembed.Params{
+		Model: reembed.Model{ID: m.ID, Dimensions: m.Dimensions, Truncate: o.Truncate, OpenAIURL: o.OpenAIURL, Bucket: g.Bucket},
+		Sources: reembed.Sources{
+			OnSourceError: o.OnSourceError, AllowPrivateURLs: o.AllowPrivateURLs, URLTimeout: o.URLTimeout, URLRetries: o.URLRetries,
+			MaxURLBytes: o.MaxURLBytes, MaxSitemapPages: o.MaxSitemapPages, SitemapAnyHost: o.SitemapAnyHost, UserAgent: o.UserAgent,
+			MaxFileBytes: o.Limits.MaxFileBytes, MaxBotBytes: o.Limits.MaxBotBytes,
+		},
+		RPM: o.RPM, TPM: o.TPM,
+	}
 }
 
 // checkTargetSetup refuses, before any work, a target that lacks the vector extension or items
@@ -328,103 +301,4 @@ func planDuration(p *plan.Plan) string {
 		return "no rate budget"
 	}
 	return fmt.Sprintf("~%s at the budget", p.Reembed.Duration)
-}
-
-// reembedSummary is the end-of-run report (stdout and the JSON file). The bot counts and the
-// list cover the whole run, a resumed run's earlier invocations included; the embedding figures
-// are this invocation's (the Batcher's own totals, since bots share requests).
-type reembedSummary struct {
-	RunID       int64  `json:"run_id"`
-	Resumed     bool   `json:"resumed"`
-	NothingToDo bool   `json:"nothing_to_do"`
-	Note        string `json:"note,omitempty"`
-	Model       string `json:"model"`
-	Succeeded   int    `json:"succeeded"`
-	Failed      int    `json:"failed"`
-	Skipped     int    `json:"skipped"`
-	// LeftToApp counts bots the live app wrote (or deleted) while they ran: nothing was
-	// written for them.
-	LeftToApp int   `json:"left_to_app"`
-	Pending   int   `json:"pending"`
-	Chunks    int64 `json:"chunks"`
-	// This invocation's embedding.
-	Texts        int64                  `json:"texts"`
-	Requests     int64                  `json:"requests"`
-	Throttles    int64                  `json:"throttles"`
-	Tokens       int64                  `json:"tokens"`
-	EstimatedUSD float64                `json:"estimated_cost_usd"`
-	ActualUSD    float64                `json:"actual_cost_usd"`
-	Elapsed      string                 `json:"elapsed"`
-	Bots         []reembed.Outcome      `json:"bots"`
-	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
-}
-
-// newReembedSummary sums the run's outcomes and this invocation's embedding.
-func newReembedSummary(res *reembed.Result, p *plan.Plan, m plan.Model, st embed.Stats) *reembedSummary {
-	s := &reembedSummary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Note: res.Note, Model: m.ID,
-		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: p.Reembed.CostUSD, Elapsed: res.Elapsed.Round(1e6).String()}
-	for _, o := range res.Run {
-		switch o.Status {
-		case journal.JobDone:
-			s.Succeeded++
-		case journal.JobFailed:
-			s.Failed++
-		case journal.JobSkipped:
-			s.Skipped++
-		case journal.JobLeft:
-			s.LeftToApp++
-		case journal.JobPending:
-			s.Pending++
-		}
-		s.Chunks += o.Chunks
-	}
-	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
-	s.ActualUSD = float64(s.Tokens) / 1e6 * m.PricePerMTok
-	return s
-}
-
-func (s *reembedSummary) writeText(g *globalOptions) error {
-	if s.NothingToDo {
-		msg := s.Note
-		if msg == "" {
-			msg = fmt.Sprintf("run %d and the runs before it finished every bot in scope (--fresh starts over, --retry-failed reruns the latest run's failures)", s.RunID)
-		}
-		_, err := fmt.Fprintf(g.stdout, "nothing to do: %s\n", msg)
-		return err
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	resumed := ""
-	if s.Resumed {
-		resumed = " (resumed)"
-	}
-	fmt.Fprintf(tw, "run %d%s\t%d succeeded · %d failed · %d skipped · %d left to the app", s.RunID, resumed, s.Succeeded, s.Failed, s.Skipped, s.LeftToApp)
-	if s.Pending > 0 {
-		fmt.Fprintf(tw, " · %d not done yet", s.Pending)
-	}
-	fmt.Fprintf(tw, " · %d chunks\n", s.Chunks)
-	perReq := 0.0
-	if accepted := s.Requests - s.Throttles; accepted > 0 {
-		perReq = float64(s.Texts) / float64(accepted)
-	}
-	label := "embedding"
-	if s.Resumed {
-		label = "embedding (this invocation)"
-	}
-	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
-	for _, o := range s.Bots {
-		switch o.Status {
-		case journal.JobFailed, journal.JobSkipped:
-			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
-		case journal.JobLeft:
-			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
-		}
-		for _, src := range o.SkippedSources {
-			fmt.Fprintf(tw, "  source skipped %s\t%q: %s\n", o.BotID, o.Title, src)
-		}
-	}
-	for _, m := range s.Malformed {
-		fmt.Fprintf(tw, "  not a bot\t%s: %s\n", m.SK, m.Reason)
-	}
-	return tw.Flush()
 }

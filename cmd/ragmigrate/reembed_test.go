@@ -20,8 +20,10 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -70,7 +72,7 @@ func setupReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *reembedBundle
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &expect))
 	b.unreadable = expect.Unreadable
 
-	model, _ := plan.LookupModel("cohere.embed-multilingual-v3")
+	model, _ := embed.LookupModel("cohere.embed-multilingual-v3")
 	p, err := plan.Make(ctx, plan.Options{Bots: botstore.New(clients.DynamoDB, b.table), Docs: docstore.New(clients.S3, bucket),
 		Model: model, Exact: true, Fetcher: &loader.Fetcher{AllowPrivate: true}})
 	require.NoError(t, err)
@@ -184,7 +186,7 @@ func TestReembedEndToEnd(t *testing.T) {
 	r := b.reembed(t, "--json")
 	require.Equal(t, exitFailure, r.code, "bots with unreadable sources fail the run's exit status: %s", r.stderr)
 	require.NotContains(t, r.stderr, "ragmigrate: reembed run", "the run itself did not fail")
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	require.Equal(t, len(b.wantFail), sum.Failed, "throttling failed no bot: %s", r.stdout)
 	require.Positive(t, sum.Throttles, "the contract server throttled")
@@ -226,7 +228,7 @@ func TestReembedEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	third := b.reembed(t, "--json")
 	require.Zero(t, third.code, third.stderr)
-	var sum3 reembedSummary
+	var sum3 reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(third.stdout), &sum3))
 	require.NotEqual(t, sum.RunID, sum3.RunID, "a finished run stays as it finished; the new bot gets a run of its own")
 	require.Len(t, sum3.Bots, 1)
@@ -305,7 +307,7 @@ func TestReembedSurvivesKill9(t *testing.T) {
 	}
 	r := b.reembed(t, "--json")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	require.True(t, sum.Resumed)
 	// The report is the whole run's, with what the killed invocations did too.
@@ -350,7 +352,7 @@ func TestReembedNamesRejectedChunk(t *testing.T) {
 
 	r := b.reembed(t, "--json", "--truncate", "NONE")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	rejected := 0
 	for _, o := range sum.Bots {
@@ -379,7 +381,7 @@ func TestReembedSizeLimits(t *testing.T) {
 
 	r := b.reembed(t, "--json", "--max-bot-bytes", "3000")
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	for _, o := range sum.Bots {
 		if b.wantRows[o.BotID] > 0 {
@@ -397,7 +399,7 @@ func TestReembedSkipSources(t *testing.T) {
 	b := setupReembed(t, 12, bedrocksim.Knobs{})
 	r := b.reembed(t, "--json", "--on-source-error", "skip-source")
 	require.Zero(t, r.code, r.stderr)
-	var sum reembedSummary
+	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	require.Zero(t, sum.Failed)
 	var skipped []string

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -150,18 +150,18 @@ func (g *globalOptions) stdinIsTerminal() bool {
 // newProgress starts progress output: a live bar when stderr is a terminal, periodic log lines
 // otherwise. On a terminal, log lines share the screen with the bar, so the returned logger
 // writes through it and the two do not collide.
-func (g *globalOptions) newProgress() (*report.Progress, *slog.Logger) {
+func (g *globalOptions) newProgress() (*progress.Progress, *slog.Logger) {
 	f, ok := g.stderr.(*os.File)
 	terminal := ok && term.IsTerminal(int(f.Fd()))
-	progress := report.New(report.Options{Out: g.stderr, Terminal: terminal, Logger: g.logger})
+	p := progress.New(progress.Options{Out: g.stderr, Terminal: terminal, Logger: g.logger})
 	if !terminal {
-		return progress, g.logger
+		return p, g.logger
 	}
-	logger, err := newLogger(progress.Writer(g.stderr), g.LogLevel, g.LogFormat)
+	logger, err := newLogger(p.Writer(g.stderr), g.LogLevel, g.LogFormat)
 	if err != nil { // already validated by resolve
-		return progress, g.logger
+		return p, g.logger
 	}
-	return progress, logger
+	return p, logger
 }
 
 // confirm asks before a write. --yes answers it; without a terminal and without --yes the write is

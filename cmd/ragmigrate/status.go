@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -24,7 +22,8 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Short: "What every run, bot job and copy part is doing, from the target's journal",
 		Long: `Status reads the journal in --target-db (schema ragmigrate) and prints the newest runs: kind,
 what they work on, state and phase, bot jobs by state (re-embed) or parts done (copy), and the
-rows written so far. --failures also lists each failed bot of the newest re-embed run with its
+rows written so far. A run still recorded as running whose process no longer refreshes its
+heartbeat shows as "running (no heartbeat)": no process works on it, and the next run resumes it. --failures also lists each failed bot of the newest re-embed run with its
 error, and each bot it left to the live app with what the app changed. Read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,7 +42,7 @@ error, and each bot it left to the live app with what the app changed. Read-only
 			runs, err := journal.Runs(ctx, conn, limit)
 			if errors.Is(err, journal.ErrNoJournal) {
 				if g.JSON {
-					return writeJSON(g, map[string]any{"runs": []journal.RunSummary{}, "failed_bots": []journal.BotJob{}, "left_to_app": []journal.BotJob{}})
+					return writeJSON(g, map[string]any{"runs": []journal.RunSummary{}, "failed_bots": []botjob.Job{}, "left_to_app": []botjob.Job{}})
 				}
 				fmt.Fprintln(g.stdout, "no runs: the target has no ragmigrate journal")
 				return nil
@@ -52,19 +51,19 @@ error, and each bot it left to the live app with what the app changed. Read-only
 				return err
 			}
 			// Empty lists, not null: a script reads an empty journal like any other.
-			failed, left := []journal.BotJob{}, []journal.BotJob{}
+			failed, left := []botjob.Job{}, []botjob.Job{}
 			if failures {
 				for _, r := range runs {
-					if r.Kind == "reembed" {
-						jobs, err := journal.BotJobs(ctx, conn, r.ID)
+					if r.Kind == botjob.Kind {
+						jobs, err := botjob.List(ctx, conn, r.ID)
 						if err != nil {
 							return err
 						}
 						for _, j := range jobs {
 							switch j.Status {
-							case journal.JobFailed:
+							case botjob.Failed:
 								failed = append(failed, j)
-							case journal.JobLeft:
+							case botjob.Left:
 								left = append(left, j)
 							}
 						}
@@ -78,18 +77,11 @@ error, and each bot it left to the live app with what the app changed. Read-only
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tKIND\tSUBJECT\tSTATUS\tPHASE\tPROGRESS\tROWS\tSTARTED\tUPDATED")
 			for _, r := range runs {
-				progress := ""
-				if r.Parts > 0 {
-					progress = fmt.Sprintf("%d/%d parts", r.PartsDone, r.Parts)
+				status := r.Status
+				if status == journal.StatusRunning && !r.Live {
+					status += " (no heartbeat)" // no process works on it: the next run resumes it
 				}
-				if len(r.Jobs) > 0 {
-					var parts []string
-					for _, k := range slices.Sorted(maps.Keys(r.Jobs)) {
-						parts = append(parts, fmt.Sprintf("%s %d", k, r.Jobs[k]))
-					}
-					progress = strings.Join(parts, " · ")
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.Subject, r.Status, r.Phase, progress, r.Rows,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.Subject, status, r.Phase, r.Progress.Text, r.Rows,
 					r.StartedAt.Local().Format(time.DateTime), r.UpdatedAt.Local().Format(time.DateTime))
 				if r.Error != "" {
 					fmt.Fprintf(tw, "\t\t\terror: %s\n", r.Error)

@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,42 +14,13 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
-// silentListener accepts TCP connections and never answers on them: a host whose port is open
-// and whose service is hung. It returns host:port.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never written to
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestStatusSilentDatabaseTimesOut(t *testing.T) {
 	t.Parallel()
-	addr := silentListener(t)
+	addr := stacktest.SilentListener(t)
 	start := time.Now()
 	r := ragmigrate(t, nil, "status", "--target-db", "postgres://u:hunter2-secret@"+addr+"/db", "--db-connect-timeout", "1s")
 	elapsed := time.Since(start)
@@ -66,7 +35,7 @@ func TestStatusSilentDatabaseTimesOut(t *testing.T) {
 
 func TestStatusDatabaseTimeoutFromEnvironment(t *testing.T) {
 	t.Parallel()
-	addr := silentListener(t)
+	addr := stacktest.SilentListener(t)
 	r := ragmigrate(t, []string{"RAGMIGRATE_DB_CONNECT_TIMEOUT=700ms"}, "status", "--target-db", "postgres://u:p@"+addr+"/db")
 	require.Equal(t, 1, r.code, r.stderr)
 	require.Contains(t, r.stderr, "connect timeout of 700ms")
@@ -158,11 +127,11 @@ func (b *providerBundle) requireUntouched(t *testing.T) {
 }
 
 // reportOf reads the run's JSON report.
-func (b *providerBundle) reportOf(t *testing.T) reembedSummary {
+func (b *providerBundle) reportOf(t *testing.T) reembed.Summary {
 	t.Helper()
 	raw, err := os.ReadFile(b.report)
 	require.NoError(t, err)
-	var s reembedSummary
+	var s reembed.Summary
 	require.NoError(t, json.Unmarshal(raw, &s))
 	return s
 }
@@ -195,7 +164,7 @@ func TestReembedStopsWhenBedrockDeniesEveryCall(t *testing.T) {
 func TestReembedStopsWhenBedrockIsSilent(t *testing.T) {
 	t.Parallel()
 	b := setupProviderRun(t, 6)
-	url := "http://" + silentListener(t)
+	url := "http://" + stacktest.SilentListener(t)
 	r := ragmigrate(t, append(b.env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+url),
 		append(b.args, "--request-timeout", "300ms", "--provider-timeout", "2s")...)
 	require.Equal(t, 1, r.code, r.stderr)

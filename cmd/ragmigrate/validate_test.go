@@ -20,7 +20,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/corpus"
-	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -118,13 +118,7 @@ var flagRules = map[string]flagRule{
 	"dev serve bedrock --fail-on-text":   free,
 }
 
-func modelIDs() []string {
-	var ids []string
-	for _, m := range plan.Models {
-		ids = append(ids, m.ID)
-	}
-	return ids
-}
+func modelIDs() []string { return embed.ModelIDs() }
 
 // probes are the zero, negative and unknown values tried on a flag, by its type.
 var probes = map[string][]string{
@@ -364,8 +358,8 @@ func TestUnknownBotOrUserIsUsageError(t *testing.T) {
 		{"PlanBotWithoutKnowledge", []string{"plan", "--bot", empty}, exitOK, "", ""},
 		{"PlanBotAndItsUser", []string{"plan", "--bot", withKnowledge, "--user", user}, exitOK, "", ""},
 		{"DryRunTypo", []string{"reembed", "--dry-run", "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
-		{"ReembedTypo", []string{"reembed", "--yes", "--target-db", target, "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
-		{"ReembedUserTypo", []string{"reembed", "--yes", "--target-db", target, "--user", "no-such-user"}, exitUsage, "--user no-such-user", ""},
+		{"ReembedTypo", []string{"reembed", "--yes", "--create-missing", "--target-db", target, "--bot", "no-such-bot"}, exitUsage, "--bot no-such-bot: no such bot", ""},
+		{"ReembedUserTypo", []string{"reembed", "--yes", "--create-missing", "--target-db", target, "--user", "no-such-user"}, exitUsage, "--user no-such-user", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ragmigrate(t, env, append(tt.args, args...)...)

@@ -3,12 +3,10 @@ package awsclient_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 // load builds the clients with timeout, sending every request to url.
@@ -31,41 +30,12 @@ func load(t *testing.T, timeout time.Duration) *awsclient.Clients {
 
 var creds = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
 
-// silent accepts connections and never answers on them.
-func silent(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // TestSilentEndpointFails: a DynamoDB endpoint that accepts and never answers fails each attempt
 // within the timeout; the caller's own (much longer) deadline is not what ends the call.
 func TestSilentEndpointFails(t *testing.T) {
 	t.Parallel()
 	c := load(t, 300*time.Millisecond)
-	url := silent(t)
+	url := "http://" + stacktest.SilentListener(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	_, err := c.DynamoDB.ListTables(ctx, &dynamodb.ListTablesInput{}, func(o *dynamodb.Options) {

@@ -14,8 +14,10 @@ import (
 	"unicode/utf8"
 )
 
-// Limiter paces provider requests. *ratelimit.Limiter implements it; one is
-// shared by every worker of a run.
+// Limiter is the rate budget: it paces provider requests. *ratelimit.Limiter,
+// the in-process budget, implements it, one shared by every worker of a run; a
+// budget shared between processes (workers of one run on several hosts) plugs
+// in by implementing these three methods, without touching the Batcher.
 type Limiter interface {
 	// Wait blocks until one request carrying tokens estimated input tokens
 	// may be sent, or ctx is done.

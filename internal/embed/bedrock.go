@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,14 +22,6 @@ import (
 const (
 	ModelCohereMultilingualV3 = "cohere.embed-multilingual-v3"
 	ModelTitanV2              = "amazon.titan-embed-text-v2:0"
-)
-
-// Cohere Embed v3 and Titan V2 limits (embedding-and-chunking.md §1.1, §1.2).
-const (
-	cohereMaxBatch = 96
-	cohereMaxChars = 2048
-	cohereDims     = 1024
-	titanMaxChars  = 50_000
 )
 
 // NewBedrockClient builds the Bedrock Runtime client from cfg (such as
@@ -316,11 +309,9 @@ type BedrockTitan struct {
 // NewBedrockClient.
 func NewBedrockTitan(client InvokeModelAPI, o TitanOptions) (*BedrockTitan, error) {
 	o.Model = cmp.Or(o.Model, ModelTitanV2)
-	o.Dimensions = cmp.Or(o.Dimensions, 1024)
-	switch o.Dimensions {
-	case 256, 512, 1024:
-	default:
-		return nil, fmt.Errorf("titan dimensions %d: want 256, 512 or 1024", o.Dimensions)
+	o.Dimensions = cmp.Or(o.Dimensions, titanDimensions[0])
+	if !slices.Contains(titanDimensions, o.Dimensions) {
+		return nil, fmt.Errorf("titan dimensions %d: want 1024, 512 or 256", o.Dimensions)
 	}
 	return &BedrockTitan{client: client, opts: o}, nil
 }
@@ -332,7 +323,7 @@ func (p *BedrockTitan) Model() string { return p.opts.Model }
 func (p *BedrockTitan) Dimensions() int { return p.opts.Dimensions }
 
 // MaxBatch is the most texts per request.
-func (p *BedrockTitan) MaxBatch() int { return 1 }
+func (p *BedrockTitan) MaxBatch() int { return titanMaxBatch }
 
 // MaxChars is the most characters per text (0: no limit).
 func (p *BedrockTitan) MaxChars() int { return titanMaxChars }

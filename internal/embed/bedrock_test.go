@@ -137,7 +137,7 @@ func TestCohereMaxBatchAndTokenCap(t *testing.T) {
 	b := setup(t, bedrocksim.Knobs{})
 	texts := make([]string, 100)
 	for i := range texts {
-		texts[i] = fmt.Sprintf("%-40s", fmt.Sprintf("cap text %d", i)) // 40 characters = 10 estimated tokens
+		texts[i] = fmt.Sprintf("captext%033d", i) // one word of 40 characters = 10 estimated tokens
 		require.Equal(t, 10, embed.EstimateTokens(texts[i]))
 	}
 

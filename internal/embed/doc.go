@@ -3,6 +3,15 @@
 // default), Amazon Bedrock Titan Text Embeddings V2, any OpenAI-compatible
 // /embeddings endpoint, and an offline feature hash for runs with no model.
 //
+// # Models
+//
+// [Models] is the catalogue of the models ragmigrate knows: their vector
+// sizes, batch and input limits and prices. Plan estimates with it, inspect
+// checks chunks against it, and [Open] builds a run's Provider from it, so
+// the facts a plan uses are the ones a run obeys. [EstimateTokens] is the one
+// token count behind plan's estimate, the run's reported cost and the
+// tokens-per-minute budget.
+//
 // # Overview
 //
 // A Provider sends exactly one request per [Provider.Embed] call and does
@@ -13,8 +22,7 @@
 //   - the character guard before anything is sent (Cohere's 2048), which
 //     fails naming the text or, with truncation configured, cuts it;
 //   - waiting on the limiter shared by all workers for one request and its
-//     estimated tokens (characters / 4, the Cohere guidance; see
-//     [EstimateTokens]);
+//     estimated tokens (see [EstimateTokens]);
 //   - retries with full-jitter exponential backoff for retryable errors
 //     only, reporting throttles and successes to the limiter so that it can
 //     adapt;

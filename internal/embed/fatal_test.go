@@ -3,7 +3,6 @@ package embed_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
+	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 )
 
 // TestFatalProviderErrorsStopTheBatcher: a provider that denies access, rejects the credentials
@@ -91,41 +91,12 @@ func TestFatalErrorReachesEveryCoalescedCaller(t *testing.T) {
 	require.LessOrEqual(t, b.sim.Stats().Requests, int64(2), "one request per group already formed, no per-caller retries")
 }
 
-// silentEndpoint accepts connections and never answers on them.
-func silentEndpoint(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // TestSilentProviderStopsWithinProviderTimeout: requests to an endpoint that never answers each
 // time out and are retried; once none has succeeded for ProviderTimeout, the Batcher fails for
 // good, naming the endpoint and the time waited, and concurrent callers get the same error.
 func TestSilentProviderStopsWithinProviderTimeout(t *testing.T) {
 	t.Parallel()
-	url := silentEndpoint(t)
+	url := "http://" + stacktest.SilentListener(t)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEMBEDTEST", "secret", "")}
 	client := embed.NewBedrockClient(cfg, func(o *bedrockruntime.Options) { o.BaseEndpoint = aws.String(url) })
 	batcher := embed.NewBatcher(embed.NewBedrockCohere(client, embed.CohereOptions{}),

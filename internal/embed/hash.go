@@ -33,7 +33,7 @@ func (h *Hash) Model() string { return fmt.Sprintf("hash-%d", h.dims) }
 func (h *Hash) Dimensions() int { return h.dims }
 
 // MaxBatch is the most texts per request.
-func (h *Hash) MaxBatch() int { return 96 }
+func (h *Hash) MaxBatch() int { return hashMaxBatch }
 
 // MaxChars is the most characters per text (0: no limit).
 func (h *Hash) MaxChars() int { return 0 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -28,7 +29,8 @@ type OpenAIOptions struct {
 	// SendDimensions also sends "dimensions" in the request, for models
 	// that can shorten their vectors (text-embedding-3-*).
 	SendDimensions bool
-	// MaxBatch is the most inputs per request. Default 96.
+	// MaxBatch is the most inputs per request. Default 96, what OpenAIModel
+	// plans with.
 	MaxBatch int
 	// MaxChars is the most characters per input; 0 means no limit.
 	MaxChars int
@@ -50,7 +52,11 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	if o.BaseURL == "" || o.Model == "" || o.Dimensions <= 0 {
 		return nil, errors.New("openai provider: base URL, model and dimensions are required")
 	}
-	o.MaxBatch = cmp.Or(o.MaxBatch, 96)
+	if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The URL is not echoed: it may carry credentials.
+		return nil, errors.New("openai provider: base URL: want http(s)://host/path")
+	}
+	o.MaxBatch = cmp.Or(o.MaxBatch, openAIMaxBatch)
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
 	}

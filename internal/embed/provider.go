@@ -58,15 +58,6 @@ type truncator interface {
 	Truncation() Truncate
 }
 
-// EstimateTokens estimates the input tokens of text as its characters / 4,
-// rounded up: the "1 token is about 4 characters" guidance of the Cohere
-// and Titan documentation. It feeds the tokens-per-minute budget and cost
-// estimates; real tokenizers differ (CJK text runs closer to one token per
-// character), so keep the budget below the quota when the corpus is CJK.
-func EstimateTokens(text string) int {
-	return (utf8.RuneCountInString(text) + 3) / 4
-}
-
 // cut keeps the first (END) or last (START) n code points of s.
 func cut(s string, n int, t Truncate) string {
 	if utf8.RuneCountInString(s) <= n {

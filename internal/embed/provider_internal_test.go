@@ -51,14 +51,6 @@ func TestParseTruncate(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestEstimateTokens(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, 0, EstimateTokens(""))
-	require.Equal(t, 1, EstimateTokens("abcd"))
-	require.Equal(t, 2, EstimateTokens("abcde"))
-	require.Equal(t, 1, EstimateTokens("日本語"), "code points, not bytes")
-}
-
 func TestBackoffIsFullJitterAndBounded(t *testing.T) {
 	t.Parallel()
 	b := NewBatcher(&Hash{dims: 4}, Options{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second})

@@ -4,11 +4,15 @@
 //
 // # Overview
 //
-// The schema holds one row per run (ragmigrate.runs) and, for the copy strategy, one row per part
-// of a table (ragmigrate.copy_parts). Later strategies add their own tables keyed by run_id (a
-// re-embed job table joins runs the same way copy_parts does). The journal lives in the target
-// because that is where the work becomes durable: a part's rows and the record that the part is
-// done commit in one transaction, so a crash can never leave one without the other.
+// The schema holds one row per run (ragmigrate.runs). Each strategy registers its own tables
+// keyed by run_id (Register): the re-embed strategy's bot jobs (internal/reembed/botjob), the
+// copy strategy's parts (internal/pgcopy), and how a run of its kind reports progress to
+// 'ragmigrate status'; the journal names none of them. The journal lives in the target because
+// that is where the work becomes durable: a unit of work's rows and the record that it is done
+// commit in one transaction, so a crash can never leave one without the other.
+//
+// Every strategy goes through one lifecycle (Session): Begin takes the lock, Start or Resume
+// opens the run and starts its heartbeat, Finish records how it ended, Close releases the lock.
 //
 // Only one run may work on a target database at a time. Lock takes a session-level advisory lock
 // on a dedicated connection; PostgreSQL releases it by itself when that session ends, including
@@ -68,24 +72,20 @@ CREATE TABLE IF NOT EXISTS ragmigrate.runs (
 	finished_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS runs_kind_subject ON ragmigrate.runs (kind, subject, id DESC);
-CREATE TABLE IF NOT EXISTS ragmigrate.copy_parts (
-	run_id      bigint NOT NULL REFERENCES ragmigrate.runs (id) ON DELETE CASCADE,
-	table_name  text NOT NULL,             -- target table, schema-qualified
-	part        int NOT NULL,
-	lower_bound text,                      -- inclusive primary-key bound; NULL = unbounded
-	upper_bound text,                      -- exclusive primary-key bound; NULL = unbounded
-	est_bytes   bigint NOT NULL DEFAULT 0, -- share of the relation's bytes, TOAST included
-	rows        bigint,                    -- set when done
-	bytes       bigint,                    -- COPY stream bytes, set when done
-	attempts    int NOT NULL DEFAULT 0,
-	done_at     timestamptz,
-	PRIMARY KEY (run_id, table_name, part)
-);`
+ALTER TABLE ragmigrate.runs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;`
 
 // Migrate creates the journal's schema and tables if they are missing.
 func Migrate(ctx context.Context, db DB) error {
-	if _, err := db.Exec(ctx, schemaSQL+"\n"+botJobsSQL); err != nil {
+	if _, err := db.Exec(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("create journal schema %s: %w", Schema, err)
+	}
+	for _, st := range registered() {
+		if st.Schema == "" {
+			continue
+		}
+		if _, err := db.Exec(ctx, st.Schema); err != nil {
+			return fmt.Errorf("create journal tables of %s runs: %w", st.Kind, err)
+		}
 	}
 	return nil
 }
@@ -150,79 +150,6 @@ func Finish(ctx context.Context, db DB, runID int64, status string, runErr error
 		finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE id = $1`, runID, status, msg)
 	if err != nil {
 		return fmt.Errorf("run %d: record %s: %w", runID, status, err)
-	}
-	return nil
-}
-
-// Part is one primary-key range of a table in a copy run. A nil bound is unbounded.
-type Part struct {
-	RunID    int64   `json:"-"`
-	Table    string  `json:"table"`
-	Part     int     `json:"part"`
-	Lower    *string `json:"lower,omitempty"`
-	Upper    *string `json:"upper,omitempty"`
-	EstBytes int64   `json:"est_bytes"`
-	Rows     int64   `json:"rows"`
-	Bytes    int64   `json:"bytes"`
-	Done     bool    `json:"done"`
-}
-
-// AddParts records a run's parts for one table, not done.
-func AddParts(ctx context.Context, db DB, parts []Part) error {
-	for _, p := range parts {
-		_, err := db.Exec(ctx, `INSERT INTO ragmigrate.copy_parts (run_id, table_name, part, lower_bound, upper_bound, est_bytes)
-			VALUES ($1, $2, $3, $4, $5, $6)`, p.RunID, p.Table, p.Part, p.Lower, p.Upper, p.EstBytes)
-		if err != nil {
-			return fmt.Errorf("record part %d of %s: %w", p.Part, p.Table, err)
-		}
-	}
-	return nil
-}
-
-// Parts lists a run's parts of table in order.
-func Parts(ctx context.Context, db DB, runID int64, table string) ([]Part, error) {
-	rows, err := db.Query(ctx, `SELECT run_id, table_name, part, lower_bound, upper_bound, est_bytes,
-			coalesce(rows, 0), coalesce(bytes, 0), done_at IS NOT NULL
-		FROM ragmigrate.copy_parts WHERE run_id = $1 AND table_name = $2 ORDER BY part`, runID, table)
-	if err != nil {
-		return nil, fmt.Errorf("parts of %s: %w", table, err)
-	}
-	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Part, error) {
-		var p Part
-		err := r.Scan(&p.RunID, &p.Table, &p.Part, &p.Lower, &p.Upper, &p.EstBytes, &p.Rows, &p.Bytes, &p.Done)
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("parts of %s: %w", table, err)
-	}
-	return parts, nil
-}
-
-// ClaimPart locks a part's row inside tx, the transaction that will write the part's rows. It
-// returns false if the part is already done: the caller must then roll back, so that each part's
-// rows are written exactly once.
-func ClaimPart(ctx context.Context, tx pgx.Tx, p Part) (bool, error) {
-	var done bool
-	err := tx.QueryRow(ctx, `SELECT done_at IS NOT NULL FROM ragmigrate.copy_parts
-		WHERE run_id = $1 AND table_name = $2 AND part = $3 FOR UPDATE`,
-		p.RunID, p.Table, p.Part).Scan(&done)
-	if err != nil {
-		return false, fmt.Errorf("claim part %d of %s: %w", p.Part, p.Table, err)
-	}
-	return !done, nil
-}
-
-// MarkPartDone records, inside the part's transaction, that its rows are written, and after how
-// many attempts of this process (earlier processes' attempts left nothing behind).
-func MarkPartDone(ctx context.Context, tx pgx.Tx, p Part, rows, bytes int64, attempts int) error {
-	tag, err := tx.Exec(ctx, `UPDATE ragmigrate.copy_parts SET rows = $4, bytes = $5, attempts = $6, done_at = now()
-		WHERE run_id = $1 AND table_name = $2 AND part = $3 AND done_at IS NULL`,
-		p.RunID, p.Table, p.Part, rows, bytes, attempts)
-	if err != nil {
-		return fmt.Errorf("mark part %d of %s done: %w", p.Part, p.Table, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("mark part %d of %s done: the part is unknown or already done", p.Part, p.Table)
 	}
 	return nil
 }

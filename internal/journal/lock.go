@@ -26,8 +26,13 @@ type Lock struct {
 // wait, which covers a killed run's sessions that the server has not yet noticed are gone; after
 // that it returns an error wrapping ErrLockHeld that names the holder.
 func Acquire(ctx context.Context, conn *pgx.Conn, wait time.Duration) (*Lock, error) {
+	return acquire(ctx, conn, wait, nil)
+}
+
+// acquire is Acquire telling onWait, once, who holds the lock when it has to wait for it.
+func acquire(ctx context.Context, conn *pgx.Conn, wait time.Duration, onWait func(holder string)) (*Lock, error) {
 	deadline := time.Now().Add(wait)
-	for {
+	for tries := 0; ; tries++ {
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, lockObject).Scan(&ok); err != nil {
 			return nil, fmt.Errorf("take the target's lock: %w", err)
@@ -37,6 +42,9 @@ func Acquire(ctx context.Context, conn *pgx.Conn, wait time.Duration) (*Lock, er
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("target database %s: %w (%s)", conn.Config().Database, ErrLockHeld, holder(ctx, conn))
+		}
+		if tries == 0 && onWait != nil {
+			onWait(holder(ctx, conn))
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,13 +13,41 @@ import (
 // RunSummary is one run with its progress, for 'ragmigrate status'.
 type RunSummary struct {
 	Run
-	Error      string         `json:"error,omitempty"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-	FinishedAt *time.Time     `json:"finished_at,omitempty"`
-	Jobs       map[string]int `json:"bot_jobs,omitempty"` // re-embed: bots by job status
-	Parts      int            `json:"parts,omitempty"`    // copy: parts in all
-	PartsDone  int            `json:"parts_done,omitempty"`
-	Rows       int64          `json:"rows"` // rows written so far (chunks for re-embed)
+	Error       string     `json:"error,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
+	// Live is a run recorded as running whose process beat within StaleAfter. A running run
+	// that is not live has no process working on it (it was killed, or its last invocation
+	// ended with jobs outside its scope still pending): the next run of its kind resumes it.
+	Live bool `json:"live"`
+	// Rows written so far (chunks for re-embed), and the progress its strategy reports.
+	Rows     int64    `json:"rows"`
+	Progress Progress `json:"-"`
+}
+
+// MarshalJSON adds the strategy's progress fields (bot_jobs, parts, …) to the run's object.
+func (s RunSummary) MarshalJSON() ([]byte, error) {
+	type plain RunSummary // without this method
+	b, err := json.Marshal(plain(s))
+	if err != nil || len(s.Progress.Fields) == 0 {
+		return b, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range s.Progress.Fields {
+		if _, taken := m[k]; taken {
+			return nil, fmt.Errorf("run %d: progress field %q shadows a run field", s.ID, k)
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = raw
+	}
+	return json.Marshal(m)
 }
 
 // ErrNoJournal is returned when the target has no ragmigrate schema.
@@ -43,40 +72,30 @@ func Runs(ctx context.Context, db DB, limit int) ([]RunSummary, error) {
 		return nil, ErrNoJournal
 	}
 	rows, err := db.Query(ctx, `SELECT r.id, r.kind, r.subject, r.status, r.phase, r.params, r.started_at, r.error, r.updated_at, r.finished_at,
-			(SELECT count(*) FROM ragmigrate.copy_parts p WHERE p.run_id = r.id),
-			(SELECT count(*) FROM ragmigrate.copy_parts p WHERE p.run_id = r.id AND p.done_at IS NOT NULL),
-			coalesce((SELECT sum(rows) FROM ragmigrate.copy_parts p WHERE p.run_id = r.id), 0) +
-			coalesce((SELECT sum(chunks) FROM ragmigrate.bot_jobs j WHERE j.run_id = r.id AND j.status = 'done'), 0)
-		FROM ragmigrate.runs r ORDER BY r.id DESC LIMIT $1`, limit)
+			r.heartbeat_at, r.status = 'running' AND coalesce(r.heartbeat_at > now() - $2 * interval '1 second', false)
+		FROM ragmigrate.runs r ORDER BY r.id DESC LIMIT $1`, limit, StaleAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunSummary, error) {
 		var s RunSummary
 		err := r.Scan(&s.ID, &s.Kind, &s.Subject, &s.Status, &s.Phase, &s.Params, &s.StartedAt, &s.Error, &s.UpdatedAt, &s.FinishedAt,
-			&s.Parts, &s.PartsDone, &s.Rows)
+			&s.HeartbeatAt, &s.Live)
 		return s, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	for i := range out {
-		jr, err := db.Query(ctx, `SELECT status, count(*) FROM ragmigrate.bot_jobs WHERE run_id = $1 GROUP BY status`, out[i].ID)
-		if err != nil {
-			return nil, fmt.Errorf("jobs of run %d: %w", out[i].ID, err)
+		st, ok := strategy(out[i].Kind)
+		if !ok || st.Progress == nil {
+			continue // a kind this binary does not know: the run's own row is all there is
 		}
-		var st string
-		var n int
-		_, err = pgx.ForEachRow(jr, []any{&st, &n}, func() error {
-			if out[i].Jobs == nil {
-				out[i].Jobs = map[string]int{}
-			}
-			out[i].Jobs[st] = n
-			return nil
-		})
+		p, err := st.Progress(ctx, db, out[i].ID)
 		if err != nil {
-			return nil, fmt.Errorf("jobs of run %d: %w", out[i].ID, err)
+			return nil, fmt.Errorf("progress of %s run %d: %w", out[i].Kind, out[i].ID, err)
 		}
+		out[i].Progress, out[i].Rows = p, p.Rows
 	}
 	return out, nil
 }

@@ -14,9 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
-	"github.com/ragmigrate/ragmigrate/internal/report"
 )
 
 // pipeBuffer batches the source's one-message-per-row CopyData into large writes, so the pipe
@@ -27,7 +26,7 @@ const pipeBuffer = 256 << 10
 func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 	type work struct {
 		job  *tableJob
-		part journal.Part
+		part Part
 	}
 	var todo []work
 	var estBytes, rows int64
@@ -55,7 +54,7 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 			}
 		}
 	}
-	phase := cfg.Progress.Start("data", report.Bytes, estBytes)
+	phase := cfg.Progress.Start("data", progress.Bytes, estBytes)
 	defer cfg.Progress.End(phase)
 	phase.SetParts(int64(len(todo)))
 	phase.SetRows(max(rows, 0))
@@ -122,7 +121,7 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 type worker struct {
 	cfg      Config
 	snapshot string
-	phase    *report.Phase
+	phase    *progress.Phase
 	limiter  *rateLimiter
 	src, dst *pgx.Conn
 }
@@ -134,7 +133,7 @@ func (w *worker) close(ctx context.Context) {
 
 // part copies one part, retrying on fresh connections when a connection is lost or terminated.
 // A failed attempt leaves nothing behind: its target transaction rolls back.
-func (w *worker) part(ctx context.Context, j *tableJob, p journal.Part) error {
+func (w *worker) part(ctx context.Context, j *tableJob, p Part) error {
 	log := w.cfg.Logger.With(slog.String("table", j.targetRaw), slog.Int("part", p.Part))
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -192,7 +191,7 @@ func (w *worker) connect(ctx context.Context) error {
 
 // attempt streams one part: COPY TO on the source, through a pipe, into COPY FROM on the target,
 // then records the part done in the same target transaction.
-func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attempt int) (rows, bytes int64, err error) {
+func (w *worker) attempt(ctx context.Context, j *tableJob, p Part, attempt int) (rows, bytes int64, err error) {
 	if err := w.connect(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -210,7 +209,7 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attem
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
 	defer dstTx.Rollback(cleanup)
-	claimed, err := journal.ClaimPart(ctx, dstTx, p)
+	claimed, err := ClaimPart(ctx, dstTx, p)
 	if err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
@@ -253,7 +252,7 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p journal.Part, attem
 	rows = tag.RowsAffected()
 	// The row count is exact only now; the live count counted CopyData messages.
 	w.phase.AddRows(rows - cw.rows.Load())
-	if err := journal.MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
+	if err := MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
 	if err := dstTx.Commit(ctx); err != nil {
@@ -276,7 +275,7 @@ func cmpErr(err, fallback error) error {
 // one CopyData message (one row) per call.
 type countingWriter struct {
 	w     *bufio.Writer
-	phase *report.Phase
+	phase *progress.Phase
 	bytes atomic.Int64
 	rows  atomic.Int64
 }

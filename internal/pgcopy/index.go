@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // annMemory is maintenance_work_mem for a pgvector index over rows vectors of dims dimensions:
@@ -104,7 +104,7 @@ func buildIndex(ctx context.Context, cfg Config, conn, watch *pgx.Conn, j *table
 		return r, fmt.Errorf("target: index settings: %w", err)
 	}
 
-	phase := cfg.Progress.Start("index", report.Count, 0)
+	phase := cfg.Progress.Start("index", progress.Count, 0)
 	defer cfg.Progress.End(phase)
 	phase.SetDetail(name)
 	log.InfoContext(ctx, "building index", slog.String("definition", def), slog.Int64("maintenance_work_mem_mb", r.MemoryMB), slog.Int("parallel_workers", r.Workers))
@@ -139,7 +139,7 @@ func buildIndex(ctx context.Context, cfg Config, conn, watch *pgx.Conn, j *table
 
 // watchIndex reports pg_stat_progress_create_index for the backend pid until ctx ends. ctx only
 // stops the loop: each query runs to completion under its own timeout.
-func watchIndex(ctx context.Context, conn *pgx.Conn, pid uint32, name string, phase *report.Phase) {
+func watchIndex(ctx context.Context, conn *pgx.Conn, pid uint32, name string, phase *progress.Phase) {
 	t := time.NewTicker(300 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
-	"github.com/ragmigrate/ragmigrate/internal/report"
 )
 
 // fakeClock jumps to the wake-up time (plus oversleep, like a busy machine's late timers)
@@ -91,7 +91,7 @@ func TestRateLimiterWallClock(t *testing.T) {
 		rows    = 8000 // per worker: ~83 MB in all, ~0.4 s at the cap
 	)
 	l := newRateLimiter(rate, ratelimit.SystemClock{})
-	phase := report.New(report.Options{}).Start("data", report.Bytes, 0)
+	phase := progress.New(progress.Options{}).Start("data", progress.Bytes, 0)
 	row := make([]byte, perRow)
 	start := time.Now()
 	var wg sync.WaitGroup

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 )
 
 // partCount is how many parts a table of relBytes (heap + TOAST) and rows splits into.
@@ -23,7 +21,7 @@ func partCount(relBytes, rows, partBytes int64) int {
 // Boundaries are percentiles of the key, so parts hold about equal numbers of rows, on a sample of
 // the table when it is large. Bounds are half-open [lower, upper) with open ends, so the parts
 // cover every key whatever the sample missed.
-func split(ctx context.Context, cfg Config, j *tableJob, runID int64) ([]journal.Part, error) {
+func split(ctx context.Context, cfg Config, j *tableJob, runID int64) ([]Part, error) {
 	t := j.src
 	n := partCount(t.RelationBytes, t.Rows, cfg.PartBytes)
 	if t.Key == "" && n > 1 {
@@ -61,9 +59,9 @@ func split(ctx context.Context, cfg Config, j *tableJob, runID int64) ([]journal
 			}
 		}
 	}
-	parts := make([]journal.Part, len(bounds)+1)
+	parts := make([]Part, len(bounds)+1)
 	for i := range parts {
-		p := journal.Part{RunID: runID, Table: j.targetRaw, Part: i + 1, EstBytes: t.RelationBytes / int64(len(parts))}
+		p := Part{RunID: runID, Table: j.targetRaw, Part: i + 1, EstBytes: t.RelationBytes / int64(len(parts))}
 		if i > 0 {
 			p.Lower = &bounds[i-1]
 		}
@@ -78,7 +76,7 @@ func split(ctx context.Context, cfg Config, j *tableJob, runID int64) ([]journal
 }
 
 // copyOutSQL reads one part of t from the source.
-func copyOutSQL(t *Table, p journal.Part) string {
+func copyOutSQL(t *Table, p Part) string {
 	if p.Lower == nil && p.Upper == nil {
 		return `COPY ` + t.Qualified() + ` (` + t.ColumnList() + `) TO STDOUT (FORMAT binary)`
 	}

@@ -40,7 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -49,7 +49,7 @@ const (
 	DefaultJobs        = 2
 	DefaultPartBytes   = 64 << 20
 	DefaultIndexMemory = 1 << 30
-	DefaultLockWait    = 15 * time.Second
+	DefaultLockWait    = journal.DefaultLockWait // every strategy's policy
 	maxParts           = 10000
 	maxAttempts        = 5
 )
@@ -82,7 +82,7 @@ type Config struct {
 	// bounded by the run's context instead).
 	Timeouts vectorstore.Timeouts
 	Logger   *slog.Logger
-	Progress *report.Progress
+	Progress *progress.Progress
 	// Confirm is asked, with a summary, after the read-only preflight and before the first write.
 	Confirm func(summary string) error
 }
@@ -99,7 +99,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Progress == nil {
-		c.Progress = report.New(report.Options{Logger: c.Logger})
+		c.Progress = progress.New(progress.Options{Logger: c.Logger})
 	}
 	if c.Confirm == nil {
 		c.Confirm = func(string) error { return nil }
@@ -162,7 +162,7 @@ type tableJob struct {
 	exists    bool
 	rows      int64 // rows already in the target
 	indexes   []targetIndex
-	parts     []journal.Part
+	parts     []Part
 	result    *TableResult
 	mu        sync.Mutex // guards result during the data phase
 }
@@ -185,11 +185,11 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer closeConn(cleanup, lockConn)
-	lock, err := journal.Acquire(ctx, lockConn, cfg.LockWait)
+	sess, err := journal.Begin(ctx, lockConn, dst, journal.Options{LockWait: cfg.LockWait, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(cleanup)
+	defer sess.Close(cleanup)
 	src, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connMeta)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
@@ -212,26 +212,17 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 			res.Tables = append(res.Tables, *j.result)
 		}
 	}()
-	if err := prepare(ctx, cfg, dst, jobs, &run, res); err != nil {
+	if err := prepare(ctx, cfg, sess, dst, jobs, &run, res); err != nil {
 		return nil, err
 	}
 	res.RunID = run.ID
 	log.InfoContext(ctx, "copy run", slog.Int64("run_id", run.ID), slog.Bool("resumed", res.Resumed),
 		slog.String("pgvector_source", res.PgvectorSource), slog.String("pgvector_target", res.PgvectorTarget))
 
-	runErr := execute(ctx, cfg, dst, jobs, run, res)
+	runErr := execute(ctx, cfg, sess, dst, jobs, run, res)
 	runTotals(cleanup, log, dst, jobs, run.ID)
-	status := journal.StatusDone
-	switch {
-	case runErr != nil && ctx.Err() != nil:
-		status = journal.StatusInterrupted
-	case runErr != nil:
-		status = journal.StatusFailed
-	}
-	fctx, cancel := context.WithTimeout(cleanup, 10*time.Second)
-	defer cancel()
-	if err := journal.Finish(fctx, dst, run.ID, status, runErr); err != nil && runErr == nil {
-		runErr = err
+	if err := sess.Finish(ctx, runErr); err != nil {
+		runErr = errors.Join(runErr, err)
 	}
 	res.TotalSeconds = time.Since(start).Seconds()
 	return res, runErr
@@ -244,7 +235,7 @@ func runTotals(ctx context.Context, log *slog.Logger, dst *pgx.Conn, jobs []*tab
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for _, j := range jobs {
-		parts, err := journal.Parts(ctx, dst, runID, j.targetRaw)
+		parts, err := Parts(ctx, dst, runID, j.targetRaw)
 		if err != nil {
 			// The parts read at the start and this invocation's count give the same sum unless
 			// a part's commit reply was lost; say that the figure is not the journal's.
@@ -380,11 +371,11 @@ func resumable(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob)
 	}
 	var run *journal.Run
 	if hasJournal {
-		r, err := journal.LatestRun(ctx, dst, "copy", subject(jobs))
+		r, err := journal.LatestRun(ctx, dst, Kind, subject(jobs))
 		if err != nil && !errors.Is(err, journal.ErrNoRun) {
 			return nil, fmt.Errorf("target: %w", err)
 		}
-		if r != nil && r.Status != journal.StatusDone && r.Status != journal.StatusAbandoned {
+		if journal.Unfinished(r) {
 			run = r
 		}
 	}
@@ -431,7 +422,7 @@ func summary(cfg Config, jobs []*tableJob, run *journal.Run, res *Result) string
 // prepare makes the writes that precede the data: extension, journal, tables, the run and its
 // parts. For a fresh run it empties the target tables and drops their indexes, which are rebuilt
 // from the source's definitions after the load.
-func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, run **journal.Run, res *Result) error {
+func prepare(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Conn, jobs []*tableJob, run **journal.Run, res *Result) error {
 	if res.PgvectorTarget == "" {
 		if _, err := dst.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector`); err != nil {
 			return fmt.Errorf("target: create extension vector: %w", err)
@@ -443,15 +434,15 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 		res.PgvectorTarget = ver
 		cfg.Logger.InfoContext(ctx, "vector extension created in the target database", slog.String("version", ver))
 	}
-	if err := journal.Migrate(ctx, dst); err != nil {
+	if err := sess.Migrate(ctx); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	if (*run).ID != 0 {
-		if err := journal.SetPhase(ctx, dst, (*run).ID, cmp.Or((*run).Phase, "data")); err != nil {
+		if err := sess.Resume(ctx, *run, cmp.Or((*run).Phase, "data")); err != nil {
 			return err
 		}
 		for _, j := range jobs {
-			parts, err := journal.Parts(ctx, dst, (*run).ID, j.targetRaw)
+			parts, err := Parts(ctx, dst, (*run).ID, j.targetRaw)
 			if err != nil {
 				return err
 			}
@@ -470,13 +461,10 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 		return fmt.Errorf("target: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `UPDATE ragmigrate.runs SET status = 'abandoned', updated_at = now()
-		WHERE kind = 'copy' AND subject = $1 AND status NOT IN ('done', 'abandoned')`, subject(jobs)); err != nil {
-		return fmt.Errorf("target: abandon earlier runs: %w", err)
-	}
-	r, err := journal.StartRun(ctx, tx, "copy", subject(jobs), map[string]any{
+	// The run, its parts and the emptied tables commit together: a failed start leaves none.
+	r, err := sess.Start(ctx, tx, Kind, subject(jobs), map[string]any{
 		"tables": cfg.Tables, "jobs": cfg.Jobs, "part_bytes": cfg.PartBytes, "index_memory": cfg.IndexMemory,
-	})
+	}, "data")
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
@@ -507,15 +495,11 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 		if err != nil {
 			return err
 		}
-		if err := journal.AddParts(ctx, tx, parts); err != nil {
+		if err := AddParts(ctx, tx, parts); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
 		j.parts = parts
 	}
-	if _, err := tx.Exec(ctx, `UPDATE ragmigrate.runs SET phase = 'data' WHERE id = $1`, r.ID); err != nil {
-		return fmt.Errorf("target: %w", err)
-	}
-	r.Phase = "data"
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
@@ -524,7 +508,7 @@ func prepare(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 }
 
 // execute runs the phases the run has not finished.
-func execute(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, run *journal.Run, res *Result) error {
+func execute(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Conn, jobs []*tableJob, run *journal.Run, res *Result) error {
 	phase := cmp.Or(run.Phase, "data")
 	if phase == "data" {
 		t := time.Now()
@@ -535,7 +519,7 @@ func execute(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := journal.SetPhase(ctx, dst, run.ID, "indexes"); err != nil {
+		if err := sess.SetPhase(ctx, "indexes"); err != nil {
 			return err
 		}
 		phase = "indexes"
@@ -546,7 +530,7 @@ func execute(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob, r
 			return err
 		}
 		res.IndexSeconds = time.Since(t).Seconds()
-		if err := journal.SetPhase(ctx, dst, run.ID, "analyze"); err != nil {
+		if err := sess.SetPhase(ctx, "analyze"); err != nil {
 			return err
 		}
 	}

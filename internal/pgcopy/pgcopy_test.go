@@ -9,8 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 )
 
 func TestPartCount(t *testing.T) {
@@ -40,13 +38,13 @@ func TestCopyOutSQL(t *testing.T) {
 		Columns: []Column{{Name: "id"}, {Name: "embedding"}}}
 	lo, hi := "A'B", "C"
 	for name, tc := range map[string]struct {
-		part journal.Part
+		part Part
 		want string
 	}{
-		"Whole":  {journal.Part{}, `COPY "public"."items" ("id", "embedding") TO STDOUT (FORMAT binary)`},
-		"First":  {journal.Part{Upper: &hi}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" < 'C'::character(26)) TO STDOUT (FORMAT binary)`},
-		"Middle": {journal.Part{Lower: &lo, Upper: &hi}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" >= 'A''B'::character(26) AND "id" < 'C'::character(26)) TO STDOUT (FORMAT binary)`},
-		"Last":   {journal.Part{Lower: &lo}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" >= 'A''B'::character(26)) TO STDOUT (FORMAT binary)`},
+		"Whole":  {Part{}, `COPY "public"."items" ("id", "embedding") TO STDOUT (FORMAT binary)`},
+		"First":  {Part{Upper: &hi}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" < 'C'::character(26)) TO STDOUT (FORMAT binary)`},
+		"Middle": {Part{Lower: &lo, Upper: &hi}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" >= 'A''B'::character(26) AND "id" < 'C'::character(26)) TO STDOUT (FORMAT binary)`},
+		"Last":   {Part{Lower: &lo}, `COPY (SELECT "id", "embedding" FROM ONLY "public"."items" WHERE "id" >= 'A''B'::character(26)) TO STDOUT (FORMAT binary)`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -26,6 +26,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/chunk"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -39,7 +40,9 @@ type Options struct {
 	Source  *pgx.Conn // optional: the copy estimate
 	BotIDs  []string  // only these bots (all when empty)
 	UserIDs []string  // only these users' bots (all when empty)
-	Model   Model
+	// Model is the model re-embedding would use (embed.LookupModel or embed.OpenAIModel): its
+	// batch, input limit and price are the run's.
+	Model embed.Model
 	// RequestsPerMinute and TokensPerMinute are the embedding budget (0: unlimited).
 	RequestsPerMinute int
 	TokensPerMinute   int
@@ -55,7 +58,7 @@ type Options struct {
 
 // Plan is the result.
 type Plan struct {
-	Model          Model         `json:"model"`
+	Model          embed.Model   `json:"model"`
 	Exact          bool          `json:"exact"`
 	Bots           BotCounts     `json:"bots"`
 	Sources        SourceCounts  `json:"sources"`
@@ -66,6 +69,9 @@ type Plan struct {
 	Copy           *CopyEstimate `json:"copy,omitempty"`
 	Recommendation string        `json:"recommendation"`
 	Reason         string        `json:"reason"`
+	// EveryBot makes WriteText list every bot (--per-bot), not only those with a problem or a
+	// long chunk; PerBot, and so the JSON, always has them all.
+	EveryBot bool `json:"-"`
 }
 
 // BotCounts counts the bots in scope.
@@ -82,7 +88,7 @@ type BotCounts struct {
 	// app's --truncate NONE rejects. A quick plan sees only what it can without reading.
 	WillFail int `json:"will_fail"`
 	// WillFailLongChunks are the bots of WillFail whose only problem is chunks over the model's
-	// input: --truncate END embeds them.
+	// input: --truncate END embeds them if the model truncates (Model.Truncates).
 	WillFailLongChunks int `json:"will_fail_long_chunks"`
 }
 
@@ -343,11 +349,13 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 	}
 	bp.Problems = append(bp.Problems, unreadable...)
 	for _, c := range chunks {
-		tokens := EstimateTokens(c.Text)
+		// The run counts the tokens it spends with the same estimator, so an exact plan's
+		// tokens are the run's.
+		tokens := embed.EstimateTokens(c.Text)
 		bp.Chunks++
 		bp.Chars += int64(utf8.RuneCountInString(c.Text))
-		bp.Tokens += tokens
-		if o.Model.MaxTokens > 0 && tokens > int64(o.Model.MaxTokens) {
+		bp.Tokens += int64(tokens)
+		if o.Model.MaxTokens > 0 && tokens > o.Model.MaxTokens {
 			bp.LongChunks++
 		}
 	}
@@ -367,12 +375,14 @@ func estimate(bp *BotPlan, ep botstore.EmbeddingParams, chars []int64) {
 		bp.Chunks += n
 		embedded := c + (n-1)*int64(ep.ChunkOverlap)
 		bp.Chars += embedded
-		bp.Tokens += (embedded + 3) / 4
+		// No text to count tokens in, only its size: the rule of thumb EstimateTokens
+		// applies to words.
+		bp.Tokens += (embedded + embed.CharsPerToken - 1) / embed.CharsPerToken
 	}
 }
 
 // requests counts the requests a bot's chunks take in full batches.
-func requests(bp *BotPlan, m Model) {
+func requests(bp *BotPlan, m embed.Model) {
 	if bp.Chunks > 0 {
 		batch := int64(max(1, m.MaxBatch))
 		bp.Requests = (bp.Chunks + batch - 1) / batch
@@ -408,7 +418,7 @@ func (r *Readiness) note(format string, a ...any) {
 // preflight judges the target for reembed (vectorstore.EnsureItems, then one DELETE + COPY per
 // bot) and copy (pgcopy: the table created or emptied, its indexes dropped and rebuilt).
 // src is the copy estimate of the source, nil without one.
-func preflight(ctx context.Context, conn *pgx.Conn, m Model, src *CopyEstimate) (*Preflight, error) {
+func preflight(ctx context.Context, conn *pgx.Conn, m embed.Model, src *CopyEstimate) (*Preflight, error) {
 	st, err := vectorstore.Stats(ctx, conn, nil)
 	if err != nil {
 		return nil, err
@@ -542,7 +552,7 @@ func (p *Plan) recommend() {
 	switch {
 	case p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0:
 		p.Recommendation = "copy"
-		p.Reason = fmt.Sprintf("the old cluster is reachable with %d rows of the same model: copying costs no Bedrock spend (re-embed ≈ $%.2f) and keeps chunks byte-identical", p.Copy.Rows, p.Reembed.CostUSD)
+		p.Reason = fmt.Sprintf("the old cluster is reachable with %d rows of the same model: copying costs no embedding spend (re-embed ≈ $%.2f) and keeps chunks byte-identical", p.Copy.Rows, p.Reembed.CostUSD)
 	case p.Copy != nil:
 		p.Recommendation = "reembed"
 		p.Reason = "the old cluster cannot serve a copy: " + strings.Join(p.Copy.Problems, "; ")

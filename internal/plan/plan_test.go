@@ -9,6 +9,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/seed"
@@ -33,7 +34,7 @@ func TestPlanOfTheSeededDeployment(t *testing.T) {
 	defer dst.Close(ctx)
 	docs := docstore.New(clients.S3, bucket)
 	require.NoError(t, seed.Apply(ctx, d, seed.Targets{DynamoDB: clients.DynamoDB, Table: table, Docs: docs, Source: src}))
-	model, err := plan.LookupModel("cohere.embed-multilingual-v3")
+	model, err := embed.LookupModel("cohere.embed-multilingual-v3")
 	require.NoError(t, err)
 	base := plan.Options{Bots: botstore.New(clients.DynamoDB, table), Docs: docs, Model: model, RequestsPerMinute: 6,
 		Fetcher: &loader.Fetcher{AllowPrivate: true}} // the stack's web site is on loopback

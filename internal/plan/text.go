@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/inventory"
 )
 
-// WriteText prints the plan for people; perBot adds a line for every bot, not only for the
+// WriteText prints the plan for people; EveryBot adds a line for every bot, not only for the
 // bots that will fail.
-func (p *Plan) WriteText(w io.Writer, perBot bool) error {
+func (p *Plan) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pr := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
 	var st []string
@@ -28,22 +27,30 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		ext = append(ext, fmt.Sprintf("%s %d", e, p.Sources.ByExt[e]))
 	}
 	s := p.Sources
-	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, inventory.Bytes(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
+	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, size(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
 	e := p.Reembed
 	kind := "estimate (--exact downloads and splits every source)"
 	approx := "~"
 	if p.Exact {
 		kind, approx = "exact: every source read and split", ""
 	}
-	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f Bedrock (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
+	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
 		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
 	pr("\t%s", kind)
 	if p.Bots.StatusFixes > 0 {
 		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
 	}
+	// Only a model that truncates itself (Cohere) embeds them cut; --truncate cuts the others'
+	// texts to their character limit only, which a chunk over the token window may be within.
+	rejects := "with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut"
+	short := "--truncate NONE; END embeds them cut"
+	if !p.Model.Truncates {
+		rejects = "the model rejects them and their bots fail, whatever --truncate says: a smaller chunk_size avoids them"
+		short = p.Model.ID + " cannot cut them"
+	}
 	if e.LongChunks > 0 {
-		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): with --truncate NONE, the app's setting, the model rejects them and their bots fail; --truncate END embeds them cut",
-			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens)
+		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): %s",
+			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens, rejects)
 	}
 	if c := p.Bots; c.WillFail > 0 {
 		// The count is the list below: every bot listed fails a run with the defaults.
@@ -52,7 +59,7 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 			why = append(why, fmt.Sprintf("%d with a source that cannot be read (--on-source-error fail-bot)", n))
 		}
 		if c.WillFailLongChunks > 0 {
-			why = append(why, fmt.Sprintf("%d with chunks over the model's input (--truncate NONE; END embeds them cut)", c.WillFailLongChunks))
+			why = append(why, fmt.Sprintf("%d with chunks over the model's input (%s)", c.WillFailLongChunks, short))
 		}
 		seen := ""
 		if !p.Exact {
@@ -61,14 +68,14 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		pr("  will fail\t%d %s with the defaults%s: %s", c.WillFail, plural(c.WillFail, "bot", "bots"), seen, strings.Join(why, ", "))
 	}
 	for _, b := range p.PerBot {
-		if len(b.Problems) == 0 && b.LongChunks == 0 && !perBot {
+		if len(b.Problems) == 0 && b.LongChunks == 0 && !p.EveryBot {
 			continue
 		}
 		long := ""
 		if b.LongChunks > 0 {
 			long = fmt.Sprintf(" (%d long)", b.LongChunks)
 		}
-		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, inventory.Bytes(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
+		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
 		for _, prob := range b.Problems {
 			pr("    ✗\t%s", prob)
 		}
@@ -77,7 +84,7 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 		pr("  malformed\t%s: %s", m.SK, m.Reason)
 	}
 	if c := p.Copy; c != nil {
-		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, inventory.Bytes(c.Bytes), c.Dimensions, c.Duration)
+		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, size(c.Bytes), c.Dimensions, c.Duration)
 		for _, ix := range c.Indexes {
 			pr("  index\t%s", ix)
 		}
@@ -111,6 +118,21 @@ func (p *Plan) WriteText(w io.Writer, perBot bool) error {
 	}
 	pr("recommendation\t%s: %s", p.Recommendation, p.Reason)
 	return tw.Flush()
+}
+
+// size formats a byte count for people, in binary units (the inventory's format, which belongs
+// to the development rig: plan does not link it).
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func duration(e Estimate) string {

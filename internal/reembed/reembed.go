@@ -37,8 +37,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -48,21 +48,27 @@ type Embedder interface {
 	EmbedAll(ctx context.Context, texts []string) ([][]float32, embed.Stats, error)
 }
 
-// Job runs one bot. It is what both the in-process pool and the ECS worker execute.
+// Job runs one bot. It is what both the in-process pool and the ECS worker execute: given the
+// run's Params (as stored in the journal) and the job's row, any process runs it the same way.
 type Job struct {
-	Bots     *botstore.Store
-	Docs     *docstore.Store
-	Fetcher  *loader.Fetcher
-	Limits   loader.Limits
+	Bots *botstore.Store
+	Docs *docstore.Store
+	// Params are the run's; Use sets them.
+	Params   Params
+	fetcher  *loader.Fetcher
 	Embedder Embedder
 	Target   *pgxpool.Pool
 	Logger   *slog.Logger
 	// Counters, if set, are advanced as the job goes, for progress output.
 	Counters *Counters
-	// SkipUnreadableSources re-embeds a bot from the sources that can be read, listing the
-	// others in the outcome, instead of failing the bot (the default, and what the app did for
-	// files).
-	SkipUnreadableSources bool
+}
+
+// Use makes the job run under p, a run's params: how sources are read, and whether an
+// unreadable source fails the bot (the default, and what the app did for files) or is skipped
+// and listed in the outcome.
+func (jb *Job) Use(p Params) {
+	jb.Params = p
+	jb.fetcher = p.Sources.Fetcher()
 }
 
 // Counters are live totals across a run's bots.
@@ -74,7 +80,7 @@ type Counters struct {
 
 // Outcome is a finished job.
 type Outcome struct {
-	journal.BotJob
+	botjob.Job
 	Title string `json:"title"`
 }
 
@@ -91,22 +97,22 @@ type Outcome struct {
 // app's later writes always come after ours. If the process dies between the two, the job is
 // still pending and the next run does the bot again (its SyncStatus then says SUCCEEDED under
 // this run's exec id, which the retry takes over).
-func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outcome, error) {
+func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome, error) {
 	log := jb.Logger.With(slog.String("bot_id", b.ID))
-	out := Outcome{BotJob: j, Title: b.Title}
+	out := Outcome{Job: j, Title: b.Title}
 	// The scan may be minutes old: work from what the item holds now.
 	b, err := jb.Bots.Get(ctx, b.UserID, b.ID)
 	var de *botstore.DecodeError
 	switch {
 	case errors.Is(err, botstore.ErrBotGone):
-		return out, jb.leave(ctx, &out, journal.JobSkipped, "the bot was deleted")
+		return out, jb.leave(ctx, &out, botjob.Skipped, "the bot was deleted")
 	case errors.As(err, &de):
-		return out, jb.leave(ctx, &out, journal.JobSkipped, "the bot's item can no longer be read: "+de.Reason)
+		return out, jb.leave(ctx, &out, botjob.Skipped, "the bot's item can no longer be read: "+de.Reason)
 	case err != nil:
 		return out, err
 	}
 	out.Title = b.Title
-	if err := journal.StartBotJob(ctx, jb.Target, &out.BotJob); err != nil {
+	if err := botjob.Start(ctx, jb.Target, &out.Job); err != nil {
 		return out, err
 	}
 	execID := j.ExecID()
@@ -120,8 +126,8 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outc
 				return out, jb.statusRefused(ctx, &out, err)
 			}
 		}
-		out.Status, out.StatusWritten = journal.JobDone, true
-		if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
+		out.Status, out.StatusWritten = botjob.Done, true
+		if err := botjob.Finish(ctx, jb.Target, out.Job); err != nil {
 			return out, err
 		}
 		jb.count(&out)
@@ -159,7 +165,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outc
 	defer cancel()
 	var refused error
 	err = pgx.BeginFunc(wctx, jb.Target, func(tx pgx.Tx) error {
-		mine, err := journal.ClaimBotJob(wctx, tx, j.RunID, b.ID)
+		mine, err := botjob.Claim(wctx, tx, j.RunID, b.ID)
 		if err != nil {
 			return err
 		}
@@ -169,8 +175,8 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outc
 		if _, err := vectorstore.ReplaceBotRows(wctx, tx, b.ID, rows); err != nil {
 			return err
 		}
-		out.Status, out.StatusWritten = journal.JobDone, true
-		if err := journal.FinishBotJob(wctx, tx, out.BotJob); err != nil {
+		out.Status, out.StatusWritten = botjob.Done, true
+		if err := botjob.Finish(wctx, tx, out.Job); err != nil {
 			return err
 		}
 		// Last, so that nothing can fail between the app's item saying SUCCEEDED and the commit
@@ -183,9 +189,9 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outc
 	})
 	switch {
 	case errors.Is(err, errAlreadyDone):
-		out.Status = journal.JobDone
+		out.Status = botjob.Done
 	case refused != nil && (errors.Is(refused, botstore.ErrBotChanged) || errors.Is(refused, botstore.ErrBotGone)):
-		out.Status, out.StatusWritten = journal.JobPending, false
+		out.Status, out.StatusWritten = botjob.Pending, false
 		return out, jb.statusRefused(wctx, &out, refused)
 	case err != nil:
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
@@ -200,9 +206,9 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j journal.BotJob) (Outc
 func (jb *Job) statusRefused(ctx context.Context, out *Outcome, err error) error {
 	switch {
 	case errors.Is(err, botstore.ErrBotGone):
-		return jb.leave(ctx, out, journal.JobSkipped, "the bot was deleted")
+		return jb.leave(ctx, out, botjob.Skipped, "the bot was deleted")
 	case errors.Is(err, botstore.ErrBotChanged):
-		return jb.leave(ctx, out, journal.JobLeft, "left to the app: "+strings.TrimPrefix(err.Error(), "set status: "))
+		return jb.leave(ctx, out, botjob.Left, "left to the app: "+strings.TrimPrefix(err.Error(), "set status: "))
 	}
 	return err
 }
@@ -213,7 +219,7 @@ func (jb *Job) leave(ctx context.Context, out *Outcome, status, reason string) e
 	out.Status, out.Error, out.StatusWritten = status, reason, false
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := journal.FinishBotJob(fctx, jb.Target, out.BotJob); err != nil {
+	if err := botjob.Finish(fctx, jb.Target, out.Job); err != nil {
 		return err
 	}
 	jb.count(out)
@@ -224,7 +230,11 @@ var errAlreadyDone = errors.New("job already done")
 
 // prepare loads, splits and embeds the bot's knowledge into rows.
 func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]vectorstore.Row, error) {
-	chunks, skipped, err := sources.Load(ctx, b, jb.Docs, jb.Fetcher, jb.Limits, jb.SkipUnreadableSources)
+	fetcher := jb.fetcher
+	if fetcher == nil {
+		fetcher = jb.Params.Sources.Fetcher() // Use not called: still the params' fetcher
+	}
+	chunks, skipped, err := sources.Load(ctx, b, jb.Docs, fetcher, jb.Params.Sources.Limits(), jb.Params.Sources.OnSourceError == SkipSource)
 	out.SkippedSources = skipped
 	for _, s := range skipped {
 		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))
@@ -288,8 +298,8 @@ func (jb *Job) fail(ctx context.Context, out *Outcome, b *botstore.Bot, cause er
 	if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusFailed, cause.Error(), execID); err != nil {
 		return jb.statusRefused(ctx, out, err)
 	}
-	out.Status, out.Error, out.StatusWritten = journal.JobFailed, cause.Error(), true
-	if err := journal.FinishBotJob(ctx, jb.Target, out.BotJob); err != nil {
+	out.Status, out.Error, out.StatusWritten = botjob.Failed, cause.Error(), true
+	if err := botjob.Finish(ctx, jb.Target, out.Job); err != nil {
 		return err
 	}
 	jb.count(out)
@@ -317,7 +327,7 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	if err != nil && !errors.Is(err, botstore.ErrBotGone) && !errors.Is(err, botstore.ErrBotChanged) {
 		jb.Logger.Warn("could not put the bot's SyncStatus back", slog.String("bot_id", b.ID), slog.Any("error", err))
 	}
-	out.Status = journal.JobPending
+	out.Status = botjob.Pending
 	return cause
 }
 
@@ -333,13 +343,13 @@ func (jb *Job) count(out *Outcome) {
 		return
 	}
 	switch out.Status {
-	case journal.JobDone:
+	case botjob.Done:
 		c.BotsDone.Add(1)
-	case journal.JobFailed:
+	case botjob.Failed:
 		c.BotsFailed.Add(1)
-	case journal.JobSkipped:
+	case botjob.Skipped:
 		c.BotsSkipped.Add(1)
-	case journal.JobLeft:
+	case botjob.Left:
 		c.BotsLeft.Add(1)
 	}
 	c.Chunks.Add(out.Chunks)

@@ -9,27 +9,37 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
+	"github.com/ragmigrate/ragmigrate/internal/runner"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // Kind is the journal's name for re-embed runs.
-const Kind = "reembed"
+const Kind = botjob.Kind
+
+// Runner runs a run's claimed jobs somewhere: runner.Local in this process, or workers
+// elsewhere that rebuild each job from the journal. do runs one job in this process; it returns
+// an error only for what stops the whole run.
+type Runner interface {
+	Run(ctx context.Context, jobs []botjob.Job, do func(context.Context, botjob.Job) error) error
+}
 
 // Config is one re-embed invocation.
 type Config struct {
 	Job
 	// Table is the bots' table: the journal's subject, so runs on one deployment resume each other.
 	Table       string
-	Concurrency int // bots at once; default 4
-	BotIDs      []string
-	UserIDs     []string
+	Concurrency int // bots at once in the default runner; default 4
+	// Runner runs the jobs; default runner.Local{Concurrency}.
+	Runner  Runner
+	BotIDs  []string
+	UserIDs []string
 	// Fresh abandons an unfinished run and starts a new one.
 	Fresh bool
 	// RetryFailed runs the latest run's failed bots again.
@@ -39,10 +49,13 @@ type Config struct {
 	// CreateMissing creates the vector extension and items (the app's DDL) when the target
 	// lacks them; without it a target without them is an error (vectorstore.ErrSetupMissing).
 	CreateMissing bool
-	// Params are recorded with a new run (model, budgets), for status output.
-	Params   any
+	// Params describe the jobs; they are recorded with a new run. A resumed run goes on with
+	// its recorded params (see resumeParams): Explicit tells which flags the operator set.
+	Params   Params
+	Explicit func(flag string) bool
+	// LockWait is how long to wait for another run's lock; default journal.DefaultLockWait.
 	LockWait time.Duration
-	Progress *report.Progress
+	Progress *progress.Progress
 }
 
 // Result is what a run did.
@@ -74,12 +87,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, fmt.Errorf("reembed: target: %w", err)
 	}
 	defer lockConn.Release()
-	lock, err := journal.Acquire(ctx, lockConn.Conn(), c.LockWait)
+	sess, err := journal.Begin(ctx, lockConn.Conn(), c.Target, journal.Options{LockWait: c.LockWait, Logger: c.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	if err := journal.Migrate(ctx, c.Target); err != nil {
+	defer sess.Close(ctx)
+	if err := sess.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
 	if err := vectorstore.EnsureItems(ctx, lockConn.Conn(), c.Dimensions, c.CreateMissing); err != nil {
@@ -105,7 +118,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return nil, fmt.Errorf("reembed: %w", err)
 	}
 
-	run, todo, err := c.pickRun(ctx, res, bots)
+	run, todo, err := c.pickRun(ctx, sess, res, bots)
 	if err != nil || res.NothingToDo {
 		return res, err
 	}
@@ -113,37 +126,37 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	c.Logger.InfoContext(ctx, "re-embed run", slog.Int64("run_id", run.ID), slog.Bool("resumed", res.Resumed),
 		slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
 
-	var phase *report.Phase
+	var phase *progress.Phase
 	if c.Progress != nil {
-		phase = c.Progress.Start("bots", report.Count, int64(len(todo)))
+		phase = c.Progress.Start("bots", progress.Count, int64(len(todo)))
 		defer c.Progress.End(phase)
 	}
-	outcomes := make([]Outcome, len(todo))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.Concurrency)
-	for i, j := range todo {
-		if gctx.Err() != nil {
-			break
-		}
+	c.Job.Use(c.Params)
+	var mu sync.Mutex
+	outcomes := map[string]Outcome{}
+	rn := c.Runner
+	if rn == nil {
+		rn = runner.Local{Concurrency: c.Concurrency}
+	}
+	runErr := rn.Run(ctx, todo, func(ctx context.Context, j botjob.Job) error {
 		b := bots[j.BotID]
 		if b == nil {
 			// A failed bot retried after it was deleted: the job finds it gone.
 			b = &botstore.Bot{UserID: j.UserID, ID: j.BotID}
 		}
-		g.Go(func() error {
-			out, err := c.Job.Run(gctx, b, j)
-			outcomes[i] = out
-			if phase != nil {
-				phase.Add(1)
-				phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
-					c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
-			}
-			return err
-		})
-	}
-	runErr := g.Wait()
-	for _, o := range outcomes {
-		if o.BotID != "" {
+		out, err := c.Job.Run(ctx, b, j)
+		mu.Lock()
+		outcomes[j.BotID] = out
+		mu.Unlock()
+		if phase != nil {
+			phase.Add(1)
+			phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
+				c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+		}
+		return err
+	})
+	for _, j := range todo {
+		if o, ok := outcomes[j.BotID]; ok {
 			res.Outcomes = append(res.Outcomes, o)
 		}
 	}
@@ -153,14 +166,14 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	var finishErr error
 	switch {
 	case ctx.Err() != nil:
-		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusInterrupted, ctx.Err())
+		finishErr = sess.Finish(ctx, ctx.Err())
 		runErr = fmt.Errorf("reembed run %d interrupted; run again to continue: %w", run.ID, ctx.Err())
 	case runErr != nil:
-		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusFailed, runErr)
+		finishErr = sess.Finish(ctx, runErr)
 		runErr = fmt.Errorf("reembed run %d: %w", run.ID, runErr)
 	}
 	// The report covers the whole run, also what earlier invocations of a resumed run did.
-	all, err := journal.BotJobs(fctx, c.Target, run.ID)
+	all, err := botjob.List(fctx, c.Target, run.ID)
 	if err != nil {
 		return res, errors.Join(runErr, finishErr, err)
 	}
@@ -171,11 +184,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		if b := bots[j.BotID]; b != nil {
 			title = b.Title
 		}
-		res.Run = append(res.Run, Outcome{BotJob: j, Title: title})
-		pending = pending || j.Status == journal.JobPending
+		res.Run = append(res.Run, Outcome{Job: j, Title: title})
+		pending = pending || j.Status == botjob.Pending
 	}
 	if runErr == nil && !pending {
-		finishErr = journal.Finish(fctx, c.Target, run.ID, journal.StatusDone, nil)
+		finishErr = sess.Finish(ctx, nil)
 	}
 	return res, errors.Join(runErr, finishErr)
 }
@@ -183,33 +196,30 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 // pickRun chooses the run and its jobs to do: the failed bots of the latest run
 // (--retry-failed), a new run over every bot in scope (--fresh, or the first run), or else the
 // unfinished run resumed — or, when the latest run is finished, a new run over only the bots no
-// run has finished yet (created since, or left to the app and never taken by it).
-func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*botstore.Bot) (*journal.Run, []journal.BotJob, error) {
-	latest, err := journal.LatestRun(ctx, c.Target, Kind, c.Table)
+// run has finished yet (created since, or left to the app and never taken by it). A run taken
+// up again goes on with its recorded params (resume).
+func (c *Config) pickRun(ctx context.Context, sess *journal.Session, res *Result, bots map[string]*botstore.Bot) (*journal.Run, []botjob.Job, error) {
+	latest, err := sess.Latest(ctx, Kind, c.Table)
 	switch {
 	case errors.Is(err, journal.ErrNoRun):
 		latest = nil
 	case err != nil:
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	unfinished := latest != nil && latest.Status != journal.StatusDone && latest.Status != journal.StatusAbandoned
+	unfinished := journal.Unfinished(latest)
 
 	if c.RetryFailed {
 		if latest == nil {
 			res.NothingToDo, res.Note = true, "no re-embed run in the journal to retry"
 			return nil, nil, nil
 		}
-		jobs, err := journal.BotJobs(ctx, c.Target, latest.ID)
+		jobs, err := botjob.List(ctx, c.Target, latest.ID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reembed: %w", err)
 		}
-		var todo []journal.BotJob
+		var todo []botjob.Job
 		for _, j := range jobs {
-			if j.Status == journal.JobFailed && inScope(*c, j.UserID, j.BotID) {
-				if err := journal.ReopenBotJob(ctx, c.Target, j.RunID, j.BotID); err != nil {
-					return nil, nil, fmt.Errorf("reembed: %w", err)
-				}
-				j.Status, j.Error = journal.JobPending, ""
+			if j.Status == botjob.Failed && inScope(*c, j.UserID, j.BotID) {
 				todo = append(todo, j)
 			}
 		}
@@ -218,23 +228,28 @@ func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*bots
 			res.NothingToDo, res.Note = true, fmt.Sprintf("run %d has no failed bots to retry", latest.ID)
 			return latest, nil, nil
 		}
+		if err := c.resume(ctx, sess, latest); err != nil {
+			return nil, nil, err
+		}
+		for i, j := range todo {
+			if err := botjob.Reopen(ctx, c.Target, j.RunID, j.BotID); err != nil {
+				return nil, nil, fmt.Errorf("reembed: %w", err)
+			}
+			todo[i].Status, todo[i].Error = botjob.Pending, ""
+		}
 		c.Logger.InfoContext(ctx, "retrying failed bots", slog.Int64("run_id", latest.ID), slog.Int("bots", len(todo)))
 		res.Resumed = true
-		return latest, todo, journal.SetPhase(ctx, c.Target, latest.ID, "bots")
+		return latest, todo, nil
 	}
 
 	if c.Fresh || latest == nil {
-		if unfinished {
-			if err := journal.Finish(ctx, c.Target, latest.ID, journal.StatusAbandoned, errors.New("replaced by a fresh run")); err != nil {
-				return nil, nil, err
-			}
-		}
-		return c.startRun(ctx, bots, slices.Sorted(maps.Keys(bots)))
+		// Start abandons the unfinished run.
+		return c.startRun(ctx, sess, bots, slices.Sorted(maps.Keys(bots)))
 	}
 
 	// Bots some run already finished are not done again, whichever run it was (a run scoped
 	// with --bot finishes only its bots).
-	finished, err := journal.FinishedBots(ctx, c.Target, Kind, c.Table)
+	finished, err := botjob.FinishedBots(ctx, c.Target, Kind, c.Table)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
@@ -243,7 +258,7 @@ func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*bots
 		switch finished[id] {
 		case "":
 			need = append(need, id)
-		case journal.JobLeft:
+		case botjob.Left:
 			// Left to the app: if its own embedding task never took the bot (the LastExecId is
 			// still one of ours) and the bot is not queued for it, nobody embedded its sources.
 			if b := bots[id]; strings.HasPrefix(b.LastExecID, "ragmigrate-") && b.SyncStatus != botstore.StatusQueued {
@@ -258,50 +273,50 @@ func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*bots
 			return latest, nil, nil
 		}
 		c.Logger.InfoContext(ctx, "bots no run has finished; starting a run for them", slog.Int("bots", len(need)), slog.Int64("last_run_id", latest.ID))
-		return c.startRun(ctx, bots, need)
+		return c.startRun(ctx, sess, bots, need)
 	}
 
 	res.Resumed = true
-	if err := journal.SetPhase(ctx, c.Target, latest.ID, "bots"); err != nil {
+	if err := c.resume(ctx, sess, latest); err != nil {
 		return nil, nil, err
 	}
-	jobs, err := journal.BotJobs(ctx, c.Target, latest.ID)
+	jobs, err := botjob.List(ctx, c.Target, latest.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	inRun := map[string]journal.BotJob{}
+	inRun := map[string]botjob.Job{}
 	for _, j := range jobs {
 		inRun[j.BotID] = j
 	}
-	var add []journal.BotJob
+	var add []botjob.Job
 	for _, id := range need {
 		j, ok := inRun[id]
 		switch {
 		case !ok:
-			add = append(add, journal.BotJob{RunID: latest.ID, BotID: id, UserID: bots[id].UserID})
-		case j.Status == journal.JobLeft:
-			if err := journal.ReopenBotJob(ctx, c.Target, latest.ID, id); err != nil {
+			add = append(add, botjob.Job{RunID: latest.ID, BotID: id, UserID: bots[id].UserID})
+		case j.Status == botjob.Left:
+			if err := botjob.Reopen(ctx, c.Target, latest.ID, id); err != nil {
 				return nil, nil, fmt.Errorf("reembed: %w", err)
 			}
 		}
 	}
-	if err := journal.AddBotJobs(ctx, c.Target, add); err != nil {
+	if err := botjob.Add(ctx, c.Target, add); err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	if jobs, err = journal.BotJobs(ctx, c.Target, latest.ID); err != nil {
+	if jobs, err = botjob.List(ctx, c.Target, latest.ID); err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	var todo []journal.BotJob
+	var todo []botjob.Job
 	for _, j := range jobs {
 		_, ok := bots[j.BotID]
 		switch {
-		case j.Status != journal.JobPending:
+		case j.Status != botjob.Pending:
 		case ok:
 			todo = append(todo, j)
 		case len(c.BotIDs) == 0 && len(c.UserIDs) == 0:
 			// Pending, in scope, and no longer in the table: deleted since the run began.
-			j.Status, j.Error = journal.JobSkipped, "the bot was deleted"
-			if err := journal.FinishBotJob(ctx, c.Target, j); err != nil {
+			j.Status, j.Error = botjob.Skipped, "the bot was deleted"
+			if err := botjob.Finish(ctx, c.Target, j); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -309,20 +324,42 @@ func (c *Config) pickRun(ctx context.Context, res *Result, bots map[string]*bots
 	return latest, todo, nil
 }
 
+// resume takes run up again under its recorded params: the model must be the run's (else
+// ErrParamsDiffer, before anything is written), the source settings are the run's unless this
+// invocation sets them, and then the run's params say so for the jobs still to do.
+func (c *Config) resume(ctx context.Context, sess *journal.Session, run *journal.Run) error {
+	p, changed, complete, err := resumeParams(run.ID, run.Params, c.Params, c.Explicit)
+	if err != nil {
+		return fmt.Errorf("reembed: %w", err)
+	}
+	if !complete {
+		c.Logger.WarnContext(ctx, "the run was recorded without its settings (an older ragmigrate): it goes on with this invocation's", slog.Int64("run_id", run.ID))
+	}
+	if len(changed) > 0 || !complete {
+		c.Logger.InfoContext(ctx, "the run's source settings change for the bots still to do", slog.Int64("run_id", run.ID), slog.String("changes", strings.Join(changed, ", ")))
+		if err := sess.SetParams(ctx, run, p); err != nil {
+			return fmt.Errorf("reembed: %w", err)
+		}
+	}
+	c.Params = p
+	return sess.Resume(ctx, run, "bots")
+}
+
 // startRun records a new run with a job for each of ids.
-func (c *Config) startRun(ctx context.Context, bots map[string]*botstore.Bot, ids []string) (*journal.Run, []journal.BotJob, error) {
-	run, err := journal.StartRun(ctx, c.Target, Kind, c.Table, c.Params)
+func (c *Config) startRun(ctx context.Context, sess *journal.Session, bots map[string]*botstore.Bot, ids []string) (*journal.Run, []botjob.Job, error) {
+	c.Params.Version, c.Params.Table = ParamsVersion, c.Table
+	run, err := sess.Start(ctx, nil, Kind, c.Table, c.Params, "bots")
 	if err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	jobs := make([]journal.BotJob, len(ids))
+	jobs := make([]botjob.Job, len(ids))
 	for i, id := range ids {
-		jobs[i] = journal.BotJob{RunID: run.ID, BotID: id, UserID: bots[id].UserID, Status: journal.JobPending}
+		jobs[i] = botjob.Job{RunID: run.ID, BotID: id, UserID: bots[id].UserID, Status: botjob.Pending}
 	}
-	if err := journal.AddBotJobs(ctx, c.Target, jobs); err != nil {
+	if err := botjob.Add(ctx, c.Target, jobs); err != nil {
 		return nil, nil, fmt.Errorf("reembed: %w", err)
 	}
-	return run, jobs, journal.SetPhase(ctx, c.Target, run.ID, "bots")
+	return run, jobs, nil
 }
 
 func inScope(c Config, user, bot string) bool {

@@ -31,25 +31,7 @@ type BotDigest struct {
 // BotDigests computes every bot's digest on the server, so only one line per bot crosses the
 // wire. Run it inside a REPEATABLE READ transaction for a consistent view.
 func BotDigests(ctx context.Context, q Querier) (map[string]BotDigest, error) {
-	rows, err := q.Query(ctx, `SELECT coalesce(rtrim(botid), ''), count(*),
-			sum(('x' || substr(h, 1, 16))::bit(64)::bigint)::text,
-			sum(('x' || substr(h, 17, 16))::bit(64)::bigint)::text
-		FROM (SELECT botid, `+rowHash+` AS h FROM items) r
-		GROUP BY botid`)
-	if err != nil {
-		return nil, fmt.Errorf("digest items per bot: %w", err)
-	}
-	out := map[string]BotDigest{}
-	var id string
-	var d BotDigest
-	_, err = pgx.ForEachRow(rows, []any{&id, &d.Rows, &d.Sum1, &d.Sum2}, func() error {
-		out[id] = d
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("digest items per bot: %w", err)
-	}
-	return out, nil
+	return botDigests(ctx, q, rowHash, "items")
 }
 
 // RowDigest is one row's per-column hashes, for pinpointing a difference.
@@ -104,13 +86,18 @@ const ChunkKey = `md5(
 // BotContentDigests is BotDigests over (source, content) only: equal when each bot has the same
 // multiset of chunks on both sides, whatever the ids and vectors.
 func BotContentDigests(ctx context.Context, q Querier) (map[string]BotDigest, error) {
+	return botDigests(ctx, q, ChunkKey, "chunks")
+}
+
+// botDigests sums the 128-bit hash expression hash over each bot's rows, in two 64-bit halves.
+func botDigests(ctx context.Context, q Querier, hash, what string) (map[string]BotDigest, error) {
 	rows, err := q.Query(ctx, `SELECT coalesce(rtrim(botid), ''), count(*),
 			sum(('x' || substr(h, 1, 16))::bit(64)::bigint)::text,
 			sum(('x' || substr(h, 17, 16))::bit(64)::bigint)::text
-		FROM (SELECT botid, `+ChunkKey+` AS h FROM items) r
+		FROM (SELECT botid, `+hash+` AS h FROM items) r
 		GROUP BY botid`)
 	if err != nil {
-		return nil, fmt.Errorf("digest chunks per bot: %w", err)
+		return nil, fmt.Errorf("digest %s per bot: %w", what, err)
 	}
 	out := map[string]BotDigest{}
 	var id string
@@ -120,7 +107,7 @@ func BotContentDigests(ctx context.Context, q Querier) (map[string]BotDigest, er
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("digest chunks per bot: %w", err)
+		return nil, fmt.Errorf("digest %s per bot: %w", what, err)
 	}
 	return out, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
-	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -96,12 +96,12 @@ func checkBots(ctx context.Context, o Options) (*BotsReport, error) {
 		return nil, fmt.Errorf("verify bots: %w", err)
 	}
 	var perBot map[string]int64
-	var journaled map[string]journal.DoneJob
+	var journaled map[string]botjob.DoneJob
 	err = readOnly(ctx, o.Target, func(tx pgx.Tx) (err error) {
 		if perBot, err = vectorstore.RowsPerBot(ctx, tx); err != nil {
 			return err
 		}
-		if r.JournalRun, journaled, err = journal.DoneChunks(ctx, tx); err != nil {
+		if r.JournalRun, journaled, err = botjob.DoneChunks(ctx, tx); err != nil {
 			return err
 		}
 		r.Vectors, err = vectorstore.CheckVectors(ctx, tx)

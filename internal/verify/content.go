@@ -244,17 +244,7 @@ func reloadDiff(ctx context.Context, o Options, content []BotContent, ids []stri
 				have[r]++
 			}
 			// Examples show where a chunk departs from the other side's text of its source.
-			bySource := func(rows []chunkRow) map[string]map[uint64]struct{} {
-				m := map[string]map[uint64]struct{}{}
-				for _, r := range rows {
-					if m[r.source] == nil {
-						m[r.source] = map[uint64]struct{}{}
-					}
-					grams(m[r.source], r.content)
-				}
-				return m
-			}
-			wantGrams, haveGrams := bySource(loaded), bySource(dst)
+			wantGrams, haveGrams := gramsBySource(loaded), gramsBySource(dst)
 			for r, n := range have {
 				if extra := n - want[r]; extra > 0 {
 					c.Reloaded.OnlyInTarget += extra
@@ -431,16 +421,6 @@ func diffBot(c *BotContent, src, dst []chunkRow, maxDetails int) {
 	for r, n := range dc {
 		c.OnlyInTarget += max(0, n-sc[r])
 	}
-	gramsBySource := func(rows []chunkRow) map[string]map[uint64]struct{} {
-		m := map[string]map[uint64]struct{}{}
-		for _, r := range rows {
-			if m[r.source] == nil {
-				m[r.source] = map[uint64]struct{}{}
-			}
-			grams(m[r.source], r.content)
-		}
-		return m
-	}
 	sg, dg := gramsBySource(src), gramsBySource(dst)
 	// examples are the chunks of a differing source that hold text the other side lacks.
 	examples := func(rows []chunkRow, source string, other map[uint64]struct{}, out *[]ChunkExample) {
@@ -489,4 +469,16 @@ func preview(s string) string {
 		return string(r[:100])
 	}
 	return s
+}
+
+// gramsBySource is the set of text grams of each source's chunks.
+func gramsBySource(rows []chunkRow) map[string]map[uint64]struct{} {
+	m := map[string]map[uint64]struct{}{}
+	for _, r := range rows {
+		if m[r.source] == nil {
+			m[r.source] = map[uint64]struct{}{}
+		}
+		grams(m[r.source], r.content)
+	}
+	return m
 }

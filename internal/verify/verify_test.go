@@ -19,6 +19,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/seed"
 	"github.com/ragmigrate/ragmigrate/internal/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -267,10 +268,10 @@ func TestBotsAgainstTarget(t *testing.T) {
 		require.NoError(t, journal.Migrate(b.ctx, dst))
 		run, err := journal.StartRun(b.ctx, dst, "reembed", "t", nil)
 		require.NoError(t, err)
-		job := journal.BotJob{RunID: run.ID, BotID: bot.ID, UserID: bot.UserID}
-		require.NoError(t, journal.AddBotJobs(b.ctx, dst, []journal.BotJob{job}))
-		job.Status, job.Chunks = journal.JobDone, int64(len(b.botRows[bot.ID])+1)
-		require.NoError(t, journal.FinishBotJob(b.ctx, dst, job))
+		job := botjob.Job{RunID: run.ID, BotID: bot.ID, UserID: bot.UserID}
+		require.NoError(t, botjob.Add(b.ctx, dst, []botjob.Job{job}))
+		job.Status, job.Chunks = botjob.Done, int64(len(b.botRows[bot.ID])+1)
+		require.NoError(t, botjob.Finish(b.ctx, dst, job))
 		r := b.run(t, dst, true)
 		require.Equal(t, run.ID, r.Bots.JournalRun)
 		require.Contains(t, problemOf(r.Bots.Problems, bot.ID), "wrote")

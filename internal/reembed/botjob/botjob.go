@@ -1,16 +1,21 @@
-package journal
+// Package botjob is the re-embed strategy's part of the journal: one row per bot per run
+// (ragmigrate.bot_jobs). It registers the table and the runs' progress with the journal.
+package botjob
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 )
 
-// botJobsSQL is the re-embed strategy's table: one row per bot per run. A bot's rows in items and
+// schemaSQL is the re-embed strategy's table: one row per bot per run. A bot's rows in items and
 // its row here turning 'done' commit in one transaction.
-const botJobsSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
+const schemaSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 	run_id         bigint NOT NULL REFERENCES ragmigrate.runs (id) ON DELETE CASCADE,
 	bot_id         text NOT NULL,
 	user_id        text NOT NULL,
@@ -29,22 +34,29 @@ const botJobsSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 );
 ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS skipped_sources jsonb NOT NULL DEFAULT '[]';`
 
-// Bot job states.
+// Kind is the journal's name for re-embed runs.
+const Kind = "reembed"
+
+func init() {
+	journal.Register(journal.Strategy{Kind: Kind, Schema: schemaSQL, Progress: progress})
+}
+
+// Job states.
 const (
-	JobPending = "pending"
-	JobDone    = "done"
-	JobFailed  = "failed"
-	JobSkipped = "skipped"
-	// JobLeft is a bot the live app wrote while the job ran (a user's edit, its own embedding
+	Pending = "pending"
+	Done    = "done"
+	Failed  = "failed"
+	Skipped = "skipped"
+	// Left is a bot the live app wrote while the job ran (a user's edit, its own embedding
 	// task) or deleted: nothing was written for it, and the app's state stands.
-	JobLeft = "left"
+	Left = "left"
 )
 
 // Final reports whether a job state is an outcome (not pending).
-func Final(status string) bool { return status != JobPending }
+func Final(status string) bool { return status != Pending }
 
-// BotJob is one bot's re-embed in a run.
-type BotJob struct {
+// Job is one bot's re-embed in a run.
+type Job struct {
 	RunID       int64  `json:"run_id"`
 	BotID       string `json:"bot_id"`
 	UserID      string `json:"user_id"`
@@ -66,10 +78,10 @@ type BotJob struct {
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
 // there; operators look a run up by it).
-func (j BotJob) ExecID() string { return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID) }
+func (j Job) ExecID() string { return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID) }
 
-// AddBotJobs records pending jobs; bots the run already has are left as they are.
-func AddBotJobs(ctx context.Context, db DB, jobs []BotJob) error {
+// Add records pending jobs; bots the run already has are left as they are.
+func Add(ctx context.Context, db journal.DB, jobs []Job) error {
 	for _, j := range jobs {
 		_, err := db.Exec(ctx, `INSERT INTO ragmigrate.bot_jobs (run_id, bot_id, user_id) VALUES ($1, $2, $3)
 			ON CONFLICT (run_id, bot_id) DO NOTHING`, j.RunID, j.BotID, j.UserID)
@@ -80,16 +92,16 @@ func AddBotJobs(ctx context.Context, db DB, jobs []BotJob) error {
 	return nil
 }
 
-// BotJobs lists a run's jobs by bot id.
-func BotJobs(ctx context.Context, db DB, runID int64) ([]BotJob, error) {
+// List lists a run's jobs by bot id.
+func List(ctx context.Context, db journal.DB, runID int64) ([]Job, error) {
 	rows, err := db.Query(ctx, `SELECT run_id, bot_id, user_id, status, attempts, chunks, requests, throttles, tokens,
 			content_hash, error, skipped_sources, status_written, started_at, finished_at
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 ORDER BY bot_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of run %d: %w", runID, err)
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BotJob, error) {
-		var j BotJob
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+		var j Job
 		err := r.Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Chunks, &j.Requests, &j.Throttles, &j.Tokens,
 			&j.ContentHash, &j.Error, &j.SkippedSources, &j.StatusWritten, &j.StartedAt, &j.FinishedAt)
 		return j, err
@@ -100,8 +112,8 @@ func BotJobs(ctx context.Context, db DB, runID int64) ([]BotJob, error) {
 	return jobs, nil
 }
 
-// StartBotJob counts an attempt.
-func StartBotJob(ctx context.Context, db DB, j *BotJob) error {
+// Start counts an attempt.
+func Start(ctx context.Context, db journal.DB, j *Job) error {
 	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs SET attempts = attempts + 1, started_at = now(), status_written = false
 		WHERE run_id = $1 AND bot_id = $2 RETURNING attempts`, j.RunID, j.BotID).Scan(&j.Attempts)
 	if err != nil {
@@ -110,20 +122,20 @@ func StartBotJob(ctx context.Context, db DB, j *BotJob) error {
 	return nil
 }
 
-// ClaimBotJob locks the job's row inside tx, the transaction that writes the bot's rows. It
+// Claim locks the job's row inside tx, the transaction that writes the bot's rows. It
 // returns false when the job is already done: the caller then rolls back, so that a bot's rows
 // are written once per run.
-func ClaimBotJob(ctx context.Context, tx pgx.Tx, runID int64, botID string) (bool, error) {
+func Claim(ctx context.Context, tx pgx.Tx, runID int64, botID string) (bool, error) {
 	var status string
 	err := tx.QueryRow(ctx, `SELECT status FROM ragmigrate.bot_jobs WHERE run_id = $1 AND bot_id = $2 FOR UPDATE`, runID, botID).Scan(&status)
 	if err != nil {
 		return false, fmt.Errorf("claim job of bot %s: %w", botID, err)
 	}
-	return status != JobDone, nil
+	return status != Done, nil
 }
 
-// FinishBotJob records a job's outcome (inside the bot's transaction when it is done).
-func FinishBotJob(ctx context.Context, db DB, j BotJob) error {
+// Finish records a job's outcome (inside the bot's transaction when it is done).
+func Finish(ctx context.Context, db journal.DB, j Job) error {
 	skipped := j.SkippedSources
 	if skipped == nil {
 		skipped = []string{}
@@ -141,8 +153,8 @@ func FinishBotJob(ctx context.Context, db DB, j BotJob) error {
 	return nil
 }
 
-// RetryFailedJobs makes a run's failed jobs pending again and returns their bots.
-func RetryFailedJobs(ctx context.Context, db DB, runID int64) ([]string, error) {
+// RetryFailed makes a run's failed jobs pending again and returns their bots.
+func RetryFailed(ctx context.Context, db journal.DB, runID int64) ([]string, error) {
 	rows, err := db.Query(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = ''
 		WHERE run_id = $1 AND status = 'failed' RETURNING bot_id`, runID)
 	if err != nil {
@@ -155,8 +167,8 @@ func RetryFailedJobs(ctx context.Context, db DB, runID int64) ([]string, error) 
 	return ids, nil
 }
 
-// ReopenBotJob makes one finished job pending again.
-func ReopenBotJob(ctx context.Context, db DB, runID int64, botID string) error {
+// Reopen makes one finished job pending again.
+func Reopen(ctx context.Context, db journal.DB, runID int64, botID string) error {
 	_, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = '' WHERE run_id = $1 AND bot_id = $2`, runID, botID)
 	if err != nil {
 		return fmt.Errorf("reopen job of bot %s: %w", botID, err)
@@ -166,7 +178,7 @@ func ReopenBotJob(ctx context.Context, db DB, runID int64, botID string) error {
 
 // FinishedBots returns the bots that have an outcome in any run of kind on subject, with the
 // newest such outcome: what a later run need not do again.
-func FinishedBots(ctx context.Context, db DB, kind, subject string) (map[string]string, error) {
+func FinishedBots(ctx context.Context, db journal.DB, kind, subject string) (map[string]string, error) {
 	rows, err := db.Query(ctx, `SELECT DISTINCT ON (j.bot_id) j.bot_id, j.status
 		FROM ragmigrate.bot_jobs j JOIN ragmigrate.runs r ON r.id = j.run_id
 		WHERE r.kind = $1 AND r.subject = $2 AND j.status <> 'pending'
@@ -193,21 +205,21 @@ type DoneJob struct {
 // that job's run and chunk count; runID is the newest re-embed run. Both are zero when the
 // journal has no re-embed run. (A later run may be scoped to a few bots: the others' rows are
 // still those of the run that did them.)
-func DoneChunks(ctx context.Context, db DB) (runID int64, done map[string]DoneJob, err error) {
+func DoneChunks(ctx context.Context, db journal.DB) (runID int64, done map[string]DoneJob, err error) {
 	var exists bool
 	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.bot_jobs') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return 0, nil, err
 	}
-	err = db.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ragmigrate.runs WHERE kind = 'reembed'`).Scan(&runID)
+	err = db.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM ragmigrate.runs WHERE kind = $1`, Kind).Scan(&runID)
 	if err != nil || runID == 0 {
 		return 0, nil, err
 	}
 	rows, err := db.Query(ctx, `SELECT bot_id, run_id, chunks FROM (
 			SELECT DISTINCT ON (j.bot_id) j.bot_id, j.run_id, j.chunks, j.status
 			FROM ragmigrate.bot_jobs j JOIN ragmigrate.runs r ON r.id = j.run_id
-			WHERE r.kind = 'reembed' AND j.status <> 'pending'
+			WHERE r.kind = $1 AND j.status <> 'pending'
 			ORDER BY j.bot_id, j.run_id DESC) newest
-		WHERE status = 'done'`)
+		WHERE status = 'done'`, Kind)
 	if err != nil {
 		return 0, nil, fmt.Errorf("chunks of re-embedded bots: %w", err)
 	}
@@ -219,4 +231,33 @@ func DoneChunks(ctx context.Context, db DB) (runID int64, done map[string]DoneJo
 		return 0, nil, fmt.Errorf("chunks of re-embedded bots: %w", err)
 	}
 	return runID, done, nil
+}
+
+// progress is the status row of a re-embed run: its jobs by state, and the chunks of its done bots.
+func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress, error) {
+	var p journal.Progress
+	rows, err := db.Query(ctx, `SELECT status, count(*), coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0)
+		FROM ragmigrate.bot_jobs WHERE run_id = $1 GROUP BY status ORDER BY status`, runID)
+	if err != nil {
+		return p, fmt.Errorf("jobs of run %d: %w", runID, err)
+	}
+	jobs := map[string]int{}
+	var texts []string
+	var st string
+	var n int
+	var chunks int64
+	_, err = pgx.ForEachRow(rows, []any{&st, &n, &chunks}, func() error {
+		jobs[st] = n
+		texts = append(texts, fmt.Sprintf("%s %d", st, n))
+		p.Rows += chunks
+		return nil
+	})
+	if err != nil {
+		return p, fmt.Errorf("jobs of run %d: %w", runID, err)
+	}
+	if len(jobs) > 0 {
+		p.Fields = map[string]any{"bot_jobs": jobs}
+		p.Text = strings.Join(texts, " · ")
+	}
+	return p, nil
 }

@@ -1,4 +1,4 @@
-// Package report shows the progress of long-running work: a live bar with rate and ETA when stderr
+// Package progress shows the progress of long-running work: a live bar with rate and ETA when stderr
 // is a terminal, and periodic structured log lines otherwise (CI, files, pipes), so the same code
 // serves a person watching and a log collector.
 //
@@ -7,7 +7,7 @@
 // A Phase is one measurable stretch of work with a known total (bytes of a table, tuples of an
 // index build). Workers call Add concurrently; a single goroutine renders. Counters are atomic, so
 // reporting never slows the work it reports on.
-package report
+package progress
 
 import (
 	"context"

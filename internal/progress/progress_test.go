@@ -1,4 +1,4 @@
-package report_test
+package progress_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/report"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // syncBuffer is a bytes.Buffer safe for the renderer and the test to share.
@@ -34,8 +34,8 @@ func (s *syncBuffer) String() string {
 func TestBarOnTerminal(t *testing.T) {
 	t.Parallel()
 	var out syncBuffer
-	p := report.New(report.Options{Out: &out, Terminal: true})
-	ph := p.Start("data", report.Bytes, 100e6)
+	p := progress.New(progress.Options{Out: &out, Terminal: true})
+	ph := p.Start("data", progress.Bytes, 100e6)
 	ph.SetRows(1000)
 	ph.SetParts(4)
 	var wg sync.WaitGroup
@@ -59,7 +59,7 @@ func TestBarOnTerminal(t *testing.T) {
 	require.Contains(t, live, "MB/s")
 	require.Contains(t, live, "parts 4/4")
 	p.End(ph)
-	ix := p.Start("index", report.Count, 0)
+	ix := p.Start("index", progress.Count, 0)
 	ix.Set(50, 200)
 	ix.SetDetail("idx: loading tuples")
 	p.Close()
@@ -72,13 +72,13 @@ func TestBarOnTerminal(t *testing.T) {
 func TestWriterClearsTheBar(t *testing.T) {
 	t.Parallel()
 	var out syncBuffer
-	p := report.New(report.Options{Out: &out, Terminal: true})
+	p := progress.New(progress.Options{Out: &out, Terminal: true})
 	_, err := p.Writer(&out).Write([]byte("level=INFO msg=x\n"))
 	require.NoError(t, err)
 	p.Close()
 	require.Equal(t, "\r\033[Klevel=INFO msg=x\n", out.String())
 	var plain bytes.Buffer
-	q := report.New(report.Options{})
+	q := progress.New(progress.Options{})
 	require.Equal(t, &plain, q.Writer(&plain), "no terminal: unchanged")
 	q.Close()
 }
@@ -87,8 +87,8 @@ func TestLogLinesWithoutTerminal(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	p := report.New(report.Options{Logger: logger, Every: 20 * time.Millisecond})
-	ph := p.Start("data", report.Bytes, 10e6)
+	p := progress.New(progress.Options{Logger: logger, Every: 20 * time.Millisecond})
+	ph := p.Start("data", progress.Bytes, 10e6)
 	ph.Add(5e6)
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "msg=progress") }, 5*time.Second, 10*time.Millisecond)
 	p.Close()

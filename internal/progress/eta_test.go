@@ -1,4 +1,4 @@
-package report
+package progress
 
 import (
 	"testing"

@@ -1,0 +1,123 @@
+package reembed
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/embed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
+)
+
+// Summary is the end-of-run report (stdout, --json and the run's JSON file). The bot counts and
+// the list cover the whole run, a resumed run's earlier invocations included; the embedding
+// figures are this invocation's (the Batcher's own totals, since bots share requests). The JSON
+// field names are read by scripts: keep them.
+type Summary struct {
+	RunID       int64  `json:"run_id"`
+	Resumed     bool   `json:"resumed"`
+	NothingToDo bool   `json:"nothing_to_do"`
+	Note        string `json:"note,omitempty"`
+	Model       string `json:"model"`
+	Succeeded   int    `json:"succeeded"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	// LeftToApp counts bots the live app wrote (or deleted) while they ran: nothing was
+	// written for them.
+	LeftToApp int   `json:"left_to_app"`
+	Pending   int   `json:"pending"`
+	Chunks    int64 `json:"chunks"`
+	// This invocation's embedding.
+	Texts        int64                  `json:"texts"`
+	Requests     int64                  `json:"requests"`
+	Throttles    int64                  `json:"throttles"`
+	Tokens       int64                  `json:"tokens"`
+	EstimatedUSD float64                `json:"estimated_cost_usd"`
+	ActualUSD    float64                `json:"actual_cost_usd"`
+	Elapsed      string                 `json:"elapsed"`
+	Bots         []Outcome              `json:"bots"`
+	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
+}
+
+// Embedding is what the summary says about the embedding besides the run's outcomes.
+type Embedding struct {
+	Model        string
+	PricePerMTok float64 // prices Stats.Tokens
+	EstimatedUSD float64 // the plan's estimate for the whole run
+	Stats        embed.Stats
+}
+
+// NewSummary sums the run's outcomes and this invocation's embedding.
+func NewSummary(res *Result, e Embedding) *Summary {
+	s := &Summary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Note: res.Note, Model: e.Model,
+		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: e.EstimatedUSD, Elapsed: res.Elapsed.Round(1e6).String()}
+	for _, o := range res.Run {
+		switch o.Status {
+		case botjob.Done:
+			s.Succeeded++
+		case botjob.Failed:
+			s.Failed++
+		case botjob.Skipped:
+			s.Skipped++
+		case botjob.Left:
+			s.LeftToApp++
+		case botjob.Pending:
+			s.Pending++
+		}
+		s.Chunks += o.Chunks
+	}
+	st := e.Stats
+	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
+	s.ActualUSD = float64(s.Tokens) / 1e6 * e.PricePerMTok
+	return s
+}
+
+// WriteText prints the summary for people: the run's counts, this invocation's embedding, then
+// every bot that did not succeed and every item that is not a bot.
+func (s *Summary) WriteText(w io.Writer) error {
+	if s.NothingToDo {
+		msg := s.Note
+		if msg == "" {
+			msg = fmt.Sprintf("run %d and the runs before it finished every bot in scope (--fresh starts over, --retry-failed reruns the latest run's failures)", s.RunID)
+		}
+		_, err := fmt.Fprintf(w, "nothing to do: %s\n", msg)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	resumed := ""
+	if s.Resumed {
+		resumed = " (resumed)"
+	}
+	fmt.Fprintf(tw, "run %d%s\t%d succeeded · %d failed · %d skipped · %d left to the app", s.RunID, resumed, s.Succeeded, s.Failed, s.Skipped, s.LeftToApp)
+	if s.Pending > 0 {
+		fmt.Fprintf(tw, " · %d not done yet", s.Pending)
+	}
+	fmt.Fprintf(tw, " · %d chunks\n", s.Chunks)
+	perReq := 0.0
+	if accepted := s.Requests - s.Throttles; accepted > 0 {
+		perReq = float64(s.Texts) / float64(accepted)
+	}
+	label := "embedding"
+	if s.Resumed {
+		label = "embedding (this invocation)"
+	}
+	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	for _, o := range s.Bots {
+		switch o.Status {
+		case botjob.Failed, botjob.Skipped:
+			fmt.Fprintf(tw, "  %s %s\t%q: %s\n", o.Status, o.BotID, o.Title, o.Error)
+		case botjob.Left:
+			fmt.Fprintf(tw, "  left to the app %s\t%q: %s\n", o.BotID, o.Title, strings.TrimPrefix(o.Error, "left to the app: "))
+		}
+		for _, src := range o.SkippedSources {
+			fmt.Fprintf(tw, "  source skipped %s\t%q: %s\n", o.BotID, o.Title, src)
+		}
+	}
+	for _, m := range s.Malformed {
+		fmt.Fprintf(tw, "  not a bot\t%s: %s\n", m.SK, m.Reason)
+	}
+	return tw.Flush()
+}
