@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -57,11 +58,18 @@ type result struct {
 // ragmigrate runs the binary with args and extra environment, with no terminal on stdin.
 func ragmigrate(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return ragmigrateStdin(t, env, nil, args...)
+}
+
+// ragmigrateStdin is ragmigrate with stdin read from in.
+func ragmigrateStdin(t *testing.T, env []string, in io.Reader, args ...string) result {
+	t.Helper()
 	// Not t.Context(): cleanups run this too, after the test's context has ended.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = testEnv(env)
+	cmd.Stdin = in
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
