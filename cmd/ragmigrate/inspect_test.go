@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,12 +37,9 @@ func TestInspect(t *testing.T) {
 	}
 
 	t.Run("Stdin", func(t *testing.T) {
-		cmd := exec.Command(binary, "inspect", "-", "--chunk-size", "20", "--chunk-overlap", "5")
-		cmd.Env = testEnv(nil)
-		cmd.Stdin = strings.NewReader("Hello there. How are you? Fine.")
-		out, err := cmd.Output()
-		require.NoError(t, err)
-		require.Contains(t, string(out), "--- chunk 1 · 18 characters · ~6 tokens\nHow are you? Fine.")
+		r := ragmigrateStdin(t, nil, strings.NewReader("Hello there. How are you? Fine."), "inspect", "-", "--chunk-size", "20", "--chunk-overlap", "5")
+		require.Zero(t, r.code, r.stderr)
+		require.Contains(t, r.stdout, "--- chunk 1 · 18 characters · ~6 tokens\nHow are you? Fine.")
 	})
 
 	t.Run("URLGuard", func(t *testing.T) {
@@ -58,23 +54,17 @@ func TestInspect(t *testing.T) {
 
 	t.Run("LongChunks", func(t *testing.T) {
 		// 900 characters of Japanese: one chunk, near a token per character.
-		cmd := exec.Command(binary, "inspect", "-", "--json")
-		cmd.Env = testEnv(nil)
-		cmd.Stdin = strings.NewReader(strings.Repeat("日当は三千円です。", 100))
-		out, err := cmd.Output()
-		require.NoError(t, err)
+		r := ragmigrateStdin(t, nil, strings.NewReader(strings.Repeat("日当は三千円です。", 100)), "inspect", "-", "--json")
+		require.Zero(t, r.code, r.stderr)
 		var in inspection
-		require.NoError(t, json.Unmarshal(out, &in))
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &in))
 		require.Len(t, in.Chunks, 1)
 		require.Greater(t, in.ChunkTokens[0], int64(512))
 		require.Equal(t, 1, in.LongChunks, "over Cohere's 512 tokens")
 
-		cmd = exec.Command(binary, "inspect", "-", "--model", "amazon.titan-embed-text-v2:0")
-		cmd.Env = testEnv(nil)
-		cmd.Stdin = strings.NewReader(strings.Repeat("日当は三千円です。", 100))
-		out, err = cmd.Output()
-		require.NoError(t, err)
-		require.NotContains(t, string(out), "over the model's limit", "Titan takes 8192 tokens")
+		r = ragmigrateStdin(t, nil, strings.NewReader(strings.Repeat("日当は三千円です。", 100)), "inspect", "-", "--model", "amazon.titan-embed-text-v2:0")
+		require.Zero(t, r.code, r.stderr)
+		require.NotContains(t, r.stdout, "over the model's limit", "Titan takes 8192 tokens")
 	})
 
 	t.Run("S3", func(t *testing.T) {

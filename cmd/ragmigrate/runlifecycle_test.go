@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"os/exec"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -76,41 +76,16 @@ func TestReembedWaitsForAKilledRunsLock(t *testing.T) {
 	_, err := killed.Exec(t.Context(), `SELECT pg_advisory_lock(x'72676d67'::int, 1)`)
 	require.NoError(t, err)
 
-	cmd := exec.Command(binary, append([]string{"reembed", "--yes", "--rpm", "0", "--json", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)...)
-	cmd.Env = testEnv(b.env)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	waiting := make(chan bool, 1)
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		found := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !found && strings.Contains(sc.Text(), "waiting for the target's lock") {
-				found = true
-				waiting <- true
-			}
-		}
-		if !found {
-			waiting <- false // stderr closed: the process ended without waiting
-		}
-	}()
-	require.True(t, <-waiting, "reembed waits for the lock instead of giving up at once")
+	cmd, stderr := startRagmigrate(t, b.env, append([]string{"reembed", "--yes", "--rpm", "0", "--json", "--report", filepath.Join(t.TempDir(), "r.json")}, b.args...)...)
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for the target's lock") }, 2*time.Minute, 20*time.Millisecond,
+		"reembed waits for the lock instead of giving up at once: %s", stderr)
 	// The server ends the killed run's session, as it does once it notices the client is gone.
 	_, err = admin.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, killed.PgConn().PID())
 	require.NoError(t, err)
 	err = cmd.Wait()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		require.Equal(t, exitFailure, exit.ExitCode(), "only the unreadable bots fail: %s", log.String())
+		require.Equal(t, exitFailure, exit.ExitCode(), "only the unreadable bots fail: %s", stderr)
 	} else {
 		require.NoError(t, err)
 	}
