@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // WriteText prints the plan for people; EveryBot adds a line for every bot, not only for the
@@ -27,7 +28,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		ext = append(ext, fmt.Sprintf("%s %d", e, p.Sources.ByExt[e]))
 	}
 	s := p.Sources
-	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, size(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
+	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, progress.Size(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
 	e := p.Reembed
 	kind := "estimate (--exact downloads and splits every source)"
 	approx := "~"
@@ -75,7 +76,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if b.LongChunks > 0 {
 			long = fmt.Sprintf(" (%d long)", b.LongChunks)
 		}
-		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
+		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, progress.Size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
 		for _, prob := range b.Problems {
 			pr("    ✗\t%s", prob)
 		}
@@ -84,7 +85,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		pr("  malformed\t%s: %s", m.SK, m.Reason)
 	}
 	if c := p.Copy; c != nil {
-		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, size(c.Bytes), c.Dimensions, c.Duration)
+		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, progress.Size(c.Bytes), c.Dimensions, c.Duration)
 		for _, ix := range c.Indexes {
 			pr("  index\t%s", ix)
 		}
@@ -118,21 +119,6 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	pr("recommendation\t%s: %s", p.Recommendation, p.Reason)
 	return tw.Flush()
-}
-
-// size formats a byte count for people, in binary units (the inventory's format, which belongs
-// to the development rig: plan does not link it).
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func duration(e Estimate) string {

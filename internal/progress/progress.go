@@ -345,3 +345,17 @@ func (ph *Phase) attrs(final bool) []slog.Attr {
 func mb(n int64) string {
 	return fmt.Sprintf("%.0f MB", float64(n)/1e6)
 }
+
+// Size formats a byte count for people, in binary units (1.5 MiB).
+func Size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -31,11 +32,11 @@ func (inv *Inventory) WriteText(w io.Writer) error {
 		p("  malformed\t%s: %s", m.SK, m.Reason)
 	}
 	p("bucket\t%s", inv.Bucket)
-	p("  documents\t%d objects, %s", inv.Files.Objects, Bytes(inv.Files.Bytes))
+	p("  documents\t%d objects, %s", inv.Files.Objects, progress.Size(inv.Files.Bytes))
 	var ext []string
 	for _, e := range slices.Sorted(maps.Keys(inv.Files.ByExt)) {
 		c := inv.Files.ByExt[e]
-		ext = append(ext, fmt.Sprintf("%s %d (%s)", e, c.Files, Bytes(c.Bytes)))
+		ext = append(ext, fmt.Sprintf("%s %d (%s)", e, c.Files, progress.Size(c.Bytes)))
 	}
 	p("  by type\t%s", strings.Join(ext, " · "))
 	for _, m := range inv.Files.Missing {
@@ -54,7 +55,7 @@ func writeStats(p func(string, ...any), name string, st *vectorstore.TableStats)
 		p("%s\tno items table (pgvector %s)", name, orNone(st.PgvectorVersion))
 		return
 	}
-	p("%s\t%d rows · %d bots · %d sources · vector(%d) · %s · pgvector %s", name, st.Rows, st.Bots, st.Sources, st.Dimensions, Bytes(st.TotalBytes), orNone(st.PgvectorVersion))
+	p("%s\t%d rows · %d bots · %d sources · vector(%d) · %s · pgvector %s", name, st.Rows, st.Bots, st.Sources, st.Dimensions, progress.Size(st.TotalBytes), orNone(st.PgvectorVersion))
 	if st.OrphanRows > 0 {
 		p("  orphans\t%d rows of %d bots that have no bot item", st.OrphanRows, st.OrphanBots)
 	}
@@ -68,18 +69,4 @@ func orNone(s string) string {
 		return "not installed"
 	}
 	return s
-}
-
-// Bytes formats a size for people (binary units).
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
