@@ -63,8 +63,8 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 		|| echo "(exit $$?: the failed bots above list the source that stopped them: a dead link, a scanned, encrypted or truncated PDF)"
 	@echo; echo '$$ ragmigrate status --failures'
 	@$(WITH_STACK) $(BIN) status --failures
-	@echo; echo '$$ ragmigrate verify --table ... --target-db ...   # bots vs the re-embedded cluster'
-	@$(WITH_STACK) RAGMIGRATE_SOURCE_DB= $(BIN) verify || echo "(exit $$?: the bots that failed to re-embed have no rows, as reported)"
+	@echo; echo '$$ ragmigrate verify --table ... --source-db <old cluster> --target-db ...   # the re-embed against v0, by content, and bots vs target'
+	@$(WITH_STACK) $(BIN) verify --allow-private-urls || echo "(exit $$?: see the differences above)"
 	@echo; echo '$$ ragmigrate copy --target-db <target cluster>/$(DEMO_COPY_DB) --yes   # the alternative: copy the old vectors'
 	@$(WITH_STACK) psql -qXAt "$$RAGMIGRATE_TARGET_DB" -c "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_COPY_DB)'" | grep -q 1 \
 		|| psql -qX "$$RAGMIGRATE_TARGET_DB" -c 'CREATE DATABASE $(DEMO_COPY_DB)'
