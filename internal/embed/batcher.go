@@ -434,10 +434,13 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		vecs, err := b.p.Embed(rctx, texts)
+		// cutShort: the attempt had only what was left of the stall window, and used it up. It
+		// says nothing new about the provider, so it does not replace the failure a stall names.
+		cutShort := false
 		if err != nil && rctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			bound := "--request-timeout"
 			if timeout < b.o.RequestTimeout {
-				bound = "what was left of --provider-timeout"
+				bound, cutShort = "what was left of --provider-timeout", true
 			}
 			err = fmt.Errorf("no answer within %s (%s): %w", timeout.Round(time.Millisecond), bound, err)
 		}
@@ -472,7 +475,9 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		if retry {
 			// Only failures worth retrying make a stall; an answer about the
 			// texts (bad input) shows the provider at work.
-			b.lastFailure.Store(&err)
+			if !cutShort || b.lastFailure.Load() == nil {
+				b.lastFailure.Store(&err)
+			}
 			b.lastFailureAt.Store(time.Now().UnixNano())
 			b.failingSince.CompareAndSwap(0, start.UnixNano())
 			if since := b.failingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= b.o.ProviderTimeout {
