@@ -196,7 +196,8 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	case err != nil:
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
 	}
-	log.InfoContext(ctx, "bot re-embedded", slog.Int64("chunks", out.Chunks), slog.Int64("requests", out.Requests))
+	// (Requests are shared between bots: a bot's count is a share, not worth a log field.)
+	log.InfoContext(ctx, "bot re-embedded", slog.Int64("chunks", out.Chunks), slog.Int64("tokens", out.Tokens))
 	jb.count(&out)
 	return out, nil
 }
