@@ -233,3 +233,31 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Budget returns the effective budgets per minute, 0 for a budget not set:
+// what the Batcher sizes its requests in flight by (Little's law: in flight
+// = rate × latency). It follows the throttle cuts.
+func (l *Limiter) Budget() (requestsPerMinute, tokensPerMinute float64) {
+	r := l.Rate()
+	return r.RequestsPerMinute, r.TokensPerMinute
+}
+
+// Charge corrects the token bucket by tokens, positive or negative: the
+// difference between the input tokens the provider reported for a request
+// and those its Wait was charged. An estimate that runs low (dense CJK
+// text, a tokenizer that splits finer than the estimator) then slows the
+// pace at once, before the provider throttles it.
+func (l *Limiter) Charge(tokens int) {
+	if l.cfg.TokensPerMinute == 0 || tokens == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if tokens < 0 {
+		// A refund never moves the bucket before now: unused budget of the
+		// past is gone.
+		l.tokTAT = later(l.tokTAT.Add(-l.cost(-tokens, l.cfg.TokensPerMinute)), l.clock.Now())
+		return
+	}
+	l.tokTAT = later(l.tokTAT, l.clock.Now()).Add(l.cost(tokens, l.cfg.TokensPerMinute))
+}

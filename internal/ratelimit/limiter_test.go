@@ -277,3 +277,36 @@ func TestSystemClockPaces(t *testing.T) {
 	require.NoError(t, slow.Wait(ctx, 0))
 	require.ErrorIs(t, slow.Wait(ctx, 0), context.DeadlineExceeded)
 }
+
+// TestChargeCorrectsTheTokenBucket: a request whose provider reports more
+// tokens than its Wait was charged delays the next one by the difference,
+// and a refund brings it forward, never before now.
+func TestChargeCorrectsTheTokenBucket(t *testing.T) {
+	b := setup(t, Config{TokensPerMinute: 6000}) // 100 tokens a second
+	require.Equal(t, []time.Duration{0, time.Second}, b.waitN(t, 2, 100))
+	// The second request turned out to be 300 tokens, not 100.
+	b.lim.Charge(200)
+	require.Equal(t, []time.Duration{4 * time.Second}, b.waitN(t, 1, 100))
+	b.lim.Charge(-50)
+	require.Equal(t, []time.Duration{4*time.Second + 500*time.Millisecond}, b.waitN(t, 1, 100))
+	// A refund larger than the debt leaves the bucket at now.
+	b.lim.Charge(-100_000)
+	require.Equal(t, []time.Duration{4*time.Second + 500*time.Millisecond}, b.waitN(t, 1, 100))
+
+	t.Run("NoTokenBudget", func(t *testing.T) {
+		b := setup(t, Config{RequestsPerMinute: 60})
+		b.lim.Charge(1_000_000)
+		require.Equal(t, []time.Duration{0, time.Second}, b.waitN(t, 2, 100))
+	})
+}
+
+// TestBudgetFollowsCuts: the budgets the Batcher sizes its window by are the
+// effective ones.
+func TestBudgetFollowsCuts(t *testing.T) {
+	b := setup(t, Config{RequestsPerMinute: 100, TokensPerMinute: 1000, Decrease: 0.5})
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{100, 1000}, [2]float64{rpm, tpm})
+	b.lim.OnThrottle()
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{50, 500}, [2]float64{rpm, tpm})
+}

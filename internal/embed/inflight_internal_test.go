@@ -1,0 +1,202 @@
+package embed
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBudgetWindow: the requests in flight that a budget needs are rate ×
+// latency with headroom, plus one waiting at the limiter; the token budget
+// counts at the size of the requests.
+func TestBudgetWindow(t *testing.T) {
+	for _, c := range []struct {
+		rpm, tpm, tokensPerRequest float64
+		latency                    time.Duration
+		want                       int
+	}{
+		{rpm: 120, latency: 50 * time.Millisecond, want: 2},                           // 2/s × 0.05 s × 1.5 = 0.15 → 1, +1
+		{rpm: 120, latency: 800 * time.Millisecond, want: 4},                          // 2.4 → 3, +1
+		{rpm: 120, latency: 2 * time.Second, want: 7},                                 // 6, +1
+		{rpm: 120, latency: 3 * time.Second, want: 10},                                // 9, +1
+		{tpm: 2_000_000, tokensPerRequest: 20_000, latency: 2 * time.Second, want: 6}, // 1.67/s × 2 s × 1.5 = 5, +1
+		{rpm: 120, tpm: 2_000_000, tokensPerRequest: 20_000, latency: 2 * time.Second, want: 6},
+		{rpm: 6000, tpm: 2_000_000, tokensPerRequest: 20_000, latency: 2 * time.Second, want: 6}, // tokens bind
+		{tpm: 2_000_000, latency: 2 * time.Second, want: 1},                                      // nothing sent yet
+	} {
+		t.Run(fmt.Sprintf("%v/%v/%v", c.rpm, c.tpm, c.latency), func(t *testing.T) {
+			require.Equal(t, c.want, budgetWindow(c.rpm, c.tpm, c.tokensPerRequest, c.latency))
+		})
+	}
+}
+
+// TestWindowWithoutBudget: with no budget known, the window starts at one,
+// doubles per round trip until a throttle, halves on it once per round trip
+// (the throttles of requests sent before the cut do not cut again), then
+// grows by one per round trip.
+func TestWindowWithoutBudget(t *testing.T) {
+	w := newWindow()
+	ctx := t.Context()
+	var lim Limiter // none
+	round := func(ok bool) []uint64 {
+		n := w.size(lim)
+		seqs := make([]uint64, n)
+		for i := range n {
+			seq, err := w.acquire(ctx, lim)
+			require.NoError(t, err)
+			seqs[i] = seq
+		}
+		for _, s := range seqs {
+			w.release(outcome{seq: s, accepted: ok, throttled: !ok, latency: time.Second})
+		}
+		return seqs
+	}
+	var sizes []int
+	for range 4 {
+		round(true)
+		sizes = append(sizes, w.size(lim))
+	}
+	require.Equal(t, []int{2, 4, 8, 16}, sizes, "slow start doubles per round trip")
+	round(false) // 16 throttles in one round trip: one cut
+	require.Equal(t, 8, w.size(lim))
+	sizes = nil
+	for range 3 {
+		round(true)
+		sizes = append(sizes, w.size(lim))
+	}
+	// 1/cwnd per answer adds a little under one per round trip (8 + 1/8 + 1/8.125 + …).
+	require.Equal(t, []int{8, 9, 10}, sizes, "after a throttle, about one more per round trip")
+	require.Equal(t, 16, w.maxInFlight())
+}
+
+// budgetLimiter is a Limiter with a known budget that never makes anyone
+// wait: the window alone is under test.
+type budgetLimiter struct{ rpm, tpm float64 }
+
+func (budgetLimiter) Wait(context.Context, int) error { return nil }
+func (budgetLimiter) OnThrottle()                     {}
+func (budgetLimiter) OnSuccess()                      {}
+func (l budgetLimiter) Budget() (rpm, tpm float64)    { return l.rpm, l.tpm }
+
+// heldProvider holds every call until the test releases it, and counts the
+// calls in progress.
+type heldProvider struct {
+	Hash
+	arrived chan chan struct{}
+
+	mu          sync.Mutex
+	inFlight    int
+	maxInFlight int
+}
+
+func (p *heldProvider) MaxBatch() int { return 1 }
+
+func (p *heldProvider) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	p.mu.Lock()
+	p.inFlight++
+	p.maxInFlight = max(p.maxInFlight, p.inFlight)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inFlight--
+		p.mu.Unlock()
+	}()
+	release := make(chan struct{})
+	select {
+	case p.arrived <- release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return p.Hash.Embed(ctx, texts)
+}
+
+// fakeNow is a clock the test moves by hand.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeNow) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeNow) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestInFlightFollowsLatency: with a budget of 120 requests/min, the
+// requests in flight are those Little's law asks for at the latency
+// measured: 2 s answers let 7 go at once (2/s × 2 s, with headroom and one
+// waiting), 50 ms answers 2. Latency is measured on a fake clock and every
+// answer is released by the test, so no timing is involved: a window too
+// small would leave a round short (the test would hang until its deadline),
+// one too large shows in the provider's count of calls in progress.
+func TestInFlightFollowsLatency(t *testing.T) {
+	for _, c := range []struct {
+		latency time.Duration
+		want    int // in flight once the latency is measured
+	}{
+		{2 * time.Second, 7},
+		{800 * time.Millisecond, 4},
+		{50 * time.Millisecond, 2},
+	} {
+		t.Run(c.latency.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a deadlock guard, not a measurement
+			defer cancel()
+			p := &heldProvider{Hash: Hash{dims: 4}, arrived: make(chan chan struct{})}
+			b := NewBatcher(p, Options{Limiter: budgetLimiter{rpm: 120}})
+			clock := &fakeNow{t: time.Unix(0, 0)}
+			b.now = clock.now
+			const texts = 60
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := b.EmbedAll(ctx, make([]string, texts))
+				done <- err
+			}()
+			// Until a request has been answered the latency is taken to be a second: 2/s × 1 s
+			// × 1.5 = 3, +1.
+			first := budgetWindow(120, 0, 0, startLatency)
+			require.Equal(t, 4, first)
+			started, rounds := 0, 0
+			want := first
+			for started < texts {
+				n := min(want, texts-started)
+				gates := make([]chan struct{}, n)
+				for i := range gates {
+					select {
+					case gates[i] = <-p.arrived:
+					case <-ctx.Done():
+						t.Fatalf("round %d: %d of %d requests in flight", rounds, i, n)
+					}
+				}
+				started += n
+				rounds++
+				if rounds == 1 {
+					p.mu.Lock()
+					p.maxInFlight = 0 // the rounds to come are at the latency measured
+					p.mu.Unlock()
+				}
+				clock.advance(c.latency)
+				for _, g := range gates {
+					close(g)
+				}
+				want = c.want
+			}
+			require.NoError(t, <-done)
+			require.Equal(t, c.want, p.maxInFlight)
+		})
+	}
+}
