@@ -132,7 +132,7 @@ type Batcher struct {
 	maxBatch int
 	truncate Truncate
 	total    counters
-	win      *window // requests in flight, when Options.Concurrency is 0
+	win      *window          // requests in flight, when Options.Concurrency is 0
 	now      func() time.Time // measures latency; a test's fake clock
 
 	// life ends, with the *FatalError as its cause, when a fatal provider
