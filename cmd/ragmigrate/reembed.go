@@ -100,6 +100,7 @@ a database without them is refused before any work, since it is most likely not 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
+			o.noteBudgetFlags(cmd)
 			return runReembed(cmd.Context(), o, g)
 		},
 	}
@@ -181,21 +182,24 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 
 	// The dry run, shown before anything is spent.
+	budget := o.budget(ctx, clients.Config, model, g.logger)
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
-		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
+		RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, BudgetSource: budget.Source,
+		Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
 	if err != nil {
 		return err
 	}
 	if err := checkScope(p, &o.planOptions, g); err != nil {
 		return err
 	}
+	fmt.Fprintf(g.stderr, "budget: %s\n", budgetLine(budget))
 	fmt.Fprintf(g.stderr, "re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s\n",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p))
 	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
 		return err
 	}
 
-	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM})
+	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute})
 	if err != nil {
 		return usageError{err}
 	}
