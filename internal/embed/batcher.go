@@ -427,7 +427,10 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		if b.o.Limiter != nil {
 			// The estimate, corrected by what the provider has reported.
 			charged = b.win.estimate(tokens)
-			if err := b.o.Limiter.Wait(ctx, charged); err != nil {
+			b.win.paced(1)
+			err := b.o.Limiter.Wait(ctx, charged)
+			b.win.paced(-1)
+			if err != nil {
 				b.releaseSlot(slot)
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)

@@ -47,6 +47,8 @@ type window struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a slot may have become free
 	n       int           // requests in flight
+	waiting int           // requests waiting for a slot
+	pacing  int           // requests holding a slot, waiting for the limiter's go
 	seq     uint64        // requests admitted so far
 
 	// Known budget.
@@ -139,10 +141,16 @@ func (w *window) acquire(ctx context.Context, lim Limiter) (uint64, error) {
 			return seq, nil
 		}
 		ch := w.changed
+		w.waiting++
 		w.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
+		}
+		w.mu.Lock()
+		w.waiting--
+		w.mu.Unlock()
+		if ctx.Err() != nil {
 			return 0, context.Cause(ctx)
 		}
 	}
@@ -191,6 +199,21 @@ func (w *window) estimate(tokens int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return int(math.Ceil(float64(tokens) * w.ratio))
+}
+
+// busy reports whether requests are waiting for a slot or for the
+// limiter: one more request now would only queue behind them.
+func (w *window) busy() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waiting > 0 || w.pacing > 0
+}
+
+// paced counts a request in or out of its wait at the limiter.
+func (w *window) paced(d int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pacing += d
 }
 
 // maxInFlight is the most requests that were in flight at once.

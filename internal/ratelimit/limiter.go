@@ -58,7 +58,18 @@ type Config struct {
 	Cooldown time.Duration
 	// Clock is the time source. Default SystemClock.
 	Clock Clock
+	// Discover, with neither budget set, learns them from the provider: at
+	// the first throttle the budgets become what the provider accepted over
+	// the minute before it (requests admitted by Wait, less those
+	// throttled, and their tokens), which is the quota of a provider that
+	// counts over a sliding minute, and the next request waits until the
+	// oldest of them leaves that minute. From then on the limiter paces and
+	// adapts as if the budgets had been given.
+	Discover bool
 }
+
+// window is the span Discover measures over: Bedrock's quotas are per minute.
+const window = time.Minute
 
 // Validate reports budgets or factors that make no sense.
 func (c Config) Validate() error {
@@ -93,6 +104,18 @@ type Limiter struct {
 	tokTAT    time.Time // ... and of the token bucket
 	throttles int64
 	cuts      int64
+
+	// With Discover, until the budgets are known: the requests admitted in
+	// the last window, and the throttles reported in it.
+	admitted   []admission
+	throttled  []time.Time
+	discovered bool
+}
+
+// admission is one request Wait let through.
+type admission struct {
+	at     time.Time
+	tokens int
 }
 
 // New returns a limiter for cfg, with defaults filled in.
@@ -118,12 +141,16 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tokens = max(tokens, 0)
+	l.mu.Lock()
 	if l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		if l.cfg.Discover {
+			now := l.clock.Now()
+			l.admitted = append(expire(l.admitted, now), admission{at: now, tokens: tokens})
+		}
+		l.mu.Unlock()
 		return nil
 	}
-	tokens = max(tokens, 0)
-
-	l.mu.Lock()
 	now := l.clock.Now()
 	var reqCost, tokCost time.Duration
 	wake := now
@@ -184,12 +211,61 @@ func (l *Limiter) OnThrottle() {
 	defer l.mu.Unlock()
 	l.throttles++
 	now := l.clock.Now()
+	if l.cfg.Discover && l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		l.discover(now)
+		return
+	}
 	if !l.lastCut.IsZero() && now.Sub(l.lastCut) < l.cfg.Cooldown {
 		return
 	}
 	l.lastCut = now
 	l.cuts++
 	l.factor = max(l.cfg.MinFactor, l.factor*l.cfg.Decrease)
+}
+
+// discover sets the budgets to what the provider accepted over the last
+// window, once it throttles. l.mu must be held.
+func (l *Limiter) discover(now time.Time) {
+	l.admitted = expire(l.admitted, now)
+	cutoff := now.Add(-window)
+	i := 0
+	for i < len(l.throttled) && !l.throttled[i].After(cutoff) {
+		i++
+	}
+	l.throttled = append(l.throttled[i:], now)
+	accepted := len(l.admitted) - len(l.throttled)
+	if accepted < 1 {
+		// Nothing accepted to measure yet (the first requests were throttled):
+		// the caller's backoff carries it until something is.
+		return
+	}
+	tokens := 0
+	for _, a := range l.admitted {
+		tokens += a.tokens
+	}
+	// The throttled requests' tokens are not known one by one: take the
+	// accepted share of them.
+	tokens = tokens * accepted / len(l.admitted)
+	l.cfg.RequestsPerMinute = accepted
+	if tokens > 0 {
+		l.cfg.TokensPerMinute = tokens
+	}
+	// The provider counts the minute's requests until they leave it: the
+	// next is accepted once the oldest has.
+	next := l.admitted[0].at.Add(window)
+	l.reqTAT, l.tokTAT = next, next
+	l.lastCut, l.discovered = now, true
+	l.admitted, l.throttled = nil, nil
+}
+
+// expire drops the admissions older than the window before now.
+func expire(a []admission, now time.Time) []admission {
+	cutoff := now.Add(-window)
+	i := 0
+	for i < len(a) && !a[i].at.After(cutoff) {
+		i++
+	}
+	return append(a[:0], a[i:]...)
 }
 
 // OnSuccess reports a request the provider accepted. The effective rate
@@ -212,6 +288,8 @@ type Rate struct {
 	// Throttles counts OnThrottle calls; Cuts counts those that cut the rate.
 	Throttles int64
 	Cuts      int64
+	// Discovered says the budgets were learnt from the provider (Discover).
+	Discovered bool
 }
 
 // Rate returns the current effective rate.
@@ -224,6 +302,7 @@ func (l *Limiter) Rate() Rate {
 		Factor:            l.factor,
 		Throttles:         l.throttles,
 		Cuts:              l.cuts,
+		Discovered:        l.discovered,
 	}
 }
 

@@ -310,3 +310,37 @@ func TestBudgetFollowsCuts(t *testing.T) {
 	rpm, tpm = b.lim.Budget()
 	require.Equal(t, [2]float64{50, 500}, [2]float64{rpm, tpm})
 }
+
+// TestDiscoverLearnsTheQuotaAtTheFirstThrottle: with no budget, requests go
+// at once until the provider throttles; the budgets then become what it
+// accepted over the minute before, and the next request waits until the
+// oldest of those leaves the minute, as a sliding-minute quota frees it.
+func TestDiscoverLearnsTheQuotaAtTheFirstThrottle(t *testing.T) {
+	b := setup(t, Config{Discover: true})
+	for range 10 {
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+		b.lim.OnSuccess()
+		b.clock.advance(time.Second)
+	}
+	rpm, tpm := b.lim.Budget()
+	require.Zero(t, rpm+tpm, "nothing known before a throttle")
+	require.NoError(t, b.lim.Wait(context.Background(), 100)) // the 11th, at 10 s, goes at once ...
+	require.Equal(t, 10*time.Second, b.clock.elapsed())
+	b.lim.OnThrottle() // ... and is throttled
+	b.lim.OnThrottle() // a second answer of the same moment changes nothing
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{10, 1000}, [2]float64{rpm, tpm})
+	require.True(t, b.lim.Rate().Discovered)
+	// The first accepted request (at 0 s) leaves the minute at 60 s; then one per 6 s, the
+	// pace of both 10 requests/min and 1000 tokens/min at 100 tokens.
+	require.Equal(t, []time.Duration{60 * time.Second, 66 * time.Second, 72 * time.Second}, b.waitN(t, 3, 100))
+
+	t.Run("WithoutDiscover", func(t *testing.T) {
+		b := setup(t, Config{})
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+		b.lim.OnThrottle()
+		rpm, tpm := b.lim.Budget()
+		require.Zero(t, rpm+tpm)
+		require.Equal(t, []time.Duration{0, 0}, b.waitN(t, 2, 100))
+	})
+}
