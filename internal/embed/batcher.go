@@ -550,7 +550,9 @@ func (b *Batcher) embed(ctx context.Context, texts []string) ([][]float32, int, 
 func (b *Batcher) releaseSlot(o outcome) {
 	if b.o.Concurrency == 0 {
 		b.win.release(o)
+		return
 	}
+	b.win.learn(o)
 }
 
 // MaxInFlight is the most requests the Batcher had in flight at once, over

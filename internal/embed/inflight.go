@@ -116,13 +116,14 @@ func budgetWindow(rpm, tpm, tokensPerRequest float64, latency time.Duration) int
 	if rpm > 0 {
 		rate = rpm / 60
 	}
-	if tpm > 0 && tokensPerRequest > 0 {
+	if tpm > 0 {
+		if tokensPerRequest <= 0 {
+			// A token budget with nothing sent yet: no request size to
+			// divide by, and the request budget may be far looser. One
+			// request measures it.
+			return 1
+		}
 		rate = min(rate, tpm/60/tokensPerRequest)
-	}
-	if math.IsInf(rate, 1) {
-		// A token budget with nothing sent yet: no request size to divide
-		// by. One request measures it.
-		return 1
 	}
 	return max(1, int(math.Ceil(rate*latency.Seconds()*windowHeadroom))+1)
 }
@@ -171,15 +172,9 @@ func (w *window) release(o outcome) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.n--
+	w.learnLocked(o)
 	switch {
 	case o.accepted:
-		w.latency = average(w.latency, o.latency)
-		if o.estimated > 0 {
-			w.tokensReq = averageF(w.tokensReq, float64(o.estimated))
-			if o.reported >= 0 {
-				w.ratio = averageF(w.ratio, float64(o.reported)/float64(o.estimated))
-			}
-		}
 		if w.cwnd < w.ssthresh {
 			w.cwnd++
 		} else {
@@ -192,6 +187,27 @@ func (w *window) release(o outcome) {
 	}
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// learn takes the latency and the tokens of a request that held no slot
+// (Options.Concurrency set): the token estimate is corrected all the same.
+func (w *window) learn(o outcome) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.learnLocked(o)
+}
+
+func (w *window) learnLocked(o outcome) {
+	if !o.accepted {
+		return
+	}
+	w.latency = average(w.latency, o.latency)
+	if o.estimated > 0 {
+		w.tokensReq = averageF(w.tokensReq, float64(o.estimated))
+		if o.reported >= 0 {
+			w.ratio = averageF(w.ratio, float64(o.reported)/float64(o.estimated))
+		}
+	}
 }
 
 // estimate is tokens corrected by what the provider has reported so far.

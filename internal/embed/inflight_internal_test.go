@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,33 +146,44 @@ func (c *fakeNow) advance(d time.Duration) {
 // small would leave a round short (the test would hang until its deadline),
 // one too large shows in the provider's count of calls in progress.
 func TestInFlightFollowsLatency(t *testing.T) {
+	// Texts of 1000 estimated tokens each, one per request: 60,000 tokens/min is a request a second.
+	text := strings.Repeat("abcd ", 1000)
+	require.Equal(t, 1000, EstimateTokens(text))
 	for _, c := range []struct {
+		lim     budgetLimiter
 		latency time.Duration
+		first   int // in flight before any answer
 		want    int // in flight once the latency is measured
 	}{
-		{2 * time.Second, 7},
-		{800 * time.Millisecond, 4},
-		{50 * time.Millisecond, 2},
+		// Until a request has been answered the latency is taken to be a second: 2/s × 1 s ×
+		// 1.5 = 3, +1.
+		{budgetLimiter{rpm: 120}, 2 * time.Second, 4, 7},
+		{budgetLimiter{rpm: 120}, 800 * time.Millisecond, 4, 4},
+		{budgetLimiter{rpm: 120}, 50 * time.Millisecond, 4, 2},
+		// A token budget needs a request's size: one goes first.
+		{budgetLimiter{tpm: 60_000}, 2 * time.Second, 1, 4}, // 1/s × 2 s × 1.5 = 3, +1
+		{budgetLimiter{tpm: 60_000}, 50 * time.Millisecond, 1, 2},
+		{budgetLimiter{rpm: 6000, tpm: 60_000}, 2 * time.Second, 1, 4}, // the tighter budget rules
 	} {
-		t.Run(c.latency.String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%v/%v/%v", c.lim.rpm, c.lim.tpm, c.latency), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a deadlock guard, not a measurement
 			defer cancel()
 			p := &heldProvider{Hash: Hash{dims: 4}, arrived: make(chan chan struct{})}
-			b := NewBatcher(p, Options{Limiter: budgetLimiter{rpm: 120}})
+			b := NewBatcher(p, Options{Limiter: c.lim})
 			clock := &fakeNow{t: time.Unix(0, 0)}
 			b.now = clock.now
 			const texts = 60
 			done := make(chan error, 1)
 			go func() {
-				_, _, err := b.EmbedAll(ctx, make([]string, texts))
+				in := make([]string, texts)
+				for i := range in {
+					in[i] = text
+				}
+				_, _, err := b.EmbedAll(ctx, in)
 				done <- err
 			}()
-			// Until a request has been answered the latency is taken to be a second: 2/s × 1 s
-			// × 1.5 = 3, +1.
-			first := budgetWindow(120, 0, 0, startLatency)
-			require.Equal(t, 4, first)
 			started, rounds := 0, 0
-			want := first
+			want := c.first
 			for started < texts {
 				n := min(want, texts-started)
 				gates := make([]chan struct{}, n)
@@ -199,4 +211,53 @@ func TestInFlightFollowsLatency(t *testing.T) {
 			require.Equal(t, c.want, p.maxInFlight)
 		})
 	}
+}
+
+// countingProvider reports twice the tokens EstimateTokens gives, as a
+// tokenizer that splits finer would.
+type countingProvider struct{ Hash }
+
+func (p *countingProvider) EmbedCounted(ctx context.Context, texts []string) ([][]float32, int, error) {
+	vecs, err := p.Hash.Embed(ctx, texts)
+	n := 0
+	for _, t := range texts {
+		n += 2 * EstimateTokens(t)
+	}
+	return vecs, n, err
+}
+
+// chargeLimiter records what it is charged.
+type chargeLimiter struct {
+	budgetLimiter
+	mu      sync.Mutex
+	waits   []int
+	charges []int
+}
+
+func (l *chargeLimiter) Wait(_ context.Context, tokens int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waits = append(l.waits, tokens)
+	return nil
+}
+
+func (l *chargeLimiter) Charge(tokens int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.charges = append(l.charges, tokens)
+}
+
+// TestReportedTokensCorrectTheBudget: the tokens the provider reports charge
+// the limiter the difference at once, and raise the estimate of the next
+// requests, so that text the estimator undercounts (dense CJK, a finer
+// tokenizer) is not throttled where the estimate alone would be.
+func TestReportedTokensCorrectTheBudget(t *testing.T) {
+	lim := &chargeLimiter{budgetLimiter: budgetLimiter{tpm: 1_000_000}}
+	b := NewBatcher(&countingProvider{Hash: Hash{dims: 4}}, Options{Limiter: lim, Concurrency: 1, MaxBatch: 1})
+	_, _, err := b.EmbedAll(t.Context(), []string{"abcd abcd", "abcd abcd", "abcd abcd"}) // 2 tokens each, reported 4
+	require.NoError(t, err)
+	// The first request is charged the estimate, then the 2 missing; the next ones are charged
+	// more each time (the moving average of reported / estimated: 1.2, then 1.36), and the rest.
+	require.Equal(t, []int{2, 3, 3}, lim.waits)
+	require.Equal(t, []int{2, 1, 1}, lim.charges)
 }
