@@ -261,3 +261,49 @@ func TestReportedTokensCorrectTheBudget(t *testing.T) {
 	require.Equal(t, []int{2, 3, 3}, lim.waits)
 	require.Equal(t, []int{2, 1, 1}, lim.charges)
 }
+
+// recordingProvider records the size of every request.
+type recordingProvider struct {
+	Hash
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (p *recordingProvider) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	p.mu.Lock()
+	p.sizes = append(p.sizes, len(texts))
+	p.mu.Unlock()
+	return p.Hash.Embed(ctx, texts)
+}
+
+// TestCoalescerWaitsForAFullRequestWhileTheBudgetBinds: while requests wait
+// for the window or the limiter, a request less than full keeps gathering
+// past its linger, since it could only queue behind them; the next caller's
+// chunks fill it, and the budget pays for one request instead of two.
+func TestCoalescerWaitsForAFullRequestWhileTheBudgetBinds(t *testing.T) {
+	p := &recordingProvider{Hash: Hash{dims: 4}}
+	b := NewBatcher(p, Options{})
+	b.win.paced(1) // a request waits at the limiter
+	c := NewCoalescer(t.Context(), b, time.Millisecond)
+	text := func(n int) []string { return make([]string, n) }
+	var wg sync.WaitGroup
+	var errA error
+	wg.Go(func() { _, _, errA = c.EmbedAll(t.Context(), text(50)) })
+	// Not synchronisation: the gap, twenty lingers long, is what is tested; without the rule the
+	// 50 texts would go out alone in it.
+	time.Sleep(20 * time.Millisecond)
+	_, _, err := c.EmbedAll(t.Context(), text(46))
+	require.NoError(t, err)
+	wg.Wait()
+	require.NoError(t, errA)
+	require.Equal(t, []int{96}, p.sizes)
+
+	t.Run("IdleBudget", func(t *testing.T) {
+		// Nothing waits: a partial request goes at its linger, as before.
+		p := &recordingProvider{Hash: Hash{dims: 4}}
+		c := NewCoalescer(t.Context(), NewBatcher(p, Options{}), time.Millisecond)
+		_, _, err := c.EmbedAll(t.Context(), text(50))
+		require.NoError(t, err)
+		require.Equal(t, []int{50}, p.sizes)
+	})
+}
