@@ -226,6 +226,10 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		Params: o.params(g, model), Explicit: o.explicit,
 	})
 	progress.Close()
+	if r := lim.Rate(); r.Discovered {
+		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (now %.0f%% of it after later throttles)\n",
+			r.RequestsPerMinute/r.Factor, r.TokensPerMinute/r.Factor, 100*r.Factor)
+	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,
 		// named once; the bots it was working on have their SyncStatus back.
