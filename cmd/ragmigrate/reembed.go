@@ -202,7 +202,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute,
 		// With no budget given or read, the first throttle tells it; --rpm 0 --tpm 0 asks for no
 		// pacing at all.
-		Discover: budget.RequestsPerMinute == 0 && budget.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet})
+		Discover: budget.RequestsPerMinute == 0 && budget.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet,
+		// Bedrock's token quotas count over a sliding minute.
+		SlidingMinute: true})
 	if err != nil {
 		return usageError{err}
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// oldest of them leaves that minute. From then on the limiter paces and
 	// adapts as if the budgets had been given.
 	Discover bool
+	// SlidingMinute says the provider counts tokens over a sliding minute,
+	// as Bedrock does: a minute can then hold a request at each of its ends,
+	// so the token budget is paced one request (the largest seen) under the
+	// quota, which keeps any minute within it.
+	SlidingMinute bool
 }
 
 // window is the span Discover measures over: Bedrock's quotas are per minute.
@@ -110,6 +115,7 @@ type Limiter struct {
 	admitted   []admission
 	throttled  []time.Time
 	discovered bool
+	maxTokens  int // the largest request seen, for SlidingMinute
 }
 
 // admission is one request Wait let through.
@@ -159,7 +165,12 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
 	}
 	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
-		tokCost = l.cost(tokens, l.cfg.TokensPerMinute)
+		tpm := l.cfg.TokensPerMinute
+		if l.cfg.SlidingMinute {
+			l.maxTokens = max(l.maxTokens, tokens)
+			tpm = max(tpm-l.maxTokens, tpm/2)
+		}
+		tokCost = l.cost(tokens, tpm)
 		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
 	}
 	// Both buckets are charged as of the same instant, the one the request

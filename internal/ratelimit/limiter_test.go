@@ -344,3 +344,22 @@ func TestDiscoverLearnsTheQuotaAtTheFirstThrottle(t *testing.T) {
 		require.Equal(t, []time.Duration{0, 0}, b.waitN(t, 2, 100))
 	})
 }
+
+// TestSlidingMinuteKeepsARequestUnderTheQuota: a provider counting tokens
+// over a sliding minute sees the request that opens a minute and the one
+// that closes it; pacing one request under the quota keeps every minute
+// within it.
+func TestSlidingMinuteKeepsARequestUnderTheQuota(t *testing.T) {
+	b := setup(t, Config{TokensPerMinute: 6000, SlidingMinute: true})
+	// 1000-token requests against 6000 - 1000 tokens/min: one every 12 s, not 10 s.
+	at := b.waitN(t, 7, 1000)
+	require.Equal(t, 72*time.Second, at[6])
+	require.LessOrEqual(t, maxInWindow(at, time.Minute)*1000, 6000)
+
+	t.Run("Plain", func(t *testing.T) {
+		b := setup(t, Config{TokensPerMinute: 6000})
+		at := b.waitN(t, 7, 1000)
+		require.Equal(t, 60*time.Second, at[6])
+		require.Equal(t, 7000, maxInWindow(at, time.Minute+time.Nanosecond)*1000, "a minute closed at both ends holds 7")
+	})
+}
