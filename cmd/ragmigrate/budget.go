@@ -108,7 +108,7 @@ func budgetLine(b plan.Budget) string {
 		parts = append(parts, fmt.Sprintf("%d tokens/min", b.TokensPerMinute))
 	}
 	if len(parts) == 0 {
-		parts = append(parts, "none known, found at the first throttle (what Bedrock accepted over the minute before)")
+		parts = append(parts, "none known, found at the first throttle (what the provider accepted over the minute before)")
 	}
 	return strings.Join(parts, ", ") + " (" + b.Source + ")"
 }

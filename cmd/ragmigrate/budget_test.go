@@ -74,5 +74,5 @@ func TestPlanReadsTheQuota(t *testing.T) {
 
 	r := ragmigrate(t, withQuotas, "plan", "--table", table, "--bucket", bucket)
 	require.Zero(t, r.code, r.stderr)
-	require.Contains(t, r.stdout, "none known: the run takes what Bedrock accepts until its first throttle, then paces at that (Service Quotas denies access")
+	require.Contains(t, r.stdout, "none known: the run takes what the provider accepts until its first throttle, then paces at that (Service Quotas denies access")
 }

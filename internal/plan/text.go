@@ -159,7 +159,7 @@ func budgetText(b Budget) string {
 		parts = append(parts, fmt.Sprintf("%d tokens/min", b.TokensPerMinute))
 	}
 	if len(parts) == 0 {
-		return "none known: the run takes what Bedrock accepts until its first throttle, then paces at that"
+		return "none known: the run takes what the provider accepts until its first throttle, then paces at that"
 	}
 	return strings.Join(parts, ", ")
 }
