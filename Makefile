@@ -87,7 +87,7 @@ bench-copy: stack-up ## copy benchmark: ragmigrate copy vs raw binary pipe, pg_d
 	@bash scripts/install-bench.sh
 	@$(WITH_STACK) bash scripts/bench-copy.sh
 
-bench-reembed: stack-up ## re-embed benchmark against the contract server: texts/s, texts per request, budget share, throttles; splitter MB/s
+bench-reembed: stack-up ## re-embed at the quota: latency {50ms,800ms,2s} x budget {120 rpm; 2M tpm}, given and discovered: wall/floor, throttles, texts per request
 	@$(WITH_STACK) bash scripts/bench-reembed.sh
 
 bench-loaders: ## text extraction MB/s per upload type on the seeded corpus

@@ -33,6 +33,15 @@ type planOptions struct {
 	TPM          int
 	Exact        bool
 	PerBot       bool
+
+	// rpmSet and tpmSet say whether --rpm and --tpm were given; the budgets not given are read
+	// from Service Quotas.
+	rpmSet, tpmSet bool
+}
+
+// noteBudgetFlags records which budget flags the operator gave.
+func (o *planOptions) noteBudgetFlags(cmd *cobra.Command) {
+	o.rpmSet, o.tpmSet = cmd.Flags().Changed("rpm"), cmd.Flags().Changed("tpm")
 }
 
 func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
@@ -50,8 +59,8 @@ func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OpenAIURL, "openai-url", "", "embed through an OpenAI-compatible endpoint (BASE_URL/embeddings; key from OPENAI_API_KEY) instead of Bedrock; name its model with --model, its vector size with --dimensions and its price with --price-per-mtok")
 	fs.IntVar(&o.Dimensions, "dimensions", 1024, "vector size: Cohere v3 gives 1024 only, amazon.titan-embed-text-v2:0 also 512 or 256; with --openai-url, the size its model returns")
 	fs.Var(&o.PricePerMTok, "price-per-mtok", "override the model's price in USD per million input tokens (0: free); required with --openai-url")
-	fs.IntVar(&o.RPM, "rpm", 400, "embedding requests per minute, shared by all bots (0: unlimited)")
-	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (0: unlimited)")
+	fs.IntVar(&o.RPM, "rpm", 0, "embedding requests per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no request budget)")
+	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no token budget)")
 	o.sourceOptions.AddFlags(fs)
 }
 
@@ -77,6 +86,7 @@ would proceed, and if not why; with
 it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.noteBudgetFlags(cmd)
 			if err := o.Validate(g); err != nil {
 				return err
 			}
@@ -166,10 +176,11 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	budget := o.budget(ctx, clients.Config, model, g.logger)
 	po := plan.Options{
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket),
 		BotIDs: o.Bots, UserIDs: o.Users, Model: model,
-		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Exact: o.Exact,
+		RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, BudgetSource: budget.Source, Exact: o.Exact,
 		Fetcher: o.fetcher(), Limits: o.Limits, Logger: g.logger,
 	}
 	if g.TargetDB != "" {

@@ -48,7 +48,7 @@ type reembedOptions struct {
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
-	fs.IntVar(&o.Concurrency, "concurrency", 8, fmt.Sprintf("bots worked on at once (1 to %d)", maxConcurrency))
+	fs.IntVar(&o.Concurrency, "concurrency", 32, fmt.Sprintf("bots worked on at once (1 to %d): enough to keep the requests the budget allows in flight at seconds of latency", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried (Bedrock's answer must also begin within --aws-timeout)")
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
@@ -100,6 +100,7 @@ a database without them is refused before any work, since it is most likely not 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
+			o.noteBudgetFlags(cmd)
 			return runReembed(cmd.Context(), o, g)
 		},
 	}
@@ -181,14 +182,17 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 
 	// The dry run, shown before anything is spent.
+	budget := o.budget(ctx, clients.Config, model, g.logger)
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
-		RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
+		RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, BudgetSource: budget.Source,
+		Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
 	if err != nil {
 		return err
 	}
 	if err := checkScope(p, &o.planOptions, g); err != nil {
 		return err
 	}
+	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
 	// A log line like the others on stderr (in the --log-format asked for), read before the question.
 	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
@@ -196,7 +200,12 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 
-	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM})
+	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute,
+		// With no budget given or read, the first throttle tells it; --rpm 0 --tpm 0 asks for no
+		// pacing at all.
+		Discover: budget.RequestsPerMinute == 0 && budget.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet,
+		// Bedrock's token quotas count over a sliding minute.
+		SlidingMinute: true})
 	if err != nil {
 		return usageError{err}
 	}
@@ -220,6 +229,10 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		Params: o.params(g, model), Explicit: o.explicit,
 	})
 	progress.Close()
+	if r := lim.Rate(); r.Discovered {
+		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (now %.0f%% of it after later throttles)\n",
+			r.RequestsPerMinute/r.Factor, r.TokensPerMinute/r.Factor, 100*r.Factor)
+	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,
 		// named once; the bots it was working on have their SyncStatus back.

@@ -59,9 +59,12 @@ type Options struct {
 	// within this bound instead of retrying for ever. Default
 	// DefaultProviderTimeout.
 	ProviderTimeout time.Duration
-	// Concurrency is the number of requests one EmbedAll call keeps in
-	// flight. Default 1; raise it for one-text-per-call providers (Titan),
-	// whose throughput is otherwise bound by latency.
+	// Concurrency, when set, is the number of requests one EmbedAll call
+	// keeps in flight, whatever the latency and the budget. The default, 0,
+	// adapts the requests in flight over all calls to the latency: as many
+	// as the Limiter's budget needs at the latency measured (rate ×
+	// latency), or, with no budget known, as many as the provider accepts
+	// without throttling (see window).
 	Concurrency int
 	// MaxRejected is how many texts one EmbedAll call may find rejected by
 	// bisection, with none accepted, before it concludes the error is not
@@ -129,6 +132,8 @@ type Batcher struct {
 	maxBatch int
 	truncate Truncate
 	total    counters
+	win      *window          // requests in flight, when Options.Concurrency is 0
+	now      func() time.Time // measures latency; a test's fake clock
 
 	// life ends, with the *FatalError as its cause, when a fatal provider
 	// condition stops the Batcher; every call in progress ends with it.
@@ -150,12 +155,12 @@ func NewBatcher(p Provider, o Options) *Batcher {
 	o.BackoffMax = cmp.Or(o.BackoffMax, 20*time.Second)
 	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
 	o.ProviderTimeout = cmp.Or(o.ProviderTimeout, DefaultProviderTimeout)
-	o.Concurrency = max(o.Concurrency, 1)
+	o.Concurrency = max(o.Concurrency, 0)
 	o.MaxRejected = cmp.Or(o.MaxRejected, 16)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Batcher{p: p, o: o, maxBatch: max(p.MaxBatch(), 1), truncate: o.Truncate}
+	b := &Batcher{p: p, o: o, maxBatch: max(p.MaxBatch(), 1), truncate: o.Truncate, win: newWindow(), now: time.Now}
 	b.life, b.kill = context.WithCancelCause(context.Background())
 	if o.MaxBatch > 0 {
 		b.maxBatch = min(b.maxBatch, o.MaxBatch)
@@ -252,7 +257,11 @@ func (b *Batcher) EmbedAll(ctx context.Context, texts []string) ([][]float32, St
 	defer stopWatch()
 	jobs := make(chan []int)
 	var wg sync.WaitGroup
-	for range min(b.o.Concurrency, len(batches)) {
+	workers := len(batches) // the window bounds what is in flight
+	if b.o.Concurrency > 0 {
+		workers = min(b.o.Concurrency, len(batches))
+	}
+	for range workers {
 		wg.Go(func() {
 			for idx := range jobs {
 				if err := b.embedBatch(ctx, c, idx); err != nil {
@@ -406,8 +415,23 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		if err := b.Err(); err != nil {
 			return nil, err
 		}
+		slot := outcome{estimated: tokens, reported: -1}
+		if b.o.Concurrency == 0 {
+			seq, err := b.win.acquire(ctx, b.o.Limiter)
+			if err != nil {
+				return nil, context.Cause(ctx)
+			}
+			slot.seq = seq
+		}
+		charged := tokens
 		if b.o.Limiter != nil {
-			if err := b.o.Limiter.Wait(ctx, tokens); err != nil {
+			// The estimate, corrected by what the provider has reported.
+			charged = b.win.estimate(tokens)
+			b.win.paced(1)
+			err := b.o.Limiter.Wait(ctx, charged)
+			b.win.paced(-1)
+			if err != nil {
+				b.releaseSlot(slot)
 				if ctx.Err() != nil {
 					return nil, context.Cause(ctx)
 				}
@@ -415,6 +439,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			}
 		}
 		start := time.Now()
+		sent := b.now()
 		timeout := b.o.RequestTimeout
 		if since := b.failingSince.Load(); since != 0 &&
 			start.Sub(time.Unix(0, b.lastFailureAt.Load())) > b.o.RequestTimeout+b.o.BackoffMax {
@@ -428,12 +453,19 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			// even when every request hangs.
 			left := time.Duration(since + int64(b.o.ProviderTimeout) - start.UnixNano())
 			if left <= 0 {
+				b.releaseSlot(slot)
 				return nil, b.stall()
 			}
 			timeout = min(timeout, left)
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		vecs, err := b.p.Embed(rctx, texts)
+		vecs, reported, err := b.embed(rctx, texts)
+		slot.latency, slot.reported = b.now().Sub(sent), reported
+		if err == nil && reported >= 0 {
+			if ch, ok := b.o.Limiter.(charger); ok {
+				ch.Charge(reported - charged)
+			}
+		}
 		// cutShort: the attempt had only what was left of the stall window, and used it up. It
 		// says nothing new about the provider, so it does not replace the failure a stall names.
 		cutShort := false
@@ -447,6 +479,8 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		cancel()
 		c.count(cRequests, 1)
 		if err == nil {
+			slot.accepted = true
+			b.releaseSlot(slot)
 			b.failingSince.Store(0)
 			if b.o.Limiter != nil {
 				b.o.Limiter.OnSuccess()
@@ -456,12 +490,14 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			}
 			return vecs, nil
 		}
+		var ce classified
+		classifiedErr := errors.As(err, &ce)
+		slot.throttled = classifiedErr && ce.Retryable() && ce.Throttle()
+		b.releaseSlot(slot)
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
 
-		var ce classified
-		classifiedErr := errors.As(err, &ce)
 		if f, ok := ce.(interface{ Fatal() bool }); classifiedErr && ok && f.Fatal() {
 			return nil, b.stop(b.refusal(err))
 		}
@@ -504,6 +540,29 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 		}
 	}
 }
+
+// embed makes one provider call, with the tokens the provider reported for
+// it, or -1.
+func (b *Batcher) embed(ctx context.Context, texts []string) ([][]float32, int, error) {
+	if tc, ok := b.p.(tokenCounter); ok {
+		return tc.EmbedCounted(ctx, texts)
+	}
+	vecs, err := b.p.Embed(ctx, texts)
+	return vecs, -1, err
+}
+
+// releaseSlot gives a request's slot in the window back, when it took one.
+func (b *Batcher) releaseSlot(o outcome) {
+	if b.o.Concurrency == 0 {
+		b.win.release(o)
+		return
+	}
+	b.win.learn(o)
+}
+
+// MaxInFlight is the most requests the Batcher had in flight at once, over
+// all calls, when it adapts them (Options.Concurrency 0).
+func (b *Batcher) MaxInFlight() int { return b.win.maxInFlight() }
 
 // refusal is the *FatalError for a provider error of the fatal class.
 func (b *Batcher) refusal(err error) *FatalError {

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go"
@@ -238,19 +240,26 @@ type cohereRequest struct {
 
 // Embed sends one InvokeModel call for texts.
 func (p *BedrockCohere) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vecs, _, err := p.EmbedCounted(ctx, texts)
+	return vecs, err
+}
+
+// EmbedCounted is Embed, with the input tokens Bedrock reported for the call
+// (-1 when it did not say), which correct the Batcher's token estimate.
+func (p *BedrockCohere) EmbedCounted(ctx context.Context, texts []string) ([][]float32, int, error) {
 	req := cohereRequest{Texts: texts, InputType: p.opts.InputType, Truncate: p.opts.Truncate}
 	if p.opts.ByType {
 		req.EmbeddingTypes = []string{"float"}
 	}
-	body, err := invoke(ctx, p.client, p.opts.Model, req)
+	body, tokens, err := invoke(ctx, p.client, p.opts.Model, req)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	vecs, err := parseCohere(body)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
+		return nil, -1, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
 	}
-	return vecs, nil
+	return vecs, tokens, nil
 }
 
 // parseCohere reads both response shapes: "embeddings" is an array of
@@ -331,30 +340,44 @@ func (p *BedrockTitan) MaxChars() int { return titanMaxChars }
 // Embed sends one InvokeModel call per text; Titan takes a single input.
 // With more than one text it calls once per text, in order.
 func (p *BedrockTitan) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vecs, _, err := p.EmbedCounted(ctx, texts)
+	return vecs, err
+}
+
+// EmbedCounted is Embed, with the input tokens Bedrock reported for the
+// calls (-1 when an answer did not say).
+func (p *BedrockTitan) EmbedCounted(ctx context.Context, texts []string) ([][]float32, int, error) {
 	vecs := make([][]float32, len(texts))
+	total := 0
 	for i, t := range texts {
 		req := struct {
 			InputText  string `json:"inputText"`
 			Dimensions int    `json:"dimensions"`
 			Normalize  bool   `json:"normalize"`
 		}{t, p.opts.Dimensions, !p.opts.Unnormalized}
-		body, err := invoke(ctx, p.client, p.opts.Model, req)
+		body, tokens, err := invoke(ctx, p.client, p.opts.Model, req)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
+		}
+		if total >= 0 {
+			total = total + tokens
+			if tokens < 0 {
+				total = -1
+			}
 		}
 		var resp struct {
 			Embedding        []float32            `json:"embedding"`
 			EmbeddingsByType map[string][]float32 `json:"embeddingsByType"`
 		}
 		if err := json.Unmarshal(body, &resp); err != nil {
-			return nil, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
+			return nil, -1, fmt.Errorf("decode %s response: %w", p.opts.Model, err)
 		}
 		vecs[i] = resp.Embedding
 		if vecs[i] == nil {
 			vecs[i] = resp.EmbeddingsByType["float"]
 		}
 	}
-	return vecs, nil
+	return vecs, total, nil
 }
 
 // endpoint names where client sends InvokeModel: the overridden endpoint
@@ -385,12 +408,13 @@ func (p *BedrockCohere) Endpoint() string { return endpoint(p.client) }
 // Endpoint names where requests go, for errors.
 func (p *BedrockTitan) Endpoint() string { return endpoint(p.client) }
 
-// invoke marshals req, calls InvokeModel and returns the body, with errors
-// classified.
-func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) ([]byte, error) {
+// invoke marshals req, calls InvokeModel and returns the body and the input
+// tokens Bedrock reports in X-Amzn-Bedrock-Input-Token-Count (-1 without
+// it), with errors classified.
+func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) ([]byte, int, error) {
 	raw, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s request: %w", model, err)
+		return nil, -1, fmt.Errorf("encode %s request: %w", model, err)
 	}
 	out, err := client.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{
 		ModelId:     aws.String(model),
@@ -403,7 +427,21 @@ func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) (
 		if e := (*Error)(nil); errors.As(err, &e) {
 			describeFatal(e, model, region(client))
 		}
-		return nil, err
+		return nil, -1, err
 	}
-	return out.Body, nil
+	return out.Body, reportedTokens(out), nil
+}
+
+// reportedTokens reads X-Amzn-Bedrock-Input-Token-Count from the raw answer;
+// the SDK does not model the header.
+func reportedTokens(out *bedrockruntime.InvokeModelOutput) int {
+	resp, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
+	if !ok || resp == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(resp.Header.Get("X-Amzn-Bedrock-Input-Token-Count"))
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }

@@ -48,6 +48,10 @@ type Model struct {
 	// Truncates says the model itself cuts a text over MaxTokens when asked
 	// (Cohere's "truncate"); for the others --truncate only cuts to MaxChars.
 	Truncates bool `json:"truncates"`
+	// QuotaNames are the names Service Quotas gives the model in its quota
+	// names ("On-demand InvokeModel tokens per minute for ${model}"); nil
+	// for a model with no Bedrock quotas.
+	QuotaNames []string `json:"-"`
 }
 
 // MaxDimensions is the largest vector pgvector's vector type stores.
@@ -81,17 +85,19 @@ var titanDimensions = []int{1024, 512, 256}
 // override with --price-per-mtok). A model of an OpenAI-compatible endpoint
 // is not listed: OpenAIModel describes one.
 var Models = []Model{
-	cohere(ModelCohereMultilingualV3),
-	cohere("cohere.embed-english-v3"),
+	cohere(ModelCohereMultilingualV3, "Cohere Embed Multilingual"),
+	cohere("cohere.embed-english-v3", "Cohere Embed English"),
 	{ID: ModelTitanV2, Kind: KindBedrockTitan, Dimensions: titanDimensions[0], DimensionChoices: titanDimensions,
-		MaxBatch: titanMaxBatch, MaxChars: titanMaxChars, MaxTokens: titanMaxTokens, PricePerMTok: 0.02},
+		MaxBatch: titanMaxBatch, MaxChars: titanMaxChars, MaxTokens: titanMaxTokens, PricePerMTok: 0.02,
+		QuotaNames: []string{"Titan Text Embeddings V2", "Amazon Titan Text Embeddings V2", ModelTitanV2}},
 	{ID: "hash", Kind: KindHash, Dimensions: 1024, MaxBatch: hashMaxBatch, PricePerMTok: 0},
 }
 
-func cohere(id string) Model {
+func cohere(id, name string) Model {
 	// Cohere Embed v3 has no dimensions parameter: its vectors always have 1024 values.
 	return Model{ID: id, Kind: KindBedrockCohere, Dimensions: cohereDims, DimensionChoices: []int{cohereDims},
-		MaxBatch: cohereMaxBatch, MaxChars: cohereMaxChars, MaxTokens: cohereMaxTokens, PricePerMTok: 0.10, Truncates: true}
+		MaxBatch: cohereMaxBatch, MaxChars: cohereMaxChars, MaxTokens: cohereMaxTokens, PricePerMTok: 0.10, Truncates: true,
+		QuotaNames: []string{name, id}}
 }
 
 // ModelIDs are the ids of Models, in order.
@@ -111,6 +117,7 @@ func LookupModel(id string) (Model, error) {
 	}
 	m := Models[i]
 	m.DimensionChoices = slices.Clone(m.DimensionChoices)
+	m.QuotaNames = slices.Clone(m.QuotaNames)
 	return m, nil
 }
 

@@ -84,6 +84,13 @@ func (c *Coalescer) run(ctx context.Context) {
 				group = append(group, p)
 				n += len(p.texts)
 			case <-timer.C:
+				if c.b.o.Concurrency == 0 && c.b.win.busy() {
+					// Requests already wait for the budget: a request sent less than full
+					// now would only queue behind them and spend a request of the budget
+					// on fewer texts. Gather on while they wait.
+					timer.Reset(c.linger)
+					continue
+				}
 				break gather
 			case <-ctx.Done():
 				break gather

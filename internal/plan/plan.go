@@ -46,9 +46,12 @@ type Options struct {
 	// RequestsPerMinute and TokensPerMinute are the embedding budget (0: unlimited).
 	RequestsPerMinute int
 	TokensPerMinute   int
-	Exact             bool
-	Fetcher           *loader.Fetcher
-	Limits            loader.Limits
+	// BudgetSource says where the budget came from (the flags, Service Quotas), or why there is
+	// none, for the plan's reader.
+	BudgetSource string
+	Exact        bool
+	Fetcher      *loader.Fetcher
+	Limits       loader.Limits
 	// URLChars is the text assumed per URL without Exact. Default 6000.
 	URLChars int
 	// CopyMBps is the assumed binary COPY rate for the copy estimate. Default 150.
@@ -113,9 +116,19 @@ type Estimate struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Bound says which budget sets the duration: "requests", "tokens" or "none".
 	Bound string `json:"bound"`
+	// Budget is the pace the run would keep to, and where it came from.
+	Budget Budget `json:"budget"`
 	// LongChunks and LongChunkBots count the chunks over the model's input limit (exact plans).
 	LongChunks    int64 `json:"long_chunks"`
 	LongChunkBots int   `json:"long_chunk_bots"`
+}
+
+// Budget is the embedding budget a run paces by: the model's quotas as Service Quotas gives
+// them, or --rpm and --tpm; 0 for a budget not known, which the run then finds adaptively.
+type Budget struct {
+	RequestsPerMinute int    `json:"requests_per_minute"`
+	TokensPerMinute   int    `json:"tokens_per_minute"`
+	Source            string `json:"source"`
 }
 
 // BotPlan is one bot.
@@ -224,6 +237,7 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 	e := &p.Reembed
 	e.CostUSD = float64(e.Tokens) / 1e6 * o.Model.PricePerMTok
 	e.Bound = "none"
+	e.Budget = Budget{RequestsPerMinute: o.RequestsPerMinute, TokensPerMinute: o.TokensPerMinute, Source: o.BudgetSource}
 	if o.RequestsPerMinute > 0 {
 		e.Duration = minutes(float64(e.Requests) / float64(o.RequestsPerMinute))
 		e.Bound = "requests"

@@ -35,6 +35,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.Exact {
 		kind, approx = "exact: every source read and split", ""
 	}
+	if b := e.Budget; b.Source != "" {
+		pr("budget\t%s (%s)", budgetText(b), b.Source)
+	}
 	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
 		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
 	pr("\t%s", kind)
@@ -128,8 +131,23 @@ func duration(e Estimate) string {
 	case "tokens":
 		return fmt.Sprintf("~%s at the tokens/min budget", fmtDuration(e.Duration))
 	default:
-		return "no budget set (--rpm, --tpm)"
+		return "no budget known: the pace is found adaptively (--rpm, --tpm)"
 	}
+}
+
+// budgetText is the budget's figures, or what happens without them.
+func budgetText(b Budget) string {
+	var parts []string
+	if b.RequestsPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("%d requests/min", b.RequestsPerMinute))
+	}
+	if b.TokensPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("%d tokens/min", b.TokensPerMinute))
+	}
+	if len(parts) == 0 {
+		return "none known: the run takes what the provider accepts until its first throttle, then paces at that"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func fmtDuration(d time.Duration) string {

@@ -58,7 +58,23 @@ type Config struct {
 	Cooldown time.Duration
 	// Clock is the time source. Default SystemClock.
 	Clock Clock
+	// Discover, with neither budget set, learns them from the provider: at
+	// the first throttle the budgets become what the provider accepted over
+	// the minute before it (requests admitted by Wait, less those
+	// throttled, and their tokens), which is the quota of a provider that
+	// counts over a sliding minute, and the next request waits until the
+	// oldest of them leaves that minute. From then on the limiter paces and
+	// adapts as if the budgets had been given.
+	Discover bool
+	// SlidingMinute says the provider counts tokens over a sliding minute,
+	// as Bedrock does: a minute can then hold a request at each of its ends,
+	// so the token budget is paced one request (the largest seen) under the
+	// quota, which keeps any minute within it.
+	SlidingMinute bool
 }
+
+// window is the span Discover measures over: Bedrock's quotas are per minute.
+const window = time.Minute
 
 // Validate reports budgets or factors that make no sense.
 func (c Config) Validate() error {
@@ -93,6 +109,19 @@ type Limiter struct {
 	tokTAT    time.Time // ... and of the token bucket
 	throttles int64
 	cuts      int64
+
+	// With Discover, until the budgets are known: the requests admitted in
+	// the last window, and the throttles reported in it.
+	admitted   []admission
+	throttled  []time.Time
+	discovered bool
+	maxTokens  int // the largest request seen, for SlidingMinute
+}
+
+// admission is one request Wait let through.
+type admission struct {
+	at     time.Time
+	tokens int
 }
 
 // New returns a limiter for cfg, with defaults filled in.
@@ -118,12 +147,16 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tokens = max(tokens, 0)
+	l.mu.Lock()
 	if l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		if l.cfg.Discover {
+			now := l.clock.Now()
+			l.admitted = append(expire(l.admitted, now), admission{at: now, tokens: tokens})
+		}
+		l.mu.Unlock()
 		return nil
 	}
-	tokens = max(tokens, 0)
-
-	l.mu.Lock()
 	now := l.clock.Now()
 	var reqCost, tokCost time.Duration
 	wake := now
@@ -132,7 +165,12 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
 	}
 	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
-		tokCost = l.cost(tokens, l.cfg.TokensPerMinute)
+		tpm := l.cfg.TokensPerMinute
+		if l.cfg.SlidingMinute {
+			l.maxTokens = max(l.maxTokens, tokens)
+			tpm = max(tpm-l.maxTokens, tpm/2)
+		}
+		tokCost = l.cost(tokens, tpm)
 		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
 	}
 	// Both buckets are charged as of the same instant, the one the request
@@ -184,12 +222,61 @@ func (l *Limiter) OnThrottle() {
 	defer l.mu.Unlock()
 	l.throttles++
 	now := l.clock.Now()
+	if l.cfg.Discover && l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		l.discover(now)
+		return
+	}
 	if !l.lastCut.IsZero() && now.Sub(l.lastCut) < l.cfg.Cooldown {
 		return
 	}
 	l.lastCut = now
 	l.cuts++
 	l.factor = max(l.cfg.MinFactor, l.factor*l.cfg.Decrease)
+}
+
+// discover sets the budgets to what the provider accepted over the last
+// window, once it throttles. l.mu must be held.
+func (l *Limiter) discover(now time.Time) {
+	l.admitted = expire(l.admitted, now)
+	cutoff := now.Add(-window)
+	i := 0
+	for i < len(l.throttled) && !l.throttled[i].After(cutoff) {
+		i++
+	}
+	l.throttled = append(l.throttled[i:], now)
+	accepted := len(l.admitted) - len(l.throttled)
+	if accepted < 1 {
+		// Nothing accepted to measure yet (the first requests were throttled):
+		// the caller's backoff carries it until something is.
+		return
+	}
+	tokens := 0
+	for _, a := range l.admitted {
+		tokens += a.tokens
+	}
+	// The throttled requests' tokens are not known one by one: take the
+	// accepted share of them.
+	tokens = tokens * accepted / len(l.admitted)
+	l.cfg.RequestsPerMinute = accepted
+	if tokens > 0 {
+		l.cfg.TokensPerMinute = tokens
+	}
+	// The provider counts the minute's requests until they leave it: the
+	// next is accepted once the oldest has.
+	next := l.admitted[0].at.Add(window)
+	l.reqTAT, l.tokTAT = next, next
+	l.lastCut, l.discovered = now, true
+	l.admitted, l.throttled = nil, nil
+}
+
+// expire drops the admissions older than the window before now.
+func expire(a []admission, now time.Time) []admission {
+	cutoff := now.Add(-window)
+	i := 0
+	for i < len(a) && !a[i].at.After(cutoff) {
+		i++
+	}
+	return append(a[:0], a[i:]...)
 }
 
 // OnSuccess reports a request the provider accepted. The effective rate
@@ -212,6 +299,8 @@ type Rate struct {
 	// Throttles counts OnThrottle calls; Cuts counts those that cut the rate.
 	Throttles int64
 	Cuts      int64
+	// Discovered says the budgets were learnt from the provider (Discover).
+	Discovered bool
 }
 
 // Rate returns the current effective rate.
@@ -224,6 +313,7 @@ func (l *Limiter) Rate() Rate {
 		Factor:            l.factor,
 		Throttles:         l.throttles,
 		Cuts:              l.cuts,
+		Discovered:        l.discovered,
 	}
 }
 
@@ -232,4 +322,32 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// Budget returns the effective budgets per minute, 0 for a budget not set:
+// what the Batcher sizes its requests in flight by (Little's law: in flight
+// = rate × latency). It follows the throttle cuts.
+func (l *Limiter) Budget() (requestsPerMinute, tokensPerMinute float64) {
+	r := l.Rate()
+	return r.RequestsPerMinute, r.TokensPerMinute
+}
+
+// Charge corrects the token bucket by tokens, positive or negative: the
+// difference between the input tokens the provider reported for a request
+// and those its Wait was charged. An estimate that runs low (dense CJK
+// text, a tokenizer that splits finer than the estimator) then slows the
+// pace at once, before the provider throttles it.
+func (l *Limiter) Charge(tokens int) {
+	if l.cfg.TokensPerMinute == 0 || tokens == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if tokens < 0 {
+		// A refund never moves the bucket before now: unused budget of the
+		// past is gone.
+		l.tokTAT = later(l.tokTAT.Add(-l.cost(-tokens, l.cfg.TokensPerMinute)), l.clock.Now())
+		return
+	}
+	l.tokTAT = later(l.tokTAT, l.clock.Now()).Add(l.cost(tokens, l.cfg.TokensPerMinute))
 }

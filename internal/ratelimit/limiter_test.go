@@ -277,3 +277,89 @@ func TestSystemClockPaces(t *testing.T) {
 	require.NoError(t, slow.Wait(ctx, 0))
 	require.ErrorIs(t, slow.Wait(ctx, 0), context.DeadlineExceeded)
 }
+
+// TestChargeCorrectsTheTokenBucket: a request whose provider reports more
+// tokens than its Wait was charged delays the next one by the difference,
+// and a refund brings it forward, never before now.
+func TestChargeCorrectsTheTokenBucket(t *testing.T) {
+	b := setup(t, Config{TokensPerMinute: 6000}) // 100 tokens a second
+	require.Equal(t, []time.Duration{0, time.Second}, b.waitN(t, 2, 100))
+	// The second request turned out to be 300 tokens, not 100.
+	b.lim.Charge(200)
+	require.Equal(t, []time.Duration{4 * time.Second}, b.waitN(t, 1, 100))
+	b.lim.Charge(-50)
+	require.Equal(t, []time.Duration{4*time.Second + 500*time.Millisecond}, b.waitN(t, 1, 100))
+	// A refund larger than the debt leaves the bucket at now.
+	b.lim.Charge(-100_000)
+	require.Equal(t, []time.Duration{4*time.Second + 500*time.Millisecond}, b.waitN(t, 1, 100))
+
+	t.Run("NoTokenBudget", func(t *testing.T) {
+		b := setup(t, Config{RequestsPerMinute: 60})
+		b.lim.Charge(1_000_000)
+		require.Equal(t, []time.Duration{0, time.Second}, b.waitN(t, 2, 100))
+	})
+}
+
+// TestBudgetFollowsCuts: the budgets the Batcher sizes its window by are the
+// effective ones.
+func TestBudgetFollowsCuts(t *testing.T) {
+	b := setup(t, Config{RequestsPerMinute: 100, TokensPerMinute: 1000, Decrease: 0.5})
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{100, 1000}, [2]float64{rpm, tpm})
+	b.lim.OnThrottle()
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{50, 500}, [2]float64{rpm, tpm})
+}
+
+// TestDiscoverLearnsTheQuotaAtTheFirstThrottle: with no budget, requests go
+// at once until the provider throttles; the budgets then become what it
+// accepted over the minute before, and the next request waits until the
+// oldest of those leaves the minute, as a sliding-minute quota frees it.
+func TestDiscoverLearnsTheQuotaAtTheFirstThrottle(t *testing.T) {
+	b := setup(t, Config{Discover: true})
+	for range 10 {
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+		b.lim.OnSuccess()
+		b.clock.advance(time.Second)
+	}
+	rpm, tpm := b.lim.Budget()
+	require.Zero(t, rpm+tpm, "nothing known before a throttle")
+	require.NoError(t, b.lim.Wait(context.Background(), 100)) // the 11th, at 10 s, goes at once ...
+	require.Equal(t, 10*time.Second, b.clock.elapsed())
+	b.lim.OnThrottle() // ... and is throttled
+	b.lim.OnThrottle() // a second answer of the same moment changes nothing
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{10, 1000}, [2]float64{rpm, tpm})
+	require.True(t, b.lim.Rate().Discovered)
+	// The first accepted request (at 0 s) leaves the minute at 60 s; then one per 6 s, the
+	// pace of both 10 requests/min and 1000 tokens/min at 100 tokens.
+	require.Equal(t, []time.Duration{60 * time.Second, 66 * time.Second, 72 * time.Second}, b.waitN(t, 3, 100))
+
+	t.Run("WithoutDiscover", func(t *testing.T) {
+		b := setup(t, Config{})
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+		b.lim.OnThrottle()
+		rpm, tpm := b.lim.Budget()
+		require.Zero(t, rpm+tpm)
+		require.Equal(t, []time.Duration{0, 0}, b.waitN(t, 2, 100))
+	})
+}
+
+// TestSlidingMinuteKeepsARequestUnderTheQuota: a provider counting tokens
+// over a sliding minute sees the request that opens a minute and the one
+// that closes it; pacing one request under the quota keeps every minute
+// within it.
+func TestSlidingMinuteKeepsARequestUnderTheQuota(t *testing.T) {
+	b := setup(t, Config{TokensPerMinute: 6000, SlidingMinute: true})
+	// 1000-token requests against 6000 - 1000 tokens/min: one every 12 s, not 10 s.
+	at := b.waitN(t, 7, 1000)
+	require.Equal(t, 72*time.Second, at[6])
+	require.LessOrEqual(t, maxInWindow(at, time.Minute)*1000, 6000)
+
+	t.Run("Plain", func(t *testing.T) {
+		b := setup(t, Config{TokensPerMinute: 6000})
+		at := b.waitN(t, 7, 1000)
+		require.Equal(t, 60*time.Second, at[6])
+		require.Equal(t, 7000, maxInWindow(at, time.Minute+time.Nanosecond)*1000, "a minute closed at both ends holds 7")
+	})
+}

@@ -1,0 +1,155 @@
+// Package servicequotasim is a contract server (test double) for the part of
+// AWS Service Quotas that ragmigrate reads: ListServiceQuotas and
+// GetServiceQuota, in the AWS JSON 1.1 protocol the SDK speaks
+// (POST / with X-Amz-Target: ServiceQuotasV20190624.<Operation>). The SDK
+// reaches it through AWS_ENDPOINT_URL_SERVICE_QUOTAS.
+//
+// It is part of the development rig, next to the Bedrock contract server,
+// and is never linked into the operator's binary.
+package servicequotasim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Quota is one quota the server lists.
+type Quota struct {
+	ServiceCode string
+	QuotaCode   string
+	QuotaName   string
+	Value       float64
+}
+
+// Server is the Service Quotas test double; it is an http.Handler, safe for
+// concurrent use.
+type Server struct {
+	mu     sync.Mutex
+	quotas []Quota
+	deny   bool
+	calls  map[string]int
+}
+
+// New returns a server listing quotas.
+func New(quotas ...Quota) *Server {
+	return &Server{quotas: quotas, calls: map[string]int{}}
+}
+
+// SetDenied makes every call answer AccessDeniedException, as Service Quotas
+// does for an identity without servicequotas:ListServiceQuotas.
+func (s *Server) SetDenied(deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deny = deny
+}
+
+// Calls counts the calls by operation.
+func (s *Server) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+const targetPrefix = "ServiceQuotasV20190624."
+
+// ServeHTTP answers one call.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	target := r.Header.Get("X-Amz-Target")
+	if r.Method != http.MethodPost || !strings.HasPrefix(target, targetPrefix) {
+		writeError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
+		return
+	}
+	op := strings.TrimPrefix(target, targetPrefix)
+	var in struct {
+		ServiceCode string
+		QuotaCode   string
+		NextToken   string
+		MaxResults  int
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
+	s.mu.Lock()
+	s.calls[op]++
+	deny := s.deny
+	quotas := append([]Quota(nil), s.quotas...)
+	s.mu.Unlock()
+	if r.Header.Get("Authorization") == "" {
+		writeError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	if deny {
+		writeError(w, http.StatusBadRequest, "AccessDeniedException",
+			fmt.Sprintf("User is not authorized to perform: servicequotas:%s", op))
+		return
+	}
+	var mine []Quota
+	for _, q := range quotas {
+		if q.ServiceCode == in.ServiceCode {
+			mine = append(mine, q)
+		}
+	}
+	switch op {
+	case "ListServiceQuotas":
+		// Pages of MaxResults (default 100), so that a client that ignores
+		// NextToken misses quotas, as it would against the real service.
+		size := in.MaxResults
+		if size <= 0 {
+			size = 100
+		}
+		from := 0
+		if in.NextToken != "" {
+			n, err := strconv.Atoi(in.NextToken)
+			if err != nil || n < 0 || n > len(mine) {
+				writeError(w, http.StatusBadRequest, "InvalidPaginationTokenException", "Invalid pagination token")
+				return
+			}
+			from = n
+		}
+		to := min(from+size, len(mine))
+		out := map[string]any{"Quotas": render(mine[from:to])}
+		if to < len(mine) {
+			out["NextToken"] = strconv.Itoa(to)
+		}
+		writeJSON(w, out)
+	case "GetServiceQuota":
+		for _, q := range mine {
+			if q.QuotaCode == in.QuotaCode {
+				writeJSON(w, map[string]any{"Quota": render([]Quota{q})[0]})
+				return
+			}
+		}
+		writeError(w, http.StatusBadRequest, "NoSuchResourceException", "The request failed because the specified resource does not exist.")
+	default:
+		writeError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation: "+op)
+	}
+}
+
+func render(qs []Quota) []map[string]any {
+	out := make([]map[string]any, len(qs))
+	for i, q := range qs {
+		out[i] = map[string]any{
+			"ServiceCode": q.ServiceCode, "ServiceName": "Amazon Bedrock", "QuotaCode": q.QuotaCode,
+			"QuotaName": q.QuotaName, "Value": q.Value, "Unit": "None", "Adjustable": true, "GlobalQuota": false,
+			"QuotaArn": "arn:aws:servicequotas:us-east-1:000000000000:" + q.ServiceCode + "/" + q.QuotaCode,
+		}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
