@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -25,7 +24,7 @@ const quotaTimeout = 15 * time.Second
 // else the model's quotas read from Service Quotas, else none (the Batcher then finds the pace
 // adaptively, backing off on throttles). o.RPM and o.TPM are set to it, so that the plan, the
 // limiter and the run's recorded parameters all see the same budget.
-func (o *planOptions) budget(ctx context.Context, cfg aws.Config, m embed.Model, logger *slog.Logger) plan.Budget {
+func (o *planOptions) budget(ctx context.Context, cfg aws.Config, m embed.Model) plan.Budget {
 	var given []string
 	if o.rpmSet {
 		given = append(given, "--rpm")
@@ -55,8 +54,6 @@ func (o *planOptions) budget(ctx context.Context, cfg aws.Config, m embed.Model,
 	default:
 		b.Source = why + b.Source
 	}
-	logger.InfoContext(ctx, "embedding budget", slog.Int("requests_per_minute", b.RequestsPerMinute),
-		slog.Int("tokens_per_minute", b.TokensPerMinute), slog.String("source", b.Source))
 	return b
 }
 

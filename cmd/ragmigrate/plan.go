@@ -176,7 +176,7 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	budget := o.budget(ctx, clients.Config, model, g.logger)
+	budget := o.budget(ctx, clients.Config, model)
 	po := plan.Options{
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket),
 		BotIDs: o.Bots, UserIDs: o.Users, Model: model,

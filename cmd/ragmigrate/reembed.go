@@ -182,7 +182,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 
 	// The dry run, shown before anything is spent.
-	budget := o.budget(ctx, clients.Config, model, g.logger)
+	budget := o.budget(ctx, clients.Config, model)
 	p, err := plan.Make(ctx, plan.Options{Bots: bots, Docs: docs, BotIDs: o.Bots, UserIDs: o.Users, Model: model,
 		RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, BudgetSource: budget.Source,
 		Fetcher: fetcher, Limits: o.Limits, Logger: g.logger})
@@ -192,8 +192,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err := checkScope(p, &o.planOptions, g); err != nil {
 		return err
 	}
+	// Log lines like the others on stderr (in the --log-format asked for), read before the question.
 	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
-	// A log line like the others on stderr (in the --log-format asked for), read before the question.
 	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
 	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
