@@ -4,13 +4,9 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
@@ -22,12 +18,8 @@ import (
 // pace to be found adaptively, and plan says why.
 func TestPlanReadsTheQuota(t *testing.T) {
 	t.Parallel()
-	ctx := stacktest.Context(t)
 	clients := stacktest.AWS(t)
-	table := stacktest.Table(t, clients.DynamoDB)
-	_, err := clients.DynamoDB.CreateTable(ctx, botstore.CreateTableInput(table))
-	require.NoError(t, err)
-	require.NoError(t, dynamodb.NewTableExistsWaiter(clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute))
+	table := stacktest.BotTable(t, clients.DynamoDB)
 	bucket := stacktest.Bucket(t, clients.S3)
 	sq := servicequotasim.New(
 		servicequotasim.Quota{ServiceCode: "bedrock", QuotaCode: "L-R", QuotaName: "On-demand InvokeModel requests per minute for Cohere Embed Multilingual", Value: 2000},

@@ -10,14 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -203,10 +199,7 @@ func TestPlanTargetVerdicts(t *testing.T) {
 	t.Parallel()
 	ctx := stacktest.Context(t)
 	clients := stacktest.AWS(t)
-	table := stacktest.Table(t, clients.DynamoDB)
-	_, err := clients.DynamoDB.CreateTable(ctx, botstore.CreateTableInput(table))
-	require.NoError(t, err)
-	require.NoError(t, dynamodb.NewTableExistsWaiter(clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute))
+	table := stacktest.BotTable(t, clients.DynamoDB)
 	bucket := stacktest.Bucket(t, clients.S3)
 	target := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
 	conn := connectTest(t, target)
@@ -228,7 +221,7 @@ func TestPlanTargetVerdicts(t *testing.T) {
 	require.Equal(t, "ready", verdict(out, "reembed"), out)
 	require.Equal(t, "ready", verdict(out, "copy"), "an empty items of the app's DDL: %s", out)
 
-	_, err = vectorstore.CopyRows(ctx, conn, testRows(3))
+	_, err := vectorstore.CopyRows(ctx, conn, testRows(3))
 	require.NoError(t, err)
 	out = plan(target)
 	require.Equal(t, "ready", verdict(out, "reembed"), "reembed replaces only the rows of the bots it re-embeds: %s", out)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -21,11 +20,7 @@ func TestUpdateStatus(t *testing.T) {
 	t.Parallel()
 	ctx := stacktest.Context(t)
 	c := stacktest.AWS(t).DynamoDB
-	table := stacktest.Table(t, c)
-	_, err := c.CreateTable(ctx, botstore.CreateTableInput(table))
-	require.NoError(t, err)
-	require.NoError(t, dynamodb.NewTableExistsWaiter(c).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute,
-		func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 50 * time.Millisecond }))
+	table := stacktest.BotTable(t, c)
 	store := botstore.New(c, table)
 	put := func(b *botstore.Bot) {
 		t.Helper()

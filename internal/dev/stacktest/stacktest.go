@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 )
 
@@ -98,6 +99,19 @@ func Table(t testing.TB, c *dynamodb.Client) string {
 		defer cancel()
 		c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
+	return name
+}
+
+// BotTable creates a unique, empty conversation table with the app's keys and indexes, deleted
+// when the test ends, and returns its name.
+func BotTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	ctx := Context(t)
+	name := Table(t, c)
+	_, err := c.CreateTable(ctx, botstore.CreateTableInput(name))
+	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(c).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, time.Minute,
+		func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 50 * time.Millisecond }))
 	return name
 }
 
