@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
@@ -63,9 +62,8 @@ type Result struct {
 	RunID       int64 `json:"run_id"`
 	Resumed     bool  `json:"resumed"`
 	NothingToDo bool  `json:"nothing_to_do"`
-	// Outcomes are this invocation's jobs; Run is every job of the run as the journal ends it
-	// (a resumed run's earlier invocations included).
-	Outcomes  []Outcome              `json:"-"`
+	// Run is every job of the run as the journal ends it (a resumed run's earlier invocations
+	// included).
 	Run       []Outcome              `json:"bots"`
 	Note      string                 `json:"note,omitempty"`
 	Malformed []botstore.DecodeError `json:"malformed,omitempty"`
@@ -132,8 +130,6 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		defer c.Progress.End(phase)
 	}
 	c.Job.Use(c.Params)
-	var mu sync.Mutex
-	outcomes := map[string]Outcome{}
 	rn := c.Runner
 	if rn == nil {
 		rn = runner.Local{Concurrency: c.Concurrency}
@@ -144,10 +140,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			// A failed bot retried after it was deleted: the job finds it gone.
 			b = &botstore.Bot{UserID: j.UserID, ID: j.BotID}
 		}
-		out, err := c.Job.Run(ctx, b, j)
-		mu.Lock()
-		outcomes[j.BotID] = out
-		mu.Unlock()
+		_, err := c.Job.Run(ctx, b, j)
 		if phase != nil {
 			phase.Add(1)
 			phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
@@ -155,11 +148,6 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 		return err
 	})
-	for _, j := range todo {
-		if o, ok := outcomes[j.BotID]; ok {
-			res.Outcomes = append(res.Outcomes, o)
-		}
-	}
 	res.Elapsed = time.Since(start)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
