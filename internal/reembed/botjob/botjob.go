@@ -52,9 +52,6 @@ const (
 	Left = "left"
 )
 
-// Final reports whether a job state is an outcome (not pending).
-func Final(status string) bool { return status != Pending }
-
 // Job is one bot's re-embed in a run.
 type Job struct {
 	RunID       int64  `json:"run_id"`
@@ -151,20 +148,6 @@ func Finish(ctx context.Context, db journal.DB, j Job) error {
 		return fmt.Errorf("finish job of bot %s: no such job in run %d", j.BotID, j.RunID)
 	}
 	return nil
-}
-
-// RetryFailed makes a run's failed jobs pending again and returns their bots.
-func RetryFailed(ctx context.Context, db journal.DB, runID int64) ([]string, error) {
-	rows, err := db.Query(ctx, `UPDATE ragmigrate.bot_jobs SET status = 'pending', error = ''
-		WHERE run_id = $1 AND status = 'failed' RETURNING bot_id`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("retry failed jobs of run %d: %w", runID, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("retry failed jobs of run %d: %w", runID, err)
-	}
-	return ids, nil
 }
 
 // Reopen makes one finished job pending again.
