@@ -48,7 +48,8 @@ const (
 	Failed  = "failed"
 	Skipped = "skipped"
 	// Left is a bot the live app wrote while the job ran (a user's edit, its own embedding
-	// task) or deleted: nothing was written for it, and the app's state stands.
+	// task): nothing was written for it, and the app's state stands. (A bot deleted meanwhile is
+	// Skipped.)
 	Left = "left"
 )
 
