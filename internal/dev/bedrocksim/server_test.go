@@ -681,6 +681,8 @@ func TestEscapedModelIDAndLogging(t *testing.T) {
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	require.Equal(t, "6", resp.Header.Get("X-Amzn-Bedrock-Input-Token-Count")) // 3 + 2 + 1
 
+	// The handler logs after it answered: Close waits for it to return.
+	hs.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	require.Contains(t, logs.String(), "model=amazon.titan-embed-text-v2:0")
