@@ -51,7 +51,9 @@ func TestPlanReadsTheQuota(t *testing.T) {
 	require.Equal(t, plan.Budget{RequestsPerMinute: 120, Source: "given: --rpm and --tpm"}, b)
 
 	calls := sq.Calls("ListServiceQuotas")
-	b = budget(t, append(stackEnv(t), "AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+stacktest.Getenv(t, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")))
+	// The stack's own environment points Service Quotas at its control-plane server: unset it.
+	b = budget(t, append(stackEnv(t), "AWS_ENDPOINT_URL_SERVICE_QUOTAS=",
+		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+stacktest.Getenv(t, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")))
 	require.Equal(t, 0, b.RequestsPerMinute+b.TokensPerMinute)
 	require.Contains(t, b.Source, "Service Quotas not read: AWS_ENDPOINT_URL_BEDROCK_RUNTIME points elsewhere")
 	require.Equal(t, calls, sq.Calls("ListServiceQuotas"))

@@ -74,7 +74,7 @@ at run time.`,
 			return serveHTTP(cmd.Context(), addr, corpus.NewSite(seed.WebSiteSeed), g.logger.With(slog.String("server", "web")))
 		},
 	}
-	cmd.AddCommand(s3, bedrock, web)
+	cmd.AddCommand(s3, bedrock, web, newDevServeAWSCommand(g, &addr))
 	return cmd
 }
 

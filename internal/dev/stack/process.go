@@ -160,7 +160,7 @@ func (s *Stack) newGoServer(name string, port int, kind string, extra ...string)
 	switch kind {
 	case "s3":
 		health = httpCheck("http://"+addr+"/", "ListAllMyBucketsResult")
-	case "bedrock":
+	case "bedrock", "aws":
 		health = httpCheck("http://"+addr+"/healthz", "")
 	default:
 		health = httpCheck("http://"+addr+"/", "")

@@ -66,7 +66,7 @@ type Config struct {
 
 // Ports are the loopback ports of the stack's services.
 type Ports struct {
-	SourcePG, TargetPG, DynamoDB, S3, Bedrock, Web int
+	SourcePG, TargetPG, DynamoDB, S3, Bedrock, Web, AWS int
 }
 
 // Stack is the local stack described by a Config.
@@ -99,7 +99,7 @@ func New(cfg Config) (*Stack, error) {
 		}
 	}
 	p := cfg.BasePort
-	s := &Stack{cfg: cfg, ports: Ports{SourcePG: p + 2, TargetPG: p + 3, DynamoDB: p + 10, S3: p + 11, Bedrock: p + 12, Web: p + 13}}
+	s := &Stack{cfg: cfg, ports: Ports{SourcePG: p + 2, TargetPG: p + 3, DynamoDB: p + 10, S3: p + 11, Bedrock: p + 12, Web: p + 13, AWS: p + 14}}
 	s.services = []service{
 		s.newPostgres("pg-source", s.ports.SourcePG, map[string]string{
 			// The old cluster is the publisher for 'ragmigrate replicate'.
@@ -115,6 +115,7 @@ func New(cfg Config) (*Stack, error) {
 		s.newGoServer("s3", s.ports.S3, "s3", "--dir", filepath.Join(cfg.Dir, "s3")),
 		s.newGoServer("bedrock", s.ports.Bedrock, "bedrock"),
 		s.newGoServer("web", s.ports.Web, "web"),
+		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws")),
 	}
 	return s, nil
 }
@@ -230,6 +231,13 @@ func (s *Stack) Env() []EnvVar {
 		{"AWS_ENDPOINT_URL_DYNAMODB", h + strconv.Itoa(s.ports.DynamoDB)},
 		{"AWS_ENDPOINT_URL_S3", h + strconv.Itoa(s.ports.S3)},
 		{"AWS_ENDPOINT_URL_BEDROCK_RUNTIME", h + strconv.Itoa(s.ports.Bedrock)},
+		// One contract server answers every control-plane service (internal/dev/awssim).
+		{"AWS_ENDPOINT_URL_SERVICE_QUOTAS", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_CLOUDFORMATION", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_SECRETS_MANAGER", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_ECS", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_RDS", h + strconv.Itoa(s.ports.AWS)},
 		{"RAGMIGRATE_TABLE", DefaultTable},
 		{"RAGMIGRATE_BUCKET", DefaultBucket},
 		{"RAGMIGRATE_SOURCE_DB", s.PostgresURL(s.ports.SourcePG, pgDatabase)},
