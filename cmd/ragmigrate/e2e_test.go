@@ -261,7 +261,7 @@ func TestStackLifecycle(t *testing.T) {
 	require.Zero(t, up.code, up.stderr)
 	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:16440'")
 	pids := stackPIDs(t, env)
-	require.Len(t, pids, 6)
+	require.Len(t, pids, 7) // two PostgreSQL clusters, dynalite, S3, Bedrock, web, aws
 
 	// A client dying mid-request (kill -9 does that) must not take the DynamoDB server down. TCP
 	// delivers the request's start before the close, so the server sees a request cut off
