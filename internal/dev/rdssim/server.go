@@ -160,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
 	return s, nil
 }
 
@@ -169,6 +170,7 @@ func (s *Server) Register(srv *awssim.Server) {
 	srv.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
 	srv.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
 	srv.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
+	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
 }
 
 func (s *Server) statePath() string { return filepath.Join(s.cfg.Dir, "rds.json") }
@@ -621,6 +623,43 @@ func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// devSourceDB answers the URL of a restored cluster's database with its master user's password,
+// read from the RDS-managed secret when the SecretStore can read secrets back (MemorySecrets):
+// the development rig's stand-in for reading the secret from Secrets Manager.
+func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
+	getter, ok := s.cfg.Secrets.(interface{ Get(arn string) (string, bool) })
+	s.mu.Lock()
+	c, found := s.st.Clusters[r.PathValue("id")]
+	var arn string
+	if found {
+		arn = c.SecretARN
+	}
+	s.mu.Unlock()
+	switch {
+	case !found:
+		http.Error(w, "no such cluster", http.StatusNotFound)
+		return
+	case arn == "":
+		http.Error(w, "the cluster has no RDS-managed secret yet (ModifyDBCluster ManageMasterUserPassword)", http.StatusConflict)
+		return
+	case !ok:
+		http.Error(w, "read the secret "+arn+" from Secrets Manager", http.StatusNotFound)
+		return
+	}
+	secret, _ := getter.Get(arn)
+	var creds struct{ Username, Password string }
+	if err := json.Unmarshal([]byte(secret), &creds); err != nil {
+		http.Error(w, "secret "+arn+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	u, err := SourceURL(s.cfg.AdminURL, c.ID, creds.Password)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = fmt.Fprintln(w, u)
 }
 
 // snapshotID accepts an identifier or an ARN, as the API does.
