@@ -629,7 +629,9 @@ func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
 // read from the RDS-managed secret when the SecretStore can read secrets back (MemorySecrets):
 // the development rig's stand-in for reading the secret from Secrets Manager.
 func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
-	getter, ok := s.cfg.Secrets.(interface{ Get(arn string) (string, bool) })
+	getter, ok := s.cfg.Secrets.(interface {
+		Get(arn string) (string, bool)
+	})
 	s.mu.Lock()
 	c, found := s.st.Clusters[r.PathValue("id")]
 	var arn string

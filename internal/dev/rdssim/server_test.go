@@ -76,7 +76,7 @@ func TestRestoreLifecycle(t *testing.T) {
 		Engine: aws.String("aurora-postgresql"), EngineVersion: sn.EngineVersion,
 		DBSubnetGroupName: aws.String("subnets"), VpcSecurityGroupIds: []string{"sg-1", "sg-2"},
 		ServerlessV2ScalingConfiguration: &types.ServerlessV2ScalingConfiguration{MinCapacity: aws.Float64(0.5), MaxCapacity: aws.Float64(4)},
-		Tags: []types.Tag{{Key: aws.String("ragmigrate:created-by"), Value: aws.String("ragmigrate")}},
+		Tags:                             []types.Tag{{Key: aws.String("ragmigrate:created-by"), Value: aws.String("ragmigrate")}},
 	}
 	out, err := client.RestoreDBClusterFromSnapshot(ctx, restore)
 	require.NoError(t, err)
