@@ -142,7 +142,8 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	if o.DryRun {
 		return nil
 	}
-	if plan.Creates() {
+	reused := !plan.Creates()
+	if !reused {
 		if err := g.confirm(fmt.Sprintf("Restore snapshot %s into Aurora cluster %s (billed until 'ragmigrate snapshot cleanup')?", plan.Snapshot.ID, plan.ClusterID)); err != nil {
 			return err
 		}
@@ -164,7 +165,7 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 		}
 		return err
 	}
-	restored.Reused = !plan.Creates()
+	restored.Reused = reused
 	g.logger.InfoContext(ctx, "snapshot restored", slog.String("cluster", restored.ClusterID), slog.String("snapshot", restored.Snapshot.ID), slog.String("run", restored.Run))
 	sourceDB := (&url.URL{Scheme: "postgres", User: url.User(restored.Username),
 		Host: restored.Endpoint + ":" + strconv.Itoa(restored.Port), Path: "/" + restored.Database}).String()

@@ -84,14 +84,25 @@ func owned(c types.DBCluster) *Owned {
 // can be run again after an interruption.
 func Delete(ctx context.Context, api RDS, o *Owned, report func(string)) error {
 	for _, id := range o.Instances {
-		_, err := api.DeleteDBInstance(ctx, &rds.DeleteDBInstanceInput{DBInstanceIdentifier: aws.String(id), SkipFinalSnapshot: aws.Bool(true)})
-		var nf *types.DBInstanceNotFoundFault
-		var busy *types.InvalidDBInstanceStateFault
-		switch {
-		case errors.As(err, &nf):
-		case errors.As(err, &busy) && strings.Contains(err.Error(), "deleting"):
-		case err != nil:
-			return fmt.Errorf("delete writer %s of cluster %s: %w", id, o.ClusterID, err)
+		// An instance still being created (a restore interrupted with Ctrl-C) cannot be deleted
+		// yet: wait until RDS accepts the deletion.
+		for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+			_, err := api.DeleteDBInstance(ctx, &rds.DeleteDBInstanceInput{DBInstanceIdentifier: aws.String(id), SkipFinalSnapshot: aws.Bool(true)})
+			var nf *types.DBInstanceNotFoundFault
+			var busy *types.InvalidDBInstanceStateFault
+			if errors.As(err, &busy) && !strings.Contains(err.Error(), "deleting") {
+				report(fmt.Sprintf("instance %s: not deletable yet (%s), waiting", id, busy.ErrorMessage()))
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("delete writer %s of cluster %s: %w", id, o.ClusterID, ctx.Err())
+				case <-time.After(wait):
+					continue
+				}
+			}
+			if err != nil && !errors.As(err, &nf) && !errors.As(err, &busy) {
+				return fmt.Errorf("delete writer %s of cluster %s: %w", id, o.ClusterID, err)
+			}
+			break
 		}
 		report(fmt.Sprintf("instance %s: deleting", id))
 	}
@@ -113,10 +124,23 @@ func Delete(ctx context.Context, api RDS, o *Owned, report func(string)) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	_, err := api.DeleteDBCluster(ctx, &rds.DeleteDBClusterInput{DBClusterIdentifier: aws.String(o.ClusterID), SkipFinalSnapshot: aws.Bool(true)})
-	var nf *types.DBClusterNotFoundFault
-	if err != nil && !errors.As(err, &nf) {
-		return fmt.Errorf("delete cluster %s: %w", o.ClusterID, err)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		_, err := api.DeleteDBCluster(ctx, &rds.DeleteDBClusterInput{DBClusterIdentifier: aws.String(o.ClusterID), SkipFinalSnapshot: aws.Bool(true)})
+		var nf *types.DBClusterNotFoundFault
+		var busy *types.InvalidDBClusterStateFault
+		if errors.As(err, &busy) {
+			report(fmt.Sprintf("cluster %s: not deletable yet (%s), waiting", o.ClusterID, busy.ErrorMessage()))
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("delete cluster %s: %w", o.ClusterID, ctx.Err())
+			case <-time.After(wait):
+				continue
+			}
+		}
+		if err != nil && !errors.As(err, &nf) {
+			return fmt.Errorf("delete cluster %s: %w", o.ClusterID, err)
+		}
+		break
 	}
 	report(fmt.Sprintf("cluster %s: deleting", o.ClusterID))
 	return nil
