@@ -138,6 +138,9 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	if err != nil {
 		return err
 	}
+	if o.DryRun && g.JSON {
+		return writeJSON(g, plan)
+	}
 	describeRestorePlan(g, plan, o.DryRun)
 	if o.DryRun {
 		return nil
@@ -185,8 +188,9 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 }
 
 func describeRestorePlan(g *globalOptions, p *snapshot.Plan, dryRun bool) {
+	// The plan is the dry run's result; otherwise a note before the result, which stdout keeps.
 	w := g.stderr
-	if g.JSON || dryRun {
+	if dryRun {
 		w = g.stdout
 	}
 	verb := "Will"

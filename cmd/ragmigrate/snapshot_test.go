@@ -100,7 +100,7 @@ func (b *snapshotBundle) restore(t *testing.T, args ...string) (result, restoreJ
 	r := ragmigrate(t, b.env, append([]string{"snapshot", "restore", "--json"}, args...)...)
 	var out restoreJSON
 	if r.code == 0 {
-		require.NoError(t, json.Unmarshal([]byte(r.stdout[strings.Index(r.stdout, "{"):]), &out), r.stdout)
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
 	}
 	return r, out
 }
@@ -216,15 +216,21 @@ func TestSnapshotRestoreByIDIsIdempotent(t *testing.T) {
 	b := setupSnapshot(t, -1)
 	id := "rmtest-restored-" + stacktest.Suffix()
 	b.dropRestored(t, id)
+	dry := ragmigrate(t, b.env, "snapshot", "restore", "--json", "--dry-run", "--snapshot", b.snapID, "--cluster-id", id)
+	require.Zero(t, dry.code, dry.stderr)
+	requireOnlyJSON(t, dry)
+	require.Contains(t, dry.stdout, `"cluster_id": "`+id+`"`)
+
 	r, first := b.restore(t, "--snapshot", b.snapID, "--cluster-id", id, "--yes")
 	require.Zero(t, r.code, r.stderr)
+	requireOnlyJSON(t, r)
 	require.Equal(t, id, first.ClusterID)
 	require.Equal(t, b.snapID, first.Snapshot.ID)
 	require.False(t, first.Reused)
 
 	r, again := b.restore(t, "--snapshot", b.snapID, "--cluster-id", id, "--yes")
 	require.Zero(t, r.code, r.stderr)
-	require.Contains(t, r.stdout, "Cluster "+id+" exists already (restored from it by run "+first.Run+"): reused.")
+	require.Contains(t, r.stderr, "Cluster "+id+" exists already (restored from it by run "+first.Run+"): reused.")
 	require.True(t, again.Reused)
 	require.Equal(t, first.Run, again.Run)
 	require.Equal(t, first.SecretARN, again.SecretARN, "the secret is not made twice")
