@@ -122,6 +122,7 @@ var flagRules = map[string]flagRule{
 	"dev serve bedrock --fail-error":     {allowed: []string{"ThrottlingException", "ValidationException"}, ok: []string{""}, says: "fail_error"},
 	"dev serve bedrock --fail-on-text":   free,
 	"--rds-source-db":                    free,
+	"--final-snapshot":                   free,
 	"dev serve aws --rds-delay":          {ok: []string{"0s"}},
 }
 
