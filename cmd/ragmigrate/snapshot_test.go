@@ -305,22 +305,34 @@ func TestSnapshotRestoreErrors(t *testing.T) {
 	require.NoError(t, err, "still there")
 }
 
-// TestSnapshotRestoreInterrupted: Ctrl-C while the cluster is being created leaves it to a re-run,
-// which reuses and finishes it, and says so; cleanup --force then deletes it.
+// TestSnapshotRestoreInterrupted: Ctrl-C while the cluster is being created says what is left and
+// how to go on; cleanup --force of that half-created cluster waits until RDS lets it delete; after
+// another interrupt, a re-run reuses the cluster and finishes it.
 func TestSnapshotRestoreInterrupted(t *testing.T) {
 	t.Parallel()
 	// Nothing becomes available by itself: the interrupt always lands mid-wait.
 	b := setupSnapshot(t, time.Hour)
 	id := "ragmigrate-" + b.snapID
 	b.dropRestored(t, id)
-	cmd, stderr := startRagmigrate(t, b.env, "snapshot", "restore", "--snapshot", b.snapID, "--yes")
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), ": creating (") }, time.Minute, 20*time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	err := cmd.Wait()
-	require.Error(t, err)
-	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
-	require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again")
+	interrupt := func() {
+		t.Helper()
+		cmd, stderr := startRagmigrate(t, b.env, "snapshot", "restore", "--snapshot", b.snapID, "--yes")
+		require.Eventually(t, func() bool { return strings.Contains(stderr.String(), ": creating (") }, time.Minute, 20*time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		require.Error(t, cmd.Wait())
+		require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+		require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id "+id+" --force'")
+	}
 
+	interrupt()
+	cmd, stderr := startRagmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "not deletable yet") }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, b.sim.MakeAvailable())
+	require.NoError(t, cmd.Wait(), stderr.String())
+	_, err := b.rds.DescribeDBClusters(stacktest.Context(t), &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(id)})
+	require.ErrorContains(t, err, "DBClusterNotFoundFault")
+
+	interrupt()
 	require.NoError(t, b.sim.MakeAvailable())
 	r, out := b.restore(t, "--snapshot", b.snapID, "--yes")
 	require.Zero(t, r.code, r.stderr)

@@ -15,6 +15,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +77,7 @@ type RestoreInput struct {
 // Snapshot is the snapshot a restore starts from.
 type Snapshot struct {
 	ID            string    `json:"id"`
+	ARN           string    `json:"arn"`
 	ClusterID     string    `json:"cluster_id"`
 	Type          string    `json:"type"`
 	EngineVersion string    `json:"engine_version"`
@@ -240,7 +242,7 @@ func resolveSnapshot(ctx context.Context, api RDS, in RestoreInput) (*Snapshot, 
 }
 
 func toSnapshot(s types.DBClusterSnapshot) *Snapshot {
-	return &Snapshot{ID: aws.ToString(s.DBClusterSnapshotIdentifier), ClusterID: aws.ToString(s.DBClusterIdentifier),
+	return &Snapshot{ID: aws.ToString(s.DBClusterSnapshotIdentifier), ARN: aws.ToString(s.DBClusterSnapshotArn), ClusterID: aws.ToString(s.DBClusterIdentifier),
 		Type: aws.ToString(s.SnapshotType), EngineVersion: aws.ToString(s.EngineVersion), Created: aws.ToTime(s.SnapshotCreateTime)}
 }
 
@@ -302,8 +304,9 @@ func Restore(ctx context.Context, api RDS, p *Plan, report func(Status)) (*Resto
 	if !p.ClusterExists {
 		in := &rds.RestoreDBClusterFromSnapshotInput{
 			DBClusterIdentifier: aws.String(p.ClusterID),
-			SnapshotIdentifier:  aws.String(p.Snapshot.ID),
-			Engine:              aws.String(Engine),
+			// The ARN names a snapshot shared from another account too; the identifier does not.
+			SnapshotIdentifier: aws.String(cmp.Or(p.Snapshot.ARN, p.Snapshot.ID)),
+			Engine:             aws.String(Engine),
 			// The snapshot's own version: restoring to another one is an upgrade, not a copy.
 			EngineVersion: aws.String(p.Snapshot.EngineVersion),
 			ServerlessV2ScalingConfiguration: &types.ServerlessV2ScalingConfiguration{

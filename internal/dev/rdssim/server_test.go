@@ -35,7 +35,8 @@ func TestRestoreLifecycle(t *testing.T) {
 	conn.Close(ctx)
 
 	secrets := &rdssim.MemorySecrets{}
-	sim, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: t.TempDir(), Secrets: secrets, Delay: 300 * time.Millisecond})
+	dir := t.TempDir()
+	sim, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets, Delay: time.Hour})
 	require.NoError(t, err)
 	srv := awssim.New()
 	sim.Register(srv)
@@ -97,7 +98,12 @@ func TestRestoreLifecycle(t *testing.T) {
 		DBClusterIdentifier: aws.String(clusterID), DBInstanceClass: aws.String("db.serverless"), Engine: aws.String("aurora-postgresql")})
 	require.NoError(t, err)
 
-	// The SDK's own waiters poll DescribeDBClusters/DescribeDBInstances until "available".
+	// Nothing is available until the test says so; then the SDK's own waiters, polling
+	// DescribeDBClusters/DescribeDBInstances, see "available".
+	out2, err := client.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(clusterID + "-writer")})
+	require.NoError(t, err)
+	require.Equal(t, "creating", aws.ToString(out2.DBInstances[0].DBInstanceStatus))
+	require.NoError(t, sim.MakeAvailable())
 	require.NoError(t, rds.NewDBClusterAvailableWaiter(client, func(o *rds.DBClusterAvailableWaiterOptions) { o.MinDelay = 100 * time.Millisecond }).
 		Wait(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(clusterID)}, time.Minute))
 	require.NoError(t, rds.NewDBInstanceAvailableWaiter(client, func(o *rds.DBInstanceAvailableWaiterOptions) { o.MinDelay = 100 * time.Millisecond }).
@@ -140,6 +146,18 @@ func TestRestoreLifecycle(t *testing.T) {
 	_, err = client.DescribeDBClusters(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(clusterID)})
 	var clusterNotFound *types.DBClusterNotFoundFault
 	require.ErrorAs(t, err, &clusterNotFound)
+
+	// The state survives a restart of the server.
+	again, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets})
+	require.NoError(t, err)
+	srv2 := awssim.New()
+	again.Register(srv2)
+	hs2 := httptest.NewServer(srv2)
+	defer hs2.Close()
+	client2 := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(hs2.URL) })
+	snaps, err = client2.DescribeDBClusterSnapshots(ctx, &rds.DescribeDBClusterSnapshotsInput{DBClusterSnapshotIdentifier: aws.String(snapID)})
+	require.NoError(t, err)
+	require.Len(t, snaps.DBClusterSnapshots, 1)
 
 	ac, err := pgx.Connect(ctx, admin)
 	require.NoError(t, err)
