@@ -53,6 +53,7 @@ func (o *snapshotRestoreOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.In.SourceCluster, "source-cluster", "", "identifier of the old cluster whose snapshots --latest chooses from")
 	fs.StringVar(&o.In.SubnetGroup, "db-subnet-group", "", "DB subnet group of the restored cluster (the stack's; default: the account's default VPC)")
 	fs.StringSliceVar(&o.In.SecurityGroups, "security-groups", nil, "VPC security group ids of the restored cluster, comma-separated: one that admits where copy runs (the embedding task's)")
+	fs.StringVar(&o.In.NetworkFrom, "network-from", "", "take the DB subnet group and security groups not given from this cluster (e.g. the new v1 cluster, which the embedding task reaches)")
 	fs.StringVar(&o.In.ClusterID, "cluster-id", "", "identifier of the restored cluster (default ragmigrate-<snapshot id>)")
 	fs.Float64Var(&o.In.MaxACU, "max-acu", 8, "Serverless v2 maximum capacity of the writer, in ACUs (1 to 256; the minimum is 0.5)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "say what would be created, and create nothing")

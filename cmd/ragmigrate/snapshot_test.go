@@ -64,6 +64,19 @@ func setupSnapshot(t *testing.T, delay time.Duration) *snapshotBundle {
 	return b
 }
 
+// netCluster restores a cluster (not through ragmigrate) in DB subnet group net-subnets with
+// security groups sg-a and sg-b, and returns its id.
+func (b *snapshotBundle) netCluster(t *testing.T) string {
+	t.Helper()
+	id := "rmtest-v1-" + stacktest.Suffix()
+	b.dropRestored(t, id)
+	_, err := b.rds.RestoreDBClusterFromSnapshot(stacktest.Context(t), &rds.RestoreDBClusterFromSnapshotInput{DBClusterIdentifier: aws.String(id),
+		SnapshotIdentifier: aws.String(b.snapID), Engine: aws.String("aurora-postgresql"),
+		DBSubnetGroupName: aws.String("net-subnets"), VpcSecurityGroupIds: []string{"sg-a", "sg-b"}})
+	require.NoError(t, err)
+	return id
+}
+
 // dropRestored removes what a restore into cluster id left on the shared source cluster, when the
 // test does not get as far as its own cleanup.
 func (b *snapshotBundle) dropRestored(t *testing.T, id string) {
@@ -236,6 +249,12 @@ func TestSnapshotRestoreByIDIsIdempotent(t *testing.T) {
 	require.Equal(t, first.SecretARN, again.SecretARN, "the secret is not made twice")
 	admin := connectTest(t, b.admin)
 	require.EqualValues(t, 1, queryInt(t, admin, `SELECT count(*) FROM pg_database WHERE datname = $1`, id))
+
+	// Another restore in the same network as the first, which was given subnets and a security
+	// group.
+	r = ragmigrate(t, b.env, "snapshot", "restore", "--dry-run", "--snapshot", b.snapID, "--cluster-id", "rmtest-net-"+stacktest.Suffix(), "--network-from", b.netCluster(t))
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "DB subnet group net-subnets, security groups sg-a,sg-b")
 
 	other := "rmtest-other-" + stacktest.Suffix()
 	cfg, err := pgx.ParseConfig(b.copyBundle.src)

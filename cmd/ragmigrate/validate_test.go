@@ -98,8 +98,9 @@ var flagRules = map[string]flagRule{
 
 	// snapshot restore and cleanup.
 	"--snapshot": free, "--source-cluster": free, "--db-subnet-group": free, "--security-groups": free, "--cluster-id": free,
-	"--max-acu": {},
-	"--timeout": {},
+	"--network-from": free,
+	"--max-acu":      {},
+	"--timeout":      {},
 
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,

@@ -68,6 +68,10 @@ type RestoreInput struct {
 	// SecurityGroups are VPC security groups for the restored cluster: one the machine running
 	// copy can reach it through (the embedding task's).
 	SecurityGroups []string
+	// NetworkFrom names a cluster (typically the new v1 one, in the same VPC) whose DB subnet
+	// group and security groups the restored cluster gets where SubnetGroup or SecurityGroups
+	// are not given.
+	NetworkFrom string
 	// ClusterID names the restored cluster; default ClusterIDFor(snapshot).
 	ClusterID string
 	// MinACU and MaxACU are the Serverless v2 capacity range.
@@ -155,6 +159,23 @@ func Prepare(ctx context.Context, api RDS, in RestoreInput, newRun func() string
 	sn, err := resolveSnapshot(ctx, api, in)
 	if err != nil {
 		return nil, err
+	}
+	if in.NetworkFrom != "" {
+		c, err := describeCluster(ctx, api, in.NetworkFrom)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return nil, fmt.Errorf("--network-from cluster %s: not found (DescribeDBClusters)", in.NetworkFrom)
+		}
+		if in.SubnetGroup == "" {
+			in.SubnetGroup = aws.ToString(c.DBSubnetGroup)
+		}
+		if len(in.SecurityGroups) == 0 {
+			for _, sg := range c.VpcSecurityGroups {
+				in.SecurityGroups = append(in.SecurityGroups, aws.ToString(sg.VpcSecurityGroupId))
+			}
+		}
 	}
 	p := &Plan{Input: in, Snapshot: *sn, ClusterID: in.ClusterID}
 	if p.ClusterID == "" {
