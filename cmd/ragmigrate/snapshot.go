@@ -161,8 +161,11 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 		var we *snapshot.WaitError
 		after := fmt.Sprintf("run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id %s --force'", plan.ClusterID)
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil && errors.As(err, &we):
 			return fmt.Errorf("interrupted: cluster %s goes on being created (and billed) in AWS: %s: %w", plan.ClusterID, after, err)
+		case ctx.Err() != nil:
+			// Cut off mid-request: AWS may or may not have created the cluster or its writer.
+			return fmt.Errorf("interrupted before RDS confirmed cluster %s: it may exist already: %s: %w", plan.ClusterID, after, err)
 		case errors.As(err, &we) && errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("cluster %s is not available after --timeout %s (cluster %s, writer %s); it goes on being created in AWS: %s",
 				plan.ClusterID, o.Timeout, we.Last.Cluster, we.Last.Instance, after)
@@ -182,6 +185,7 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	fmt.Fprintf(w, "  endpoint     %s:%d, database %s, master user %s\n", restored.Endpoint, restored.Port, restored.Database, restored.Username)
 	fmt.Fprintf(w, "  secret       %s (RDS-managed: username and password)\n", restored.SecretARN)
 	fmt.Fprintf(w, "\nRead it as the source of plan, copy and verify with\n  --source-secret %s\n", restored.SecretARN)
+	fmt.Fprintf(w, "  (the RDS-managed secret holds username and password; host %s, port %d, database %s)\n", restored.Endpoint, restored.Port, restored.Database)
 	withPassword := strings.Replace(sourceDB, "@", ":PASSWORD@", 1)
 	fmt.Fprintf(w, "or, with the secret's password in place of PASSWORD (it is not printed),\n  --source-db '%s'\n", withPassword)
 	fmt.Fprintf(w, "\nIt is billed until deleted: after a verify that passes, run\n  ragmigrate snapshot cleanup --cluster-id %s --target-db <the target verify checked>\n", restored.ClusterID)

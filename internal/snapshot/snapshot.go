@@ -369,7 +369,7 @@ func Restore(ctx context.Context, api RDS, p *Plan, report func(Status)) (*Resto
 	}
 	if c.MasterUserSecret == nil || aws.ToString(c.MasterUserSecret.SecretArn) == "" {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, &WaitError{p.ClusterID, Status{Cluster: aws.ToString(c.Status), Instance: "available"}, ctx.Err()}
 		}
 		if _, err := api.ModifyDBCluster(ctx, &rds.ModifyDBClusterInput{
 			DBClusterIdentifier: aws.String(p.ClusterID), ManageMasterUserPassword: aws.Bool(true), ApplyImmediately: aws.Bool(true),
