@@ -19,6 +19,10 @@ GO_FILES     := $(shell find . -name '*.go' -not -path './tools/*' 2>/dev/null) 
 WITH_STACK   := set -a && . $(STACK_DIR)/env && set +a &&
 # The demo's copy goes to this database on the target cluster.
 DEMO_COPY_DB := ragmigrate_copy
+# The seed publishes the old cluster's final snapshot under this name on the stack's RDS contract
+# server; the demo restores it and copies it into DEMO_SNAPSHOT_DB.
+DEMO_SNAPSHOT    := bedrockchatstack-vectorstore-final-snapshot
+DEMO_SNAPSHOT_DB := ragmigrate_snapshot_copy
 
 .PHONY: help install build build-release stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
 
@@ -50,9 +54,9 @@ stack-status: build ## show the local stack's services
 	@$(BIN) dev stack status
 
 seed: stack-up ## replace the stack's deployment with a seeded v0 deployment (SEED_FLAGS=...)
-	@$(WITH_STACK) $(BIN) dev seed --yes $(SEED_FLAGS)
+	@$(WITH_STACK) $(BIN) dev seed --yes --final-snapshot $(DEMO_SNAPSHOT) $(SEED_FLAGS)
 
-demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed, copy, verify
+demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed, copy, verify; restore the old cluster's snapshot, copy, verify, clean up
 	@echo; echo '$$ ragmigrate --help'; $(BIN) --help
 	@echo; echo '$$ ragmigrate dev summary            # the seeded v0 deployment, read back through DynamoDB, S3 and SQL'
 	@$(WITH_STACK) $(BIN) dev summary
@@ -71,6 +75,7 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@$(WITH_STACK) $(BIN) copy --yes --empty-target --create-missing --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
 	@echo; echo '$$ ragmigrate verify --source-db <old cluster> --target-db <the copy>   # proves the copy: exit 0'
 	@$(WITH_STACK) RAGMIGRATE_TABLE= $(BIN) verify --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
+	@$(WITH_STACK) BIN=$(BIN) DEMO_SNAPSHOT_DB=$(DEMO_SNAPSHOT_DB) bash scripts/demo-snapshot.sh
 
 # third_party holds copies of other projects' code, kept as they wrote it (their own module, so
 # ./... leaves it out too).

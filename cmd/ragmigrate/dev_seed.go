@@ -25,6 +25,8 @@ type devSeedOptions struct {
 	seed.Options
 	Rows     int
 	NoTarget bool
+	// FinalSnapshot names the old cluster's final RDS snapshot the seeded source becomes.
+	FinalSnapshot string
 }
 
 func newDevSeedCommand(g *globalOptions) *cobra.Command {
@@ -56,6 +58,7 @@ than AWS: it is for the local stack only.`,
 	f.IntVar(&o.Rows, "rows", 0, "extra benchmark rows for the old cluster's items (e.g. 100000)")
 	f.StringVar(&o.WebURL, "web-url", "", "base URL of the stack's web server (env RAGMIGRATE_DEV_WEB_URL)")
 	f.BoolVar(&o.NoTarget, "no-target", false, "leave the new cluster alone")
+	f.StringVar(&o.FinalSnapshot, "final-snapshot", "", "also publish the seeded old cluster's database as its final snapshot of this name on the stack's RDS contract server (AWS_ENDPOINT_URL_RDS), for 'snapshot restore --latest'")
 	return cmd
 }
 
@@ -127,6 +130,14 @@ func runDevSeed(ctx context.Context, o *devSeedOptions, g *globalOptions) error 
 		}
 		d.Expect.Rows += int(n)
 		g.logger.InfoContext(ctx, "bulk rows added", slog.Int64("rows", n))
+	}
+	if o.FinalSnapshot != "" {
+		// The snapshot copies the source database as a template, which no session may use.
+		src.Close(ctx)
+		if err := publishFinalSnapshot(ctx, g.SourceDB, o.FinalSnapshot); err != nil {
+			return err
+		}
+		g.logger.InfoContext(ctx, "final snapshot of the old cluster published", slog.String("snapshot", o.FinalSnapshot), slog.String("cluster", devOldCluster))
 	}
 	if g.JSON {
 		return writeJSON(g, d.Expect)

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 )
 
@@ -18,12 +21,32 @@ type awsServeOptions struct {
 	// dir holds the services' state (published stacks, secrets, task logs), so that it survives
 	// a restart of the stack.
 	dir string
+	// rdsSourceDB is the source cluster's admin URL: RDS snapshots and restored clusters are
+	// databases on it (internal/dev/rdssim).
+	rdsSourceDB string
+	// rdsDelay is how long a new RDS cluster or instance stays "creating".
+	rdsDelay time.Duration
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
 var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error{
 	func(s *awssim.Server, _ awsServeOptions, _ *slog.Logger) error {
 		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
+		return nil
+	},
+	func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error {
+		delay := opts.rdsDelay
+		if delay == 0 {
+			delay = -1 // rdssim: available at once
+		}
+		// The RDS-managed secrets stay in memory until rdssim is given the Secrets Manager
+		// contract server's store.
+		sim, err := rdssim.New(rdssim.Config{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
+			Secrets: &rdssim.MemorySecrets{}, Delay: delay, Logger: log.With(slog.String("service", "rds"))})
+		if err != nil {
+			return err
+		}
+		sim.Register(s)
 		return nil
 	},
 }
@@ -39,8 +62,14 @@ AWS_ENDPOINT_URL_<SERVICE> (the stack sets them all to this server). GET /health
 knobs live under /_dev/<service>/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := os.MkdirAll(opts.dir, 0o755); err != nil {
+			if opts.rdsDelay < 0 {
+				return usageError{fmt.Errorf("--rds-delay %s: want 0 or more", opts.rdsDelay)}
+			}
+			if err := os.MkdirAll(filepath.Join(opts.dir, "rds"), 0o755); err != nil {
 				return err
+			}
+			if opts.rdsSourceDB == "" {
+				opts.rdsSourceDB = os.Getenv("RAGMIGRATE_DEV_RDS_SOURCE_DB")
 			}
 			log := g.logger.With(slog.String("server", "aws"))
 			srv := awssim.New()
@@ -53,5 +82,7 @@ knobs live under /_dev/<service>/.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.dir, "dir", ".stack/aws", "state directory")
+	cmd.Flags().StringVar(&opts.rdsSourceDB, "rds-source-db", "", "admin URL of the PostgreSQL cluster RDS snapshots and restored clusters live on, as databases (env RAGMIGRATE_DEV_RDS_SOURCE_DB)")
+	cmd.Flags().DurationVar(&opts.rdsDelay, "rds-delay", rdssim.DefaultDelay, "how long a new RDS cluster or instance stays creating (0: available at once)")
 	return cmd
 }

@@ -96,6 +96,12 @@ var flagRules = map[string]flagRule{
 	"--max-rate":     {ok: []string{"0"}},
 	"--lock-wait":    {ok: []string{"0s"}},
 
+	// snapshot restore and cleanup.
+	"--snapshot": free, "--source-cluster": free, "--db-subnet-group": free, "--security-groups": free, "--cluster-id": free,
+	"--network-from": free,
+	"--max-acu":      {},
+	"--timeout":      {},
+
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
@@ -116,6 +122,9 @@ var flagRules = map[string]flagRule{
 	"dev serve bedrock --fail-rate":      {ok: []string{"0"}, says: "fail_rate"},
 	"dev serve bedrock --fail-error":     {allowed: []string{"ThrottlingException", "ValidationException"}, ok: []string{""}, says: "fail_error"},
 	"dev serve bedrock --fail-on-text":   free,
+	"--rds-source-db":                    free,
+	"--final-snapshot":                   free,
+	"dev serve aws --rds-delay":          {ok: []string{"0s"}},
 }
 
 func modelIDs() []string { return embed.ModelIDs() }
@@ -141,19 +150,22 @@ func walkBase(t *testing.T) map[string][][]string {
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	db := "postgres://walker@127.0.0.1:1/walker?connect_timeout=5"
 	return map[string][][]string{
-		"plan":          {{"--table", "t", "--bucket", "b", "--target-db", db}},
-		"reembed":       {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
-		"status":        {{"--target-db", db}},
-		"cleanup":       {{"--target-db", db, "--yes"}},
-		"inspect":       {{empty}},
-		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
-		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
-		"dev stack env": {{"--dir", dir}},
+		"plan":             {{"--table", "t", "--bucket", "b", "--target-db", db}},
+		"reembed":          {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
+		"status":           {{"--target-db", db}},
+		"cleanup":          {{"--target-db", db, "--yes"}},
+		"inspect":          {{empty}},
+		"verify":           {{"--target-db", db, "--table", "t", "--source-db", db}},
+		"copy":             {{"--source-db", db, "--target-db", db, "--yes"}},
+		"snapshot restore": {{"--latest", "--yes"}, {"--snapshot", "s", "--dry-run"}},
+		"snapshot cleanup": {{"--target-db", db, "--yes"}, {"--force", "--yes"}},
+		"dev stack env":    {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
 		"dev summary":       {{"--table", "t", "--bucket", "b"}},
 		"dev serve bedrock": {{"--addr", "127.0.0.1:99999"}},
 		"dev serve web":     {{"--addr", "127.0.0.1:99999"}},
+		"dev serve aws":     {{"--addr", "127.0.0.1:99999", "--dir", dir}},
 		"dev upload":        {{filepath.Join(dir, "up.txt"), "--text-mb", "1"}},
 	}
 }
@@ -188,7 +200,7 @@ func walkerEnv(t *testing.T) {
 			os.Unsetenv(name)
 		}
 	}
-	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME"} {
+	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME", "RDS"} {
 		t.Setenv("AWS_ENDPOINT_URL_"+svc, aws.URL)
 	}
 	t.Setenv("AWS_REGION", "us-east-1")

@@ -80,7 +80,8 @@ func newVerifyCommand(g *globalOptions) *cobra.Command {
 		Short: "Prove the migration: find every difference and say which bot and row it is in",
 		Long: `Verify compares what the migration produced with what it should be. It is read-only (except
 --delete-orphans, which asks first) and reads through REPEATABLE READ, READ ONLY transactions, so
-it runs against live databases without blocking writers.
+it runs against live databases without blocking writers. With --source-db, it records its verdict
+in the target's journal (ragmigrate.verifications), which 'snapshot cleanup' asks for.
 
 With --source-db, what is compared depends on how the target was filled (--expect; by default
 the kind of the newest run in the target's journal, and copy when there is none):
@@ -159,6 +160,9 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	report, err := verify.Run(ctx, vo)
 	if err != nil {
 		return err
+	}
+	if g.SourceDB != "" {
+		recordVerify(ctx, g, vo.Target, report.OK)
 	}
 	if o.ReportFile != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")

@@ -115,7 +115,9 @@ func New(cfg Config) (*Stack, error) {
 		s.newGoServer("s3", s.ports.S3, "s3", "--dir", filepath.Join(cfg.Dir, "s3")),
 		s.newGoServer("bedrock", s.ports.Bedrock, "bedrock"),
 		s.newGoServer("web", s.ports.Web, "web"),
-		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws")),
+		// RDS snapshots and restored clusters are databases on the source cluster (rdssim).
+		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws"),
+			"--rds-source-db", s.PostgresURL(s.ports.SourcePG, pgDatabase)),
 	}
 	return s, nil
 }

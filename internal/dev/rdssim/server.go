@@ -1,0 +1,757 @@
+// Package rdssim is a contract server (test double) for the part of Amazon RDS that 'ragmigrate
+// snapshot' uses: DescribeDBClusterSnapshots, RestoreDBClusterFromSnapshot, CreateDBInstance,
+// DescribeDBClusters, DescribeDBInstances, ModifyDBCluster (ManageMasterUserPassword),
+// ListTagsForResource, DeleteDBInstance and DeleteDBCluster, in the AWS query protocol the SDK
+// speaks (a form POST with Version=2014-10-31, answered in XML; errors as ErrorResponse with the
+// modeled fault's name as Code). The SDK reaches it through AWS_ENDPOINT_URL_RDS.
+//
+// # Overview
+//
+// There is no Aurora here, only the local stack's source PostgreSQL cluster, so the server models
+// a snapshot as a template database on that cluster (snap_<id>, created from a database by the
+// knob POST /_dev/rds/snapshots) and restoring one as CREATE DATABASE <cluster id> TEMPLATE
+// snap_<id>: the restored "cluster" is that database, reached at the source cluster's host and
+// port. Its master user is a login role of the same name that owns the database and everything in
+// it; the shared cluster's admin password is never handed out. ModifyDBCluster with
+// ManageMasterUserPassword gives the role a new password and stores {"username","password"} in
+// Secrets Manager (through SecretStore), as RDS does. Clusters and instances are "creating" for
+// Config.Delay after they are asked for, so a client's wait is exercised.
+//
+// Deliberate differences from RDS: the master username is the cluster identifier, not the
+// snapshot's; deletions are immediate (no "deleting" phase); subnet groups and security groups are
+// recorded, not checked; one page answers every Describe.
+//
+// It is part of the development rig and never linked into the operator's binary.
+package rdssim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+)
+
+// Version is the RDS API version the query protocol names in every request.
+const Version = "2014-10-31"
+
+// DefaultDelay is how long a new cluster or instance stays "creating".
+const DefaultDelay = 2 * time.Second
+
+const (
+	region  = "us-east-1"
+	account = "000000000000"
+	engine  = "aurora-postgresql"
+)
+
+// SecretStore is where the RDS-managed master user secret goes: Secrets Manager, or a stand-in.
+type SecretStore interface {
+	// Put creates (or replaces) the secret name with secretString and returns its ARN.
+	Put(name, secretString string) (arn string, err error)
+}
+
+// Config configures the server.
+type Config struct {
+	// AdminURL is the source cluster's admin URL (a superuser or a role with CREATEDB and
+	// CREATEROLE): the cluster every snapshot and restored cluster lives on.
+	AdminURL string
+	// Dir holds the server's state (rds.json), so that snapshots and clusters survive a restart.
+	// Empty keeps the state in memory only.
+	Dir string
+	// Secrets receives the RDS-managed master user secrets.
+	Secrets SecretStore
+	// Delay is how long a new cluster or instance stays "creating". Default DefaultDelay; a
+	// negative value makes them available at once.
+	Delay time.Duration
+	// Logger receives a line per state change. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the RDS test double; it is an http.Handler for the query protocol, safe for
+// concurrent use. Register it with Register.
+type Server struct {
+	cfg Config
+	pg  *cluster
+	log *slog.Logger
+
+	// mu guards st and serialises the operations that change the databases, so that two calls
+	// never race on one name.
+	mu sync.Mutex
+	st state
+}
+
+// state is what the server persists.
+type state struct {
+	Delay     time.Duration         `json:"delay"`
+	Snapshots map[string]*snapshot  `json:"snapshots"`
+	Clusters  map[string]*dbCluster `json:"clusters"`
+	Instances map[string]*instance  `json:"instances"`
+}
+
+type tag struct{ Key, Value string }
+
+type snapshot struct {
+	ID            string    `json:"id"`
+	ClusterID     string    `json:"cluster_id"`
+	Database      string    `json:"database"` // the template database holding the content
+	Type          string    `json:"type"`     // manual or automated
+	Status        string    `json:"status"`
+	EngineVersion string    `json:"engine_version"`
+	MasterUser    string    `json:"master_user"`
+	Created       time.Time `json:"created"`
+	Tags          []tag     `json:"tags"`
+}
+
+type dbCluster struct {
+	ID             string    `json:"id"`
+	ResourceID     string    `json:"resource_id"`
+	Snapshot       string    `json:"snapshot"`
+	EngineVersion  string    `json:"engine_version"`
+	SubnetGroup    string    `json:"subnet_group"`
+	SecurityGroups []string  `json:"security_groups"`
+	MinACU         float64   `json:"min_acu"`
+	MaxACU         float64   `json:"max_acu"`
+	Created        time.Time `json:"created"`
+	ReadyAt        time.Time `json:"ready_at"`
+	SecretARN      string    `json:"secret_arn"`
+	Tags           []tag     `json:"tags"`
+}
+
+type instance struct {
+	ID        string    `json:"id"`
+	ClusterID string    `json:"cluster_id"`
+	Class     string    `json:"class"`
+	Created   time.Time `json:"created"`
+	ReadyAt   time.Time `json:"ready_at"`
+	Tags      []tag     `json:"tags"`
+}
+
+// New returns a server; it reads its state from cfg.Dir when there is one. It does not connect to
+// the cluster until a call needs it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Delay == 0 {
+		cfg.Delay = DefaultDelay
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, pg: &cluster{adminURL: cfg.AdminURL},
+		st: state{Delay: cfg.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
+	if cfg.Dir != "" {
+		b, err := os.ReadFile(s.statePath())
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("rds: read state: %w", err)
+		default:
+			if err := json.Unmarshal(b, &s.st); err != nil {
+				return nil, fmt.Errorf("rds: read state %s: %w", s.statePath(), err)
+			}
+		}
+	}
+	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
+	return s, nil
+}
+
+// Register routes the RDS query protocol and the /_dev/rds/ knobs of srv to s.
+func (s *Server) Register(srv *awssim.Server) {
+	srv.HandleQuery(Version, s)
+	srv.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
+	srv.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
+	srv.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
+	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
+}
+
+func (s *Server) statePath() string { return filepath.Join(s.cfg.Dir, "rds.json") }
+
+// save writes the state; the caller holds mu.
+func (s *Server) save() error {
+	if s.cfg.Dir == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(&s.st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := s.statePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("rds: write state: %w", err)
+	}
+	return os.Rename(tmp, s.statePath())
+}
+
+// fault is an error the API models: Code names the fault, Status is its HTTP status.
+type fault struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (f *fault) Error() string { return f.Code + ": " + f.Msg }
+
+func notFound(code, msg string) *fault { return &fault{http.StatusNotFound, code, msg} }
+func invalid(code, msg string) *fault  { return &fault{http.StatusBadRequest, code, msg} }
+
+// ServeHTTP answers one query protocol call.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		awssim.WriteQueryError(w, http.StatusBadRequest, "MalformedQueryString", err.Error())
+		return
+	}
+	if r.Header.Get("Authorization") == "" {
+		awssim.WriteQueryError(w, http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token")
+		return
+	}
+	f := form(r.PostForm)
+	action := f.get("Action")
+	handlers := map[string]func(context.Context, form) (any, error){
+		"DescribeDBClusterSnapshots":   s.describeSnapshots,
+		"RestoreDBClusterFromSnapshot": s.restore,
+		"CreateDBInstance":             s.createInstance,
+		"DescribeDBClusters":           s.describeClusters,
+		"DescribeDBInstances":          s.describeInstances,
+		"ModifyDBCluster":              s.modifyCluster,
+		"ListTagsForResource":          s.listTags,
+		"DeleteDBInstance":             s.deleteInstance,
+		"DeleteDBCluster":              s.deleteCluster,
+	}
+	h, ok := handlers[action]
+	if !ok {
+		awssim.WriteQueryError(w, http.StatusBadRequest, "InvalidAction", "The action "+action+" is not valid for this web service.")
+		return
+	}
+	result, err := h(r.Context(), f)
+	var flt *fault
+	switch {
+	case errors.As(err, &flt):
+		awssim.WriteQueryError(w, flt.Status, flt.Code, flt.Msg)
+		return
+	case err != nil:
+		s.log.Error("rds call failed", slog.String("action", action), slog.Any("err", err))
+		awssim.WriteQueryError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
+		return
+	}
+	writeResult(w, action, result)
+}
+
+// now and the status of a resource: "creating" until readyAt, then "available".
+func status(readyAt time.Time) string {
+	if time.Now().Before(readyAt) {
+		return "creating"
+	}
+	return "available"
+}
+
+func (s *Server) readyAt() time.Time {
+	if s.st.Delay < 0 {
+		return time.Now()
+	}
+	return time.Now().Add(s.st.Delay)
+}
+
+func (s *Server) describeSnapshots(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := snapshotID(f.get("DBClusterSnapshotIdentifier"))
+	clusterID := f.get("DBClusterIdentifier")
+	typ := f.get("SnapshotType")
+	var out []xmlSnapshot
+	for _, sn := range sortedSnapshots(s.st.Snapshots) {
+		if (id != "" && sn.ID != id) || (clusterID != "" && sn.ClusterID != clusterID) || (typ != "" && sn.Type != typ) {
+			continue
+		}
+		out = append(out, renderSnapshot(sn))
+	}
+	if id != "" && len(out) == 0 {
+		return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", id))
+	}
+	return struct {
+		Snapshots []xmlSnapshot `xml:"DBClusterSnapshots>DBClusterSnapshot"`
+	}{out}, nil
+}
+
+func (s *Server) restore(ctx context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBClusterIdentifier")
+	if err := checkIdentifier("DBClusterIdentifier", id); err != nil {
+		return nil, err
+	}
+	snapID := snapshotID(f.get("SnapshotIdentifier"))
+	if f.get("Engine") == "" || snapID == "" {
+		return nil, invalid("MissingParameter", "The request must contain the parameters Engine and SnapshotIdentifier.")
+	}
+	if _, ok := s.st.Clusters[id]; ok {
+		return nil, invalid("DBClusterAlreadyExistsFault", "DB Cluster already exists")
+	}
+	sn, ok := s.st.Snapshots[snapID]
+	if !ok {
+		return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", snapID))
+	}
+	if sn.Status != "available" {
+		return nil, invalid("InvalidDBClusterSnapshotStateFault", fmt.Sprintf("DBClusterSnapshot %s is not in available state: %s", snapID, sn.Status))
+	}
+	if f.get("Engine") != engine {
+		return nil, invalid("InvalidParameterCombination", fmt.Sprintf("The engine %s does not match the snapshot's engine %s.", f.get("Engine"), engine))
+	}
+	version := f.get("EngineVersion")
+	if version == "" {
+		version = sn.EngineVersion
+	}
+	if version != sn.EngineVersion {
+		// RDS restores to the snapshot's version or an upgrade target; the rig has one version.
+		return nil, invalid("InvalidParameterCombination", fmt.Sprintf("Cannot restore snapshot of engine version %s to version %s.", sn.EngineVersion, version))
+	}
+	c := &dbCluster{ID: id, ResourceID: "cluster-" + randomHex(13), Snapshot: sn.ID, EngineVersion: version,
+		SubnetGroup: f.get("DBSubnetGroupName"), SecurityGroups: f.list("VpcSecurityGroupIds"),
+		Created: time.Now(), ReadyAt: s.readyAt(), Tags: f.tags()}
+	if v := f.get("ServerlessV2ScalingConfiguration.MinCapacity"); v != "" {
+		fmt.Sscan(v, &c.MinACU)
+		fmt.Sscan(f.get("ServerlessV2ScalingConfiguration.MaxCapacity"), &c.MaxACU)
+	}
+	if err := s.pg.restore(ctx, sn.Database, id); err != nil {
+		return nil, fmt.Errorf("restore %s from %s: %w", id, sn.ID, err)
+	}
+	s.st.Clusters[id] = c
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	s.log.Info("rds cluster restored", slog.String("cluster", id), slog.String("snapshot", sn.ID))
+	return struct {
+		Cluster xmlCluster `xml:"DBCluster"`
+	}{s.renderCluster(c)}, nil
+}
+
+func (s *Server) createInstance(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBInstanceIdentifier")
+	if err := checkIdentifier("DBInstanceIdentifier", id); err != nil {
+		return nil, err
+	}
+	if _, ok := s.st.Instances[id]; ok {
+		return nil, invalid("DBInstanceAlreadyExistsFault", "DB instance already exists")
+	}
+	clusterID := f.get("DBClusterIdentifier")
+	c, ok := s.st.Clusters[clusterID]
+	if !ok {
+		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", clusterID))
+	}
+	class := f.get("DBInstanceClass")
+	if class == "" || f.get("Engine") != engine {
+		return nil, invalid("InvalidParameterCombination", "DBInstanceClass is required and Engine must match the cluster's engine "+engine+".")
+	}
+	if class == "db.serverless" && c.MaxACU == 0 {
+		return nil, invalid("InvalidParameterCombination", "Set the Serverless v2 scaling configuration on the parent DB cluster before creating a Serverless v2 DB instance.")
+	}
+	in := &instance{ID: id, ClusterID: clusterID, Class: class, Created: time.Now(), ReadyAt: s.readyAt(), Tags: f.tags()}
+	s.st.Instances[id] = in
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	return struct {
+		Instance xmlInstance `xml:"DBInstance"`
+	}{renderInstance(in)}, nil
+}
+
+func (s *Server) describeClusters(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBClusterIdentifier")
+	var out []xmlCluster
+	for _, c := range sortedClusters(s.st.Clusters) {
+		if id == "" || c.ID == id || s.clusterARN(c.ID) == id {
+			out = append(out, s.renderCluster(c))
+		}
+	}
+	if id != "" && len(out) == 0 {
+		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	}
+	return struct {
+		Clusters []xmlCluster `xml:"DBClusters>DBCluster"`
+	}{out}, nil
+}
+
+func (s *Server) describeInstances(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBInstanceIdentifier")
+	filters := f.filters()
+	var out []xmlInstance
+	for _, in := range sortedInstances(s.st.Instances) {
+		if id != "" && in.ID != id {
+			continue
+		}
+		if want, ok := filters["db-cluster-id"]; ok && !contains(want, in.ClusterID) && !contains(want, s.clusterARN(in.ClusterID)) {
+			continue
+		}
+		out = append(out, renderInstance(in))
+	}
+	if id != "" && len(out) == 0 {
+		return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", id))
+	}
+	return struct {
+		Instances []xmlInstance `xml:"DBInstances>DBInstance"`
+	}{out}, nil
+}
+
+func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBClusterIdentifier")
+	c, ok := s.st.Clusters[id]
+	if !ok {
+		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	}
+	if st := status(c.ReadyAt); st != "available" {
+		return nil, invalid("InvalidDBClusterStateFault", fmt.Sprintf("DB cluster %s is not in an available state: %s", id, st))
+	}
+	if f.get("ManageMasterUserPassword") == "true" && c.SecretARN == "" {
+		if s.cfg.Secrets == nil {
+			return nil, errors.New("no Secrets Manager to keep the master user secret in")
+		}
+		password := randomHex(16)
+		if err := s.pg.setPassword(ctx, id, password); err != nil {
+			return nil, fmt.Errorf("master user password of %s: %w", id, err)
+		}
+		secret, _ := json.Marshal(map[string]string{"username": id, "password": password})
+		arn, err := s.cfg.Secrets.Put("rds!"+c.ResourceID, string(secret))
+		if err != nil {
+			return nil, fmt.Errorf("master user secret of %s: %w", id, err)
+		}
+		c.SecretARN = arn
+		if err := s.save(); err != nil {
+			return nil, err
+		}
+		s.log.Info("rds master user secret created", slog.String("cluster", id))
+	}
+	return struct {
+		Cluster xmlCluster `xml:"DBCluster"`
+	}{s.renderCluster(c)}, nil
+}
+
+func (s *Server) listTags(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	arn := f.get("ResourceName")
+	var tags []tag
+	switch kind, name, _ := strings.Cut(strings.TrimPrefix(arn, "arn:aws:rds:"+region+":"+account+":"), ":"); kind {
+	case "cluster":
+		c, ok := s.st.Clusters[name]
+		if !ok {
+			return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", name))
+		}
+		tags = c.Tags
+	case "db":
+		in, ok := s.st.Instances[name]
+		if !ok {
+			return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", name))
+		}
+		tags = in.Tags
+	case "cluster-snapshot":
+		sn, ok := s.st.Snapshots[name]
+		if !ok {
+			return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", name))
+		}
+		tags = sn.Tags
+	default:
+		return nil, invalid("InvalidParameterValue", "Unrecognized resource identifier: "+arn)
+	}
+	return struct {
+		Tags []xmlTag `xml:"TagList>Tag"`
+	}{renderTags(tags)}, nil
+}
+
+func (s *Server) deleteInstance(_ context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBInstanceIdentifier")
+	in, ok := s.st.Instances[id]
+	if !ok {
+		return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", id))
+	}
+	if st := status(in.ReadyAt); st != "available" {
+		return nil, invalid("InvalidDBInstanceStateFault", fmt.Sprintf("Instance %s is not in available state: %s", id, st))
+	}
+	delete(s.st.Instances, id)
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	out := renderInstance(in)
+	out.DBInstanceStatus = "deleting"
+	return struct {
+		Instance xmlInstance `xml:"DBInstance"`
+	}{out}, nil
+}
+
+func (s *Server) deleteCluster(ctx context.Context, f form) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := f.get("DBClusterIdentifier")
+	c, ok := s.st.Clusters[id]
+	if !ok {
+		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	}
+	if f.get("SkipFinalSnapshot") != "true" {
+		// The rig takes no final snapshots: a client that wants none must say so, as RDS requires
+		// either the flag or a FinalDBSnapshotIdentifier.
+		return nil, invalid("InvalidParameterCombination", "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.")
+	}
+	for _, in := range s.st.Instances {
+		if in.ClusterID == id {
+			return nil, invalid("InvalidDBClusterStateFault", "Cluster cannot be deleted, it still contains DB instances in non-deleting state.")
+		}
+	}
+	if st := status(c.ReadyAt); st != "available" {
+		return nil, invalid("InvalidDBClusterStateFault", fmt.Sprintf("DB cluster %s is not in an available state: %s", id, st))
+	}
+	if err := s.pg.drop(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete cluster %s: %w", id, err)
+	}
+	out := s.renderCluster(c)
+	out.Status = "deleting"
+	delete(s.st.Clusters, id)
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	s.log.Info("rds cluster deleted", slog.String("cluster", id))
+	return struct {
+		Cluster xmlCluster `xml:"DBCluster"`
+	}{out}, nil
+}
+
+// SnapshotRequest is the body of POST /_dev/rds/snapshots: record Database's content as a
+// snapshot of the (old) cluster ClusterID.
+type SnapshotRequest struct {
+	ID            string `json:"id"`
+	ClusterID     string `json:"cluster_id"`
+	Database      string `json:"database"`
+	Type          string `json:"type,omitempty"`           // manual (default) or automated
+	Status        string `json:"status,omitempty"`         // available (default); e.g. creating to test a client
+	EngineVersion string `json:"engine_version,omitempty"` // default 15.3, the app's Aurora version
+	MasterUser    string `json:"master_user,omitempty"`    // default postgres
+}
+
+// CreateSnapshot records database's content now as a snapshot (a template database). A snapshot
+// with the same id is replaced.
+func (s *Server) CreateSnapshot(ctx context.Context, req SnapshotRequest) error {
+	if err := checkIdentifier("id", req.ID); err != nil {
+		return err
+	}
+	if req.ClusterID == "" || req.Database == "" {
+		return errors.New("cluster_id and database are required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	template := "snap_" + strings.ReplaceAll(req.ID, "-", "_")
+	if err := s.pg.snapshot(ctx, req.Database, template); err != nil {
+		return fmt.Errorf("snapshot %s of %s: %w", req.ID, req.Database, err)
+	}
+	sn := &snapshot{ID: req.ID, ClusterID: req.ClusterID, Database: template, Type: cmpOr(req.Type, "manual"),
+		Status: cmpOr(req.Status, "available"), EngineVersion: cmpOr(req.EngineVersion, "15.3"),
+		MasterUser: cmpOr(req.MasterUser, "postgres"), Created: time.Now()}
+	s.st.Snapshots[req.ID] = sn
+	s.log.Info("rds snapshot recorded", slog.String("snapshot", req.ID), slog.String("cluster", req.ClusterID))
+	return s.save()
+}
+
+// MakeAvailable ends the "creating" phase of every cluster and instance now, as if Delay had
+// passed: a test that interrupts a client mid-wait need not wait for the delay to continue.
+func (s *Server) MakeAvailable() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, c := range s.st.Clusters {
+		if c.ReadyAt.After(now) {
+			c.ReadyAt = now
+		}
+	}
+	for _, in := range s.st.Instances {
+		if in.ReadyAt.After(now) {
+			in.ReadyAt = now
+		}
+	}
+	return s.save()
+}
+
+// DeleteSnapshot drops a snapshot and its template database.
+func (s *Server) DeleteSnapshot(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn, ok := s.st.Snapshots[id]
+	if !ok {
+		return notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", id))
+	}
+	if err := s.pg.dropDatabase(ctx, sn.Database); err != nil {
+		return err
+	}
+	delete(s.st.Snapshots, id)
+	return s.save()
+}
+
+func (s *Server) devCreateSnapshot(w http.ResponseWriter, r *http.Request) {
+	var req SnapshotRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.CreateSnapshot(r.Context(), req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (s *Server) devDeleteSnapshot(w http.ResponseWriter, r *http.Request) {
+	if err := s.DeleteSnapshot(r.Context(), r.PathValue("id")); err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// devSetDelay sets how long new clusters and instances stay "creating": {"delay":"5s"}.
+func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
+	var req struct{ Delay string }
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	d, err := time.ParseDuration(req.Delay)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.st.Delay = d
+	err = s.save()
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// devSourceDB answers the URL of a restored cluster's database with its master user's password,
+// read from the RDS-managed secret when the SecretStore can read secrets back (MemorySecrets):
+// the development rig's stand-in for reading the secret from Secrets Manager.
+func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
+	getter, ok := s.cfg.Secrets.(interface {
+		Get(arn string) (string, bool)
+	})
+	s.mu.Lock()
+	c, found := s.st.Clusters[r.PathValue("id")]
+	var arn string
+	if found {
+		arn = c.SecretARN
+	}
+	s.mu.Unlock()
+	switch {
+	case !found:
+		http.Error(w, "no such cluster", http.StatusNotFound)
+		return
+	case arn == "":
+		http.Error(w, "the cluster has no RDS-managed secret yet (ModifyDBCluster ManageMasterUserPassword)", http.StatusConflict)
+		return
+	case !ok:
+		http.Error(w, "read the secret "+arn+" from Secrets Manager", http.StatusNotFound)
+		return
+	}
+	secret, _ := getter.Get(arn)
+	var creds struct{ Username, Password string }
+	if err := json.Unmarshal([]byte(secret), &creds); err != nil {
+		http.Error(w, "secret "+arn+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	u, err := SourceURL(s.cfg.AdminURL, c.ID, creds.Password)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = fmt.Fprintln(w, u)
+}
+
+// snapshotID accepts an identifier or an ARN, as the API does.
+func snapshotID(v string) string {
+	if i := strings.LastIndex(v, ":cluster-snapshot:"); i >= 0 {
+		return v[i+len(":cluster-snapshot:"):]
+	}
+	return v
+}
+
+// checkIdentifier applies RDS's identifier rules: 1 to 63 letters, digits or hyphens, starting
+// with a letter, no two hyphens in a row, not ending with one. They also make the identifier a
+// safe database and role name.
+func checkIdentifier(name, v string) error {
+	ok := len(v) >= 1 && len(v) <= 63 && v[0] >= 'a' && v[0] <= 'z' && !strings.Contains(v, "--") && !strings.HasSuffix(v, "-")
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			ok = false
+		}
+	}
+	if !ok {
+		return invalid("InvalidParameterValue", fmt.Sprintf("The parameter %s is not a valid identifier. Identifiers must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens.", name))
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedSnapshots(m map[string]*snapshot) []*snapshot {
+	out := make([]*snapshot, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func sortedClusters(m map[string]*dbCluster) []*dbCluster {
+	out := make([]*dbCluster, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func sortedInstances(m map[string]*instance) []*instance {
+	out := make([]*instance, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
