@@ -96,6 +96,11 @@ var flagRules = map[string]flagRule{
 	"--max-rate":     {ok: []string{"0"}},
 	"--lock-wait":    {ok: []string{"0s"}},
 
+	// iam-policy: names and ARNs that scope its resources; its --model is a Bedrock model only.
+	"--account": {ok: []string{""}}, "--stack": free, "--target-secret": free, "--source-secret": free, "--ecs-cluster": free,
+	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free,
+	"iam-policy --model": {allowed: bedrockModels()},
+
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
@@ -148,6 +153,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"inspect":       {{empty}},
 		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
 		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
+		"iam-policy":    {{"reembed"}},
 		"dev stack env": {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
