@@ -33,8 +33,9 @@ $(BIN): $(GO_FILES)
 
 build: $(BIN) ## build bin/ragmigrate, the development build (with 'ragmigrate dev ...')
 
-build-release: ## build dist/ragmigrate, the operator's binary: no development rig, no test doubles
-	go build -trimpath -o $(RELEASE_BIN) ./cmd/ragmigrate
+# Static (CGO_ENABLED=0), as the Dockerfile builds it, so it runs on any Linux of its architecture.
+build-release: ## build dist/ragmigrate, the operator's binary: static, no development rig, no test doubles
+	CGO_ENABLED=0 go build -trimpath -o $(RELEASE_BIN) ./cmd/ragmigrate
 
 # The container image (Dockerfile), built by the first container builder that works here: docker
 # with buildx (the Dockerfile cross-compiles with BuildKit's platform arguments), podman or
@@ -52,7 +53,7 @@ image: ## build the container image IMAGE (default ragmigrate:latest) with docke
 	else \
 		echo "make image: no working container builder here (docker with buildx and a daemon, podman or buildah), so no image was built."; \
 		echo "  Where one exists, from this directory: docker buildx build -t $(IMAGE) .   (or: podman build -t $(IMAGE) .)"; \
-		echo "  For Graviton (arm64) Fargate tasks add --platform linux/arm64. 'make build-release' builds the same binary without a container."; \
+		echo "  For Graviton (arm64) Fargate tasks add --platform linux/arm64. 'make build-release' builds the same static binary for this machine, without a container."; \
 	fi
 
 stack-up: install build ## start the local stack (idempotent) and write .stack/env
