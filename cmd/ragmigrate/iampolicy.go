@@ -83,13 +83,13 @@ func newIAMPolicyCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "iam-policy [command...]",
 		Short: "Print the least-privilege IAM policy for the commands you will run",
-		Long: `IAM-policy prints, as JSON on stdout, the IAM policy (Version 2012-10-17) that allows what the
+		Long: `iam-policy prints, as JSON on stdout, the IAM policy (Version 2012-10-17) that allows what the
 given commands call in AWS and nothing else; without a command, what every command calls.
 Commands: ` + strings.Join(iampolicy.Commands, ", ") + `. It calls no AWS API itself.
 
 What each command needs:
-  plan       dynamodb:Scan on the table; s3:ListBucket on the bucket; s3:GetObject on its uploads;
-             servicequotas:ListServiceQuotas (the model's quotas)
+  plan       dynamodb:Scan on the table; s3:ListBucket on the bucket; s3:GetObject on its uploads
+             (--exact reads them); servicequotas:ListServiceQuotas (the model's quotas)
   reembed    dynamodb:Scan, GetItem, UpdateItem on the table (bots and their SyncStatus);
              s3:GetObject; bedrock:InvokeModel on the model; servicequotas:ListServiceQuotas
   verify     dynamodb:Scan (with --table); s3:GetObject (with --bucket)
@@ -119,8 +119,8 @@ describe calls (all clusters, instances and snapshots of the account and region)
 group, security groups and parameter and option groups a restore uses.
 
 The region is --region, else AWS_REGION or the shared config's; the account is --account. What is
-not known stays a placeholder such as <ACCOUNT_ID> or <RESTORED_CLUSTER>, listed on stderr; IAM
-refuses a policy that still holds one.`,
+not known stays a placeholder such as <ACCOUNT_ID> or <RESTORED_CLUSTER>, listed on stderr:
+replace each before use (an ARN that keeps one matches no resource, so it grants nothing).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(args); err != nil {
 				return usageError{err}

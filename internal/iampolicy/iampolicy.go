@@ -24,8 +24,8 @@ var Commands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup"
 var dbCommands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup", "snapshot", "replicate"}
 
 // Scope is what is known of the deployment. Empty fields become placeholders such as
-// <ACCOUNT_ID> in the resource ARNs (see Placeholders), which IAM refuses, so a policy is never
-// applied with one left in it by mistake.
+// <ACCOUNT_ID> in the resource ARNs (Build returns those left): an ARN that keeps one matches no
+// resource, so a placeholder forgotten grants nothing rather than too much.
 type Scope struct {
 	Region  string
 	Account string
