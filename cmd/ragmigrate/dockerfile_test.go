@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
@@ -168,14 +169,14 @@ func runDockerfileBuild(t *testing.T) (string, imageBuild, error) {
 		}
 	}
 	require.NotEmpty(t, line, "the builder stage has no 'go build' RUN")
-	// The values BuildKit gives the platform ARGs when building for this machine.
-	args := map[string]string{"TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH, "BUILDPLATFORM": runtime.GOOS + "/" + runtime.GOARCH}
+	// The values BuildKit gives the platform ARGs when building for this machine; a stage sees
+	// an ARG only if it declares it.
+	platform := map[string]string{"TARGETOS": runtime.GOOS, "TARGETARCH": runtime.GOARCH}
+	args := map[string]string{}
 	for _, a := range b.all("ARG") {
 		for _, decl := range strings.Fields(a) {
-			name, def, ok := strings.Cut(decl, "=")
-			if _, set := args[name]; !set && ok {
-				args[name] = def
-			}
+			name, def, _ := strings.Cut(decl, "=")
+			args[name] = cmp.Or(platform[name], def)
 		}
 	}
 	expand := func(s string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"os/exec"
 	"regexp"
@@ -72,7 +73,7 @@ func linkedOperations(t *testing.T, bin string) map[string][]string {
 			continue
 		}
 		action := prefix + ":" + method
-		action = cmpOr(iamAction[action], action)
+		action = cmp.Or(iamAction[action], action)
 		if _, internal := sdkInternal[action]; internal {
 			continue
 		}
@@ -84,13 +85,6 @@ func linkedOperations(t *testing.T, bin string) map[string][]string {
 		sort.Strings(v)
 	}
 	return ops
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // TestIAMPolicyCoversLinkedOperations: every AWS operation the operator's binary (built the
