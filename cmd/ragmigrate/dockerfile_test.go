@@ -208,7 +208,7 @@ func runDockerfileBuild(t *testing.T) (string, imageBuild, error) {
 	}
 	require.NotEmpty(t, ib.output, "the build line names its output with -o")
 	cmd := exec.Command("go", ib.args...)
-	cmd.Dir = repoRoot
+	cmd.Dir = buildContext(t, dir)
 	// The builder's environment: the image's defaults plus the line's own assignments; none of
 	// this machine's Go settings (GOFLAGS could add -tags dev) leak in.
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOEXPERIMENT=")
@@ -219,9 +219,56 @@ func runDockerfileBuild(t *testing.T) (string, imageBuild, error) {
 	return out, ib, nil
 }
 
+// buildContext copies what the image's build sees into dir/context: the repository's files
+// (git ls-files) less what .dockerignore leaves out, so a file the build needs and
+// .dockerignore drops fails the test as it would fail the image.
+func buildContext(t *testing.T, dir string) string {
+	t.Helper()
+	ignore, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	require.NoError(t, err)
+	var patterns []string
+	for _, line := range strings.Split(string(ignore), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		// Docker's rules for the patterns used here: anchored at the context's root, matched
+		// with filepath.Match, a matched directory excluding all below it.
+		require.False(t, strings.HasPrefix(line, "!") || strings.Contains(line, "**"), ".dockerignore: the test does not implement %q", line)
+		patterns = append(patterns, filepath.Clean(strings.TrimPrefix(line, "/")))
+	}
+	ignored := func(path string) bool {
+		for p := path; p != "."; p = filepath.Dir(p) {
+			for _, pat := range patterns {
+				if ok, _ := filepath.Match(pat, p); ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	files, err := exec.Command("git", "-C", repoRoot, "ls-files", "-z").Output()
+	require.NoError(t, err)
+	ctx := filepath.Join(dir, "context")
+	for _, f := range strings.Split(strings.TrimRight(string(files), "\x00"), "\x00") {
+		if ignored(f) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if os.IsNotExist(err) { // deleted in the work tree, not yet in git
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(ctx, filepath.Dir(f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(ctx, f), b, 0o644))
+	}
+	return ctx
+}
+
 // TestDockerfile checks the image's recipe without a container builder (none exists on these
 // machines): the stages, their base images, the non-root user and the entrypoint as parsed from
-// the Dockerfile; then it runs the builder stage's own 'go build' line and checks that what it
+// the Dockerfile; then it runs the builder stage's own 'go build' line in a copy of the build
+// context (.dockerignore applied) and checks that what it
 // builds is a static binary (no ELF interpreter, no dynamic section: it runs on a base without a
 // C library), the operator's build (no development rig), and works (--help).
 func TestDockerfile(t *testing.T) {
