@@ -24,7 +24,7 @@ DEMO_COPY_DB := ragmigrate_copy
 DEMO_SNAPSHOT    := bedrockchatstack-vectorstore-final-snapshot
 DEMO_SNAPSHOT_DB := ragmigrate_snapshot_copy
 
-.PHONY: help install build build-release stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
+.PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,8 +37,28 @@ $(BIN): $(GO_FILES)
 
 build: $(BIN) ## build bin/ragmigrate, the development build (with 'ragmigrate dev ...')
 
-build-release: ## build dist/ragmigrate, the operator's binary: no development rig, no test doubles
-	go build -trimpath -o $(RELEASE_BIN) ./cmd/ragmigrate
+# Static (CGO_ENABLED=0), as the Dockerfile builds it, so it runs on any Linux of its architecture.
+build-release: ## build dist/ragmigrate, the operator's binary: static, no development rig, no test doubles
+	CGO_ENABLED=0 go build -trimpath -o $(RELEASE_BIN) ./cmd/ragmigrate
+
+# The container image (Dockerfile), built by the first container builder that works here: docker
+# with buildx (the Dockerfile cross-compiles with BuildKit's platform arguments), podman or
+# buildah. A docker client without a daemon is no builder. The development machines have none;
+# cmd/ragmigrate/dockerfile_test.go builds the image's binary with the Dockerfile's own line.
+IMAGE        ?= ragmigrate:latest
+
+image: ## build the container image IMAGE (default ragmigrate:latest) with docker buildx, podman or buildah
+	@if docker buildx version >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		set -x; docker buildx build --load -t '$(IMAGE)' .; \
+	elif podman info >/dev/null 2>&1; then \
+		set -x; podman build -t '$(IMAGE)' .; \
+	elif buildah version >/dev/null 2>&1; then \
+		set -x; buildah bud -t '$(IMAGE)' .; \
+	else \
+		echo "make image: no working container builder here (docker with buildx and a daemon, podman or buildah), so no image was built."; \
+		echo "  Where one exists, from this directory: docker buildx build -t $(IMAGE) .   (or: podman build -t $(IMAGE) .)"; \
+		echo "  For Graviton (arm64) Fargate tasks add --platform linux/arm64. 'make build-release' builds the same static binary for this machine, without a container."; \
+	fi
 
 stack-up: install build ## start the local stack (idempotent) and write .stack/env
 	@$(BIN) dev stack up >/dev/null

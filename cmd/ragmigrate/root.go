@@ -228,5 +228,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newDevCommand(g))
 	root.AddCommand(newCopyCommand(g))
 	root.AddCommand(newSnapshotCommand(g))
+	root.AddCommand(newIAMPolicyCommand(g))
 	return root
 }

@@ -101,6 +101,10 @@ var flagRules = map[string]flagRule{
 	"--network-from": free,
 	"--max-acu":      {},
 	"--timeout":      {},
+	// iam-policy: names and ARNs that scope its resources; its --model is a Bedrock model only.
+	"--account": {ok: []string{""}}, "--stack": free, "--target-secret": free, "--source-secret": free, "--ecs-cluster": free,
+	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free,
+	"iam-policy --model": {allowed: bedrockModels()},
 
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
@@ -159,6 +163,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"copy":             {{"--source-db", db, "--target-db", db, "--yes"}},
 		"snapshot restore": {{"--latest", "--yes"}, {"--snapshot", "s", "--dry-run"}},
 		"snapshot cleanup": {{"--target-db", db, "--yes"}, {"--force", "--yes"}},
+		"iam-policy":       {{"reembed"}},
 		"dev stack env":    {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
