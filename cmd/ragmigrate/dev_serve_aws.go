@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 )
 
@@ -18,12 +20,31 @@ type awsServeOptions struct {
 	// dir holds the services' state (published stacks, secrets, task logs), so that it survives
 	// a restart of the stack.
 	dir string
+	// adminDBs are superuser URLs of the stack's clusters; rotating a database secret changes
+	// its role's password through the one whose host and port match.
+	adminDBs []string
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
 var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error{
 	func(s *awssim.Server, _ awsServeOptions, _ *slog.Logger) error {
 		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
+		return nil
+	},
+	func(s *awssim.Server, opts awsServeOptions, _ *slog.Logger) error {
+		cfn, err := cfnsim.New(opts.dir)
+		if err != nil {
+			return err
+		}
+		cfn.Register(s)
+		return nil
+	},
+	func(s *awssim.Server, opts awsServeOptions, _ *slog.Logger) error {
+		sm, err := secretsim.New(opts.dir, opts.adminDBs)
+		if err != nil {
+			return err
+		}
+		sm.Register(s)
 		return nil
 	},
 }
@@ -53,5 +74,6 @@ knobs live under /_dev/<service>/.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.dir, "dir", ".stack/aws", "state directory")
+	cmd.Flags().StringArrayVar(&opts.adminDBs, "admin-db", nil, "superuser URL of a cluster whose role passwords the Secrets Manager rotation knob may change (repeatable)")
 	return cmd
 }

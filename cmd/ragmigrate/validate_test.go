@@ -46,6 +46,7 @@ var free = flagRule{free: true}
 var flagRules = map[string]flagRule{
 	// Global flags.
 	"--table": free, "--bucket": free, "--source-db": free, "--target-db": free, "--region": free,
+	"--stack": free, "--target-secret": free, "--source-secret": free, "--admin-db": free,
 	"--log-level":            {allowed: []string{"debug", "info", "warn", "error"}},
 	"--log-format":           {allowed: []string{"text", "json"}},
 	"--aws-timeout":          {},

@@ -130,6 +130,17 @@ func (s *Store) Gets(name string) int {
 	return s.gets[name]
 }
 
+// SecretString returns the current value of secret id (name or ARN), for tests that look for
+// the password where it must not be.
+func (s *Store) SecretString(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := s.lookup(id); sec != nil {
+		return sec.SecretString, true
+	}
+	return "", false
+}
+
 // lookup finds a secret by name or ARN; the caller holds mu.
 func (s *Store) lookup(id string) *secret {
 	if sec := s.secrets[id]; sec != nil {

@@ -115,7 +115,8 @@ func New(cfg Config) (*Stack, error) {
 		s.newGoServer("s3", s.ports.S3, "s3", "--dir", filepath.Join(cfg.Dir, "s3")),
 		s.newGoServer("bedrock", s.ports.Bedrock, "bedrock"),
 		s.newGoServer("web", s.ports.Web, "web"),
-		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws")),
+		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws"),
+			"--admin-db", s.PostgresURL(s.ports.SourcePG, pgDatabase), "--admin-db", s.PostgresURL(s.ports.TargetPG, pgDatabase)),
 	}
 	return s, nil
 }
@@ -148,6 +149,9 @@ func (s *Stack) Up(ctx context.Context) error {
 		if err := s.waitHealthy(ctx, svc); err != nil {
 			return fmt.Errorf("stack up: %s: %w (log: %s)%s", svc.name(), err, svc.logFile(), logTail(svc.logFile(), 15))
 		}
+	}
+	if err := s.Publish(ctx); err != nil {
+		return fmt.Errorf("stack up: %w", err)
 	}
 	return s.writeEnvFile()
 }
