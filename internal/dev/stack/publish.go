@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,31 +35,53 @@ const (
 // AppRole that password and the privileges the app's role has on each cluster's postgres
 // database, and publishes both stacks. Running it again changes nothing.
 func (s *Stack) Publish(ctx context.Context) error {
-	aws := "http://127.0.0.1:" + strconv.Itoa(s.ports.AWS)
-	for _, d := range []struct {
-		name   string
-		port   int
-		shape  func(cfnsim.Deployment) []cfnsim.Output
-		prefix string
-	}{
-		{StackName, s.ports.TargetPG, cfnsim.BedrockChatV1, "bedrockchatstack"},
-		{StackNameV0, s.ports.SourcePG, cfnsim.BedrockChatV0, "bedrockchatstackv0"},
-	} {
-		arn, password, err := putSecret(ctx, aws, d.name+"-DbSecret", d.port)
+	return publish(ctx, "http://127.0.0.1:"+strconv.Itoa(s.ports.AWS), []Published{
+		{Name: StackName, AdminURL: s.PostgresURL(s.ports.TargetPG, pgDatabase), Role: AppRole, V0: false},
+		{Name: StackNameV0, AdminURL: s.PostgresURL(s.ports.SourcePG, pgDatabase), Role: AppRole, V0: true},
+	}, DefaultTable, DefaultBucket)
+}
+
+// Published is one Bedrock Chat stack to publish: its database is AdminURL's (a superuser's
+// URL), reached by the app as Role.
+type Published struct {
+	Name, AdminURL, Role string
+	// V0 publishes a v0.4.x-shaped stack instead of a v1.x one.
+	V0 bool
+}
+
+func publish(ctx context.Context, aws string, stacks []Published, table, bucket string) error {
+	for _, p := range stacks {
+		u, err := url.Parse(p.AdminURL)
 		if err != nil {
-			return fmt.Errorf("publish %s: %w", d.name, err)
+			return fmt.Errorf("publish %s: admin URL: %w", p.Name, err)
 		}
-		if err := s.grantAppRole(ctx, d.port, password); err != nil {
-			return fmt.Errorf("publish %s: %w", d.name, err)
+		port, _ := strconv.Atoi(u.Port())
+		db := strings.TrimPrefix(u.Path, "/")
+		arn, password, err := putSecret(ctx, aws, p.Name+"-DbSecret", u.Hostname(), port, p.Role, db)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
-		outputs := d.shape(cfnsim.Deployment{
-			Table: DefaultTable, Bucket: DefaultBucket, SecretARN: arn, DBHost: "127.0.0.1", DBPort: d.port,
-			Cluster: d.name + "-EmbeddingCluster6D1A1E4B-AbCdEfGh1234", TaskDefinition: d.name + "EmbeddingTaskDefinition1A2B3C4D",
-			SecurityGroup: "sg-0e1b2e3d4d5i6n7g8", Subnets: [2]string{"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"},
+		conn, err := pgx.Connect(ctx, p.AdminURL)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+		err = GrantAppRole(ctx, conn, p.Role, password)
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+		shape := cfnsim.BedrockChatV1
+		if p.V0 {
+			shape = cfnsim.BedrockChatV0
+		}
+		outputs := shape(cfnsim.Deployment{
+			Table: table, Bucket: bucket, SecretARN: arn, DBHost: u.Hostname(), DBPort: port,
+			Cluster: p.Name + "-EmbeddingCluster6D1A1E4B-AbCdEfGh1234", TaskDefinition: p.Name + "EmbeddingTaskDefinition1A2B3C4D",
+			SecurityGroup: "sg-0e1b2e3d4d5e6f708", Subnets: [2]string{"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"},
 		})
 		body, _ := json.Marshal(map[string]any{"Outputs": outputs})
-		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+d.name, body, nil); err != nil {
-			return fmt.Errorf("publish %s: %w", d.name, err)
+		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
 	}
 	return nil
@@ -65,15 +89,15 @@ func (s *Stack) Publish(ctx context.Context) error {
 
 // putSecret creates the cluster secret unless it exists, and returns its ARN and current
 // password.
-func putSecret(ctx context.Context, aws, name string, port int) (string, string, error) {
+func putSecret(ctx context.Context, aws, name, host string, port int, role, db string) (string, string, error) {
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
 	value, _ := json.Marshal(map[string]any{
-		"host": "127.0.0.1", "port": port, "username": AppRole, "password": hex.EncodeToString(pw[:]),
-		"dbname": pgDatabase, "engine": "postgres", "dbClusterIdentifier": "bedrockchatstack-cluster-local",
+		"host": host, "port": port, "username": role, "password": hex.EncodeToString(pw[:]),
+		"dbname": db, "engine": "postgres", "dbClusterIdentifier": "bedrockchatstack-cluster-local",
 	})
 	var out struct{ ARN, SecretString string }
-	if err := call(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+name, value, &out); err != nil {
+	if err := call(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
 		return "", "", err
 	}
 	var current struct {
@@ -103,15 +127,6 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 		return json.Unmarshal(b, out)
 	}
 	return nil
-}
-
-func (s *Stack) grantAppRole(ctx context.Context, port int, password string) error {
-	conn, err := pgx.Connect(ctx, s.PostgresURL(port, pgDatabase))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	return GrantAppRole(ctx, conn, AppRole, password)
 }
 
 // GrantAppRole creates (or updates) login role role with password and gives it what Bedrock
