@@ -120,6 +120,11 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusNotFound {
+		// The stack's aws server is healthy but older than its CloudFormation and Secrets
+		// Manager services: 'up' leaves running services alone.
+		return fmt.Errorf("aws server: %s %s: not found: restart the stack's aws server (make stack-down stack-up) so that it runs this build", method, req.URL.Path)
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("aws server: %s %s: %s: %s", method, req.URL.Path, resp.Status, bytes.TrimSpace(b))
 	}
@@ -153,6 +158,9 @@ func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) er
 	stmts := []string{
 		"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE " + db + " TO " + ident,
 		"GRANT USAGE, CREATE ON SCHEMA public TO " + ident,
+		// Tables the superuser makes later (a re-seed recreates items) stay usable by the app.
+		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO " + ident,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO " + ident,
 		`DO $$ DECLARE r record; BEGIN
 			IF to_regclass('public.items') IS NOT NULL THEN EXECUTE format('ALTER TABLE public.items OWNER TO %I', '` + escapeLiteral(role) + `'); END IF;
 			IF to_regnamespace('ragmigrate') IS NOT NULL THEN
