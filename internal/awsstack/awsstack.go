@@ -8,8 +8,13 @@
 // construct by the construct path plus an 8-hex hash (EmbeddingClusterNameA6A626C4), so keys are
 // matched by prefix, never whole. v0.4.x and v1.x stacks share most keys; v1 adds the construct
 // outputs of the embedding task (cluster, task definition, security group) and a second table
-// output (DatabaseConversationTableName…). Each value records the output it came from, which the
-// CLI prints, so the operator can check what was picked.
+// output (DatabaseConversationTableName…). A v0.4.x stack has the embedding task's resources but
+// no outputs for them: FillFromResources finds them with ListStackResources, for the commands
+// that need them. Each value records the output (or resource) it came from, which the CLI
+// prints, so the operator can check what was picked.
+//
+// Use: st, err := Describe(ctx, cfnClient, name); then st.Require("table", …) before using a
+// value; the CLI keeps the stack --stack read in globalOptions.awsStack.Resolved.
 package awsstack
 
 import (
@@ -29,11 +34,13 @@ import (
 // release (embedding.ts); no output carries it.
 const DefaultContainer = "Container"
 
-// Value is one resolved setting and the output key it was read from ("" when it is a default
-// or the stack has no such output).
+// Value is one resolved setting and where it was read: the output key, or for a setting a
+// v0.4.x stack has no output for, the logical id of the stack resource (both "" for a default,
+// or when the stack has neither).
 type Value struct {
-	Value  string `json:"value"`
-	Output string `json:"output,omitempty"`
+	Value    string `json:"value"`
+	Output   string `json:"output,omitempty"`
+	Resource string `json:"resource,omitempty"`
 }
 
 // Set reports whether the stack gave the value.
@@ -173,6 +180,77 @@ func Resolve(name string, outputs []types.Output) *Stack {
 		s.PrivateSubnets = append(s.PrivateSubnets, sn.v)
 	}
 	return s
+}
+
+// ListStackResourcesAPI is the CloudFormation call FillFromResources makes.
+type ListStackResourcesAPI interface {
+	ListStackResources(ctx context.Context, in *cloudformation.ListStackResourcesInput, optFns ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error)
+}
+
+// resourceFields find the embedding task's settings among the stack's resources: logical-id
+// prefix, resource type, and how the physical id gives the value.
+var resourceFields = []struct {
+	prefix, typ string
+	get         func(*Stack) *Value
+	value       func(physical string) string
+}{
+	{"EmbeddingCluster", "AWS::ECS::Cluster", func(s *Stack) *Value { return &s.EmbeddingCluster }, func(p string) string { return p }},
+	// A task definition's physical id is its ARN, …:task-definition/FAMILY:REVISION.
+	{"EmbeddingTaskDefinition", "AWS::ECS::TaskDefinition", func(s *Stack) *Value { return &s.EmbeddingTaskDefinition }, taskDefinitionFamily},
+	{"EmbeddingTaskSecurityGroup", "AWS::EC2::SecurityGroup", func(s *Stack) *Value { return &s.EmbeddingSecurityGroup }, func(p string) string { return p }},
+}
+
+func taskDefinitionFamily(arn string) string {
+	_, fam, ok := strings.Cut(arn, ":task-definition/")
+	if !ok {
+		return arn
+	}
+	fam, _, _ = strings.Cut(fam, ":")
+	return fam
+}
+
+// FillFromResources fills the embedding cluster, task definition and task security group that
+// the outputs lacked (a v0.4.x stack has no outputs for them) from the stack's resources, by
+// logical-id prefix and type; the prefix alone would also match the task definition's roles. It
+// lists the resources only when something is missing, so a v1 stack costs no call.
+func (s *Stack) FillFromResources(ctx context.Context, api ListStackResourcesAPI) error {
+	missing := false
+	for _, f := range resourceFields {
+		missing = missing || !f.get(s).Set()
+	}
+	if !missing {
+		return nil
+	}
+	p := cloudformation.NewListStackResourcesPaginator(api, &cloudformation.ListStackResourcesInput{StackName: &s.Name})
+	var all []types.StackResourceSummary
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list resources of stack %s: %w", s.Name, err)
+		}
+		all = append(all, page.StackResourceSummaries...)
+	}
+	sort.Slice(all, func(i, j int) bool { return deref(all[i].LogicalResourceId) < deref(all[j].LogicalResourceId) })
+	for _, f := range resourceFields {
+		if f.get(s).Set() {
+			continue
+		}
+		for _, r := range all {
+			id, phys := deref(r.LogicalResourceId), deref(r.PhysicalResourceId)
+			if strings.HasPrefix(id, f.prefix) && deref(r.ResourceType) == f.typ && phys != "" {
+				*f.get(s) = Value{Value: f.value(phys), Resource: id}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // Require returns a *MissingError for the first of the named settings the stack lacks, or nil.

@@ -68,6 +68,15 @@ func TestDescribeV0(t *testing.T) {
 	var missing *awsstack.MissingError
 	require.ErrorAs(t, err, &missing)
 	require.EqualError(t, err, "stack BedrockChatStack has no output EmbeddingClusterName… (the embedding cluster): pass --cluster")
+
+	// Its resources have them: the cluster, the task definition's family (not its roles, which
+	// share the prefix) and the task's security group.
+	require.NoError(t, cfn.Put("BedrockChatStack", cfnsim.BedrockChatV0(deployment), cfnsim.BedrockChatResources(deployment)...))
+	require.NoError(t, st.FillFromResources(context.Background(), client(t, cfn)))
+	require.Equal(t, awsstack.Value{Value: deployment.Cluster, Resource: "EmbeddingCluster6D1A1E4B"}, st.EmbeddingCluster)
+	require.Equal(t, awsstack.Value{Value: deployment.TaskDefinition, Resource: "EmbeddingTaskDefinition1A2B3C4D"}, st.EmbeddingTaskDefinition)
+	require.Equal(t, awsstack.Value{Value: deployment.SecurityGroup, Resource: "EmbeddingTaskSecurityGroup5E0F2C7D"}, st.EmbeddingSecurityGroup)
+	require.NoError(t, st.Require("embedding cluster", "embedding task definition", "embedding task security group"))
 }
 
 func TestDescribeMissingAndUnknown(t *testing.T) {
@@ -78,6 +87,10 @@ func TestDescribeMissingAndUnknown(t *testing.T) {
 	st, err := awsstack.Describe(context.Background(), c, "S")
 	require.NoError(t, err)
 	require.EqualError(t, st.Require("table", "document bucket"), "stack S has no output DocumentBucketName (the document bucket): pass --bucket")
+
+	// A v1 stack has every embedding setting as an output, which FillFromResources keeps.
+	require.NoError(t, st.FillFromResources(context.Background(), c))
+	require.Equal(t, "EmbeddingClusterNameA6A626C4", st.EmbeddingCluster.Output)
 
 	_, err = awsstack.Describe(context.Background(), c, "NoSuchStack")
 	require.True(t, errors.Is(err, awsstack.ErrNotFound), "%v", err)

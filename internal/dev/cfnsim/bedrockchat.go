@@ -53,6 +53,21 @@ func bedrockChatCommon(d Deployment) []Output {
 	}
 }
 
+// BedrockChatResources returns the stack resources a migration may look up, with CDK's logical
+// ids (construct path plus a made-up hash) and types: the embedding task's cluster, task
+// definition (and its roles, which share the prefix) and security group. A v0.4.x stack has them
+// but no outputs for them.
+func BedrockChatResources(d Deployment) []Resource {
+	return []Resource{
+		{"EmbeddingCluster6D1A1E4B", d.Cluster, "AWS::ECS::Cluster"},
+		{"EmbeddingTaskDefinitionTaskRole2B1A0F51", "BedrockChatStack-EmbeddingTaskDefinitionTaskRole-X", "AWS::IAM::Role"},
+		{"EmbeddingTaskDefinitionExecutionRole1C4D8E1A", "BedrockChatStack-EmbeddingTaskDefinitionExecutionRole-X", "AWS::IAM::Role"},
+		{"EmbeddingTaskDefinition1A2B3C4D", "arn:aws:ecs:us-east-1:123456789012:task-definition/" + d.TaskDefinition + ":3", "AWS::ECS::TaskDefinition"},
+		{"EmbeddingTaskSecurityGroup5E0F2C7D", d.SecurityGroup, "AWS::EC2::SecurityGroup"},
+		{"DatabaseConversationTable03F3FAE2", d.Table, "AWS::DynamoDB::Table"},
+	}
+}
+
 // Without returns outputs minus the ones whose key starts with prefix, for a test of a stack
 // that lacks an output.
 func Without(outputs []Output, prefix string) []Output {

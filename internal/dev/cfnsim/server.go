@@ -1,5 +1,5 @@
 // Package cfnsim is a contract server (test double) for the part of AWS CloudFormation that
-// ragmigrate reads: DescribeStacks, in the AWS query protocol the SDK speaks (a form POST with
+// ragmigrate reads: DescribeStacks and ListStackResources, in the AWS query protocol the SDK speaks (a form POST with
 // Action=DescribeStacks&Version=2010-05-15, answered with XML). The SDK reaches it through
 // AWS_ENDPOINT_URL_CLOUDFORMATION. Stacks are published through the development endpoints
 // (PUT/DELETE /_dev/cloudformation/stacks/{name}) or Put, and kept in a file so that they
@@ -34,11 +34,19 @@ type Output struct {
 	Description string `json:"Description,omitempty"`
 }
 
+// Resource is one of a stack's resources, as ListStackResources summarises it.
+type Resource struct {
+	LogicalResourceID  string `json:"LogicalResourceId"`
+	PhysicalResourceID string `json:"PhysicalResourceId"`
+	ResourceType       string `json:"ResourceType"`
+}
+
 // Stack is a published stack.
 type Stack struct {
-	Name    string    `json:"Name"`
-	Outputs []Output  `json:"Outputs"`
-	Created time.Time `json:"Created"`
+	Name      string     `json:"Name"`
+	Outputs   []Output   `json:"Outputs"`
+	Resources []Resource `json:"Resources,omitempty"`
+	Created   time.Time  `json:"Created"`
 }
 
 // Server is the CloudFormation test double; it is safe for concurrent use.
@@ -76,15 +84,15 @@ func (s *Server) Register(a *awssim.Server) {
 	a.HandleDev("DELETE /_dev/cloudformation/stacks/{name}", http.HandlerFunc(s.serveDelete))
 }
 
-// Put publishes (or replaces) a stack with outputs.
-func (s *Server) Put(name string, outputs []Output) error {
+// Put publishes (or replaces) a stack with outputs and resources.
+func (s *Server) Put(name string, outputs []Output, resources ...Resource) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	created := time.Now().UTC().Truncate(time.Second)
 	if old, ok := s.stacks[name]; ok {
 		created = old.Created
 	}
-	s.stacks[name] = Stack{Name: name, Outputs: outputs, Created: created}
+	s.stacks[name] = Stack{Name: name, Outputs: outputs, Resources: resources, Created: created}
 	return s.save()
 }
 
@@ -128,6 +136,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch action := r.PostForm.Get("Action"); action {
 	case "DescribeStacks":
 		s.describeStacks(w, r.PostForm.Get("StackName"))
+	case "ListStackResources":
+		s.listStackResources(w, r.PostForm.Get("StackName"))
 	default:
 		awssim.WriteQueryError(w, http.StatusBadRequest, "InvalidAction", "The action "+action+" is not valid for this web service.")
 	}
@@ -187,15 +197,55 @@ func (s *Server) describeStacks(w http.ResponseWriter, name string) {
 	_ = xml.NewEncoder(w).Encode(resp)
 }
 
+type (
+	xmlResource struct {
+		LogicalResourceID    string `xml:"LogicalResourceId"`
+		PhysicalResourceID   string `xml:"PhysicalResourceId"`
+		ResourceType         string `xml:"ResourceType"`
+		ResourceStatus       string `xml:"ResourceStatus"`
+		LastUpdatedTimestamp string `xml:"LastUpdatedTimestamp"`
+	}
+	listStackResourcesResponse struct {
+		XMLName   xml.Name      `xml:"ListStackResourcesResponse"`
+		Xmlns     string        `xml:"xmlns,attr"`
+		Resources []xmlResource `xml:"ListStackResourcesResult>StackResourceSummaries>member"`
+		RequestID string        `xml:"ResponseMetadata>RequestId"`
+	}
+)
+
+// listStackResources answers every resource in one page (a Bedrock Chat stack has a few
+// hundred; CloudFormation pages at 100, which the SDK's paginator would follow).
+func (s *Server) listStackResources(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	st, ok := s.stacks[name]
+	s.mu.Unlock()
+	if !ok {
+		awssim.WriteQueryError(w, http.StatusBadRequest, "ValidationError", "Stack with id "+name+" does not exist")
+		return
+	}
+	resp := listStackResourcesResponse{Xmlns: "http://cloudformation.amazonaws.com/doc/2010-05-15/", RequestID: "ragmigrate-cfnsim"}
+	for _, r := range st.Resources {
+		resp.Resources = append(resp.Resources, xmlResource{LogicalResourceID: r.LogicalResourceID, PhysicalResourceID: r.PhysicalResourceID,
+			ResourceType: r.ResourceType, ResourceStatus: "CREATE_COMPLETE", LastUpdatedTimestamp: st.Created.Format(time.RFC3339)})
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	_, _ = io.WriteString(w, xml.Header)
+	_ = xml.NewEncoder(w).Encode(resp)
+}
+
 // servePut publishes the stack named in the path with the outputs in the body:
-// {"Outputs": [{"OutputKey": …, "OutputValue": …, "ExportName": …}]}.
+// {"Outputs": [{"OutputKey": …, "OutputValue": …, "ExportName": …}], "Resources": [{"LogicalResourceId": …,
+// "PhysicalResourceId": …, "ResourceType": …}]}.
 func (s *Server) servePut(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Outputs []Output }
+	var in struct {
+		Outputs   []Output
+		Resources []Resource
+	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
 		http.Error(w, "decode body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := s.Put(r.PathValue("name"), in.Outputs); err != nil {
+	if err := s.Put(r.PathValue("name"), in.Outputs, in.Resources...); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

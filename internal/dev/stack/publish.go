@@ -74,12 +74,12 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 		if p.V0 {
 			shape = cfnsim.BedrockChatV0
 		}
-		outputs := shape(cfnsim.Deployment{
+		d := cfnsim.Deployment{
 			Table: table, Bucket: bucket, SecretARN: arn, DBHost: u.Hostname(), DBPort: port,
 			Cluster: p.Name + "-EmbeddingCluster6D1A1E4B-AbCdEfGh1234", TaskDefinition: p.Name + "EmbeddingTaskDefinition1A2B3C4D",
 			SecurityGroup: "sg-0e1b2e3d4d5e6f708", Subnets: [2]string{"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"},
-		})
-		body, _ := json.Marshal(map[string]any{"Outputs": outputs})
+		}
+		body, _ := json.Marshal(map[string]any{"Outputs": shape(d), "Resources": cfnsim.BedrockChatResources(d)})
 		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
 			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}

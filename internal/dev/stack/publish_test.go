@@ -89,6 +89,8 @@ func TestPublish(t *testing.T) {
 	v0, err := awsstack.Describe(ctx, cf, "V0")
 	require.NoError(t, err)
 	require.Error(t, v0.Require("embedding cluster"), "v0.4.x has no embedding outputs")
+	require.NoError(t, v0.FillFromResources(ctx, cf))
+	require.NoError(t, v0.Require("embedding cluster", "embedding task definition", "embedding task security group"), "but has the resources")
 
 	_, err = sm.Rotate(ctx, "V1-DbSecret")
 	require.NoError(t, err)
