@@ -102,12 +102,13 @@ type SecretSource struct {
 	reads    int
 }
 
-// Password returns the cached password, or reads the secret again when refresh is set (the
-// last one was refused: the secret was rotated) or nothing is cached.
-func (s *SecretSource) Password(ctx context.Context, refresh bool) (string, error) {
+// Password returns the cached password unless it is the one just refused (the secret was
+// rotated), or nothing is cached: then it reads the secret again. Concurrent sessions refused
+// with the same password wait for one read and share it.
+func (s *SecretSource) Password(ctx context.Context, refused string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.password != "" && !refresh {
+	if s.password != "" && s.password != refused {
 		return s.password, nil
 	}
 	c, err := readSecret(ctx, s.api, s.arn)
@@ -154,7 +155,7 @@ func NewIAMSource(host string, port int, user string, cfg aws.Config) *IAMSource
 }
 
 // Password signs a token.
-func (s *IAMSource) Password(ctx context.Context, _ bool) (string, error) {
+func (s *IAMSource) Password(ctx context.Context, _ string) (string, error) {
 	tok, err := auth.BuildAuthToken(ctx, s.endpoint, s.cfg.Region, s.user, s.cfg.Credentials)
 	if err != nil {
 		return "", fmt.Errorf("sign an RDS IAM token for %s on %s: %w", s.user, s.endpoint, err)

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/dbcred"
@@ -50,7 +52,7 @@ func TestURL(t *testing.T) {
 // signed for the cluster's endpoint; and that a URL carrying a password is refused.
 func TestIAMToken(t *testing.T) {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret-key", "")}
-	tok, err := dbcred.NewIAMSource("db.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app", cfg).Password(context.Background(), false)
+	tok, err := dbcred.NewIAMSource("db.cluster-x.us-east-1.rds.amazonaws.com", 5432, "app", cfg).Password(context.Background(), "")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(tok, "db.cluster-x.us-east-1.rds.amazonaws.com:5432?"), tok)
 	require.Contains(t, tok, "Action=connect")
@@ -113,12 +115,23 @@ func TestPoolSurvivesRotation(t *testing.T) {
 	require.True(t, vectorstore.IsAuthFailure(err), "the old password stops working at once: %v", err)
 
 	pool.Reset() // every session from now on is a new one
-	for range 3 {
-		var who string
-		require.NoError(t, pool.QueryRow(ctx, `SELECT current_user`).Scan(&who))
-		require.Equal(t, role, who)
+	var g errgroup.Group
+	conns := make([]*pgxpool.Conn, 4)
+	for i := range conns {
+		g.Go(func() error {
+			c, err := pool.Acquire(ctx) // four new sessions at once, all refused the old password
+			if err == nil {
+				err = c.QueryRow(ctx, `SELECT current_user`).Scan(new(string))
+			}
+			conns[i] = c
+			return err
+		})
 	}
-	require.Equal(t, 2, store.Gets("s-"+role), "one refused login, one more read")
+	require.NoError(t, g.Wait())
+	for _, c := range conns {
+		c.Release()
+	}
+	require.Equal(t, 2, store.Gets("s-"+role), "refused logins read the secret once more, not once each")
 
 	// A single session (Connect, pgcopy) retries the same way.
 	_, err = store.Rotate(ctx, arn)

@@ -14,11 +14,12 @@ import (
 // PasswordSource supplies the password of a database whose URL carries none: one read from
 // Secrets Manager (which rotates) or an RDS IAM token (valid 15 minutes). Sessions ask it at
 // every connect, never keep a password of their own, and after an authentication failure ask
-// again with refresh set, once.
+// again, once, naming the password that was refused.
 type PasswordSource interface {
-	// Password returns the password to log in with; with refresh it must not answer from a
-	// cache, because the one it gave last was just refused.
-	Password(ctx context.Context, refresh bool) (string, error)
+	// Password returns the password to log in with. refused is the one a login just refused
+	// ("" on a first try): the source must not answer it again from a cache. Sessions refused
+	// at the same moment all name the same password, so one fresh read serves them all.
+	Password(ctx context.Context, refused string) (string, error)
 }
 
 // passwordSources maps a database URL to the source of its password. A URL is the one handle
@@ -52,16 +53,18 @@ func ConnectConfig(ctx context.Context, url string, cfg *pgx.ConnConfig) (*pgx.C
 	if src == nil {
 		return pgx.ConnectConfig(ctx, cfg)
 	}
-	for refresh := false; ; refresh = true {
-		pw, err := src.Password(ctx, refresh)
+	refused := ""
+	for {
+		pw, err := src.Password(ctx, refused)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", Describe(cfg), err)
 		}
 		cfg.Password = pw
 		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err == nil || refresh || !IsAuthFailure(err) {
+		if err == nil || refused != "" || !IsAuthFailure(err) {
 			return conn, err
 		}
+		refused = pw
 	}
 }
 
@@ -75,7 +78,7 @@ func beforeConnect(url string) func(context.Context, *pgx.ConnConfig) error {
 		return nil
 	}
 	return func(ctx context.Context, cfg *pgx.ConnConfig) error {
-		pw, err := src.Password(ctx, false)
+		pw, err := src.Password(ctx, "")
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", Describe(cfg), err)
 		}
@@ -88,7 +91,7 @@ func beforeConnect(url string) func(context.Context, *pgx.ConnConfig) error {
 		if !IsAuthFailure(err) {
 			return nil // the pool's own connect reports it
 		}
-		if cfg.Password, err = src.Password(ctx, true); err != nil {
+		if cfg.Password, err = src.Password(ctx, pw); err != nil {
 			return fmt.Errorf("connect to %s: %w", Describe(cfg), err)
 		}
 		return nil
