@@ -257,28 +257,32 @@ func TestPasswordRotationMidReembed(t *testing.T) {
 	requireNoPassword(t, b.target, []string{old, rig.password(t, name)}, stderr.String(), string(rep))
 }
 
-// TestPasswordRotationMidCopy rotates the target's password while copy waits for the target's
-// lock; its part workers and index build then connect anew and must log in with the new one.
+// TestPasswordRotationMidCopy rotates both clusters' passwords while copy waits for the
+// target's lock, both databases named only by their secrets; its snapshot session, part
+// workers and index build then connect anew and must log in with the new passwords.
 func TestPasswordRotationMidCopy(t *testing.T) {
 	t.Parallel()
 	b := setupCopy(t, 500, "", nil)
 	rig := newAWSRig(t)
-	arn, name := rig.appSecret(t, b.dst)
-	old := rig.password(t, name)
+	dstARN, dstName := rig.appSecret(t, b.dst)
+	srcARN, srcName := rig.appSecret(t, b.src)
+	old := []string{rig.password(t, dstName), rig.password(t, srcName)}
 	env := append(append([]string{}, b.env...), rig.env...)
 
 	release := holdLock(t, b.dst)
 	var stdout syncBuffer
-	cmd, stderr := startRagmigrateOut(t, env, &stdout, "copy", "--yes", "--json", "--lock-wait", "10m", "--source-db", b.src, "--target-secret", arn)
+	cmd, stderr := startRagmigrateOut(t, env, &stdout, "copy", "--yes", "--json", "--lock-wait", "10m", "--source-secret", srcARN, "--target-secret", dstARN)
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "waiting for the target's lock") },
 		time.Minute, 20*time.Millisecond, "copy waits for the lock: %s", stderr)
-	gets := rig.sm.Gets(name)
-	rig.rotate(t, arn)
+	dstGets, srcGets := rig.sm.Gets(dstName), rig.sm.Gets(srcName)
+	rig.rotate(t, dstARN)
+	rig.rotate(t, srcARN)
 	release()
 	require.NoError(t, cmd.Wait(), stderr.String())
 	b.requireSameItems(t)
-	require.Greater(t, rig.sm.Gets(name), gets, "a refused login read the secret again")
-	requireNoPassword(t, b.dst, []string{old, rig.password(t, name)}, stderr.String(), stdout.String())
+	require.Greater(t, rig.sm.Gets(dstName), dstGets, "a refused login read the target's secret again")
+	require.Greater(t, rig.sm.Gets(srcName), srcGets, "a refused login read the source's secret again")
+	requireNoPassword(t, b.dst, append(old, rig.password(t, dstName), rig.password(t, srcName)), stderr.String(), stdout.String())
 }
 
 // startRagmigrateOut is startRagmigrate keeping stdout too.
