@@ -261,7 +261,7 @@ func TestStackLifecycle(t *testing.T) {
 	require.Zero(t, up.code, up.stderr)
 	require.Contains(t, up.stdout, "export AWS_ENDPOINT_URL_DYNAMODB='http://127.0.0.1:16440'")
 	pids := stackPIDs(t, env)
-	require.Len(t, pids, 6)
+	require.Len(t, pids, 7)
 
 	// A client dying mid-request (kill -9 does that) must not take the DynamoDB server down. TCP
 	// delivers the request's start before the close, so the server sees a request cut off
@@ -280,6 +280,13 @@ func TestStackLifecycle(t *testing.T) {
 	logged, err := os.ReadFile(dynamoLog)
 	require.NoError(t, err)
 	require.Regexp(t, `dynalite: a client aborted its request \(.*\); still serving`, string(logged), "dynalite survived the aborted request")
+
+	// The stack publishes a v1-shaped Bedrock Chat stack on its AWS control plane, whose
+	// database secret logs in as the app's role, not the superuser.
+	awsEnv := append([]string{"AWS_ENDPOINT_URL_CLOUDFORMATION=http://127.0.0.1:16444", "AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:16444"}, env...)
+	pub := ragmigrate(t, awsEnv, "status", "--stack", "BedrockChatStack")
+	require.Zero(t, pub.code, pub.stderr)
+	require.Contains(t, pub.stderr, "server=bedrockchat_app@127.0.0.1:16433/postgres")
 
 	again := ragmigrate(t, env, "dev", "stack", "up")
 	require.Zero(t, again.code, again.stderr)
