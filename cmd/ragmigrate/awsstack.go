@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -111,11 +113,20 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 		case db.secret != "":
 			u, c, err := dbcred.FromSecret(ctx, sm, db.secret, copts)
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", db.secretFlag, db.secret, err)
+				return fmt.Errorf("%s: %w", db.secretFlag, err) // the error names the secret
 			}
 			*db.url = u
 			g.logger.Info("database from its secret", slog.String("database", db.name), slog.String("secret", db.secret),
 				slog.String("server", c.String()), slog.Bool("iam_auth", o.IAMAuth))
+			// The stack's own endpoint outputs describe its cluster; a secret for another one
+			// (pasted from an older deployment, say) is worth a word before anything is written.
+			if st := o.Resolved; db.name == "target" && st != nil && st.DBSecretARN.Value == db.secret &&
+				st.DBHost.Set() && (st.DBHost.Value != c.Host || (st.DBPort.Set() && st.DBPort.Value != strconv.Itoa(c.Port))) {
+				g.logger.Warn("the secret names another endpoint than the stack's outputs; using the secret's",
+					slog.String("secret_server", net.JoinHostPort(c.Host, strconv.Itoa(c.Port))),
+					slog.String("stack_server", net.JoinHostPort(st.DBHost.Value, st.DBPort.Value)),
+					slog.String("outputs", st.DBHost.Output+", "+st.DBPort.Output))
+			}
 		case o.IAMAuth && *db.url != "":
 			if err := dbcred.UseIAM(*db.url, clients.Config); err != nil {
 				return usageError{fmt.Errorf("%s: %w", db.urlFlag, err)}

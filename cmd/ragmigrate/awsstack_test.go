@@ -140,6 +140,9 @@ func TestStackResolvesFromOutputs(t *testing.T) {
 	require.NoError(t, rig.cfn.Put("BedrockChatStack", cfnsim.BedrockChatV1(d)))
 	require.NoError(t, rig.cfn.Put("OldStack", cfnsim.BedrockChatV0(d)))
 	require.NoError(t, rig.cfn.Put("NoBucket", cfnsim.Without(cfnsim.BedrockChatV1(d), "DocumentBucketName")))
+	moved := d
+	moved.DBHost = "db.cluster-x.us-east-1.rds.amazonaws.com"
+	require.NoError(t, rig.cfn.Put("Moved", cfnsim.BedrockChatV1(moved)))
 	env := append(append([]string{}, b.env...), rig.env...)
 	common := []string{"--allow-private-urls"}
 
@@ -160,8 +163,13 @@ func TestStackResolvesFromOutputs(t *testing.T) {
 	}
 	v1 := ragmigrate(t, env, "plan", "--stack", "BedrockChatStack")
 	require.Contains(t, v1.stderr, "output=DatabaseConversationTableNameDDF11821", "v1's construct output names the table")
+	require.NotContains(t, v1.stderr, "another endpoint")
 	v0 := ragmigrate(t, env, "plan", "--stack", "OldStack")
 	require.Contains(t, v0.stderr, "output=ConversationTableName")
+	// A secret naming another endpoint than the stack's outputs is used, with a warning.
+	mv := ragmigrate(t, env, "plan", "--stack", "Moved")
+	require.Zero(t, mv.code, mv.stderr)
+	require.Contains(t, mv.stderr, "the secret names another endpoint than the stack's outputs")
 
 	// The environment wins over the stack.
 	other := ragmigrate(t, append(env, "RAGMIGRATE_BUCKET=no-such-bucket"), "plan", "--stack", "BedrockChatStack")
