@@ -75,11 +75,17 @@ stack-status: build ## show the local stack's services
 
 seed: stack-up ## replace the stack's deployment with a seeded v0 deployment (SEED_FLAGS=...)
 	@$(WITH_STACK) $(BIN) dev seed --yes --final-snapshot $(DEMO_SNAPSHOT) $(SEED_FLAGS)
+	@# The seed recreated items as the superuser; publishing again gives the published stack's
+	@# app role (its DB secret's user) ownership back.
+	@$(BIN) dev stack up --log-level warn >/dev/null
 
 demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed, copy, verify; restore the old cluster's snapshot, copy, verify, clean up
 	@echo; echo '$$ ragmigrate --help'; $(BIN) --help
 	@echo; echo '$$ ragmigrate dev summary            # the seeded v0 deployment, read back through DynamoDB, S3 and SQL'
 	@$(WITH_STACK) $(BIN) dev summary
+	@echo; echo '$$ ragmigrate plan --stack BedrockChatStack   # no other flag or env: table, bucket and the DB secret from the stack'"'"'s outputs'
+	@$(WITH_STACK) env -u RAGMIGRATE_TABLE -u RAGMIGRATE_BUCKET -u RAGMIGRATE_SOURCE_DB -u RAGMIGRATE_TARGET_DB \
+		$(BIN) plan --stack BedrockChatStack 2>&1 | grep -E 'from the stack|from its secret|^(bots|target) '
 	@echo; echo '$$ ragmigrate plan --exact            # read-only: cost, time, the bots that will fail, target preflight'
 	@$(WITH_STACK) $(BIN) plan --exact
 	@echo; echo '$$ ragmigrate reembed --yes --truncate END   # Bedrock = the contract server; some seeded bots are broken on purpose'

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 )
 
@@ -26,23 +28,48 @@ type awsServeOptions struct {
 	rdsSourceDB string
 	// rdsDelay is how long a new RDS cluster or instance stays "creating".
 	rdsDelay time.Duration
+	// adminDBs are superuser URLs of the stack's clusters; rotating a database secret changes
+	// its role's password through the one whose host and port match.
+	adminDBs []string
 }
 
-// awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
-var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error{
-	func(s *awssim.Server, _ awsServeOptions, _ *slog.Logger) error {
+// awsShared holds what one contract server hands another inside 'dev serve aws'.
+type awsShared struct {
+	// secrets is Secrets Manager's store, where RDS puts the master user secrets it manages.
+	secrets *secretsim.Store
+}
+
+// awsServices are the contract servers 'dev serve aws' hosts, each registering its routes, in
+// order: a service may use what an earlier one put in awsShared.
+var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShared, log *slog.Logger) error{
+	func(s *awssim.Server, _ awsServeOptions, _ *awsShared, _ *slog.Logger) error {
 		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
 		return nil
 	},
-	func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error {
+	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, _ *slog.Logger) error {
+		cfn, err := cfnsim.New(opts.dir)
+		if err != nil {
+			return err
+		}
+		cfn.Register(s)
+		return nil
+	},
+	func(s *awssim.Server, opts awsServeOptions, shared *awsShared, _ *slog.Logger) error {
+		sm, err := secretsim.New(opts.dir, opts.adminDBs)
+		if err != nil {
+			return err
+		}
+		sm.Register(s)
+		shared.secrets = sm
+		return nil
+	},
+	func(s *awssim.Server, opts awsServeOptions, shared *awsShared, log *slog.Logger) error {
 		delay := opts.rdsDelay
 		if delay == 0 {
 			delay = -1 // rdssim: available at once
 		}
-		// The RDS-managed secrets stay in memory until rdssim is given the Secrets Manager
-		// contract server's store.
 		sim, err := rdssim.New(rdssim.Config{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
-			Secrets: &rdssim.MemorySecrets{}, Delay: delay, Logger: log.With(slog.String("service", "rds"))})
+			Secrets: shared.secrets, Delay: delay, Logger: log.With(slog.String("service", "rds"))})
 		if err != nil {
 			return err
 		}
@@ -73,8 +100,9 @@ knobs live under /_dev/<service>/.`,
 			}
 			log := g.logger.With(slog.String("server", "aws"))
 			srv := awssim.New()
+			shared := &awsShared{}
 			for _, register := range awsServices {
-				if err := register(srv, opts, log); err != nil {
+				if err := register(srv, opts, shared, log); err != nil {
 					return fmt.Errorf("aws server: %w", err)
 				}
 			}
@@ -84,5 +112,6 @@ knobs live under /_dev/<service>/.`,
 	cmd.Flags().StringVar(&opts.dir, "dir", ".stack/aws", "state directory")
 	cmd.Flags().StringVar(&opts.rdsSourceDB, "rds-source-db", "", "admin URL of the PostgreSQL cluster RDS snapshots and restored clusters live on, as databases (env RAGMIGRATE_DEV_RDS_SOURCE_DB)")
 	cmd.Flags().DurationVar(&opts.rdsDelay, "rds-delay", rdssim.DefaultDelay, "how long a new RDS cluster or instance stays creating (0: available at once)")
+	cmd.Flags().StringArrayVar(&opts.adminDBs, "admin-db", nil, "superuser URL of a cluster whose role passwords the Secrets Manager rotation knob may change (repeatable)")
 	return cmd
 }

@@ -281,6 +281,13 @@ func TestStackLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `dynalite: a client aborted its request \(.*\); still serving`, string(logged), "dynalite survived the aborted request")
 
+	// The stack publishes a v1-shaped Bedrock Chat stack on its AWS control plane, whose
+	// database secret logs in as the app's role, not the superuser.
+	awsEnv := append([]string{"AWS_ENDPOINT_URL_CLOUDFORMATION=http://127.0.0.1:16444", "AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:16444"}, env...)
+	pub := ragmigrate(t, awsEnv, "status", "--stack", "BedrockChatStack")
+	require.Zero(t, pub.code, pub.stderr)
+	require.Contains(t, pub.stderr, "server=bedrockchat_app@127.0.0.1:16433/postgres")
+
 	again := ragmigrate(t, env, "dev", "stack", "up")
 	require.Zero(t, again.code, again.stderr)
 	require.Contains(t, again.stderr, "already running")

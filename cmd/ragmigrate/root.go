@@ -38,6 +38,8 @@ type globalOptions struct {
 	DBStatementTimeout time.Duration
 	// AWSTimeout bounds each AWS request's wait for an answer and each pause of its body.
 	AWSTimeout time.Duration
+	// awsStack finds resources and credentials in AWS: --stack, the secrets, --iam-auth.
+	awsStack awsStackOptions
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -79,6 +81,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.S3PathStyle, "s3-path-style", false, "path-style S3 requests; default on when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL is set (env RAGMIGRATE_S3_PATH_STYLE)")
 	fs.DurationVar(&g.DBConnectTimeout, "db-connect-timeout", vectorstore.DefaultConnectTimeout, "how long connecting to PostgreSQL may take (TCP, TLS, login) before it fails; connect_timeout in the URL wins (env RAGMIGRATE_DB_CONNECT_TIMEOUT)")
 	fs.DurationVar(&g.DBStatementTimeout, "db-statement-timeout", vectorstore.DefaultStatementTimeout, "PostgreSQL statement_timeout of ragmigrate's sessions (copy's data and index phases are bounded by the run instead); statement_timeout in the URL wins (env RAGMIGRATE_DB_STATEMENT_TIMEOUT)")
+	g.awsStack.AddFlags(fs)
 	fs.DurationVar(&g.AWSTimeout, "aws-timeout", awsclient.DefaultTimeout, "how long an AWS request (DynamoDB, S3, Bedrock) may wait for connecting, for the answer to begin, and for each pause in its body; a long S3 download goes on while bytes flow (env RAGMIGRATE_AWS_TIMEOUT)")
 }
 
@@ -94,7 +97,7 @@ func (g *globalOptions) awsOptions() awsclient.Options {
 
 // resolve applies environment fallbacks to flags the user did not set, validates, and builds the logger.
 func (g *globalOptions) resolve(fs *pflag.FlagSet) error {
-	for _, ef := range globalEnvFlags {
+	for _, ef := range append(globalEnvFlags, stackEnvFlags...) {
 		f := fs.Lookup(ef.flag)
 		if f == nil || f.Changed {
 			continue
@@ -208,6 +211,9 @@ build', 'ragmigrate dev stack up').
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := g.resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
 				return err
 			}
 			warnDeprecated(cmd.Flags(), g.logger)

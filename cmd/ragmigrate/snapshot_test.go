@@ -122,7 +122,7 @@ func (b *snapshotBundle) restore(t *testing.T, args ...string) (result, restoreJ
 // operator would put it together (or --source-secret does).
 func (b *snapshotBundle) sourceURL(t *testing.T, out restoreJSON) string {
 	t.Helper()
-	secret, ok := b.secrets.Get(out.SecretARN)
+	secret, ok := b.secrets.SecretString(out.SecretARN)
 	require.True(t, ok, "the secret %s is in Secrets Manager", out.SecretARN)
 	var creds struct{ Username, Password string }
 	require.NoError(t, json.Unmarshal([]byte(secret), &creds))

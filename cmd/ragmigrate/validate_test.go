@@ -46,6 +46,7 @@ var free = flagRule{free: true}
 var flagRules = map[string]flagRule{
 	// Global flags.
 	"--table": free, "--bucket": free, "--source-db": free, "--target-db": free, "--region": free,
+	"--stack": free, "--target-secret": free, "--source-secret": free, "--admin-db": free,
 	"--log-level":            {allowed: []string{"debug", "info", "warn", "error"}},
 	"--log-format":           {allowed: []string{"text", "json"}},
 	"--aws-timeout":          {},
@@ -102,7 +103,7 @@ var flagRules = map[string]flagRule{
 	"--max-acu":      {},
 	"--timeout":      {},
 	// iam-policy: names and ARNs that scope its resources; its --model is a Bedrock model only.
-	"--account": {ok: []string{""}}, "--stack": free, "--target-secret": free, "--source-secret": free, "--ecs-cluster": free,
+	"--account": {ok: []string{""}}, "--ecs-cluster": free,
 	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free,
 	"iam-policy --model": {allowed: bedrockModels()},
 

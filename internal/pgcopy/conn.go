@@ -52,7 +52,7 @@ func connect(ctx context.Context, url string, t vectorstore.Timeouts, kind connK
 	case connSnapshot:
 		p["idle_in_transaction_session_timeout"] = "0"
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := vectorstore.ConnectConfig(ctx, url, cfg)
 	if err != nil {
 		return nil, vectorstore.ConnectError(ctx, cfg, err)
 	}

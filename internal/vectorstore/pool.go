@@ -19,6 +19,7 @@ func NewPool(ctx context.Context, url, purpose string, maxConns int32, t Timeout
 	configure(cfg.ConnConfig, purpose, t)
 	cfg.MaxConns = max(maxConns, 2)
 	cfg.AfterConnect = RegisterVector
+	poolBeforeConnect(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, ConnectError(ctx, cfg.ConnConfig, err)

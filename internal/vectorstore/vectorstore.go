@@ -115,7 +115,7 @@ func Connect(ctx context.Context, url, purpose string, t Timeouts) (*pgx.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := ConnectConfig(ctx, url, cfg)
 	if err != nil {
 		return nil, ConnectError(ctx, cfg, err)
 	}

@@ -24,8 +24,8 @@ func (m *MemorySecrets) Put(name, secretString string) (string, error) {
 	return arn, nil
 }
 
-// Get returns the secret string stored under arn.
-func (m *MemorySecrets) Get(arn string) (string, bool) {
+// SecretString returns the secret string stored under arn (the name secretsim.Store uses too).
+func (m *MemorySecrets) SecretString(arn string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.secrets[arn]

@@ -649,7 +649,7 @@ func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
 // the development rig's stand-in for reading the secret from Secrets Manager.
 func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
 	getter, ok := s.cfg.Secrets.(interface {
-		Get(arn string) (string, bool)
+		SecretString(id string) (string, bool)
 	})
 	s.mu.Lock()
 	c, found := s.st.Clusters[r.PathValue("id")]
@@ -669,7 +669,7 @@ func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read the secret "+arn+" from Secrets Manager", http.StatusNotFound)
 		return
 	}
-	secret, _ := getter.Get(arn)
+	secret, _ := getter.SecretString(arn)
 	var creds struct{ Username, Password string }
 	if err := json.Unmarshal([]byte(secret), &creds); err != nil {
 		http.Error(w, "secret "+arn+": "+err.Error(), http.StatusInternalServerError)

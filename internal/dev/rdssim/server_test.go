@@ -112,7 +112,7 @@ func TestRestoreLifecycle(t *testing.T) {
 	mod, err := client.ModifyDBCluster(ctx, &rds.ModifyDBClusterInput{DBClusterIdentifier: aws.String(clusterID), ManageMasterUserPassword: aws.Bool(true), ApplyImmediately: aws.Bool(true)})
 	require.NoError(t, err)
 	arn := aws.ToString(mod.DBCluster.MasterUserSecret.SecretArn)
-	secret, ok := secrets.Get(arn)
+	secret, ok := secrets.SecretString(arn)
 	require.True(t, ok, arn)
 	var creds struct{ Username, Password string }
 	require.NoError(t, json.Unmarshal([]byte(secret), &creds))

@@ -117,7 +117,8 @@ func New(cfg Config) (*Stack, error) {
 		s.newGoServer("web", s.ports.Web, "web"),
 		// RDS snapshots and restored clusters are databases on the source cluster (rdssim).
 		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws"),
-			"--rds-source-db", s.PostgresURL(s.ports.SourcePG, pgDatabase)),
+			"--rds-source-db", s.PostgresURL(s.ports.SourcePG, pgDatabase),
+			"--admin-db", s.PostgresURL(s.ports.SourcePG, pgDatabase), "--admin-db", s.PostgresURL(s.ports.TargetPG, pgDatabase)),
 	}
 	return s, nil
 }
@@ -150,6 +151,9 @@ func (s *Stack) Up(ctx context.Context) error {
 		if err := s.waitHealthy(ctx, svc); err != nil {
 			return fmt.Errorf("stack up: %s: %w (log: %s)%s", svc.name(), err, svc.logFile(), logTail(svc.logFile(), 15))
 		}
+	}
+	if err := s.Publish(ctx); err != nil {
+		return fmt.Errorf("stack up: %w", err)
 	}
 	return s.writeEnvFile()
 }

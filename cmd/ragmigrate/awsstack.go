@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/spf13/pflag"
+
+	"github.com/ragmigrate/ragmigrate/internal/awsclient"
+	"github.com/ragmigrate/ragmigrate/internal/awsstack"
+	"github.com/ragmigrate/ragmigrate/internal/dbcred"
+)
+
+// awsStackOptions are the global flags that find a deployment's resources and credentials in AWS
+// instead of on the command line.
+type awsStackOptions struct {
+	// Stack is the Bedrock Chat CloudFormation stack whose outputs fill in what flags and env
+	// leave unset.
+	Stack string
+	// TargetSecret and SourceSecret are the clusters' Secrets Manager secrets; the stack's
+	// DbConfigSecretArn is the target's by default.
+	TargetSecret, SourceSecret string
+	// IAMAuth logs in with RDS IAM tokens instead of passwords.
+	IAMAuth bool
+
+	// Resolved is the stack read by --stack (nil without it), for commands that need more of it
+	// (remote: the embedding cluster, subnets, security group).
+	Resolved *awsstack.Stack
+}
+
+var stackEnvFlags = []envFlag{
+	{"stack", "RAGMIGRATE_STACK"},
+	{"target-secret", "RAGMIGRATE_TARGET_SECRET"},
+	{"source-secret", "RAGMIGRATE_SOURCE_SECRET"},
+	{"iam-auth", "RAGMIGRATE_IAM_AUTH"},
+}
+
+func (o *awsStackOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Stack, "stack", "", "Bedrock Chat CloudFormation stack (e.g. BedrockChatStack): read the table, bucket, database secret and embedding task settings from its outputs; flags and env win (env RAGMIGRATE_STACK)")
+	fs.StringVar(&o.TargetSecret, "target-secret", "", "Secrets Manager ARN of the new cluster's secret (host, port, username, password, dbname), instead of --target-db; the stack's DbConfigSecretArn by default with --stack (env RAGMIGRATE_TARGET_SECRET)")
+	fs.StringVar(&o.SourceSecret, "source-secret", "", "Secrets Manager ARN of the old cluster's secret, instead of --source-db (env RAGMIGRATE_SOURCE_SECRET)")
+	fs.BoolVar(&o.IAMAuth, "iam-auth", false, "log in to PostgreSQL with an RDS IAM token for the URL's or secret's user instead of a password (env RAGMIGRATE_IAM_AUTH)")
+}
+
+// resolveStack runs after the environment fallbacks: it fills what --stack gives into the flags
+// still unset, then turns secrets into database URLs whose sessions read the password at
+// connect time. It does nothing (and calls no AWS API) when none of its flags is set.
+func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) error {
+	o := &g.awsStack
+	if o.TargetSecret != "" && g.TargetDB != "" {
+		return usageError{errors.New("--target-db and --target-secret both name the target: pass one")}
+	}
+	if o.SourceSecret != "" && g.SourceDB != "" {
+		return usageError{errors.New("--source-db and --source-secret both name the source: pass one")}
+	}
+	if o.Stack == "" && o.TargetSecret == "" && o.SourceSecret == "" && !o.IAMAuth {
+		return nil
+	}
+	clients, err := awsclient.Load(ctx, g.awsOptions())
+	if err != nil {
+		return err
+	}
+	if o.Stack != "" {
+		st, err := awsstack.Describe(ctx, cloudformation.NewFromConfig(clients.Config), o.Stack)
+		if err != nil {
+			if errors.Is(err, awsstack.ErrNotFound) {
+				return usageError{fmt.Errorf("--stack %s: %w", o.Stack, err)}
+			}
+			return fmt.Errorf("--stack: %w", err)
+		}
+		o.Resolved = st
+		fill := func(flag string, dst *string, v awsstack.Value, what string) error {
+			if *dst != "" {
+				return nil // a flag or the environment set it
+			}
+			if err := st.Require(what); err != nil {
+				return usageError{err}
+			}
+			*dst = v.Value
+			g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", flag),
+				slog.String("value", v.Value), slog.String("output", v.Output))
+			return nil
+		}
+		if err := fill("--table", &g.Table, st.Table, "table"); err != nil {
+			return err
+		}
+		if err := fill("--bucket", &g.Bucket, st.Bucket, "document bucket"); err != nil {
+			return err
+		}
+		if g.TargetDB == "" {
+			if err := fill("--target-secret", &o.TargetSecret, st.DBSecretARN, "database secret"); err != nil {
+				return err
+			}
+		}
+	}
+	sm := secretsmanager.NewFromConfig(clients.Config)
+	copts := dbcred.Options{IAMAuth: o.IAMAuth, AWS: clients.Config}
+	for _, db := range []struct {
+		name, secretFlag, urlFlag string
+		secret                    string
+		url                       *string
+	}{
+		{"target", "--target-secret", "--target-db", o.TargetSecret, &g.TargetDB},
+		{"source", "--source-secret", "--source-db", o.SourceSecret, &g.SourceDB},
+	} {
+		switch {
+		case db.secret != "":
+			u, c, err := dbcred.FromSecret(ctx, sm, db.secret, copts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", db.secretFlag, err) // the error names the secret
+			}
+			*db.url = u
+			g.logger.Info("database from its secret", slog.String("database", db.name), slog.String("secret", db.secret),
+				slog.String("server", c.String()), slog.Bool("iam_auth", o.IAMAuth))
+			// The stack's own endpoint outputs describe its cluster; a secret for another one
+			// (pasted from an older deployment, say) is worth a word before anything is written.
+			if st := o.Resolved; db.name == "target" && st != nil && st.DBSecretARN.Value == db.secret &&
+				st.DBHost.Set() && (st.DBHost.Value != c.Host || (st.DBPort.Set() && st.DBPort.Value != strconv.Itoa(c.Port))) {
+				g.logger.Warn("the secret names another endpoint than the stack's outputs; using the secret's",
+					slog.String("secret_server", net.JoinHostPort(c.Host, strconv.Itoa(c.Port))),
+					slog.String("stack_server", net.JoinHostPort(st.DBHost.Value, st.DBPort.Value)),
+					slog.String("outputs", st.DBHost.Output+", "+st.DBPort.Output))
+			}
+		case o.IAMAuth && *db.url != "":
+			if err := dbcred.UseIAM(*db.url, clients.Config); err != nil {
+				return usageError{fmt.Errorf("%s: %w", db.urlFlag, err)}
+			}
+		}
+	}
+	return nil
+}

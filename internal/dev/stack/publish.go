@@ -1,0 +1,191 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+)
+
+// The Bedrock Chat stacks the local stack publishes on its AWS control plane, so that
+// 'ragmigrate --stack' works here as it does against a deployment.
+const (
+	// StackName is a v1.x-shaped stack: the target cluster, the default table and bucket.
+	StackName = "BedrockChatStack"
+	// StackNameV0 is a v0.4.x-shaped one (no embedding task outputs) on the source cluster.
+	StackNameV0 = "BedrockChatStackV0"
+	// AppRole is the login role the stacks' database secrets name. It is not the clusters'
+	// superuser, so rotating its password (the Secrets Manager knob) leaves the postgres role
+	// that tests and the env file use alone.
+	AppRole = "bedrockchat_app"
+)
+
+// Publish creates the stacks' database secrets (once: a rotated password is kept), gives
+// AppRole that password and the privileges the app's role has on each cluster's postgres
+// database, and publishes both stacks. Running it again changes nothing.
+func (s *Stack) Publish(ctx context.Context) error {
+	return publish(ctx, "http://127.0.0.1:"+strconv.Itoa(s.ports.AWS), []Published{
+		{Name: StackName, AdminURL: s.PostgresURL(s.ports.TargetPG, pgDatabase), Role: AppRole, V0: false},
+		{Name: StackNameV0, AdminURL: s.PostgresURL(s.ports.SourcePG, pgDatabase), Role: AppRole, V0: true},
+	}, DefaultTable, DefaultBucket)
+}
+
+// Published is one Bedrock Chat stack to publish: its database is AdminURL's (a superuser's
+// URL), reached by the app as Role.
+type Published struct {
+	Name, AdminURL, Role string
+	// V0 publishes a v0.4.x-shaped stack instead of a v1.x one.
+	V0 bool
+}
+
+func publish(ctx context.Context, aws string, stacks []Published, table, bucket string) error {
+	for _, p := range stacks {
+		u, err := url.Parse(p.AdminURL)
+		if err != nil {
+			return fmt.Errorf("publish %s: admin URL: %w", p.Name, err)
+		}
+		port, _ := strconv.Atoi(u.Port())
+		db := strings.TrimPrefix(u.Path, "/")
+		arn, password, err := putSecret(ctx, aws, p.Name+"-DbSecret", u.Hostname(), port, p.Role, db)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+		conn, err := pgx.Connect(ctx, p.AdminURL)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+		err = GrantAppRole(ctx, conn, p.Role, password)
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+		shape := cfnsim.BedrockChatV1
+		if p.V0 {
+			shape = cfnsim.BedrockChatV0
+		}
+		d := cfnsim.Deployment{
+			Table: table, Bucket: bucket, SecretARN: arn, DBHost: u.Hostname(), DBPort: port,
+			Cluster: p.Name + "-EmbeddingCluster6D1A1E4B-AbCdEfGh1234", TaskDefinition: p.Name + "EmbeddingTaskDefinition1A2B3C4D",
+			SecurityGroup: "sg-0e1b2e3d4d5e6f708", Subnets: [2]string{"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"},
+		}
+		body, _ := json.Marshal(map[string]any{"Outputs": shape(d), "Resources": cfnsim.BedrockChatResources(d)})
+		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
+			return fmt.Errorf("publish %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// putSecret creates the cluster secret unless it exists, and returns its ARN and current
+// password.
+func putSecret(ctx context.Context, aws, name, host string, port int, role, db string) (string, string, error) {
+	var pw [16]byte
+	_, _ = rand.Read(pw[:])
+	value, _ := json.Marshal(map[string]any{
+		"host": host, "port": port, "username": role, "password": hex.EncodeToString(pw[:]),
+		"dbname": db, "engine": "postgres", "dbClusterIdentifier": "bedrockchatstack-cluster-local",
+	})
+	var out struct{ ARN, SecretString string }
+	if err := call(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
+		return "", "", err
+	}
+	var current struct {
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal([]byte(out.SecretString), &current); err != nil || current.Password == "" {
+		return "", "", fmt.Errorf("secret %s holds no password", name)
+	}
+	return out.ARN, current.Password, nil
+}
+
+func call(ctx context.Context, method, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("aws server: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusNotFound {
+		// The stack's aws server is healthy but older than its CloudFormation and Secrets
+		// Manager services: 'up' leaves running services alone.
+		return fmt.Errorf("aws server: %s %s: not found: restart the stack's aws server (make stack-down stack-up) so that it runs this build", method, req.URL.Path)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("aws server: %s %s: %s: %s", method, req.URL.Path, resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// GrantAppRole creates (or updates) login role role with password and gives it what Bedrock
+// Chat's database user has on conn's database, and ragmigrate needs there: CREATE on the
+// database (the journal's schema) and on public, and ownership of items and of the journal's
+// schema and tables when they exist (CREATE INDEX IF NOT EXISTS needs the table's owner). conn
+// is a superuser's session on that database. The password is passed as a literal (ALTER ROLE
+// takes no parameters) and never logged.
+func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) error {
+	ident := pgx.Identifier{role}.Sanitize()
+	lit := "'" + escapeLiteral(password) + "'"
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role %s: %w", role, err)
+	}
+	verb := "CREATE"
+	if exists {
+		verb = "ALTER"
+	}
+	if _, err := conn.Exec(ctx, verb+" ROLE "+ident+" LOGIN NOSUPERUSER PASSWORD "+lit); err != nil {
+		return fmt.Errorf("%s role %s: %w", verb, role, err)
+	}
+	db := pgx.Identifier{conn.Config().Database}.Sanitize()
+	stmts := []string{
+		"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE " + db + " TO " + ident,
+		"GRANT USAGE, CREATE ON SCHEMA public TO " + ident,
+		// Tables the superuser makes later (a re-seed recreates items) stay usable by the app.
+		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO " + ident,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO " + ident,
+		`DO $$ DECLARE r record; BEGIN
+			IF to_regclass('public.items') IS NOT NULL THEN EXECUTE format('ALTER TABLE public.items OWNER TO %I', '` + escapeLiteral(role) + `'); END IF;
+			IF to_regnamespace('ragmigrate') IS NOT NULL THEN
+				EXECUTE format('ALTER SCHEMA ragmigrate OWNER TO %I', '` + escapeLiteral(role) + `');
+				FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					WHERE n.nspname = 'ragmigrate' AND c.relkind IN ('r', 'p', 'S') LOOP
+					EXECUTE format('ALTER TABLE ragmigrate.%I OWNER TO %I', r.relname, '` + escapeLiteral(role) + `');
+				END LOOP;
+			END IF; END $$`,
+	}
+	for _, q := range stmts {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("grant role %s: %w", role, err)
+		}
+	}
+	return nil
+}
+
+func escapeLiteral(s string) string {
+	var b bytes.Buffer
+	for _, r := range s {
+		if r == '\'' {
+			b.WriteRune('\'')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
