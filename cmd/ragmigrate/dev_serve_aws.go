@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 )
 
@@ -18,6 +22,13 @@ type awsServeOptions struct {
 	// dir holds the services' state (published stacks, secrets, task logs), so that it survives
 	// a restart of the stack.
 	dir string
+	// ecsBinary is the program every ECS task's image maps to; empty is this binary.
+	ecsBinary string
+	// ecsTaskEnvFile is a file of shell exports (the stack's .stack/env) whose AWS_* variables
+	// every ECS task gets, as a task on AWS gets credentials from its role and reaches the
+	// services from its VPC; it is read at each task start. Empty: this server's own AWS_*
+	// variables.
+	ecsTaskEnvFile string
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
@@ -26,6 +37,71 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logge
 		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
 		return nil
 	},
+	// ECS runs each task as a local process whose output feeds CloudWatch Logs, so the two
+	// services are registered together.
+	func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error {
+		logs, err := logssim.New(filepath.Join(opts.dir, "logs"))
+		if err != nil {
+			return err
+		}
+		s.HandleJSON(logssim.TargetPrefix, logs)
+		binary := opts.ecsBinary
+		if binary == "" {
+			if binary, err = os.Executable(); err != nil {
+				return fmt.Errorf("ecs: find this binary for the tasks: %w", err)
+			}
+		}
+		ecs, err := ecssim.New(ecssim.Options{
+			Dir: filepath.Join(opts.dir, "ecs"), Binary: binary, Logs: logs,
+			Logger: log.With(slog.String("service", "ecs")),
+			Env: func() ([]string, error) { return taskAmbientEnv(opts.ecsTaskEnvFile) },
+		})
+		if err != nil {
+			return err
+		}
+		ecs.Register(s)
+		return nil
+	},
+}
+
+// taskAmbientEnv is the AWS_* part of the environment in file (lines "export NAME='value'", as
+// the stack writes them), or of this process's environment when file is empty.
+func taskAmbientEnv(file string) ([]string, error) {
+	var lines []string
+	if file == "" {
+		lines = os.Environ()
+	} else {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read the tasks' environment: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+			if !ok {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			lines = append(lines, k+"="+unquoteShell(v))
+		}
+	}
+	var out []string
+	for _, kv := range lines {
+		if strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out, nil
+}
+
+// unquoteShell reverses the single quoting of stack.ShellExports ('…', with ' as '\'').
+func unquoteShell(v string) string {
+	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+		return v
+	}
+	return strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
 }
 
 func newDevServeAWSCommand(g *globalOptions, addr *string) *cobra.Command {
@@ -53,5 +129,7 @@ knobs live under /_dev/<service>/.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.dir, "dir", ".stack/aws", "state directory")
+	cmd.Flags().StringVar(&opts.ecsBinary, "ecs-binary", "", "program every ECS task's image runs (default: this binary)")
+	cmd.Flags().StringVar(&opts.ecsTaskEnvFile, "ecs-task-env-file", "", "shell exports whose AWS_* variables every ECS task gets (default: this server's AWS_* environment)")
 	return cmd
 }

@@ -115,7 +115,8 @@ func New(cfg Config) (*Stack, error) {
 		s.newGoServer("s3", s.ports.S3, "s3", "--dir", filepath.Join(cfg.Dir, "s3")),
 		s.newGoServer("bedrock", s.ports.Bedrock, "bedrock"),
 		s.newGoServer("web", s.ports.Web, "web"),
-		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws")),
+		// ECS tasks run as local processes that reach the stack through its env file.
+		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws"), "--ecs-task-env-file", filepath.Join(cfg.Dir, "env")),
 	}
 	return s, nil
 }
