@@ -54,7 +54,7 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logge
 		ecs, err := ecssim.New(ecssim.Options{
 			Dir: filepath.Join(opts.dir, "ecs"), Binary: binary, Logs: logs,
 			Logger: log.With(slog.String("service", "ecs")),
-			Env: func() ([]string, error) { return taskAmbientEnv(opts.ecsTaskEnvFile) },
+			Env:    func() ([]string, error) { return taskAmbientEnv(opts.ecsTaskEnvFile) },
 		})
 		if err != nil {
 			return err
@@ -96,7 +96,7 @@ func taskAmbientEnv(file string) ([]string, error) {
 	return out, nil
 }
 
-// unquoteShell reverses the single quoting of stack.ShellExports ('…', with ' as '\'').
+// unquoteShell reverses the single quoting of stack.ShellExports ('…', with ' as '\”).
 func unquoteShell(v string) string {
 	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
 		return v
