@@ -96,6 +96,14 @@ var flagRules = map[string]flagRule{
 	"--max-rate":     {ok: []string{"0"}},
 	"--lock-wait":    {ok: []string{"0s"}},
 
+	// remote.
+	"--image": free, "--cluster": free, "--subnets": free, "--security-groups": free, "--task-definition": free,
+	"--app-container": free, "--task-role": free, "--execution-role": free, "--log-group": free, "--env": free,
+	"--cpu":           {allowed: []string{"256", "512", "1024", "2048", "4096", "8192", "16384"}},
+	"--memory":        {ok: []string{""}},
+	"--poll-interval": {},
+	"--stop-wait":     {},
+
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
@@ -141,13 +149,16 @@ func walkBase(t *testing.T) map[string][][]string {
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	db := "postgres://walker@127.0.0.1:1/walker?connect_timeout=5"
 	return map[string][][]string{
-		"plan":          {{"--table", "t", "--bucket", "b", "--target-db", db}},
-		"reembed":       {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
-		"status":        {{"--target-db", db}},
-		"cleanup":       {{"--target-db", db, "--yes"}},
-		"inspect":       {{empty}},
-		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
-		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
+		"plan":    {{"--table", "t", "--bucket", "b", "--target-db", db}},
+		"reembed": {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
+		"status":  {{"--target-db", db}},
+		"cleanup": {{"--target-db", db, "--yes"}},
+		"inspect": {{empty}},
+		"verify":  {{"--target-db", db, "--table", "t", "--source-db", db}},
+		"copy":    {{"--source-db", db, "--target-db", db, "--yes"}},
+		// Probes go before the "--" (see withFlag).
+		"remote": {{"--image", "i", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
+			"--task-role", "r", "--execution-role", "r", "--log-group", "g", "--", "status"}},
 		"dev stack env": {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
@@ -188,7 +199,7 @@ func walkerEnv(t *testing.T) {
 			os.Unsetenv(name)
 		}
 	}
-	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME"} {
+	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME", "ECS", "CLOUDWATCH_LOGS"} {
 		t.Setenv("AWS_ENDPOINT_URL_"+svc, aws.URL)
 	}
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -250,12 +261,12 @@ func TestEveryFlagValidated(t *testing.T) {
 				values, ok := probes[typ]
 				require.True(t, ok, "%s --%s: no probes for flag type %s", path, f.Name, typ)
 				for _, v := range rule.allowed {
-					try := append(slices.Clone(args), "--"+f.Name+"="+v)
+					try := withFlag(args, "--"+f.Name+"="+v)
 					code, stderr := exec(try)
 					require.NotEqual(t, exitUsage, code, "%v: an allowed value must pass validation:\n%s", try, stderr)
 				}
 				for _, v := range values {
-					try := append(slices.Clone(args), "--"+f.Name+"="+v)
+					try := withFlag(args, "--"+f.Name+"="+v)
 					code, stderr := exec(try)
 					require.NotContains(t, stderr, "panic", "%v", try)
 					if slices.Contains(rule.ok, v) {
@@ -270,6 +281,15 @@ func TestEveryFlagValidated(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs", runs)
+}
+
+// withFlag appends flag to args, before a "--" (after which the arguments are remote's task
+// command, not its flags).
+func withFlag(args []string, flag string) []string {
+	if i := slices.Index(args, "--"); i >= 0 {
+		return slices.Concat(args[:i], []string{flag}, args[i:])
+	}
+	return append(slices.Clone(args), flag)
 }
 
 // leafCommands are the runnable commands of the tree.

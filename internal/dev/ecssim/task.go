@@ -41,6 +41,8 @@ type TaskRecord struct {
 	Cpu               string         `json:"cpu,omitempty"`
 	Memory            string         `json:"memory,omitempty"`
 	Subnet            string         `json:"subnet,omitempty"`
+	SecurityGroups    []string       `json:"securityGroups,omitempty"`
+	AssignPublicIp    string         `json:"assignPublicIp,omitempty"`
 	Group             string         `json:"group,omitempty"`
 	StartedBy         string         `json:"startedBy,omitempty"`
 	Overrides         taskOverride   `json:"overrides"`
@@ -68,6 +70,7 @@ type TaskRecord struct {
 func (r TaskRecord) clone() TaskRecord {
 	r.History = slices.Clone(r.History)
 	r.Argv = slices.Clone(r.Argv)
+	r.SecurityGroups = slices.Clone(r.SecurityGroups)
 	r.Signals = slices.Clone(r.Signals)
 	return r
 }
@@ -102,6 +105,10 @@ func (s *Server) newTaskLocked(cluster string, td *taskDefinition, o taskOverrid
 		Group: cmpOr(in.Group, "family:"+td.Family), StartedBy: in.StartedBy, Overrides: o,
 		DesiredStatus: statusRunning, CreatedAt: now,
 	}}
+	if nc := in.NetworkConfiguration; nc != nil && nc.AwsvpcConfiguration != nil {
+		t.SecurityGroups = nc.AwsvpcConfiguration.SecurityGroups
+		t.AssignPublicIp = cmpOr(nc.AwsvpcConfiguration.AssignPublicIp, "DISABLED")
+	}
 	t.setStatus(statusProvisioning, now)
 	if lc := td.ContainerDefinitions[0].LogConfiguration; lc != nil && lc.LogDriver == "awslogs" {
 		t.LogGroup = lc.Options["awslogs-group"]
