@@ -105,7 +105,7 @@ var flagRules = map[string]flagRule{
 	"--stop-wait":     {},
 
 	// dev.
-	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
+	"--dir": free, "--dynalite-dir": free, "--ecs-binary": free, "--ecs-task-env-file": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
 	"--seed":         {ok: []string{"0", "-1"}},
 	"--bots":         {},
@@ -164,6 +164,7 @@ func walkBase(t *testing.T) map[string][][]string {
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
 		"dev summary":       {{"--table", "t", "--bucket", "b"}},
 		"dev serve bedrock": {{"--addr", "127.0.0.1:99999"}},
+		"dev serve aws":     {{"--addr", "127.0.0.1:99999", "--dir", filepath.Join(dir, "aws")}},
 		"dev serve web":     {{"--addr", "127.0.0.1:99999"}},
 		"dev upload":        {{filepath.Join(dir, "up.txt"), "--text-mb", "1"}},
 	}
