@@ -29,6 +29,8 @@ type awsServeOptions struct {
 	// services from its VPC; it is read at each task start. Empty: this server's own AWS_*
 	// variables.
 	ecsTaskEnvFile string
+	// atExit collects what a service must do when the server stops (end the ECS tasks' processes).
+	atExit *[]func()
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
@@ -60,6 +62,8 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logge
 			return err
 		}
 		ecs.Register(s)
+		// A task's process must not outlive the server that reports on it.
+		*opts.atExit = append(*opts.atExit, ecs.Close)
 		return nil
 	},
 }
@@ -120,6 +124,13 @@ knobs live under /_dev/<service>/.`,
 			}
 			log := g.logger.With(slog.String("server", "aws"))
 			srv := awssim.New()
+			var atExit []func()
+			opts.atExit = &atExit
+			defer func() {
+				for _, f := range atExit {
+					f()
+				}
+			}()
 			for _, register := range awsServices {
 				if err := register(srv, opts, log); err != nil {
 					return fmt.Errorf("aws server: %w", err)

@@ -33,6 +33,9 @@
 //     tasks not STOPPED at once; RunTask beyond it answers a capacity failure).
 //   - GET /_dev/ecs/state lists the tasks (status history, exit code, stop code), every RunTask
 //     call, the most tasks ever in flight, and the calls per operation.
+//   - POST /_dev/ecs/kill {"task": id, "signal": "KILL"} ends a running task's process as a crash
+//     or an out-of-memory kill would (optionally with the stoppedReason ECS would give).
+//   - POST /_dev/ecs/images {"image": uri, "argv": [...]} maps an image to another program.
 //   - GET /_dev/ecs/metadata/<task id>/task is the task metadata endpoint the task's
 //     ECS_CONTAINER_METADATA_URI_V4 points at.
 //
@@ -44,6 +47,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -54,6 +58,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
@@ -180,6 +185,7 @@ type Server struct {
 	calls       map[string]int
 	runCalls    []RunTaskCall
 	maxInFlight int
+	images      map[string][]string // image → argv prefix, set by MapImage
 	closed      bool
 	wg          sync.WaitGroup
 }
@@ -204,7 +210,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: cmp.Or(opts.Logger, slog.Default()),
 		families: map[string][]*taskDefinition{}, tasks: map[string]*task{},
-		tokens: map[string][]string{}, calls: map[string]int{},
+		tokens: map[string][]string{}, calls: map[string]int{}, images: map[string][]string{},
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ecs: %w", err)
@@ -273,6 +279,76 @@ func (s *Server) Register(a *awssim.Server) {
 		_ = json.NewEncoder(w).Encode(s.State())
 	}))
 	a.HandleDev("GET /_dev/ecs/metadata/{id}/task", http.HandlerFunc(s.metadata))
+	a.HandleDev("POST /_dev/ecs/kill", http.HandlerFunc(s.postKill))
+	a.HandleDev("POST /_dev/ecs/images", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Image string   `json:"image"`
+			Argv  []string `json:"argv"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Image == "" || len(in.Argv) == 0 {
+			http.Error(w, "want {\"image\":\"…\",\"argv\":[\"program\",…]}", http.StatusBadRequest)
+			return
+		}
+		s.MapImage(in.Image, in.Argv)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+// MapImage makes tasks of image run argv (plus the container's command) instead of the default
+// program, e.g. the app's embedding image run by a stand-in.
+func (s *Server) MapImage(image string, argv []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.images[image] = slices.Clone(argv)
+}
+
+// ErrNoSuchTask is Kill's answer for a task that is not running.
+var ErrNoSuchTask = errors.New("no such running task")
+
+// Kill signals a running task's process and its children, as a crash, an out-of-memory kill or
+// a lost host would end it; the task then stops with the process's exit code, and reason when
+// given in place of ECS's "Essential container in task exited".
+func (s *Server) Kill(taskID string, sig syscall.Signal, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tasks[taskID]
+	if t == nil || t.cmd == nil || t.cmd.Process == nil || t.LastStatus != statusRunning {
+		return ErrNoSuchTask
+	}
+	if reason != "" && t.StopCode == "" {
+		t.StopCode, t.StoppedReason = "EssentialContainerExited", reason
+	}
+	t.Signals = append(t.Signals, map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[sig])
+	return syscall.Kill(-t.cmd.Process.Pid, sig)
+}
+
+func (s *Server) postKill(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Task          string `json:"task"`
+		Signal        string `json:"signal"`
+		StoppedReason string `json:"stoppedReason"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	sig := syscall.SIGKILL
+	switch strings.TrimPrefix(strings.ToUpper(in.Signal), "SIG") {
+	case "", "KILL":
+	case "TERM":
+		sig = syscall.SIGTERM
+	case "INT":
+		sig = syscall.SIGINT
+	default:
+		http.Error(w, "signal: want KILL, TERM or INT", http.StatusBadRequest)
+		return
+	}
+	id := in.Task[strings.LastIndex(in.Task, "/")+1:]
+	if err := s.Kill(id, sig, in.StoppedReason); err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // InjectFault queues f.

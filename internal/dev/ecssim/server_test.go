@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,4 +333,26 @@ func TestFaults(t *testing.T) {
 	require.Equal(t, 1, st.MaxInFlight)
 	require.Len(t, st.RunTaskCalls, 7)
 	require.Equal(t, "ThrottlingException", st.RunTaskCalls[0].Error)
+}
+
+// TestKillAndImages: a task whose process is killed stops with the signal's exit code and the
+// reason given; an image can be mapped to another program.
+func TestKillAndImages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	b.register(t, 30)
+	task := b.run(t, `echo up; while :; do sleep 0.05; done`)
+	id := taskID(aws.ToString(task.TaskArn))
+	require.Eventually(t, func() bool { return b.sim.Kill(id, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage") == nil },
+		30*time.Second, 20*time.Millisecond)
+	done := b.waitStopped(t, aws.ToString(task.TaskArn))
+	require.EqualValues(t, 137, aws.ToInt32(done.Containers[0].ExitCode))
+	require.Equal(t, "EssentialContainerExited", string(done.StopCode))
+	require.Equal(t, "OutOfMemoryError: Container killed due to memory usage", aws.ToString(done.StoppedReason))
+	require.ErrorIs(t, b.sim.Kill(id, syscall.SIGKILL, ""), ecssim.ErrNoSuchTask)
+
+	b.sim.MapImage("img", []string{"/bin/echo", "mapped"})
+	task = b.run(t, "hello")
+	b.waitStopped(t, aws.ToString(task.TaskArn))
+	require.Equal(t, []string{"mapped hello"}, b.lines(t, "p/Container/"+taskID(aws.ToString(task.TaskArn))))
 }

@@ -371,7 +371,12 @@ func (s *Server) process(t *task) ([]string, []string, error) {
 		return nil, nil, errors.New("the ECS contract server runs the image's own entry point; the container definition sets entryPoint")
 	}
 	var argv []string
-	if s.opts.Program != nil {
+	s.mu.Lock()
+	mapped := slices.Clone(s.images[def.Image])
+	s.mu.Unlock()
+	if mapped != nil {
+		argv = mapped
+	} else if s.opts.Program != nil {
 		p, err := s.opts.Program(def.Image)
 		if err != nil {
 			return nil, nil, err
