@@ -343,7 +343,9 @@ func TestKillAndImages(t *testing.T) {
 	b.register(t, 30)
 	task := b.run(t, `echo up; while :; do sleep 0.05; done`)
 	id := taskID(aws.ToString(task.TaskArn))
-	require.Eventually(t, func() bool { return b.sim.Kill(id, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage") == nil },
+	require.Eventually(t, func() bool {
+		return b.sim.Kill(id, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage") == nil
+	},
 		30*time.Second, 20*time.Millisecond)
 	done := b.waitStopped(t, aws.ToString(task.TaskArn))
 	require.EqualValues(t, 137, aws.ToInt32(done.Containers[0].ExitCode))
