@@ -11,15 +11,17 @@ import (
 
 // Exit codes, listed in the root command's help. Scripts branch on them, so they never change.
 const (
-	exitOK       = 0
-	exitFailure  = 1
-	exitUsage    = 2
-	exitMismatch = 3
-	exitLockHeld = 4
-	// exitTaskNotStarted: the remote task stopped before its container ran (remote).
-	exitTaskNotStarted = 5
-	exitInterrupted    = 130
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitMismatch    = 3
+	exitLockHeld    = 4
+	exitInterrupted = 130
 )
+
+// exitTaskNotStarted: the remote task stopped before its container ran (remote); remote
+// otherwise exits with its task's exit code.
+const exitTaskNotStarted = 5
 
 const exitCodesHelp = `Exit codes:
   0    ok
