@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -242,4 +245,44 @@ func TestRedactArg(t *testing.T) {
 	} {
 		require.Equal(t, want, redactArg(in), in)
 	}
+}
+
+// TestRemoteThroughDevServeAWS runs a task on the binary's own 'dev serve aws', as the stack
+// does: the task is this binary, and its environment has the AWS_* variables of the stack's env
+// file (not its RAGMIGRATE_* ones), the override's, and ECS's own.
+func TestRemoteThroughDevServeAWS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	require.NoError(t, os.WriteFile(envFile, []byte("export AWS_ENDPOINT_URL_S3='http://127.0.0.1:1'\nexport RAGMIGRATE_TABLE='stack-table'\n"), 0o600))
+	_, stderr := startRagmigrate(t, nil, "dev", "serve", "aws", "--addr", "127.0.0.1:0", "--dir", filepath.Join(dir, "aws"), "--ecs-task-env-file", envFile)
+	addr := regexp.MustCompile(`msg=serving server=aws addr=(\S+)`)
+	require.Eventually(t, func() bool { return addr.MatchString(stderr.String()) }, time.Minute, 20*time.Millisecond)
+	url := "http://" + addr.FindStringSubmatch(stderr.String())[1]
+
+	r := ragmigrate(t, []string{"AWS_ENDPOINT_URL_ECS=" + url, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + url, "RAGMIGRATE_TARGET_DB=postgres://u:hunter2@127.0.0.1:1/x"},
+		"remote", "--image", "ragmigrate:test", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
+		"--task-role", "arn:aws:iam::000000000000:role/t", "--execution-role", "arn:aws:iam::000000000000:role/e", "--log-group", "/g",
+		"--poll-interval", "100ms", "--", "inspect", "--help")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "Inspect reads one source")
+	require.Contains(t, r.stderr, "environment=RAGMIGRATE_TARGET_DB ")
+	require.NotContains(t, r.stdout+r.stderr, "hunter2")
+
+	resp, err := http.Get(url + "/_dev/ecs/state")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st ecssim.State
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	require.Len(t, st.Tasks, 1)
+	task := st.Tasks[0]
+	require.Equal(t, "STOPPED", task.LastStatus)
+	require.EqualValues(t, 0, *task.ExitCode)
+	self, err := filepath.EvalSymlinks(binary)
+	require.NoError(t, err)
+	require.Equal(t, []string{self, "inspect", "--help"}, task.Argv)
+	require.Contains(t, task.EnvNames, "AWS_ENDPOINT_URL_S3")
+	require.Contains(t, task.EnvNames, "RAGMIGRATE_TARGET_DB")
+	require.Contains(t, task.EnvNames, "ECS_CONTAINER_METADATA_URI_V4")
+	require.NotContains(t, task.EnvNames, "RAGMIGRATE_TABLE", "only the env file's AWS_* variables")
 }

@@ -59,7 +59,10 @@ type TaskRecord struct {
 	ExitCode          *int32         `json:"exitCode,omitempty"`
 	ContainerReason   string         `json:"containerReason,omitempty"`
 	// Argv is the process the task ran (the override's arguments included).
-	Argv      []string `json:"argv,omitempty"`
+	Argv []string `json:"argv,omitempty"`
+	// EnvNames are the names of the process's environment variables; the values, which carry
+	// database URLs, are not kept.
+	EnvNames  []string `json:"envNames,omitempty"`
 	LogGroup  string   `json:"logGroup,omitempty"`
 	LogStream string   `json:"logStream,omitempty"`
 	// Signals are the signals StopTask sent the process, in order.
@@ -70,6 +73,7 @@ type TaskRecord struct {
 func (r TaskRecord) clone() TaskRecord {
 	r.History = slices.Clone(r.History)
 	r.Argv = slices.Clone(r.Argv)
+	r.EnvNames = slices.Clone(r.EnvNames)
 	r.SecurityGroups = slices.Clone(r.SecurityGroups)
 	r.Signals = slices.Clone(r.Signals)
 	return r
@@ -312,6 +316,10 @@ func (s *Server) lifecycle(t *task) {
 	}
 	t.cmd = cmd
 	t.Argv = argv
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		t.EnvNames = append(t.EnvNames, name)
+	}
 	t.StartedAt = ptime(time.Now())
 	t.setStatus(statusRunning, time.Now())
 	s.save()
