@@ -112,15 +112,21 @@ func TestRemoteCopyThenVerify(t *testing.T) {
 	c := setupCopy(t, 300, "", nil)
 	dbs := []string{"RAGMIGRATE_SOURCE_DB=" + c.src, "RAGMIGRATE_TARGET_DB=" + c.dst}
 
-	r := b.remote(t, dbs, "copy", "--yes")
+	// A task has no terminal: a write without --yes is refused there, and remote says why.
+	r := b.remote(t, dbs, "copy")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stdout, "refusing to write without --yes")
+	require.Contains(t, r.stderr, "a command that writes needs --yes after --")
+
+	r = b.remote(t, dbs, "copy", "--yes")
 	require.Zero(t, r.code, r.stderr)
 	c.requireSameItems(t)
-	require.Contains(t, r.stderr, "task definition registered")
+	require.Contains(t, r.stderr, "task definition reused: same content")
 	require.Contains(t, r.stderr, "from=\"the app's task definition BedrockChatStackEmbeddingTaskDefinition\"")
 
 	st := b.sim.State()
-	require.Len(t, st.Tasks, 1)
-	task := st.Tasks[0]
+	require.Len(t, st.Tasks, 2)
+	task := st.Tasks[1]
 	require.Equal(t, "EssentialContainerExited", task.StopCode)
 	require.EqualValues(t, 0, *task.ExitCode)
 	require.Equal(t, "embedding", task.Cluster)
@@ -150,8 +156,9 @@ func TestRemoteCopyThenVerify(t *testing.T) {
 	require.Contains(t, v.stderr, "task definition reused: same content")
 	require.Contains(t, v.stderr, "exited with code 3")
 	st = b.sim.State()
-	require.Len(t, st.Tasks, 2)
-	require.Equal(t, st.Tasks[0].TaskDefinitionArn, st.Tasks[1].TaskDefinitionArn)
+	require.Len(t, st.Tasks, 3)
+	require.Equal(t, st.Tasks[1].TaskDefinitionArn, st.Tasks[2].TaskDefinitionArn)
+	require.Equal(t, 2, st.Calls["RegisterTaskDefinition"], "the app's, then remote's once for three tasks")
 }
 
 // TestRemoteInterrupt sends SIGINT to remote with --yes while its task runs: remote stops the

@@ -469,6 +469,10 @@ func newToken() string {
 func (r *Runner) start(ctx context.Context, t Target, o Options, tdArn string, log *slog.Logger) (*types.Task, error) {
 	b := o.Backoff.withDefaults()
 	for attempt := 1; ; attempt++ {
+		// Checked here because the call itself is not cancelled (below).
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		in := &ecs.RunTaskInput{
 			Cluster:        aws.String(t.Cluster),
 			TaskDefinition: aws.String(tdArn),
@@ -487,7 +491,9 @@ func (r *Runner) start(ctx context.Context, t Target, o Options, tdArn string, l
 		}
 		var out *ecs.RunTaskOutput
 		err := call(ctx, log, b, "RunTask", func(ctx context.Context) (err error) {
-			out, err = r.ECS.RunTask(ctx, in)
+			// An interrupt must not cut a RunTask short: ECS may have started the task, which
+			// then would run unseen. The call completes, and follow asks about stopping it.
+			out, err = r.ECS.RunTask(context.WithoutCancel(ctx), in)
 			return err
 		})
 		if err != nil {
@@ -566,7 +572,8 @@ func (r *Runner) follow(ctx context.Context, t Target, o Options, res *Result, l
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("read the task's log %s %s: %w", res.LogGroup, res.LogStream, err)
+				return fmt.Errorf("read the task's log %s %s: %w; the task may still be running (aws ecs stop-task --cluster %s --task %s)",
+					res.LogGroup, res.LogStream, err, t.Cluster, res.TaskID)
 			}
 			for _, e := range out.Events {
 				fmt.Fprintln(o.Out, aws.ToString(e.Message))
@@ -589,7 +596,8 @@ func (r *Runner) follow(ctx context.Context, t Target, o Options, res *Result, l
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("describe task %s: %w", res.TaskID, err)
+			return fmt.Errorf("describe task %s: %w; the task may still be running (aws ecs stop-task --cluster %s --task %s)",
+				res.TaskID, err, t.Cluster, res.TaskID)
 		}
 		if len(out.Tasks) == 0 {
 			reason := "no answer"
@@ -681,7 +689,15 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return fmt.Sprintf("task %s exited with code %d (%s: %s)", e.TaskID, e.Code, e.StopCode, e.Reason)
+	msg := fmt.Sprintf("task %s exited with code %d (%s: %s)", e.TaskID, e.Code, e.StopCode, e.Reason)
+	switch e.Code {
+	case 2:
+		// ragmigrate's usage exit: in a task the usual cause is a write without --yes.
+		msg += "; 2 is ragmigrate's usage error (its message is in the log above): a task has no terminal, so a command that writes needs --yes after --"
+	case 137:
+		msg += "; 137 is a SIGKILL, often the container running out of memory (--memory)"
+	}
+	return msg
 }
 
 // ValidSize tells whether Fargate runs a task of cpu units and memory MiB, and lists the memory
