@@ -455,6 +455,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
 		return
 	}
+	if r.Header.Get("Authorization") == "" {
+		// The service answers unsigned requests so; the SDK always signs.
+		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
 	s.mu.Lock()
 	s.calls[op]++
 	f := s.takeFault(op)

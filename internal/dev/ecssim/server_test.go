@@ -3,8 +3,10 @@ package ecssim_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 )
 
 type testBundle struct {
+	url  string
 	ecs  *ecs.Client
 	logs *cloudwatchlogs.Client
 	sim  *ecssim.Server
@@ -60,7 +63,7 @@ func setup(t *testing.T, dir string) *testBundle {
 	return &testBundle{
 		ecs:  ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
 		logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
-		sim:  sim, dir: dir,
+		sim:  sim, dir: dir, url: srv.URL,
 	}
 }
 
@@ -282,6 +285,14 @@ func TestValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "MISSING", aws.ToString(out.Failures[0].Reason))
 	require.Empty(t, b.sim.State().Tasks, "no refused call started a task")
+
+	req, err := http.NewRequest(http.MethodPost, b.url, strings.NewReader(`{"taskDefinition":"sim"}`))
+	require.NoError(t, err)
+	req.Header.Set("X-Amz-Target", ecssim.TargetPrefix+".DescribeTaskDefinition")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, "MissingAuthenticationTokenException", resp.Header.Get("X-Amzn-ErrorType"), "unsigned")
 }
 
 // TestFaults checks the knobs: a throttled call, failures[] answers, the capacity bound, a task
