@@ -579,10 +579,11 @@ func (r *Runner) follow(ctx context.Context, t Target, o Options, res *Result, l
 				fmt.Fprintln(o.Out, aws.ToString(e.Message))
 				res.Lines++
 			}
-			// The forward token comes back unchanged at the end of the stream.
+			// The forward token comes back unchanged at the end of the stream; before it, a page
+			// may be empty and still move the token on.
 			same := token != nil && aws.ToString(out.NextForwardToken) == aws.ToString(token)
 			token = out.NextForwardToken
-			if same || len(out.Events) == 0 {
+			if same || out.NextForwardToken == nil {
 				return nil
 			}
 		}

@@ -249,9 +249,15 @@ func (s *Server) lifecycle(t *task) {
 		s.save()
 	}
 
+	const shutDown = "the ECS contract server shut down"
 	pause()
 	s.mu.Lock()
-	if t.DesiredStatus == statusStopped || s.closed {
+	if s.closed {
+		stopped("UserInitiated", shutDown)
+		s.mu.Unlock()
+		return
+	}
+	if t.DesiredStatus == statusStopped {
 		stopped("UserInitiated", "Task stopped by user")
 		s.mu.Unlock()
 		return
@@ -265,7 +271,11 @@ func (s *Server) lifecycle(t *task) {
 	argv, env, err := s.process(t)
 	s.mu.Lock()
 	switch {
-	case t.DesiredStatus == statusStopped || s.closed:
+	case s.closed:
+		stopped("UserInitiated", shutDown)
+		s.mu.Unlock()
+		return
+	case t.DesiredStatus == statusStopped:
 		stopped("UserInitiated", "Task stopped by user")
 		s.mu.Unlock()
 		return
