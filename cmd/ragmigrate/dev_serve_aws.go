@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
@@ -31,6 +34,15 @@ type awsServeOptions struct {
 	// adminDBs are superuser URLs of the stack's clusters; rotating a database secret changes
 	// its role's password through the one whose host and port match.
 	adminDBs []string
+	// ecsBinary is the program every ECS task's image maps to; empty is this binary.
+	ecsBinary string
+	// ecsTaskEnvFile is a file of shell exports (the stack's .stack/env) whose AWS_* variables
+	// every ECS task gets, as a task on AWS gets credentials from its role and reaches the
+	// services from its VPC; it is read at each task start. Empty: this server's own AWS_*
+	// variables.
+	ecsTaskEnvFile string
+	// atExit collects what a service must do when the server stops (end the ECS tasks' processes).
+	atExit *[]func()
 }
 
 // awsShared holds what one contract server hands another inside 'dev serve aws'.
@@ -76,6 +88,73 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		sim.Register(s)
 		return nil
 	},
+	// ECS runs each task as a local process whose output feeds CloudWatch Logs, so the two
+	// services are registered together.
+	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, log *slog.Logger) error {
+		logs, err := logssim.New(filepath.Join(opts.dir, "logs"))
+		if err != nil {
+			return err
+		}
+		s.HandleJSON(logssim.TargetPrefix, logs)
+		binary := opts.ecsBinary
+		if binary == "" {
+			if binary, err = os.Executable(); err != nil {
+				return fmt.Errorf("ecs: find this binary for the tasks: %w", err)
+			}
+		}
+		ecs, err := ecssim.New(ecssim.Options{
+			Dir: filepath.Join(opts.dir, "ecs"), Binary: binary, Logs: logs,
+			Logger: log.With(slog.String("service", "ecs")),
+			Env:    func() ([]string, error) { return taskAmbientEnv(opts.ecsTaskEnvFile) },
+		})
+		if err != nil {
+			return err
+		}
+		ecs.Register(s)
+		// A task's process must not outlive the server that reports on it.
+		*opts.atExit = append(*opts.atExit, ecs.Close)
+		return nil
+	},
+}
+
+// taskAmbientEnv is the AWS_* part of the environment in file (lines "export NAME='value'", as
+// the stack writes them), or of this process's environment when file is empty.
+func taskAmbientEnv(file string) ([]string, error) {
+	var lines []string
+	if file == "" {
+		lines = os.Environ()
+	} else {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read the tasks' environment: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+			if !ok {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			lines = append(lines, k+"="+unquoteShell(v))
+		}
+	}
+	var out []string
+	for _, kv := range lines {
+		if strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out, nil
+}
+
+// unquoteShell reverses the single quoting of stack.ShellExports ('…', with ' as '\”).
+func unquoteShell(v string) string {
+	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+		return v
+	}
+	return strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
 }
 
 func newDevServeAWSCommand(g *globalOptions, addr *string) *cobra.Command {
@@ -100,6 +179,13 @@ knobs live under /_dev/<service>/.`,
 			}
 			log := g.logger.With(slog.String("server", "aws"))
 			srv := awssim.New()
+			var atExit []func()
+			opts.atExit = &atExit
+			defer func() {
+				for _, f := range atExit {
+					f()
+				}
+			}()
 			shared := &awsShared{}
 			for _, register := range awsServices {
 				if err := register(srv, opts, shared, log); err != nil {
@@ -110,6 +196,8 @@ knobs live under /_dev/<service>/.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.dir, "dir", ".stack/aws", "state directory")
+	cmd.Flags().StringVar(&opts.ecsBinary, "ecs-binary", "", "program every ECS task's image runs (default: this binary)")
+	cmd.Flags().StringVar(&opts.ecsTaskEnvFile, "ecs-task-env-file", "", "shell exports whose AWS_* variables every ECS task gets (default: this server's AWS_* environment)")
 	cmd.Flags().StringVar(&opts.rdsSourceDB, "rds-source-db", "", "admin URL of the PostgreSQL cluster RDS snapshots and restored clusters live on, as databases (env RAGMIGRATE_DEV_RDS_SOURCE_DB)")
 	cmd.Flags().DurationVar(&opts.rdsDelay, "rds-delay", rdssim.DefaultDelay, "how long a new RDS cluster or instance stays creating (0: available at once)")
 	cmd.Flags().StringArrayVar(&opts.adminDBs, "admin-db", nil, "superuser URL of a cluster whose role passwords the Secrets Manager rotation knob may change (repeatable)")

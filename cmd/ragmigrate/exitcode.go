@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
 
 // Exit codes, listed in the root command's help. Scripts branch on them, so they never change.
@@ -18,12 +19,18 @@ const (
 	exitInterrupted = 130
 )
 
+// exitTaskNotStarted: the remote task stopped before its container ran (remote); remote
+// otherwise exits with its task's exit code.
+const exitTaskNotStarted = 5
+
 const exitCodesHelp = `Exit codes:
   0    ok
   1    failure (the error message says what and where)
   2    usage: bad flags or arguments, or a write refused without --yes
   3    verification mismatch: the migrated data differs from its source
   4    lock held: another ragmigrate run is working on the same target
+  5    remote: the task never started (ECS's stop reason is printed); otherwise remote
+       exits with its task's exit code
   130  interrupted (SIGINT/SIGTERM); a re-run continues where this one stopped`
 
 // usageError marks errors caused by how ragmigrate was called rather than by what it found.
@@ -42,9 +49,15 @@ var errLockHeld = journal.ErrLockHeld
 // exitCode maps an error from the command tree to the documented exit code, in one place.
 func exitCode(ctx context.Context, err error) int {
 	var usage usageError
+	var taskExit *remote.ExitError
+	var notStarted *remote.NotStartedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &taskExit):
+		return taskExit.Code
+	case errors.As(err, &notStarted):
+		return exitTaskNotStarted
 	case errors.As(err, &usage) || isCobraUsageError(err):
 		return exitUsage
 	case errors.Is(err, errMismatch):

@@ -235,5 +235,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newCopyCommand(g))
 	root.AddCommand(newSnapshotCommand(g))
 	root.AddCommand(newIAMPolicyCommand(g))
+	root.AddCommand(newRemoteCommand(g))
 	return root
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
 
 // resolveGlobals parses args into a fresh root command and returns its resolved globals.
@@ -76,6 +78,9 @@ func TestExitCodes(t *testing.T) {
 		{"Mismatch", live, fmt.Errorf("verify: %w", errMismatch), exitMismatch},
 		{"LockHeld", live, fmt.Errorf("copy: %w", errLockHeld), exitLockHeld},
 		{"Interrupted", cancelled, fmt.Errorf("copy: %w", context.Canceled), exitInterrupted},
+		{"RemoteTaskExit", live, fmt.Errorf("remote: %w", &remote.ExitError{TaskID: "t", Code: 3}), exitMismatch},
+		{"RemoteTaskExit42", live, &remote.ExitError{TaskID: "t", Code: 42}, 42},
+		{"RemoteNotStarted", live, &remote.NotStartedError{TaskID: "t", StopCode: "TaskFailedToStart"}, exitTaskNotStarted},
 	} {
 		require.Equal(t, tt.want, exitCode(tt.ctx, tt.err), tt.name)
 	}

@@ -106,9 +106,16 @@ var flagRules = map[string]flagRule{
 	"--account": {ok: []string{""}}, "--ecs-cluster": free,
 	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free,
 	"iam-policy --model": {allowed: bedrockModels()},
+	// remote.
+	"--image": free, "--cluster": free, "--subnets": free, "--task-definition": free,
+	"--app-container": free, "--env": free,
+	"--cpu":           {allowed: []string{"256", "512", "1024", "2048", "4096", "8192", "16384"}},
+	"--memory":        {ok: []string{""}},
+	"--poll-interval": {},
+	"--stop-wait":     {},
 
 	// dev.
-	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
+	"--dir": free, "--dynalite-dir": free, "--ecs-binary": free, "--ecs-task-env-file": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
 	"--seed":         {ok: []string{"0", "-1"}},
 	"--bots":         {},
@@ -165,13 +172,16 @@ func walkBase(t *testing.T) map[string][][]string {
 		"snapshot restore": {{"--latest", "--yes"}, {"--snapshot", "s", "--dry-run"}},
 		"snapshot cleanup": {{"--target-db", db, "--yes"}, {"--force", "--yes"}},
 		"iam-policy":       {{"reembed"}},
-		"dev stack env":    {{"--dir", dir}},
+		// Probes go before the "--" (see withFlag).
+		"remote": {{"--image", "i", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
+			"--task-role", "r", "--execution-role", "r", "--log-group", "g", "--", "status"}},
+		"dev stack env": {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
 		"dev summary":       {{"--table", "t", "--bucket", "b"}},
 		"dev serve bedrock": {{"--addr", "127.0.0.1:99999"}},
+		"dev serve aws":     {{"--addr", "127.0.0.1:99999", "--dir", filepath.Join(dir, "aws")}},
 		"dev serve web":     {{"--addr", "127.0.0.1:99999"}},
-		"dev serve aws":     {{"--addr", "127.0.0.1:99999", "--dir", dir}},
 		"dev upload":        {{filepath.Join(dir, "up.txt"), "--text-mb", "1"}},
 	}
 }
@@ -206,7 +216,7 @@ func walkerEnv(t *testing.T) {
 			os.Unsetenv(name)
 		}
 	}
-	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME", "RDS"} {
+	for _, svc := range []string{"DYNAMODB", "S3", "BEDROCK_RUNTIME", "RDS", "ECS", "CLOUDWATCH_LOGS"} {
 		t.Setenv("AWS_ENDPOINT_URL_"+svc, aws.URL)
 	}
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -268,12 +278,12 @@ func TestEveryFlagValidated(t *testing.T) {
 				values, ok := probes[typ]
 				require.True(t, ok, "%s --%s: no probes for flag type %s", path, f.Name, typ)
 				for _, v := range rule.allowed {
-					try := append(slices.Clone(args), "--"+f.Name+"="+v)
+					try := withFlag(args, "--"+f.Name+"="+v)
 					code, stderr := exec(try)
 					require.NotEqual(t, exitUsage, code, "%v: an allowed value must pass validation:\n%s", try, stderr)
 				}
 				for _, v := range values {
-					try := append(slices.Clone(args), "--"+f.Name+"="+v)
+					try := withFlag(args, "--"+f.Name+"="+v)
 					code, stderr := exec(try)
 					require.NotContains(t, stderr, "panic", "%v", try)
 					if slices.Contains(rule.ok, v) {
@@ -288,6 +298,15 @@ func TestEveryFlagValidated(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs", runs)
+}
+
+// withFlag appends flag to args, before a "--" (after which the arguments are remote's task
+// command, not its flags).
+func withFlag(args []string, flag string) []string {
+	if i := slices.Index(args, "--"); i >= 0 {
+		return slices.Concat(args[:i], []string{flag}, args[i:])
+	}
+	return append(slices.Clone(args), flag)
 }
 
 // leafCommands are the runnable commands of the tree.

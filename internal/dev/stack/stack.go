@@ -118,7 +118,9 @@ func New(cfg Config) (*Stack, error) {
 		// RDS snapshots and restored clusters are databases on the source cluster (rdssim).
 		s.newGoServer("aws", s.ports.AWS, "aws", "--dir", filepath.Join(cfg.Dir, "aws"),
 			"--rds-source-db", s.PostgresURL(s.ports.SourcePG, pgDatabase),
-			"--admin-db", s.PostgresURL(s.ports.SourcePG, pgDatabase), "--admin-db", s.PostgresURL(s.ports.TargetPG, pgDatabase)),
+			"--admin-db", s.PostgresURL(s.ports.SourcePG, pgDatabase), "--admin-db", s.PostgresURL(s.ports.TargetPG, pgDatabase),
+			// ECS tasks run as local processes that reach the stack through its env file.
+			"--ecs-task-env-file", filepath.Join(cfg.Dir, "env")),
 	}
 	return s, nil
 }

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+)
+
+// remoteBundle is an ECS and CloudWatch Logs contract server in process, whose tasks run the
+// test's ragmigrate binary, with the app's embedding task definition registered.
+type remoteBundle struct {
+	sim      *ecssim.Server
+	logs     *logssim.Server
+	env      []string // reaches the contract servers
+	args     []string // remote's flags
+	logGroup string
+}
+
+func setupRemote(t *testing.T) *remoteBundle {
+	t.Helper()
+	dir := t.TempDir()
+	logs, err := logssim.New(filepath.Join(dir, "logs"))
+	require.NoError(t, err)
+	sim, err := ecssim.New(ecssim.Options{
+		Dir: filepath.Join(dir, "ecs"), Binary: binary, Logs: logs,
+		// The stack's endpoints, as a task in the VPC would reach the services.
+		Env: func() ([]string, error) {
+			var env []string
+			for _, kv := range os.Environ() {
+				if strings.HasPrefix(kv, "AWS_") {
+					env = append(env, kv)
+				}
+			}
+			return env, nil
+		},
+	})
+	require.NoError(t, err)
+	a := awssim.New()
+	sim.Register(a)
+	a.HandleJSON(logssim.TargetPrefix, logs)
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() {
+		sim.Close()
+		srv.Close()
+	})
+
+	// The app's embedding task definition, as Bedrock Chat's CDK registers it.
+	b := &remoteBundle{sim: sim, logs: logs, logGroup: "/ecs/embed-" + stacktest.Suffix()}
+	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	_, err = client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition"), NetworkMode: types.NetworkModeAwsvpc,
+		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
+		Cpu:                     aws.String("2048"), Memory: aws.String("4096"),
+		TaskRoleArn:      aws.String("arn:aws:iam::000000000000:role/EmbeddingTaskRole"),
+		ExecutionRoleArn: aws.String("arn:aws:iam::000000000000:role/EmbeddingExecutionRole"),
+		ContainerDefinitions: []types.ContainerDefinition{{
+			Name: aws.String("Container"), Image: aws.String("embedding:latest"), Essential: aws.Bool(true),
+			LogConfiguration: &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
+				"awslogs-group": b.logGroup, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "embed-task"}},
+		}},
+	})
+	require.NoError(t, err)
+	b.env = []string{"AWS_ENDPOINT_URL_ECS=" + srv.URL, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + srv.URL}
+	b.args = []string{"remote", "--image", "ragmigrate:test", "--cluster", "embedding",
+		"--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
+		"--task-definition", "BedrockChatStackEmbeddingTaskDefinition", "--poll-interval", "100ms"}
+	return b
+}
+
+func (b *remoteBundle) remote(t *testing.T, env []string, command ...string) result {
+	t.Helper()
+	args := append(slices.Clone(b.args), "--")
+	return ragmigrate(t, append(slices.Clone(b.env), env...), append(args, command...)...)
+}
+
+// lines are a task's log events as the contract server stored them.
+func (b *remoteBundle) lines(task ecssim.TaskRecord) []string {
+	var out []string
+	for _, e := range b.logs.Events(task.LogGroup, task.LogStream) {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// TestRemoteCopyThenVerify runs copy as a task: the data arrives, the task's log lines reach the
+// terminal in the order the task wrote them, and the exit code is the task's; the database URLs
+// travel in the task's environment, never on its command line or in the output. verify after a
+// row changed exits 3 through the task, on the reused task definition.
+func TestRemoteCopyThenVerify(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	c := setupCopy(t, 300, "", nil)
+	dbs := []string{"RAGMIGRATE_SOURCE_DB=" + c.src, "RAGMIGRATE_TARGET_DB=" + c.dst}
+
+	// A task has no terminal: a write without --yes is refused there, and remote says why.
+	r := b.remote(t, dbs, "copy")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stdout, "refusing to write without --yes")
+	require.Contains(t, r.stderr, "a command that writes needs --yes after --")
+
+	r = b.remote(t, dbs, "copy", "--yes")
+	require.Zero(t, r.code, r.stderr)
+	c.requireSameItems(t)
+	require.Contains(t, r.stderr, "task definition reused: same content")
+	require.Contains(t, r.stderr, "from=\"the app's task definition BedrockChatStackEmbeddingTaskDefinition\"")
+
+	st := b.sim.State()
+	require.Len(t, st.Tasks, 2)
+	task := st.Tasks[1]
+	require.Equal(t, "EssentialContainerExited", task.StopCode)
+	require.EqualValues(t, 0, *task.ExitCode)
+	require.Equal(t, "embedding", task.Cluster)
+	require.Equal(t, "subnet-0a", task.Subnet)
+	require.Equal(t, []string{"sg-0embed"}, task.SecurityGroups)
+	require.Equal(t, "DISABLED", task.AssignPublicIp)
+	require.Equal(t, []string{binary, "copy", "--yes"}, task.Argv)
+	require.Equal(t, b.logGroup, task.LogGroup, "the app's log group")
+	require.Equal(t, "ragmigrate/ragmigrate/"+task.ID, task.LogStream)
+	var envNames []string
+	for _, kv := range task.Overrides.ContainerOverrides[0].Environment {
+		envNames = append(envNames, kv.Name)
+	}
+	require.Equal(t, []string{"RAGMIGRATE_SOURCE_DB", "RAGMIGRATE_TARGET_DB"}, envNames)
+
+	logged := b.lines(task)
+	require.Greater(t, len(logged), 3)
+	require.Equal(t, logged, strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"), "every line, in order")
+	require.Contains(t, r.stdout, "pgvector_source=", "copy's own log lines")
+	require.NotContains(t, r.stdout+r.stderr, "ragmigrate-local-secret", "no password in output")
+
+	conn := connectTest(t, c.dst)
+	_, err := conn.Exec(stacktest.Context(t), `UPDATE items SET content = content || ' mutated' WHERE id = (SELECT min(id) FROM items)`)
+	require.NoError(t, err)
+	v := b.remote(t, dbs, "verify", "--expect", "copy")
+	require.Equal(t, exitMismatch, v.code, v.stdout+v.stderr)
+	require.Contains(t, v.stderr, "task definition reused: same content")
+	require.Contains(t, v.stderr, "exited with code 3")
+	st = b.sim.State()
+	require.Len(t, st.Tasks, 3)
+	require.Equal(t, st.Tasks[1].TaskDefinitionArn, st.Tasks[2].TaskDefinitionArn)
+	require.Equal(t, 2, st.Calls["RegisterTaskDefinition"], "the app's, then remote's once for three tasks")
+}
+
+// TestRemoteInterrupt sends SIGINT to remote with --yes while its task runs: remote stops the
+// task (StopTask, then SIGTERM to the task's process) and exits 130 once the task is STOPPED
+// with UserInitiated.
+func TestRemoteInterrupt(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	args := append(slices.Clone(b.args), "--yes", "--", "dev", "serve", "web", "--addr", "127.0.0.1:0")
+	cmd, stderr := startRagmigrate(t, b.env, args...)
+	require.Eventually(t, func() bool {
+		st := b.sim.State()
+		return len(st.Tasks) == 1 && slices.ContainsFunc(b.lines(st.Tasks[0]), func(l string) bool { return strings.Contains(l, "msg=serving") })
+	}, time.Minute, 50*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err := cmd.Wait()
+	require.Error(t, err)
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+
+	st := b.sim.State()
+	require.Equal(t, 1, st.Calls["StopTask"])
+	task := st.Tasks[0]
+	require.Equal(t, "STOPPED", task.LastStatus)
+	require.Equal(t, "UserInitiated", task.StopCode)
+	require.Equal(t, []string{"SIGTERM"}, task.Signals, "the task's process ended on SIGTERM")
+	require.Contains(t, stderr.String(), "interrupted: task "+task.ID+" stopped (UserInitiated")
+}
+
+// TestRemoteRetries: throttled RunTask calls, a failures[] answer and a capacity failure are each
+// retried and said; the task then runs.
+func TestRemoteRetries(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	b.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Error: "ThrottlingException", Count: 2})
+	b.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Failures: []ecssim.Failure{{Reason: "RESOURCE:CPU"}}})
+	b.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Failures: []ecssim.Failure{{Reason: ecssim.CapacityReason}}})
+	r := b.remote(t, nil, "inspect", "--help")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "Inspect reads one source")
+	require.Contains(t, r.stderr, `msg="RunTask will be retried" cause="throttled by ECS`)
+	require.Contains(t, r.stderr, `failure="RESOURCE:CPU: the cluster has no room for the task's cpu right now"`)
+	require.Contains(t, r.stderr, "Fargate has no capacity in the subnets' availability zones right now")
+	st := b.sim.State()
+	require.Equal(t, 5, st.Calls["RunTask"])
+	require.Len(t, st.Tasks, 1, "one task started in all")
+}
+
+// TestRemoteTaskNotStarted: a task that stops before its container runs exits 5 with ECS's
+// reason and what to check.
+func TestRemoteTaskNotStarted(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	b.sim.InjectFault(ecssim.Fault{Operation: "start", StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref ragmigrate:test"})
+	r := b.remote(t, nil, "inspect", "--help")
+	require.Equal(t, exitTaskNotStarted, r.code, r.stderr)
+	require.Contains(t, r.stderr, "did not start (TaskFailedToStart: CannotPullContainerError")
+	require.Contains(t, r.stderr, "the image could not be pulled")
+}
+
+// TestRemoteUsage: refused before any AWS call.
+func TestRemoteUsage(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"remote", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1", "--", "copy"}, "--image"},
+		{append(slices.Clone(b.args), "copy"), "put the task's command after --"},
+		{append(slices.Clone(b.args), "--", "nonsense"), "not a ragmigrate command"},
+		{append(slices.Clone(b.args), "--", "remote"), "not a ragmigrate command"},
+		{append(slices.Clone(b.args), "--cpu", "512", "--memory", "512", "--", "copy"), "--memory \"512\": Fargate offers 1024, 2048, 3072, 4096 MiB with --cpu 512"},
+	} {
+		r := ragmigrate(t, b.env, tc.args...)
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		require.Contains(t, r.stderr, tc.says)
+	}
+	require.Equal(t, map[string]int{"RegisterTaskDefinition": 1}, b.sim.State().Calls, "only the setup's call")
+}
+
+// TestRedactArg: passwords in the task's arguments never reach remote's output.
+func TestRedactArg(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"--source-db=postgres://u:pw@h/db":     "--source-db=postgres://u:xxxxx@h/db",
+		"postgres://u:pw@h/db?sslmode=require": "postgres://u:xxxxx@h/db?sslmode=require",
+		"host=h user=u password=pw dbname=d":   "host=h user=u password=xxxxx dbname=d",
+		"--target-db=host=h password=pw":       "--target-db=host=h password=xxxxx",
+		"copy":                                 "copy",
+		"postgres://u@h/db":                    "postgres://u@h/db",
+	} {
+		require.Equal(t, want, redactArg(in), in)
+	}
+}
+
+// TestRemoteThroughDevServeAWS runs a task on the binary's own 'dev serve aws', as the stack
+// does: the task is this binary, and its environment has the AWS_* variables of the stack's env
+// file (not its RAGMIGRATE_* ones), the override's, and ECS's own.
+func TestRemoteThroughDevServeAWS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	require.NoError(t, os.WriteFile(envFile, []byte("export AWS_ENDPOINT_URL_S3='http://127.0.0.1:1'\nexport RAGMIGRATE_TABLE='stack-table'\n"), 0o600))
+	_, stderr := startRagmigrate(t, nil, "dev", "serve", "aws", "--addr", "127.0.0.1:0", "--dir", filepath.Join(dir, "aws"), "--ecs-task-env-file", envFile)
+	addr := regexp.MustCompile(`msg=serving server=aws addr=(\S+)`)
+	require.Eventually(t, func() bool { return addr.MatchString(stderr.String()) }, time.Minute, 20*time.Millisecond)
+	url := "http://" + addr.FindStringSubmatch(stderr.String())[1]
+
+	r := ragmigrate(t, []string{"AWS_ENDPOINT_URL_ECS=" + url, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + url, "RAGMIGRATE_TARGET_DB=postgres://u:hunter2@127.0.0.1:1/x"},
+		"remote", "--image", "ragmigrate:test", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
+		"--task-role", "arn:aws:iam::000000000000:role/t", "--execution-role", "arn:aws:iam::000000000000:role/e", "--log-group", "/g",
+		"--poll-interval", "100ms", "--", "inspect", "--help")
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "Inspect reads one source")
+	require.Contains(t, r.stderr, "environment=RAGMIGRATE_TARGET_DB ")
+	require.NotContains(t, r.stdout+r.stderr, "hunter2")
+
+	resp, err := http.Get(url + "/_dev/ecs/state")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st ecssim.State
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	require.Len(t, st.Tasks, 1)
+	task := st.Tasks[0]
+	require.Equal(t, "STOPPED", task.LastStatus)
+	require.EqualValues(t, 0, *task.ExitCode)
+	self, err := filepath.EvalSymlinks(binary)
+	require.NoError(t, err)
+	require.Equal(t, []string{self, "inspect", "--help"}, task.Argv)
+	require.Contains(t, task.EnvNames, "AWS_ENDPOINT_URL_S3")
+	require.Contains(t, task.EnvNames, "RAGMIGRATE_TARGET_DB")
+	require.Contains(t, task.EnvNames, "ECS_CONTAINER_METADATA_URI_V4")
+	require.NotContains(t, task.EnvNames, "RAGMIGRATE_TABLE", "only the env file's AWS_* variables")
+}
