@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"log/slog"
 	"net"
 	"strconv"
@@ -67,12 +68,9 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 		return err
 	}
 	if o.Stack != "" {
-		st, err := awsstack.Describe(ctx, cloudformation.NewFromConfig(clients.Config), o.Stack)
+		st, err := describeStack(ctx, clients.Config, o.Stack)
 		if err != nil {
-			if errors.Is(err, awsstack.ErrNotFound) {
-				return usageError{fmt.Errorf("--stack %s: %w", o.Stack, err)}
-			}
-			return fmt.Errorf("--stack: %w", err)
+			return err
 		}
 		o.Resolved = st
 		fill := func(flag string, dst *string, v awsstack.Value, what string) error {
@@ -134,4 +132,30 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 		}
 	}
 	return nil
+}
+
+// describeStack reads stack name's outputs; an unknown stack is a usage error.
+func describeStack(ctx context.Context, cfg aws.Config, name string) (*awsstack.Stack, error) {
+	st, err := awsstack.Describe(ctx, cloudformation.NewFromConfig(cfg), name)
+	if err != nil {
+		if errors.Is(err, awsstack.ErrNotFound) {
+			return nil, usageError{fmt.Errorf("--stack %s: %w", name, err)}
+		}
+		return nil, fmt.Errorf("--stack: %w", err)
+	}
+	return st, nil
+}
+
+// describeStackOnly reads the --stack outputs into Resolved and nothing else: no flag filled,
+// no secret read (see remote).
+func (g *globalOptions) describeStackOnly(ctx context.Context) error {
+	if g.awsStack.Stack == "" {
+		return nil
+	}
+	clients, err := awsclient.Load(ctx, g.awsOptions())
+	if err != nil {
+		return err
+	}
+	g.awsStack.Resolved, err = describeStack(ctx, clients.Config, g.awsStack.Stack)
+	return err
 }

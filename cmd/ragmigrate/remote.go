@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
+	"github.com/ragmigrate/ragmigrate/internal/awsstack"
+	"github.com/ragmigrate/ragmigrate/internal/iampolicy"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
 
@@ -132,6 +134,9 @@ Example:
 			if cmd.ArgsLenAtDash() != 0 {
 				return usageError{errors.New("put the task's command after --: ragmigrate remote [flags] -- <command> [flags]")}
 			}
+			if err := fillRemoteTarget(&o.Target, g); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -155,7 +160,7 @@ Example:
 func remoteEnv(fs *pflag.FlagSet, extra []string) ([]types.KeyValuePair, error) {
 	vars := map[string]string{}
 	globalEnv := map[string]bool{}
-	for _, ef := range globalEnvFlags {
+	for _, ef := range append(globalEnvFlags, stackEnvFlags...) {
 		globalEnv[ef.env] = true
 		// The task's own command answers its confirmations; remote's --yes is for stopping it.
 		if ef.flag == "yes" {
@@ -242,7 +247,7 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		role = append(role, slog.String("from", "the app's task definition "+o.Target.TaskDefinition),
 			slog.String("has", remote.AppRolePermissions))
 	}
-	if needs := remote.Needs(command); needs != "" {
+	if needs := taskNeeds(command, env); needs != "" {
 		role = append(role, slog.String("needs", needs))
 	}
 	log.InfoContext(ctx, "task role", role...)
@@ -290,4 +295,89 @@ func confirmStop(g *globalOptions, taskID string) bool {
 	answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
 	a := strings.ToLower(strings.TrimSpace(answer))
 	return a == "y" || a == "yes"
+}
+
+// fillRemoteTarget places the task from the --stack outputs where no flag did: the embedding
+// cluster, its task definition and container, the private subnets and the embedding task's
+// security group (which the database admits). A needed output the stack lacks is an error
+// naming it and the flag that replaces it.
+func fillRemoteTarget(t *remote.Target, g *globalOptions) error {
+	st := g.awsStack.Resolved
+	if st == nil {
+		return nil
+	}
+	fill := func(dst *string, v awsstack.Value, what, flag string) error {
+		if *dst != "" {
+			return nil
+		}
+		if err := st.Require(what); err != nil {
+			return usageError{err}
+		}
+		*dst = v.Value
+		g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", flag),
+			slog.String("value", v.Value), slog.String("output", v.Output))
+		return nil
+	}
+	if err := fill(&t.Cluster, st.EmbeddingCluster, "embedding cluster", "--cluster"); err != nil {
+		return err
+	}
+	if t.TaskDefinition == "" && st.EmbeddingTaskDefinition.Set() {
+		if err := fill(&t.TaskDefinition, st.EmbeddingTaskDefinition, "embedding task definition", "--task-definition"); err != nil {
+			return err
+		}
+	}
+	if len(t.SecurityGroups) == 0 {
+		var sg string
+		if err := fill(&sg, st.EmbeddingSecurityGroup, "embedding task security group", "--security-groups"); err != nil {
+			return err
+		}
+		t.SecurityGroups = []string{sg}
+	}
+	if len(t.Subnets) == 0 {
+		if err := st.Require("private subnets"); err != nil {
+			return usageError{err}
+		}
+		for _, v := range st.PrivateSubnets {
+			t.Subnets = append(t.Subnets, v.Value)
+		}
+		g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", "--subnets"),
+			slog.String("value", strings.Join(t.Subnets, ",")), slog.Int("outputs", len(st.PrivateSubnets)))
+	}
+	return nil
+}
+
+// taskNeeds says which permissions the task role needs for the command it runs, from the same
+// table as 'ragmigrate iam-policy', scoped by the settings the task receives.
+func taskNeeds(command []string, env []types.KeyValuePair) string {
+	if len(command) == 0 || !slices.Contains(iampolicy.Commands, command[0]) {
+		return ""
+	}
+	var s iampolicy.Scope
+	for _, kv := range env {
+		v := aws.ToString(kv.Value)
+		switch aws.ToString(kv.Name) {
+		case "RAGMIGRATE_STACK":
+			s.Stack = v
+		case "RAGMIGRATE_TARGET_SECRET":
+			s.TargetSecret = v
+		case "RAGMIGRATE_SOURCE_SECRET":
+			s.SourceSecret = v
+		case "RAGMIGRATE_TABLE":
+			s.Table = v
+		case "RAGMIGRATE_BUCKET":
+			s.Bucket = v
+		}
+	}
+	p, _, err := iampolicy.Build(s, command[:1])
+	if err != nil {
+		return ""
+	}
+	var actions []string
+	for _, st := range p.Statement {
+		actions = append(actions, st.Action...)
+	}
+	if len(actions) == 0 {
+		return "no AWS permission: network access to the clusters (the embedding task's security group is admitted by the app's database)"
+	}
+	return strings.Join(actions, ", ") + " ('ragmigrate iam-policy " + command[0] + "' prints the policy with its resources)"
 }

@@ -213,8 +213,19 @@ build', 'ragmigrate dev stack up').
 			if err := g.resolve(cmd.Flags()); err != nil {
 				return err
 			}
-			if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
-				return err
+			switch cmd.Name() {
+			case "iam-policy":
+				// It prints a policy and calls no AWS API; its --stack only scopes ARNs.
+			case "remote":
+				// The task resolves the stack and reads the secrets itself, inside the VPC with
+				// its role; here the stack only places the task (cluster, subnets, groups).
+				if err := g.describeStackOnly(cmd.Context()); err != nil {
+					return err
+				}
+			default:
+				if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
+					return err
+				}
 			}
 			warnDeprecated(cmd.Flags(), g.logger)
 			return nil

@@ -94,7 +94,7 @@ var fields = []field{
 	{"database port", []string{"DbConfigPort"}, "--target-db", func(s *Stack) *Value { return &s.DBPort }},
 	{"embedding cluster", []string{"EmbeddingClusterName…"}, "--cluster", func(s *Stack) *Value { return &s.EmbeddingCluster }},
 	{"embedding task definition", []string{"EmbeddingTaskDefinitionName…"}, "--task-definition", func(s *Stack) *Value { return &s.EmbeddingTaskDefinition }},
-	{"embedding task security group", []string{"EmbeddingTaskSecurityGroupId…"}, "--security-group", func(s *Stack) *Value { return &s.EmbeddingSecurityGroup }},
+	{"embedding task security group", []string{"EmbeddingTaskSecurityGroupId…"}, "--security-groups", func(s *Stack) *Value { return &s.EmbeddingSecurityGroup }},
 }
 
 // privateSubnetPrefix names the subnets' outputs: PrivateSubnetId0, PrivateSubnetId1, …

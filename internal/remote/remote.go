@@ -737,25 +737,3 @@ var CPUSizes = []string{"256", "512", "1024", "2048", "4096", "8192", "16384"}
 // AppRolePermissions is what Bedrock Chat's CDK grants the embedding task role.
 const AppRolePermissions = "bedrock:* on *, read on the document bucket and on the DB secret, sts:AssumeRole on the table access role"
 
-// Needs says which permissions the task role needs for a ragmigrate command line.
-func Needs(command []string) string {
-	if len(command) == 0 {
-		return ""
-	}
-	hasFlag := func(name string) bool {
-		return slices.ContainsFunc(command, func(a string) bool { return a == name || strings.HasPrefix(a, name+"=") })
-	}
-	switch command[0] {
-	case "copy", "status", "cleanup":
-		return "no AWS permission: network access to the clusters (the embedding task's security group is admitted by the app's database)"
-	case "verify":
-		if hasFlag("--table") {
-			return "dynamodb:Scan on the table"
-		}
-		return "no AWS permission: network access to the clusters"
-	case "plan", "reembed":
-		return "dynamodb:Scan and dynamodb:UpdateItem on the table, s3:GetObject and s3:ListBucket on the document bucket, bedrock:InvokeModel on the model " +
-			"(the app's role reaches the table only by assuming the table access role, so name a role with these in --task-role)"
-	}
-	return ""
-}

@@ -79,12 +79,79 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 			Cluster: p.Name + "-EmbeddingCluster6D1A1E4B-AbCdEfGh1234", TaskDefinition: p.Name + "EmbeddingTaskDefinition1A2B3C4D",
 			SecurityGroup: "sg-0e1b2e3d4d5e6f708", Subnets: [2]string{"subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"},
 		}
+		if !p.V0 {
+			// v1's outputs name the embedding task definition; ECS must know it for 'remote'
+			// (its roles and log group are remote's defaults) and for the app's task contract.
+			if err := registerEmbeddingTask(ctx, aws, d.TaskDefinition); err != nil {
+				return fmt.Errorf("publish %s: %w", p.Name, err)
+			}
+		}
 		body, _ := json.Marshal(map[string]any{"Outputs": shape(d), "Resources": cfnsim.BedrockChatResources(d)})
 		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
 			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
 	}
 	return nil
+}
+
+// registerEmbeddingTask registers the app's embedding task definition in the ECS contract server
+// as the stack's CDK does: Fargate, 1 vCPU / 2 GB, container "Container" logging to CloudWatch
+// Logs, with a task role and an execution role. Registering the same content again only adds a
+// revision, as ECS does.
+func registerEmbeddingTask(ctx context.Context, aws, family string) error {
+	if code, _, err := ecsCall(ctx, aws, "DescribeTaskDefinition", map[string]any{"taskDefinition": family}); err != nil {
+		return err
+	} else if code == http.StatusOK {
+		return nil // registered by an earlier publish
+	}
+	const account = "arn:aws:iam::123456789012:role/"
+	body, _ := json.Marshal(map[string]any{
+		"family":                  family,
+		"requiresCompatibilities": []string{"FARGATE"},
+		"networkMode":             "awsvpc",
+		"cpu":                     "1024",
+		"memory":                  "2048",
+		"taskRoleArn":             account + "BedrockChatStack-EmbeddingTaskDefinitionTaskRole-X",
+		"executionRoleArn":        account + "BedrockChatStack-EmbeddingTaskDefinitionExecutionRole-X",
+		"containerDefinitions": []map[string]any{{
+			"name":      "Container",
+			"image":     "123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:embedding",
+			"essential": true,
+			"logConfiguration": map[string]any{"logDriver": "awslogs", "options": map[string]string{
+				"awslogs-group":         "BedrockChatStack-EmbeddingTaskDefinitionContainerLogGroup",
+				"awslogs-region":        DefaultRegion,
+				"awslogs-stream-prefix": "EmbeddingContainer",
+			}},
+		}},
+	})
+	code, answer, err := ecsCall(ctx, aws, "RegisterTaskDefinition", json.RawMessage(body))
+	if err != nil {
+		return err
+	}
+	if code/100 != 2 {
+		return fmt.Errorf("register the embedding task definition: %d: %s", code, answer)
+	}
+	return nil
+}
+
+// ecsCall makes one ECS JSON call to the contract server and returns its status and body.
+func ecsCall(ctx context.Context, aws, op string, in any) (int, []byte, error) {
+	body, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, aws+"/", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113."+op)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	// The contract server, like ECS, refuses unsigned calls; it does not check the signature.
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=ragmigrate-local/stack")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("aws server: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, bytes.TrimSpace(b), nil
 }
 
 // putSecret creates the cluster secret unless it exists, and returns its ARN and current
@@ -166,7 +233,10 @@ func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) er
 			IF to_regnamespace('ragmigrate') IS NOT NULL THEN
 				EXECUTE format('ALTER SCHEMA ragmigrate OWNER TO %I', '` + escapeLiteral(role) + `');
 				FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-					WHERE n.nspname = 'ragmigrate' AND c.relkind IN ('r', 'p', 'S') LOOP
+					WHERE n.nspname = 'ragmigrate' AND c.relkind IN ('r', 'p', 'S')
+					-- A serial's or identity's sequence follows its table; ALTER on it is refused.
+					AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+						AND d.objid = c.oid AND d.deptype IN ('a', 'i')) LOOP
 					EXECUTE format('ALTER TABLE ragmigrate.%I OWNER TO %I', r.relname, '` + escapeLiteral(role) + `');
 				END LOOP;
 			END IF; END $$`,
