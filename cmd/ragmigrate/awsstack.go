@@ -54,12 +54,6 @@ func (o *awsStackOptions) AddFlags(fs *pflag.FlagSet) {
 // connect time. It does nothing (and calls no AWS API) when none of its flags is set.
 func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) error {
 	o := &g.awsStack
-	if o.TargetSecret != "" && g.TargetDB != "" {
-		return usageError{errors.New("--target-db and --target-secret both name the target: pass one")}
-	}
-	if o.SourceSecret != "" && g.SourceDB != "" {
-		return usageError{errors.New("--source-db and --source-secret both name the source: pass one")}
-	}
 	if o.Stack == "" && o.TargetSecret == "" && o.SourceSecret == "" && !o.IAMAuth {
 		return nil
 	}
@@ -109,8 +103,14 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 	} {
 		switch {
 		case db.secret != "":
-			u, c, err := dbcred.FromSecret(ctx, sm, db.secret, copts)
-			if err != nil {
+			// A URL next to a secret gives the endpoint of a secret that has none (RDS-managed).
+			u, c, err := dbcred.FromSecret(ctx, sm, db.secret, *db.url, copts)
+			switch {
+			case errors.Is(err, dbcred.ErrEndpointTwice):
+				return usageError{fmt.Errorf("%s and %s both name the %s: pass one", db.urlFlag, db.secretFlag, db.name)}
+			case errors.Is(err, dbcred.ErrNoEndpoint):
+				return usageError{fmt.Errorf("%s: %w: %s postgres://host:port/db", db.secretFlag, err, db.urlFlag)}
+			case err != nil:
 				return fmt.Errorf("%s: %w", db.secretFlag, err) // the error names the secret
 			}
 			*db.url = u

@@ -24,6 +24,12 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
+// ErrEndpointTwice and ErrNoEndpoint say that a secret and a URL do not combine.
+var (
+	ErrEndpointTwice = errors.New("the secret names its host, and a database URL was given too: pass one")
+	ErrNoEndpoint    = errors.New("give its endpoint as a database URL without a password")
+)
+
 // SecretsAPI is the one Secrets Manager call the package makes.
 type SecretsAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
@@ -67,7 +73,9 @@ func ParseClusterSecret(s string) (ClusterSecret, error) {
 		c.Port = n
 	}
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"host", c.Host}, {"username", c.Username}, {"password", c.Password}} {
+	// The host may be missing: an RDS-managed master user secret holds only username and
+	// password, and FromSecret then takes the endpoint from a URL.
+	for _, f := range []struct{ name, v string }{{"username", c.Username}, {"password", c.Password}} {
 		if f.v == "" {
 			missing = append(missing, f.name)
 		}
@@ -75,10 +83,10 @@ func ParseClusterSecret(s string) (ClusterSecret, error) {
 	if len(missing) > 0 {
 		return ClusterSecret{}, fmt.Errorf("the secret lacks %s", strings.Join(missing, ", "))
 	}
-	if c.Port == 0 {
+	if c.Port == 0 && c.Host != "" {
 		c.Port = 5432
 	}
-	if c.DBName == "" {
+	if c.DBName == "" && c.Host != "" {
 		c.DBName = "postgres"
 	}
 	return c, nil
@@ -167,10 +175,37 @@ func (s *IAMSource) Password(ctx context.Context, _ string) (string, error) {
 // whose sessions take theirs from the secret (or from IAM with o.IAMAuth), the source registered
 // with vectorstore for that URL, and the secret without its password for messages.
 // sslmode is require unless the host is loopback.
-func FromSecret(ctx context.Context, api SecretsAPI, arn string, o Options) (string, ClusterSecret, error) {
+//
+// endpoint, when not empty, is a password-less URL naming the host, port and database of a
+// secret that holds only username and password (an RDS-managed master user secret, such as
+// 'snapshot restore' makes); a secret that names its host cannot take one.
+func FromSecret(ctx context.Context, api SecretsAPI, arn, endpoint string, o Options) (string, ClusterSecret, error) {
 	c, err := readSecret(ctx, api, arn)
 	if err != nil {
 		return "", ClusterSecret{}, err
+	}
+	switch {
+	case c.Host != "" && endpoint != "":
+		return "", ClusterSecret{}, ErrEndpointTwice
+	case c.Host == "" && endpoint == "":
+		return "", ClusterSecret{}, fmt.Errorf("secret %s holds no host (an RDS-managed secret holds only username and password): %w", arn, ErrNoEndpoint)
+	case c.Host == "":
+		e, err := url.Parse(endpoint)
+		if err != nil || e.Hostname() == "" {
+			return "", ClusterSecret{}, errors.New("the endpoint is not a postgres://host:port/db URL")
+		}
+		if _, has := e.User.Password(); has {
+			return "", ClusterSecret{}, errors.New("the endpoint URL carries a password: drop it, the secret holds the password")
+		}
+		c.Host, c.Port, c.DBName = e.Hostname(), 5432, strings.TrimPrefix(e.Path, "/")
+		if p := e.Port(); p != "" {
+			if c.Port, err = strconv.Atoi(p); err != nil {
+				return "", ClusterSecret{}, fmt.Errorf("the endpoint's port %q is not a number", p)
+			}
+		}
+		if c.DBName == "" {
+			c.DBName = "postgres"
+		}
 	}
 	u := URL(c.Host, c.Port, c.Username, c.DBName)
 	if o.IAMAuth {

@@ -100,7 +100,25 @@ func TestPoolSurvivesRotation(t *testing.T) {
 	var notFound *smtypes.ResourceNotFoundException
 	require.ErrorAs(t, err, &notFound)
 
-	dbURL, c, err := dbcred.FromSecret(ctx, sm, arn, dbcred.Options{})
+
+	// An RDS-managed secret (what 'snapshot restore' prints) holds username and password only:
+	// the endpoint comes from a password-less URL.
+	managed, _ := json.Marshal(map[string]any{"username": role, "password": "first-password"})
+	managedARN, err := store.Put("rds!cluster-"+role, string(managed))
+	require.NoError(t, err)
+	_, _, err = dbcred.FromSecret(ctx, sm, managedARN, "", dbcred.Options{})
+	require.ErrorIs(t, err, dbcred.ErrNoEndpoint)
+	_, _, err = dbcred.FromSecret(ctx, sm, managedARN, "postgres://x:pw@"+u.Host+u.Path, dbcred.Options{})
+	require.ErrorContains(t, err, "carries a password")
+	require.NotContains(t, err.Error(), "pw@")
+	managedURL, mc, err := dbcred.FromSecret(ctx, sm, managedARN, "postgres://"+u.Host+u.Path, dbcred.Options{})
+	require.NoError(t, err)
+	require.Equal(t, role, mc.Username)
+	mconn, err := vectorstore.Connect(ctx, managedURL, "test", vectorstore.Timeouts{})
+	require.NoError(t, err, "logs in with the managed secret's password at the URL's endpoint")
+	mconn.Close(ctx)
+
+	dbURL, c, err := dbcred.FromSecret(ctx, sm, arn, "", dbcred.Options{})
 	require.NoError(t, err)
 	require.NotContains(t, dbURL, "first-password")
 	require.Empty(t, c.Password)
@@ -140,4 +158,8 @@ func TestPoolSurvivesRotation(t *testing.T) {
 	require.NoError(t, err)
 	conn.Close(ctx)
 	require.Equal(t, 3, store.Gets("s-"+role))
+
+	// Read last: every read of the secret counts above.
+	_, _, err = dbcred.FromSecret(ctx, sm, arn, "postgres://"+u.Host+u.Path, dbcred.Options{})
+	require.ErrorIs(t, err, dbcred.ErrEndpointTwice, "a secret with a host takes no URL")
 }

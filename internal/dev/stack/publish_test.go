@@ -70,7 +70,7 @@ func TestPublish(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "the-table", st.Table.Value)
 		require.Equal(t, "the-bucket", st.Bucket.Value)
-		u, _, err := dbcred.FromSecret(ctx, sec, st.DBSecretARN.Value, dbcred.Options{})
+		u, _, err := dbcred.FromSecret(ctx, sec, st.DBSecretARN.Value, "", dbcred.Options{})
 		require.NoError(t, err)
 		conn, err := vectorstore.Connect(ctx, u, "test", vectorstore.Timeouts{})
 		require.NoError(t, err)
