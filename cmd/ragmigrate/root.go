@@ -226,5 +226,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newVerifyCommand(g))
 	root.AddCommand(newDevCommand(g))
 	root.AddCommand(newCopyCommand(g))
+	root.AddCommand(newReplicateCommand(g))
 	return root
 }

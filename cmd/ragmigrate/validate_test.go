@@ -96,6 +96,12 @@ var flagRules = map[string]flagRule{
 	"--max-rate":     {ok: []string{"0"}},
 	"--lock-wait":    {ok: []string{"0s"}},
 
+	// replicate.
+	"replicate start --publisher-url":  free,
+	"replicate status --interval":      {},
+	"replicate status --warn-retained": {},
+	"replicate cutover --timeout":      {},
+
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--addr": free, "--web-url": free,
 	"--base-port":    {ok: []string{"0"}},
@@ -141,14 +147,18 @@ func walkBase(t *testing.T) map[string][][]string {
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	db := "postgres://walker@127.0.0.1:1/walker?connect_timeout=5"
 	return map[string][][]string{
-		"plan":          {{"--table", "t", "--bucket", "b", "--target-db", db}},
-		"reembed":       {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
-		"status":        {{"--target-db", db}},
-		"cleanup":       {{"--target-db", db, "--yes"}},
-		"inspect":       {{empty}},
-		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
-		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
-		"dev stack env": {{"--dir", dir}},
+		"plan":              {{"--table", "t", "--bucket", "b", "--target-db", db}},
+		"reembed":           {{"--table", "t", "--bucket", "b", "--target-db", db, "--yes"}, {"--table", "t", "--bucket", "b", "--dry-run"}},
+		"status":            {{"--target-db", db}},
+		"cleanup":           {{"--target-db", db, "--yes"}},
+		"inspect":           {{empty}},
+		"verify":            {{"--target-db", db, "--table", "t", "--source-db", db}},
+		"copy":              {{"--source-db", db, "--target-db", db, "--yes"}},
+		"replicate start":   {{"--source-db", db, "--target-db", db, "--yes"}},
+		"replicate status":  {{"--source-db", db, "--target-db", db}},
+		"replicate cutover": {{"--source-db", db, "--target-db", db, "--yes"}},
+		"replicate abort":   {{"--source-db", db, "--target-db", db, "--yes"}},
+		"dev stack env":     {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
 		"dev summary":       {{"--table", "t", "--bucket", "b"}},
