@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/replicate"
 )
 
@@ -387,4 +389,43 @@ func cmpText(s string) string {
 		return "not dropped"
 	}
 	return s
+}
+
+// writePlan prints the plan, and with --source-db the replication preflight after it (the
+// JSON's "replication"): what 'replicate start' would refuse, each with its fix.
+func writePlan(ctx context.Context, g *globalOptions, p *plan.Plan, src, dst *pgx.Conn) error {
+	var pf *replicate.Preflight
+	if src != nil {
+		var err error
+		if pf, err = replicate.CheckAll(ctx, src, dst, []string{"items"}, false); err != nil {
+			return fmt.Errorf("replication preflight: %w", err)
+		}
+	}
+	if g.JSON {
+		return writeJSON(g, struct {
+			*plan.Plan
+			Replication *replicate.Preflight `json:"replication,omitempty"`
+		}{p, pf})
+	}
+	if err := p.WriteText(g.stdout); err != nil || pf == nil {
+		return err
+	}
+	var b strings.Builder
+	verdict := "ready"
+	if !pf.Ready {
+		verdict = "NOT ready"
+	}
+	fmt.Fprintf(&b, "\nReplication preflight (replicate start): %s\n", verdict)
+	for _, c := range pf.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "  %s %-6s %-28s %s\n", mark, c.Side, c.Name, c.Detail)
+		if c.Fix != "" {
+			fmt.Fprintf(&b, "       fix: %s\n", c.Fix)
+		}
+	}
+	_, err := io.WriteString(g.stdout, b.String())
+	return err
 }
