@@ -371,6 +371,11 @@ func TestReplicateKilledStartRestarts(t *testing.T) {
 		err := dst.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE done_at IS NOT NULL) FROM ragmigrate.copy_parts`).Scan(&done)
 		return err == nil && done >= 2
 	}, time.Minute, 20*time.Millisecond, "no part was loaded: %s", stderr)
+	// Cutover is refused while the load runs.
+	r := ragmigrate(t, b.env, b.args("cutover")...)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "'replicate start' is still in its load phase")
+	require.Nil(t, cmd.ProcessState, "the start was still loading when cutover was refused")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	cmd.Wait()
 	var killedSlot string
@@ -379,7 +384,7 @@ func TestReplicateKilledStartRestarts(t *testing.T) {
 	require.Positive(t, queryInt(t, dst, `SELECT count(*) FROM items`), "and a partial load")
 	w.waitOps(t, 10)
 
-	r := ragmigrate(t, b.env, b.args("start", "--json")...)
+	r = ragmigrate(t, b.env, b.args("start", "--json")...)
 	require.Zero(t, r.code, r.stderr)
 	var rep startReport
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)

@@ -171,12 +171,15 @@ func checkTarget(ctx context.Context, dst *pgx.Conn, tables []string, createMiss
 	}
 	p.add(c)
 	for _, t := range tables {
-		var found bool
-		if err := dst.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&found); err != nil {
+		var found, rows bool
+		if err := dst.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, CASE WHEN to_regclass($1) IS NULL THEN false ELSE
+			(xpath('/row/c/text()', query_to_xml(format('SELECT EXISTS (SELECT 1 FROM %s) AS c', to_regclass($1)), false, true, '')))[1]::text::bool END`, t).Scan(&found, &rows); err != nil {
 			return fmt.Errorf("look up table %s: %w", t, err)
 		}
-		c := Check{Side: "target", Name: "table " + t, OK: found, Detail: "exists"}
+		c := Check{Side: "target", Name: "table " + t, OK: found, Detail: "exists, empty"}
 		switch {
+		case found && rows:
+			c.Detail = "exists and holds rows: start refuses it unless --empty-target (which deletes them)"
 		case !found && createMissing:
 			c.OK, c.Detail = true, "will be created with the source's columns (--create-missing)"
 		case !found:
