@@ -253,7 +253,7 @@ func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globa
 		return err
 	}
 	defer w.Close(context.WithoutCancel(ctx))
-	for {
+	for looks := 0; ; {
 		s, err := w.Read(ctx)
 		if err != nil {
 			if o.Watch && ctx.Err() != nil {
@@ -264,8 +264,12 @@ func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globa
 		if g.JSON {
 			err = writeJSON(g, s)
 		} else {
+			if o.Watch && looks > 0 {
+				fmt.Fprintln(g.stdout)
+			}
 			err = s.WriteText(g.stdout)
 		}
+		looks++
 		if err != nil || !o.Watch {
 			return err
 		}

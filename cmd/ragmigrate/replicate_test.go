@@ -375,11 +375,11 @@ func TestReplicateKilledStartRestarts(t *testing.T) {
 	r := ragmigrate(t, b.env, b.args("cutover")...)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "'replicate start' is still in its load phase")
-	require.Nil(t, cmd.ProcessState, "the start was still loading when cutover was refused")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	cmd.Wait()
-	var killedSlot string
-	require.NoError(t, dst.QueryRow(t.Context(), `SELECT params->>'slot' FROM ragmigrate.runs WHERE kind = 'replicate'`).Scan(&killedSlot))
+	var killedSlot, phase string
+	require.NoError(t, dst.QueryRow(t.Context(), `SELECT params->>'slot', phase FROM ragmigrate.runs WHERE kind = 'replicate'`).Scan(&killedSlot, &phase))
+	require.Equal(t, "load", phase, "the start was still loading when cutover was refused and when it was killed")
 	require.EqualValues(t, 1, queryInt(t, src, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, killedSlot), "the killed start left its slot")
 	require.Positive(t, queryInt(t, dst, `SELECT count(*) FROM items`), "and a partial load")
 	w.waitOps(t, 10)

@@ -117,6 +117,9 @@ func dropAll(ctx context.Context, src, dst *pgx.Conn, n Names, log *slog.Logger)
 		if d.Slot, err = dropSlot(ctx, src, n.Slot, log); err != nil {
 			errs = append(errs, fmt.Errorf("source: %w", err))
 		}
+		if d.Slot == "absent" && d.Subscription == "dropped" {
+			d.Slot = "dropped with the subscription"
+		}
 	}
 	if n.Publication != "" {
 		var exists bool
