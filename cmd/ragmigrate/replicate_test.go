@@ -329,7 +329,10 @@ func TestReplicateWithWriter(t *testing.T) {
 	require.Contains(t, r.stdout, "WARNING: the slot retains", "the load's WAL is over 1MB")
 	require.NotContains(t, r.stdout+r.stderr, "ragmigrate-local-secret")
 
-	// Refused while streaming: a second start.
+	// Refused while streaming: dropping the journal, which names the slot, and a second start.
+	r = ragmigrate(t, b.env, "cleanup", "--yes", "--target-db", b.dst)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "is not finished: run 'ragmigrate replicate cutover' or 'replicate abort' first")
 	r = ragmigrate(t, b.env, b.args("start")...)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "is already streaming")

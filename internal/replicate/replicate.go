@@ -205,3 +205,17 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on by default).
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Unfinished returns the newest replication run when it is not finished (its slot may exist:
+// cutover or abort must run before the journal, which names the slot, is dropped); nil when
+// there is none.
+func Unfinished(ctx context.Context, dst *pgx.Conn) (*Run, error) {
+	r, err := latestRun(ctx, dst)
+	if errors.Is(err, ErrNoRun) {
+		return nil, nil
+	}
+	if err != nil || !journal.Unfinished(&r.Run) {
+		return nil, err
+	}
+	return r, nil
+}
