@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 // replicateBundle is a copy bundle (a seeded source, a fresh v1 target) with the replicate
@@ -435,11 +438,21 @@ func TestReplicateAbort(t *testing.T) {
 	require.Equal(t, exitFailure, r.code)
 	require.Contains(t, r.stderr, "no replication run in the target's journal")
 
-	unreachable := "postgres://postgres:sekrit-publisher-pw@127.0.0.1:1/" + b.srcName + "?sslmode=disable&connect_timeout=5"
+	password := "sekrit-" + stacktest.Suffix()
+	unreachable := "postgres://postgres:" + password + "@127.0.0.1:1/" + b.srcName + "?sslmode=disable&connect_timeout=5"
 	r = ragmigrate(t, b.env, b.args("start", "--publisher-url", unreachable)...)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "create subscription")
-	require.NotContains(t, r.stdout+r.stderr, "sekrit-publisher-pw")
+	require.NotContains(t, r.stdout+r.stderr, password)
+	// Nor in the target server's log, which logs a failing statement's text by default (the
+	// local stack writes it next to the data directory).
+	var dataDir string
+	require.NoError(t, dst.QueryRow(t.Context(), `SHOW data_directory`).Scan(&dataDir))
+	serverLog, err := os.ReadFile(dataDir + ".log")
+	require.NoError(t, err)
+	// (Not require.Contains: a failure would print the whole shared server log.)
+	require.True(t, strings.Contains(string(serverLog), "could not connect to the publisher"), "the failure is in the target server's log")
+	require.False(t, strings.Contains(string(serverLog), password), "the target server's log holds the publisher's password")
 	require.Contains(t, r.stdout, "removed again: subscription absent, slot dropped, publication dropped")
 	slots, pubs, subs := b.replicationObjects(t)
 	require.Zero(t, slots+pubs+subs, "a failed start leaves nothing behind")
@@ -472,7 +485,7 @@ func TestReplicateAbort(t *testing.T) {
 	require.Contains(t, r.stdout, "slot absent, publication absent")
 
 	// Preflight: a table without a primary key is refused with the fix.
-	_, err := connectTest(t, b.src).Exec(t.Context(), `CREATE TABLE nokey (x int); INSERT INTO nokey VALUES (1)`)
+	_, err = connectTest(t, b.src).Exec(t.Context(), `CREATE TABLE nokey (x int); INSERT INTO nokey VALUES (1)`)
 	require.NoError(t, err)
 	r = ragmigrate(t, b.env, b.args("start", "--tables", "items,nokey", "--create-missing")...)
 	require.Equal(t, exitFailure, r.code, r.stderr)

@@ -264,8 +264,14 @@ func start(ctx context.Context, cfg StartConfig, src, dst *pgx.Conn, runID int64
 	if err := journal.SetPhase(ctx, dst, runID, PhaseSubscribe); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	// The statement holds the source's password: it is never logged, and an error quoting it is
-	// redacted by the caller.
+	// The statement holds the source's password: ragmigrate never logs it, and an error quoting
+	// it is redacted by the caller. The server would log it too, as the text of a failing
+	// statement (log_min_error_statement) or of any DDL (log_statement = ddl): both are turned
+	// off for this statement. They are superuser settings, which CREATE SUBSCRIPTION needs anyway.
+	if _, err := dst.Exec(ctx, `SET log_min_error_statement = panic; SET log_statement = none`); err != nil {
+		return fmt.Errorf("target: keep the subscription's password out of the server log: %w", err)
+	}
+	defer dst.Exec(context.WithoutCancel(ctx), `RESET log_min_error_statement; RESET log_statement`)
 	_, err = dst.Exec(ctx, `CREATE SUBSCRIPTION `+ident(n.Subscription)+` CONNECTION `+quoteLiteral(info)+
 		` PUBLICATION `+ident(n.Publication)+` WITH (create_slot = false, slot_name = `+quoteLiteral(n.Slot)+
 		`, copy_data = false, enabled = true)`)
