@@ -464,10 +464,34 @@ func TestReplicateAbort(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "subscription absent, slot absent, publication absent")
 
+	// Ctrl-C during the load: the start stops, removes what it created and exits 130.
 	cmd, stderr := startRagmigrate(t, b.env, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
 	require.Eventually(t, func() bool {
 		var n int64
 		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running'`).Scan(&n)
+		return err == nil && n == 1
+	}, time.Minute, 20*time.Millisecond, "the load never started: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("start did not stop within a minute of SIGINT: %s", stderr)
+	}
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "an interrupted start leaves nothing behind: %s", stderr)
+	r = ragmigrate(t, b.env, "status", "--target-db", b.dst)
+	require.Zero(t, r.code, r.stderr)
+	require.Regexp(t, `replicate +items +interrupted +load +slot ragmigrate_r\d+_[0-9a-f]{6}`, r.stdout)
+
+	// kill -9 during the load: abort removes what the killed start left.
+	last := queryInt(t, dst, `SELECT max(id) FROM ragmigrate.runs`)
+	cmd, stderr = startRagmigrate(t, b.env, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
+	require.Eventually(t, func() bool {
+		var n int64
+		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running' AND id > $1`, last).Scan(&n)
 		return err == nil && n == 1
 	}, time.Minute, 20*time.Millisecond, "the load never started: %s", stderr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))

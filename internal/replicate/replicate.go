@@ -66,9 +66,19 @@ func newNames(runID int64, tables []string, emptied bool) Names {
 	return Names{Slot: name, Publication: name, Subscription: name, Tables: tables, Emptied: emptied}
 }
 
-// runProgress is the status row of a replication run: its phase says it all, and its slot.
-func runProgress(_ context.Context, _ journal.DB, _ int64) (journal.Progress, error) {
-	return journal.Progress{}, nil
+// runProgress is the status row of a replication run: its phase says where it is; the row names
+// its slot (also the publication's and subscription's name) and the copy run that loaded it.
+func runProgress(ctx context.Context, db journal.DB, runID int64) (journal.Progress, error) {
+	var n Names
+	if err := db.QueryRow(ctx, `SELECT params FROM ragmigrate.runs WHERE id = $1`, runID).Scan(&n); err != nil {
+		return journal.Progress{}, fmt.Errorf("replication run %d: %w", runID, err)
+	}
+	p := journal.Progress{Text: "slot " + n.Slot, Fields: map[string]any{"slot": n.Slot}}
+	if n.CopyRunID != 0 {
+		p.Text += fmt.Sprintf(", loaded by run %d", n.CopyRunID)
+		p.Fields["copy_run_id"] = n.CopyRunID
+	}
+	return p, nil
 }
 
 // Options are what every replicate command shares.
