@@ -24,7 +24,7 @@ DEMO_COPY_DB := ragmigrate_copy
 DEMO_SNAPSHOT    := bedrockchatstack-vectorstore-final-snapshot
 DEMO_SNAPSHOT_DB := ragmigrate_snapshot_copy
 
-.PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory
+.PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory bench-replicate
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -127,7 +127,11 @@ bench-loaders: ## text extraction MB/s per upload type on the seeded corpus
 bench-memory: ## peak RSS of reading one large upload per type (MEM_TEXT_MB of text, default 8)
 	@bash scripts/bench-memory.sh
 
-bench: bench-copy bench-reembed bench-loaders bench-memory ## every benchmark
+bench-replicate: stack-up ## replicate start vs a native subscription (copy_data = true) on BENCH_ROWS rows; cut-over pause with a writer running
+	@bash scripts/install-bench.sh
+	@$(WITH_STACK) bash scripts/bench-replicate.sh
+
+bench: bench-copy bench-reembed bench-loaders bench-memory bench-replicate ## every benchmark
 
 test: stack-up vet ## all tests, with the race detector, against the local stack; then every fuzz target briefly
 	@$(WITH_STACK) go test $(DEV_TAGS) -race -count=1 -timeout 30m ./...

@@ -37,8 +37,9 @@ func TestRootHelpSaysOnlyWhatExists(t *testing.T) {
 	t.Parallel()
 	r := ragmigrate(t, nil, "--help")
 	require.Zero(t, r.code, r.stderr)
-	require.NotContains(t, r.stdout, "or by live replication", "replication does not exist yet")
-	require.Contains(t, r.stdout, "Live replication with a cut-over is planned, not yet available")
+	require.NotContains(t, r.stdout, "planned, not yet available", "replication exists now")
+	require.Contains(t, r.stdout, "logical replication with a guarded\ncut-over (replicate)")
+	require.Contains(t, r.stdout, "replicate   ")
 }
 
 // TestMessagesAreTrue walks a seeded deployment through every command with --json, in each branch

@@ -202,11 +202,8 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if err := checkScope(p, o, g); err != nil {
 		return err
 	}
-	if g.JSON {
-		return writeJSON(g, p)
-	}
 	p.EveryBot = o.PerBot
-	return p.WriteText(g.stdout)
+	return writePlan(ctx, g, p, po.Source, po.Target)
 }
 
 // checkScope refuses --bot and --user ids that match no bot item in --table: a typo would select

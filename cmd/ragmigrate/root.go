@@ -193,8 +193,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long: `ragmigrate moves a RAG chat platform's knowledge store — pgvector rows in PostgreSQL, bots in a
 DynamoDB table, documents in an S3 bucket, embeddings from Amazon Bedrock — to a new database
 cluster: by re-embedding from the sources (reembed), or by copying the vectors from the old cluster
-or its restored snapshot (copy; 'snapshot restore' restores one, 'snapshot cleanup' deletes it).
-Live replication with a cut-over is planned, not yet available.
+or its restored snapshot (copy; 'snapshot restore' restores one, 'snapshot cleanup' deletes it),
+or live, by a bulk load plus logical replication with a guarded cut-over (replicate).
 Its first users run Bedrock Chat (aws-samples) through the v0 → v1 upgrade, which replaces the
 Aurora cluster and deletes every vector.
 
@@ -247,5 +247,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newSnapshotCommand(g))
 	root.AddCommand(newIAMPolicyCommand(g))
 	root.AddCommand(newRemoteCommand(g))
+	root.AddCommand(newReplicateCommand(g))
 	return root
 }

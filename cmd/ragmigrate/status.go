@@ -11,6 +11,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
+	"github.com/ragmigrate/ragmigrate/internal/replicate"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -110,7 +111,8 @@ func newCleanupCommand(g *globalOptions) *cobra.Command {
 		Short: "Drop the journal (schema ragmigrate) from the target once the migration is over",
 		Long: `Cleanup drops the schema ragmigrate — runs, bot jobs, copy parts — from --target-db. The migrated
 rows in items are not touched. After it, a reembed or copy starts from scratch. It asks first
-(--yes for scripts) and refuses while another run holds the target's lock.`,
+(--yes for scripts) and refuses while another run holds the target's lock, and while a replication
+run is not finished (the journal names its slot: cutover or abort it first).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -128,6 +130,12 @@ rows in items are not touched. After it, a reembed or copy starts from scratch. 
 				return err
 			}
 			if exists {
+				// The journal names a live replication's slot: without it abort cannot find the slot.
+				if r, err := replicate.Unfinished(ctx, conn); err != nil {
+					return err
+				} else if r != nil {
+					return fmt.Errorf("replication run %d (slot %s) is not finished: run 'ragmigrate replicate cutover' or 'replicate abort' first", r.ID, r.Names.Slot)
+				}
 				if err := g.confirm("Drop the ragmigrate journal (schema ragmigrate) from the target?"); err != nil {
 					return err
 				}

@@ -113,6 +113,11 @@ var flagRules = map[string]flagRule{
 	"--memory":        {ok: []string{""}},
 	"--poll-interval": {},
 	"--stop-wait":     {},
+	// replicate.
+	"replicate start --publisher-url":  free,
+	"replicate status --interval":      {},
+	"replicate status --warn-retained": {},
+	"replicate cutover --timeout":      {},
 
 	// dev.
 	"--dir": free, "--dynalite-dir": free, "--ecs-binary": free, "--ecs-task-env-file": free, "--addr": free, "--web-url": free,
@@ -175,7 +180,11 @@ func walkBase(t *testing.T) map[string][][]string {
 		// Probes go before the "--" (see withFlag).
 		"remote": {{"--image", "i", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
 			"--task-role", "r", "--execution-role", "r", "--log-group", "g", "--", "status"}},
-		"dev stack env": {{"--dir", dir}},
+		"replicate start":   {{"--source-db", db, "--target-db", db, "--yes"}},
+		"replicate status":  {{"--source-db", db, "--target-db", db}},
+		"replicate cutover": {{"--source-db", db, "--target-db", db, "--yes"}},
+		"replicate abort":   {{"--source-db", db, "--target-db", db, "--yes"}},
+		"dev stack env":     {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},
 		"dev summary":       {{"--table", "t", "--bucket", "b"}},

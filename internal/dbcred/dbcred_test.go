@@ -100,7 +100,6 @@ func TestPoolSurvivesRotation(t *testing.T) {
 	var notFound *smtypes.ResourceNotFoundException
 	require.ErrorAs(t, err, &notFound)
 
-
 	// An RDS-managed secret (what 'snapshot restore' prints) holds username and password only:
 	// the endpoint comes from a password-less URL.
 	managed, _ := json.Marshal(map[string]any{"username": role, "password": "first-password"})

@@ -65,24 +65,16 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 		return nil
 	}
 
-	// One REPEATABLE READ transaction exports the snapshot and stays open until every part is
-	// copied; each part's transaction imports it, so all parts see one consistent source.
 	cleanup := context.WithoutCancel(ctx)
-	snapConn, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connSnapshot)
-	if err != nil {
-		return fmt.Errorf("source: %w", err)
+	snapshot := cfg.Snapshot
+	if snapshot == "" {
+		var release func()
+		var err error
+		if snapshot, release, err = exportSnapshot(ctx, cfg); err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer closeConn(cleanup, snapConn)
-	snapTx, err := snapConn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("source: begin snapshot: %w", err)
-	}
-	defer snapTx.Rollback(cleanup)
-	var snapshot string
-	if err := snapTx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
-		return fmt.Errorf("source: export snapshot: %w", err)
-	}
-	cfg.Logger.DebugContext(ctx, "snapshot exported", slog.String("snapshot", snapshot))
 
 	limiter := newRateLimiter(cfg.MaxRate, ratelimit.SystemClock{})
 	queue := make(chan work)

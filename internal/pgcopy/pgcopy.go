@@ -75,6 +75,10 @@ type Config struct {
 	// missing target tables with the source's columns; without it either is refused before any
 	// write (ErrNoPgvector, ErrNoTargetTable), as reembed refuses a target without the app's setup.
 	CreateMissing bool
+	// Snapshot, when set, is a snapshot already exported on the source (by the replicate
+	// strategy's CREATE_REPLICATION_SLOT … (SNAPSHOT 'export')) that every part reads instead of
+	// one this copy exports; its exporter must stay open until Copy returns.
+	Snapshot string
 	// LockWait is how long to wait for another run's lock (e.g. a killed run's sessions that the
 	// server has not reaped yet).
 	LockWait time.Duration

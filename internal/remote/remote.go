@@ -736,4 +736,3 @@ var CPUSizes = []string{"256", "512", "1024", "2048", "4096", "8192", "16384"}
 
 // AppRolePermissions is what Bedrock Chat's CDK grants the embedding task role.
 const AppRolePermissions = "bedrock:* on *, read on the document bucket and on the DB secret, sts:AssumeRole on the table access role"
-

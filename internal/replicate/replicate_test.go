@@ -1,0 +1,72 @@
+package replicate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
+)
+
+func TestSubscriptionConninfo(t *testing.T) {
+	// No t.Parallel: an operator's PGPASSWORD would fill in the password the URL lacks.
+	t.Setenv("PGPASSWORD", "")
+	for name, tc := range map[string]struct {
+		url, want, password string
+	}{
+		"URL": {"postgres://app:p%27w%5Cd@db.example:5433/old?sslmode=require&pool_max_conns=4",
+			`host='db.example' port='5433' user='app' dbname='old' password='p\'w\\d' sslmode='require' application_name='ragmigrate/subscription'`, `p'w\d`},
+		"KeyValue": {"host=10.0.0.5 user=postgres dbname=postgres password=secret sslmode=verify-full",
+			`host='10.0.0.5' port='5432' user='postgres' dbname='postgres' password='secret' sslmode='verify-full' application_name='ragmigrate/subscription'`, "secret"},
+		"NoPassword": {"postgres://app@db/old",
+			`host='db' port='5432' user='app' dbname='old' application_name='ragmigrate/subscription'`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			info, pw, err := subscriptionConninfo(tc.url)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, info, "pgx-only parameters (pool_max_conns) are not passed to libpq")
+			require.Equal(t, tc.password, pw)
+		})
+	}
+	_, _, err := subscriptionConninfo("postgres://app:hunter2@db:notaport/x")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2", "a parse error does not quote the password")
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	err := redact(errors.New(`create subscription: could not connect: password=s3cret rejected`), "s3cret")
+	require.Equal(t, "create subscription: could not connect: password=******** rejected", err.Error())
+	orig := errors.New("no secret here")
+	require.Same(t, orig, redact(orig, "s3cret"))
+	require.NoError(t, redact(nil, "x"))
+}
+
+// TestPreflightSaysHowToFix runs the preflight against a database of the stack's target
+// cluster as if it were the source: that cluster runs wal_level=replica, and its table has no
+// primary key, so both checks fail, each naming its fix.
+func TestPreflightSaysHowToFix(t *testing.T) {
+	t.Parallel()
+	ctx := stacktest.Context(t)
+	url := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, err := vectorstore.Connect(ctx, url, "test", vectorstore.Timeouts{})
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE EXTENSION vector; CREATE TABLE nokey (x int); CREATE TABLE keyed (id int PRIMARY KEY); CREATE TABLE full_ident (x int); ALTER TABLE full_ident REPLICA IDENTITY FULL`)
+	require.NoError(t, err)
+	pf, err := CheckAll(ctx, conn, (*pgx.Conn)(nil), []string{"nokey", "keyed", "full_ident", "missing"}, false)
+	require.NoError(t, err)
+	require.False(t, pf.Ready)
+	failed := pf.Failed()
+	require.Contains(t, failed, "source wal_level: wal_level=replica (fix: set wal_level = logical and restart PostgreSQL)")
+	require.Contains(t, failed, "source table nokey: no primary key and no replica identity")
+	require.Contains(t, failed, "ALTER TABLE nokey REPLICA IDENTITY FULL")
+	require.Contains(t, failed, "source table missing: does not exist")
+	require.NotContains(t, failed, "keyed")
+	require.NotContains(t, failed, "full_ident")
+	require.Equal(t, 3, strings.Count(failed, "(fix:"), failed)
+}
