@@ -87,7 +87,7 @@ var flagRules = map[string]flagRule{
 	"--queries":     {ok: []string{"0"}},
 	"--top-k":       {},
 	"--max-details": {},
-	"--expect":      {allowed: []string{"auto", "copy", "reembed"}},
+	"--expect":      {allowed: []string{"auto", "copy", "merge", "reembed"}},
 
 	// copy.
 	"--jobs":         {},

@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.OK = r.OK && r.Data.OK()
 		if r.Bots != nil {
 			r.Bots.markPreexisting(r.Data.sourceRows)
+			r.Bots.markLeftToApp(r.Data.LeftToApp)
 		}
 		for _, t := range o.Tables {
 			tr, err := compareTable(ctx, o, t)
@@ -117,7 +118,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			r.OK = r.OK && r.ContentSearch.OK()
 		default:
-			if r.Search, err = compareSearch(ctx, o); err != nil {
+			var keep func(string) bool
+			if m := r.Data.merge; m != nil {
+				keep = m.copied
+			}
+			if r.Search, err = compareSearch(ctx, o, keep); err != nil {
 				return nil, err
 			}
 			r.OK = r.OK && r.Search.OK()
