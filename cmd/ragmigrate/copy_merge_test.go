@@ -9,12 +9,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
 )
 
 // Bots of the merge tests: setupCopy's A–D, and E added to the source.
@@ -29,7 +31,7 @@ const (
 
 type mergeBundle struct {
 	*copyBundle
-	table string
+	table, bucket string
 }
 
 // setupMerge is a source with bots A–E, a bot table where A, B, E are SUCCEEDED, C is QUEUED, D
@@ -55,6 +57,9 @@ func setupMerge(t *testing.T) *mergeBundle {
 
 	clients := stacktest.AWS(t)
 	b.table = stacktest.BotTable(t, clients.DynamoDB)
+	b.bucket = stacktest.Bucket(t, clients.S3)
+	_, err = clients.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.bucket)})
+	require.NoError(t, err)
 	for id, status := range map[string]botstore.SyncStatus{botA: botstore.StatusSucceeded, botB: botstore.StatusSucceeded,
 		botC: botstore.StatusQueued, botE: botstore.StatusSucceeded, botG: botstore.StatusSucceeded} {
 		bot := &botstore.Bot{UserID: "user-" + id[len(id)-1:], ID: id, Title: "Bot " + id[len(id)-1:], Instruction: "x",
@@ -123,6 +128,30 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	src, dst := connectTest(t, b.src), connectTest(t, b.dst)
 	appBefore := botRows(t, dst, true, botB, botG)
 	require.Len(t, appBefore, 8)
+
+	// The plan says what each mode would do, bot by bot, by the rule the merge applies.
+	planArgs := []string{"plan", "--table", b.table, "--bucket", b.bucket, "--source-db", b.src, "--target-db", b.dst}
+	pj := ragmigrate(t, b.env, append(planArgs, "--json")...)
+	require.Zero(t, pj.code, pj.stderr)
+	var p plan.Plan
+	require.NoError(t, json.Unmarshal([]byte(pj.stdout), &p))
+	require.NotNil(t, p.CopyModes, pj.stdout)
+	modes := map[string]string{}
+	for _, bot := range p.CopyModes.Bots {
+		modes[bot.BotID] = bot.Copy + "/" + bot.Merge
+	}
+	require.Equal(t, map[string]string{botA: "copy/copy", botB: "overwrite/skip", botC: "copy/skip", botD: "copy/not_copied",
+		botE: "copy/copy", botG: "delete/keep"}, modes)
+	pt := ragmigrate(t, b.env, planArgs...)
+	require.Zero(t, pt.code, pt.stderr)
+	out := squash(pt.stdout)
+	require.Contains(t, out, "copy modes the target's items holds 8 rows: copy refuses it")
+	require.Contains(t, out, "copy --empty-target copies 5 bots")
+	require.Contains(t, out, "overwrites 1 bots (their 5 target rows deleted for the source's), deletes 1 bots only the target has (3 rows)")
+	require.Contains(t, out, "copy --merge copies 2 bots")
+	require.Contains(t, out, "skips 2 (rows in the target, or QUEUED/RUNNING), does not copy 1 deleted bots")
+	require.Contains(t, out, "bot "+botC+" source")
+	require.Contains(t, out, "merge: skip (SyncStatus QUEUED: the app is embedding it)")
 
 	r, rep := b.merge(t)
 	require.Zero(t, r.code, r.stderr)

@@ -147,7 +147,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"cleanup":       {{"--target-db", db, "--yes"}},
 		"inspect":       {{empty}},
 		"verify":        {{"--target-db", db, "--table", "t", "--source-db", db}},
-		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}},
+		"copy":          {{"--source-db", db, "--target-db", db, "--yes"}, {"--source-db", db, "--target-db", db, "--yes", "--merge", "--table", "t"}},
 		"dev stack env": {{"--dir", dir}},
 		"dev seed": {{"--table", "t", "--bucket", "b", "--source-db", db, "--target-db", db,
 			"--web-url", "http://127.0.0.1:1", "--yes", "--bots", "1"}},

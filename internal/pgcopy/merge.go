@@ -228,8 +228,8 @@ func RowsPerBot(ctx context.Context, db journal.DB, qualified string) (map[strin
 	return out, nil
 }
 
-// earlierMerges maps each bot of table to the newest earlier merge run that copied it.
-func earlierMerges(ctx context.Context, db journal.DB, table string) (map[string]int64, error) {
+// EarlierMerges maps each bot of table to the newest earlier merge run that copied it.
+func EarlierMerges(ctx context.Context, db journal.DB, table string) (map[string]int64, error) {
 	var has bool
 	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.copy_bots') IS NOT NULL`).Scan(&has); err != nil {
 		return nil, fmt.Errorf("look up the journal: %w", err)
@@ -298,7 +298,7 @@ func merge(ctx context.Context, cfg Config, sess *journal.Session, src, dst *pgx
 		if err != nil {
 			return nil, fmt.Errorf("target: %w", err)
 		}
-		earlier, err := earlierMerges(ctx, dst, j.targetRaw)
+		earlier, err := EarlierMerges(ctx, dst, j.targetRaw)
 		if err != nil {
 			return nil, fmt.Errorf("target: %w", err)
 		}
