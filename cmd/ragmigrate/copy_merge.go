@@ -17,6 +17,7 @@ const mergeHelp = `Merging into a serving v1 cluster (--merge, with --table):
   the old vectors are copied. --merge copies, per bot (botid in the source's items):
     - rows in the target already    → skipped: the app re-embedded it; its rows are never touched
     - SyncStatus QUEUED or RUNNING  → skipped: the app is embedding it now
+    - no knowledge in its item      → skipped: its sources were removed, old rows would be stale
     - no bot item in --table        → not copied (deleted since), unless --include-deleted
     - otherwise                     → its source rows are copied, unchanged
   Each bot is one transaction on the target that locks the table against writes (LOCK TABLE …
@@ -69,7 +70,7 @@ func mergeBots(ctx context.Context, g *globalOptions) (map[string]pgcopy.BotItem
 	}
 	bots := map[string]pgcopy.BotItem{}
 	err = botstore.New(clients.DynamoDB, g.Table).ScanBots(ctx, func(b *botstore.Bot) error {
-		bots[b.ID] = pgcopy.BotItem{SyncStatus: string(b.SyncStatus)}
+		bots[b.ID] = pgcopy.BotItem{SyncStatus: string(b.SyncStatus), NoKnowledge: b.Knowledge.Empty()}
 		return nil
 	}, func(de *botstore.DecodeError) error {
 		if _, ok := bots[de.BotID()]; !ok {

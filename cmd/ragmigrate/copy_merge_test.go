@@ -191,9 +191,10 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	require.Zero(t, v.code, v.stdout+v.stderr)
 	v.stdout = squash(v.stdout)
 	require.Contains(t, v.stdout, "expect merge: the target's journal: its newest run")
-	require.Contains(t, v.stdout, "2 bots copied by the merge, 2/2 equal · 4 bots left to the app")
+	require.Contains(t, v.stdout, "2 bots copied by the merge, 2/2 equal · 4 bots not copied (the app's, or deleted)")
 	require.Contains(t, v.stdout, "bot "+botB+" left to the app (skipped: "+pgcopy.ReasonTargetRows+")")
 	require.Contains(t, v.stdout, "bot "+botG+" left to the app (not_in_merge")
+	require.Contains(t, v.stdout, "bot "+botD+" not copied (deleted: "+pgcopy.ReasonDeleted+")")
 	asCopy := b.verify(t, "--expect", "copy")
 	require.Equal(t, exitMismatch, asCopy.code, "without the merge record the app's bots differ: %s", asCopy.stdout)
 

@@ -57,6 +57,7 @@ const (
 	ReasonTargetRows   = "rows in the target: re-embedded by the app"
 	ReasonRowsAppeared = "rows appeared in the target during the merge: the app wrote them"
 	ReasonDeleted      = "no bot item: deleted since (--include-deleted copies its rows)"
+	ReasonNoKnowledge  = "its item has no knowledge now: the app embeds nothing for it, so old rows would be stale"
 )
 
 // mergeLockTimeout bounds each wait for the table lock. While ragmigrate waits, the app's next
@@ -70,6 +71,9 @@ type BotItem struct {
 	// Malformed marks an item the app cannot read (a partial ghost written after the bot was
 	// deleted): the bot counts as deleted.
 	Malformed bool
+	// NoKnowledge marks a bot whose sources were all removed: the app's task wrote it no rows,
+	// so rows copied from the old cluster would be stale.
+	NoKnowledge bool
 }
 
 // MergeBot is one bot of a merge, or of a plan of one.
@@ -144,6 +148,8 @@ func DecideMerge(table string, source, target map[string]int64, items map[string
 			if id == "" {
 				b.Reason = "rows without a botid (--include-deleted copies them)"
 			}
+		case ok && !item.Malformed && item.NoKnowledge:
+			b.Outcome, b.Reason = BotSkipped, ReasonNoKnowledge
 		case ok && !item.Malformed && (item.SyncStatus == "QUEUED" || item.SyncStatus == "RUNNING"):
 			b.Outcome = BotSkipped
 			b.Reason = "SyncStatus " + item.SyncStatus + ": the app is embedding it"
@@ -253,7 +259,7 @@ func EarlierMerges(ctx context.Context, db journal.DB, table string) (map[string
 }
 
 // merge runs a merge after the preflight: decide, confirm, record, copy bot by bot.
-func merge(ctx context.Context, cfg Config, sess *journal.Session, src, dst *pgx.Conn, jobs []*tableJob, res *Result, start time.Time) (*Result, error) {
+func merge(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Conn, jobs []*tableJob, res *Result, start time.Time) (*Result, error) {
 	log := cfg.Logger
 	if cfg.Resume || cfg.EmptyTarget {
 		return nil, errors.New("--merge cannot be combined with --resume or --empty-target")
@@ -280,9 +286,15 @@ func merge(ctx context.Context, cfg Config, sess *journal.Session, src, dst *pgx
 			return nil, fmt.Errorf("target %s: copy run %d was interrupted, and its rows are not the app's: finish it with copy --resume, not --merge", subject(jobs), r.ID)
 		}
 	}
-	// One REPEATABLE READ transaction on the source is the snapshot every bot is read from.
+	// One REPEATABLE READ transaction on the source is the snapshot every bot is read from, on a
+	// session of its own whose COPYs the run bounds, as a plain copy's parts are.
 	cleanup := context.WithoutCancel(ctx)
-	srcTx, err := src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	srcWork, err := connect(ctx, cfg.SourceURL, cfg.Timeouts, connWork)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	defer closeConn(cleanup, srcWork)
+	srcTx, err := srcWork.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}

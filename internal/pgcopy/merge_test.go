@@ -8,15 +8,15 @@ import (
 
 // TestDecideMerge is the merge's rule, which plan shows and copy --merge applies: rows in the
 // target win over everything (the app's, or an earlier merge's), then a missing or unreadable
-// item (deleted), then QUEUED/RUNNING; the rest is copied.
+// item (deleted), then an item without knowledge, then QUEUED/RUNNING; the rest is copied.
 func TestDecideMerge(t *testing.T) {
 	t.Parallel()
-	source := map[string]int64{"copy": 3, "failed": 2, "rows": 4, "queued": 1, "running": 1, "gone": 5, "ghost": 2, "earlier": 3, "queuedrows": 2, "": 1}
+	source := map[string]int64{"copy": 3, "failed": 2, "rows": 4, "queued": 1, "running": 1, "gone": 5, "ghost": 2, "earlier": 3, "queuedrows": 2, "": 1, "emptied": 2}
 	target := map[string]int64{"rows": 7, "earlier": 3, "queuedrows": 1, "apponly": 9}
 	items := map[string]BotItem{
 		"copy": {SyncStatus: "SUCCEEDED"}, "failed": {SyncStatus: "FAILED"}, "rows": {SyncStatus: "SUCCEEDED"},
 		"queued": {SyncStatus: "QUEUED"}, "running": {SyncStatus: "RUNNING"}, "ghost": {Malformed: true},
-		"earlier": {SyncStatus: "SUCCEEDED"}, "queuedrows": {SyncStatus: "QUEUED"}, "apponly": {SyncStatus: "SUCCEEDED"},
+		"earlier": {SyncStatus: "SUCCEEDED"}, "queuedrows": {SyncStatus: "QUEUED"}, "apponly": {SyncStatus: "SUCCEEDED"}, "emptied": {SyncStatus: "SUCCEEDED", NoKnowledge: true},
 	}
 	earlier := map[string]int64{"earlier": 4}
 	for _, tc := range []struct {
@@ -25,9 +25,9 @@ func TestDecideMerge(t *testing.T) {
 		want           map[string]string
 	}{
 		{"Default", false, map[string]string{"copy": BotPending, "failed": BotPending, "rows": BotSkipped, "queued": BotSkipped,
-			"running": BotSkipped, "gone": BotDeleted, "ghost": BotDeleted, "earlier": BotCopiedBefore, "queuedrows": BotSkipped, "": BotDeleted}},
+			"running": BotSkipped, "gone": BotDeleted, "ghost": BotDeleted, "earlier": BotCopiedBefore, "queuedrows": BotSkipped, "": BotDeleted, "emptied": BotSkipped}},
 		{"IncludeDeleted", true, map[string]string{"copy": BotPending, "failed": BotPending, "rows": BotSkipped, "queued": BotSkipped,
-			"running": BotSkipped, "gone": BotPending, "ghost": BotPending, "earlier": BotCopiedBefore, "queuedrows": BotSkipped, "": BotPending}},
+			"running": BotSkipped, "gone": BotPending, "ghost": BotPending, "earlier": BotCopiedBefore, "queuedrows": BotSkipped, "": BotPending, "emptied": BotSkipped}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -210,7 +210,7 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if cfg.Merge {
-		return merge(ctx, cfg, sess, src, dst, jobs, res, start)
+		return merge(ctx, cfg, sess, dst, jobs, res, start)
 	}
 	if err := cfg.Confirm(summary(cfg, jobs, run, res)); err != nil {
 		return nil, err

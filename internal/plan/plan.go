@@ -187,7 +187,7 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 	var bots []*botstore.Bot
 	items := map[string]pgcopy.BotItem{} // every bot's, for the copy modes: a copy is table-wide
 	err := o.Bots.ScanBots(ctx, func(b *botstore.Bot) error {
-		items[b.ID] = pgcopy.BotItem{SyncStatus: string(b.SyncStatus)}
+		items[b.ID] = pgcopy.BotItem{SyncStatus: string(b.SyncStatus), NoKnowledge: b.Knowledge.Empty()}
 		if inScope(o, b.UserID, b.ID) {
 			bots = append(bots, b)
 		}

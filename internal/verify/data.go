@@ -124,7 +124,7 @@ func compareData(ctx context.Context, o Options, bots map[string]*botstore.Bot) 
 		}
 		r.MergeRun, r.merge = runID, m
 		r.Compared = []string{fmt.Sprintf("per bot the merge run %d copied, every row's id, content, source and embedding bytes, and the row counts", runID)}
-		r.NotCompared = []string{"the bots the merge left to the app (rows in the target, QUEUED or RUNNING, deleted, or not in the source): listed, their rows are the app's"}
+		r.NotCompared = []string{"the bots the merge did not copy, listed: the app's (rows in the target, QUEUED or RUNNING, or not in the source), whose rows are the app's to keep, and deleted bots"}
 		return r, compareRows(ctx, o, r, m)
 	}
 	return r, compareRows(ctx, o, r, nil)

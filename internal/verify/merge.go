@@ -95,6 +95,6 @@ func (b *BotsReport) markLeftToApp(left []LeftToApp) {
 // the app's.
 func writeMerge(p func(string, ...any), d *DataReport, verdict string) {
 	compared := d.Bots - len(d.LeftToApp)
-	p("data (source vs target, merge run %d)\t%d bots copied by the merge, %d/%d equal · %d bots left to the app · rows %d → %d · %s\t%s",
+	p("data (source vs target, merge run %d)\t%d bots copied by the merge, %d/%d equal · %d bots not copied (the app's, or deleted) · rows %d → %d · %s\t%s",
 		d.MergeRun, compared, d.EqualBots, compared, len(d.LeftToApp), d.SourceRows, d.TargetRows, round(d.Elapsed), verdict)
 }

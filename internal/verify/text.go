@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
 
 // WriteText prints the report for people: a summary line per check, then every difference.
@@ -35,7 +37,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("  not compared\t%s", c)
 		}
 		for _, l := range d.LeftToApp {
-			p("  bot %s\tleft to the app (%s: %s) · %d rows in source, %d in target", l.BotID, l.Outcome, l.Reason, l.SourceRows, l.TargetRows)
+			what := "left to the app"
+			if l.Outcome == pgcopy.BotDeleted {
+				what = "not copied"
+			}
+			p("  bot %s\t%s (%s: %s) · %d rows in source, %d in target", l.BotID, what, l.Outcome, l.Reason, l.SourceRows, l.TargetRows)
 		}
 		for _, m := range d.Mismatches {
 			p("  bot %s\t%d rows in source, %d in target", m.BotID, m.SourceRows, m.TargetRows)
@@ -123,11 +129,15 @@ func (r *Report) WriteText(w io.Writer) error {
 				pre++
 			}
 		}
+		var notes []string
 		if pre > 0 {
-			problems += fmt.Sprintf(" (%d not served by the source either)", pre)
+			notes = append(notes, fmt.Sprintf("%d not served by the source either", pre))
 		}
 		if left > 0 {
-			problems += fmt.Sprintf(" (%d the app's: left to it by the merge)", left)
+			notes = append(notes, fmt.Sprintf("%d the app's: left to it by the merge", left))
+		}
+		if len(notes) > 0 {
+			problems += " (" + strings.Join(notes, "; ") + ")"
 		}
 		p("bots (table vs target)\t%d bots, %d with knowledge · %s · %d orphan rows of %d deleted bots · %s\t%s",
 			b.Bots, b.WithKnowledge, problems, b.OrphanRows, len(b.Orphans), round(b.Elapsed), verdict(b.OK()))
