@@ -268,9 +268,26 @@ func TestCopyMergeRace(t *testing.T) {
 	}
 
 	cmd, stderr := b.start(t, "--merge", "--table", b.table)
-	require.Eventually(t, waiting, 60*time.Second, 20*time.Millisecond, "the merge waits for the app's transaction: %s", stderr)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The merge either waits for the app (the lock) or — were it to check and insert without
+	// waiting — finishes first; the rows of A below tell which.
+	var waitErr error
+	var done bool
+	require.Eventually(t, func() bool {
+		select {
+		case waitErr = <-exited:
+			done = true
+			return true
+		default:
+			return waiting()
+		}
+	}, 60*time.Second, 20*time.Millisecond, "the merge neither waits nor ends: %s", stderr)
 	require.NoError(t, appTx.Commit(ctx))
-	require.NoError(t, cmd.Wait(), stderr.String())
+	if !done {
+		waitErr = <-exited
+	}
+	require.NoError(t, waitErr, stderr.String())
 	dst := connectTest(t, b.dst)
 	require.EqualValues(t, 4, queryInt(t, dst, `SELECT count(*) FROM items WHERE botid = $1`, botA), "the app's rows only")
 	require.Zero(t, queryInt(t, dst, `SELECT count(*) FROM items WHERE botid = $1 AND content NOT LIKE 'app chunk %'`, botA))
