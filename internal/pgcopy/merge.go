@@ -3,6 +3,7 @@ package pgcopy
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -207,7 +208,8 @@ func IsMerge(r *journal.Run) bool {
 	if r == nil || r.Kind != Kind {
 		return false
 	}
-	return strings.Contains(strings.ReplaceAll(string(r.Params), " ", ""), `"merge":true`)
+	var p MergeParams
+	return json.Unmarshal(r.Params, &p) == nil && p.Merge
 }
 
 // botWhere selects one bot's rows; the empty id selects the rows without a botid.
