@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -146,8 +147,7 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	require.Zero(t, pt.code, pt.stderr)
 	out := squash(pt.stdout)
 	require.Contains(t, out, "copy modes the target's items holds 8 rows: copy refuses it")
-	require.Contains(t, out, "copy --empty-target copies 5 bots")
-	require.Contains(t, out, "overwrites 1 bots (their 5 target rows deleted for the source's), deletes 1 bots only the target has (3 rows)")
+	require.Contains(t, out, fmt.Sprintf("copy --empty-target copies all 5 bots of the source (%d rows), 1 of them over the target's rows (their 5 rows deleted), and deletes 1 bots only the target has (3 rows)", b.rows))
 	require.Contains(t, out, "copy --merge copies 2 bots")
 	require.Contains(t, out, "skips 2 (rows in the target, or QUEUED/RUNNING), does not copy 1 deleted bots")
 	require.Contains(t, out, "bot "+botC+" source")

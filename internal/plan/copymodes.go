@@ -18,9 +18,9 @@ type CopyModes struct {
 	Bots       []CopyModeBot `json:"bots"`
 	// Copy is copy --empty-target's effect (plain copy's, into an empty target).
 	Copy struct {
-		CopyBots      int   `json:"copy_bots"`
+		CopyBots      int   `json:"copy_bots"` // every bot of the source
 		CopyRows      int64 `json:"copy_rows"`
-		OverwriteBots int   `json:"overwrite_bots"` // bots with rows on both sides: the target's deleted, the source's copied
+		OverwriteBots int   `json:"overwrite_bots"` // of those, bots with rows on both sides: the target's deleted, the source's copied
 		OverwriteRows int64 `json:"overwrite_rows"` // target rows those bots lose
 		DeleteBots    int   `json:"delete_bots"`    // bots with rows only in the target: deleted
 		DeleteRows    int64 `json:"delete_rows"`
@@ -103,6 +103,8 @@ func copyModes(ctx context.Context, o Options, items map[string]pgcopy.BotItem, 
 			m.Copy.OverwriteRows += b.TargetRows
 		default:
 			b.Copy = "copy"
+		}
+		if b.SourceRows > 0 {
 			m.Copy.CopyBots++
 			m.Copy.CopyRows += b.SourceRows
 		}
@@ -139,8 +141,8 @@ func writeCopyModes(pr func(string, ...any), m *CopyModes, every bool) {
 			c.CopyBots, c.CopyRows, g.CopyBots, g.CopyRows, g.SkipBots, g.DeletedBots, g.DeletedRows)
 	} else {
 		pr("copy modes\tthe target's items holds %d rows: copy refuses it", m.TargetRows)
-		pr("  copy --empty-target\tcopies %d bots (%d rows), overwrites %d bots (their %d target rows deleted for the source's), deletes %d bots only the target has (%d rows)",
-			c.CopyBots+c.OverwriteBots, c.CopyRows, c.OverwriteBots, c.OverwriteRows, c.DeleteBots, c.DeleteRows)
+		pr("  copy --empty-target\tcopies all %d bots of the source (%d rows), %d of them over the target's rows (their %d rows deleted), and deletes %d bots only the target has (%d rows)",
+			c.CopyBots, c.CopyRows, c.OverwriteBots, c.OverwriteRows, c.DeleteBots, c.DeleteRows)
 		pr("  copy --merge\tcopies %d bots (%d rows), skips %d (rows in the target, or QUEUED/RUNNING), does not copy %d deleted bots (%d rows; --include-deleted does), keeps %d bots only the target has",
 			g.CopyBots, g.CopyRows, g.SkipBots, g.DeletedBots, g.DeletedRows, g.KeepBots)
 	}
