@@ -191,7 +191,7 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	require.Zero(t, v.code, v.stdout+v.stderr)
 	v.stdout = squash(v.stdout)
 	require.Contains(t, v.stdout, "expect merge: the target's journal: its newest run")
-	require.Contains(t, v.stdout, "2 bots copied by the merge, 2/2 equal · 4 bots not copied (the app's, or deleted)")
+	require.Contains(t, v.stdout, "2 bots the merge copied compared, 2/2 equal · 4 bots not compared (the app's, or deleted)")
 	require.Contains(t, v.stdout, "bot "+botB+" left to the app (skipped: "+pgcopy.ReasonTargetRows+")")
 	require.Contains(t, v.stdout, "bot "+botG+" left to the app (not_in_merge")
 	require.Contains(t, v.stdout, "bot "+botD+" not copied (deleted: "+pgcopy.ReasonDeleted+")")
@@ -207,7 +207,7 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	require.Equal(t, botRows(t, src, false, botA, botE), botRows(t, dst, false, botA, botE))
 	v = b.verify(t)
 	require.Zero(t, v.code, v.stdout+v.stderr)
-	require.Contains(t, v.stdout, "2 bots copied by the merge, 2/2 equal")
+	require.Contains(t, v.stdout, "2 bots the merge copied compared, 2/2 equal")
 
 	// --include-deleted copies the deleted bot's rows, and only those.
 	r, rep = b.merge(t, "--include-deleted")
@@ -218,6 +218,22 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	require.Equal(t, appBefore, botRows(t, dst, true, botB, botG), "the app's rows untouched")
 	v = b.verify(t)
 	require.Zero(t, v.code, v.stdout+v.stderr)
+
+	// The app re-embeds A after the merge (new ids): A is the app's now, not a mismatch. A copied
+	// bot that lost a row is one.
+	_, err := dst.Exec(stacktest.Context(t), `DELETE FROM items WHERE botid = $1`, botA)
+	require.NoError(t, err)
+	_, err = dst.Exec(stacktest.Context(t), `INSERT INTO items SELECT 'N' || lpad(i::text, 25, '0'), $1, 'new ' || i, 's3://b/new.pdf',
+		array_fill(i::real, ARRAY[1024])::vector FROM generate_series(1, 2) i`, botA)
+	require.NoError(t, err)
+	v = b.verify(t)
+	require.Zero(t, v.code, v.stdout+v.stderr)
+	require.Contains(t, squash(v.stdout), "bot "+botA+" left to the app (replaced: copied by the merge, re-embedded by the app since")
+	_, err = dst.Exec(stacktest.Context(t), `DELETE FROM items WHERE id = (SELECT min(id) FROM items WHERE botid = $1)`, botE)
+	require.NoError(t, err)
+	v = b.verify(t)
+	require.Equal(t, exitMismatch, v.code, v.stdout+v.stderr)
+	require.Contains(t, squash(v.stdout), "bot "+botE+" 20 rows in source, 19 in target")
 }
 
 // TestCopyMergeRefusals: --merge with --empty-target (which would delete the rows a merge keeps),
@@ -314,5 +330,5 @@ func TestCopyMergeRace(t *testing.T) {
 	v := b.verify(t)
 	require.Zero(t, v.code, v.stdout+v.stderr)
 	require.Contains(t, squash(v.stdout), "bot "+botA+" left to the app (skipped: "+pgcopy.ReasonTargetRows)
-	require.Contains(t, squash(v.stdout), "2 bots copied by the merge, 2/2 equal", "D, copied after the kill, and E")
+	require.Contains(t, squash(v.stdout), "2 bots the merge copied compared, 2/2 equal", "D, copied after the kill, and E")
 }

@@ -82,6 +82,8 @@ type BotMismatch struct {
 	MovedIn    []RowMove   `json:"moved_in,omitempty"`  // rows of another bot now under this one
 	// More counts ids left out of the lists above (Options.MaxDetails).
 	More int `json:"more,omitempty"`
+
+	shared int // rows of this bot with the same id on both sides
 }
 
 // RowChange is a row present on both sides with different columns.
@@ -177,6 +179,15 @@ func compareRows(ctx context.Context, o Options, r *DataReport, m *mergeRecord) 
 			return fmt.Errorf("verify data: %w", err)
 		}
 		r.Mismatches = mm
+		if m != nil {
+			r.Mismatches = slices.DeleteFunc(r.Mismatches, func(b BotMismatch) bool {
+				if l, ok := m.replaced(b); ok {
+					r.LeftToApp = append(r.LeftToApp, l)
+					return true
+				}
+				return false
+			})
+		}
 	}
 	r.Elapsed = time.Since(start)
 	return nil
@@ -224,6 +235,7 @@ func drillDown(ctx context.Context, o Options, bots []string, src, dst map[strin
 			byBot[s.BotID].MovedOut = append(byBot[s.BotID].MovedOut, mv)
 			byBot[d.BotID].MovedIn = append(byBot[d.BotID].MovedIn, mv)
 		default:
+			byBot[s.BotID].shared++
 			var cols []string
 			for _, c := range []struct {
 				name string

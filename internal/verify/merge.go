@@ -47,6 +47,20 @@ func (m *mergeRecord) leftToApp(id string, sourceRows, targetRows int64) LeftToA
 	return l
 }
 
+// OutcomeReplaced is a bot the merge copied whose rows the app has since replaced.
+const OutcomeReplaced = "replaced"
+
+// replaced tells whether a copied bot that differs was re-embedded by the app after the merge:
+// the app's task deletes a bot's rows and writes new ones under new ids, so none of the target's
+// rows keeps a source id. A copy that went wrong keeps some, or leaves the bot without rows.
+func (m *mergeRecord) replaced(b BotMismatch) (LeftToApp, bool) {
+	if b.TargetRows == 0 || b.shared > 0 || len(b.MovedIn) > 0 || len(b.MovedOut) > 0 {
+		return LeftToApp{}, false
+	}
+	return LeftToApp{BotID: b.BotID, Outcome: OutcomeReplaced, SourceRows: b.SourceRows, TargetRows: b.TargetRows,
+		Reason: "copied by the merge, re-embedded by the app since: none of its rows in the target is the source's"}, true
+}
+
 // readMerge reads the bots of merge run runID into the items table.
 func readMerge(ctx context.Context, o Options, runID int64) (*mergeRecord, error) {
 	bots, err := pgcopy.MergeBots(ctx, o.Target, runID)
@@ -95,6 +109,6 @@ func (b *BotsReport) markLeftToApp(left []LeftToApp) {
 // the app's.
 func writeMerge(p func(string, ...any), d *DataReport, verdict string) {
 	compared := d.Bots - len(d.LeftToApp)
-	p("data (source vs target, merge run %d)\t%d bots copied by the merge, %d/%d equal · %d bots not copied (the app's, or deleted) · rows %d → %d · %s\t%s",
+	p("data (source vs target, merge run %d)\t%d bots the merge copied compared, %d/%d equal · %d bots not compared (the app's, or deleted) · rows %d → %d · %s\t%s",
 		d.MergeRun, compared, d.EqualBots, compared, len(d.LeftToApp), d.SourceRows, d.TargetRows, round(d.Elapsed), verdict)
 }

@@ -120,7 +120,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		default:
 			var keep func(string) bool
 			if m := r.Data.merge; m != nil {
-				keep = m.copied
+				// The bots the merge copied and the app has not replaced since.
+				left := map[string]bool{}
+				for _, l := range r.Data.LeftToApp {
+					left[l.BotID] = true
+				}
+				keep = func(id string) bool { return m.copied(id) && !left[id] }
 			}
 			if r.Search, err = compareSearch(ctx, o, keep); err != nil {
 				return nil, err
