@@ -33,6 +33,7 @@ const (
 type mergeBundle struct {
 	*copyBundle
 	table, bucket string
+	dynamo        *dynamodb.Client
 }
 
 // setupMerge is a source with bots A–E, a bot table where A, B, E are SUCCEEDED, C is QUEUED, D
@@ -61,16 +62,27 @@ func setupMerge(t *testing.T) *mergeBundle {
 	b.bucket = stacktest.Bucket(t, clients.S3)
 	_, err = clients.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.bucket)})
 	require.NoError(t, err)
+	b.dynamo = clients.DynamoDB
 	for id, status := range map[string]botstore.SyncStatus{botA: botstore.StatusSucceeded, botB: botstore.StatusSucceeded,
 		botC: botstore.StatusQueued, botE: botstore.StatusSucceeded, botG: botstore.StatusSucceeded} {
-		bot := &botstore.Bot{UserID: "user-" + id[len(id)-1:], ID: id, Title: "Bot " + id[len(id)-1:], Instruction: "x",
-			EmbeddingParams: botstore.EmbeddingParams{ChunkSize: 1000, ChunkOverlap: 200}, GenerationParams: botstore.DefaultGenerationParams(),
-			MaxResults: 20, SyncStatus: status,
-			Knowledge: botstore.Knowledge{SourceURLs: []string{}, SitemapURLs: []string{}, Filenames: []string{"doc.pdf"}}}
-		_, err := clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(b.table), Item: bot.Item()})
-		require.NoError(t, err)
+		b.putBot(t, id, status, true)
 	}
 	return b
+}
+
+// putBot writes bot id's item, with one file of knowledge or none.
+func (b *mergeBundle) putBot(t *testing.T, id string, status botstore.SyncStatus, knowledge bool) {
+	t.Helper()
+	files := []string{}
+	if knowledge {
+		files = []string{"doc.pdf"}
+	}
+	bot := &botstore.Bot{UserID: "user-" + id[len(id)-1:], ID: id, Title: "Bot " + id[len(id)-1:], Instruction: "x",
+		EmbeddingParams: botstore.EmbeddingParams{ChunkSize: 1000, ChunkOverlap: 200}, GenerationParams: botstore.DefaultGenerationParams(),
+		MaxResults: 20, SyncStatus: status,
+		Knowledge: botstore.Knowledge{SourceURLs: []string{}, SitemapURLs: []string{}, Filenames: files}}
+	_, err := b.dynamo.PutItem(stacktest.Context(t), &dynamodb.PutItemInput{TableName: aws.String(b.table), Item: bot.Item()})
+	require.NoError(t, err)
 }
 
 func (b *mergeBundle) merge(t *testing.T, extra ...string) (result, pgcopy.Result) {
@@ -229,11 +241,19 @@ func TestCopyMergeIntoServingTarget(t *testing.T) {
 	v = b.verify(t)
 	require.Zero(t, v.code, v.stdout+v.stderr)
 	require.Contains(t, squash(v.stdout), "bot "+botA+" left to the app (replaced: copied by the merge, re-embedded by the app since")
-	_, err = dst.Exec(stacktest.Context(t), `DELETE FROM items WHERE id = (SELECT min(id) FROM items WHERE botid = $1)`, botE)
+	// A user removes E's sources: the app's task deletes its rows and writes none.
+	b.putBot(t, botE, botstore.StatusSucceeded, false)
+	_, err = dst.Exec(stacktest.Context(t), `DELETE FROM items WHERE botid = $1`, botE)
+	require.NoError(t, err)
+	v = b.verify(t)
+	require.Zero(t, v.code, v.stdout+v.stderr)
+	require.Contains(t, squash(v.stdout), "bot "+botE+" left to the app (replaced: copied by the merge, its knowledge removed since")
+	_, err = dst.Exec(stacktest.Context(t), `DELETE FROM items WHERE id = (SELECT min(id) FROM items WHERE botid = $1)`, botD)
 	require.NoError(t, err)
 	v = b.verify(t)
 	require.Equal(t, exitMismatch, v.code, v.stdout+v.stderr)
-	require.Contains(t, squash(v.stdout), "bot "+botE+" 20 rows in source, 19 in target")
+	d := queryInt(t, src, `SELECT count(*) FROM items WHERE botid = $1`, botD)
+	require.Contains(t, squash(v.stdout), fmt.Sprintf("bot %s %d rows in source, %d in target", botD, d, d-1))
 }
 
 // TestCopyMergeRefusals: --merge with --empty-target (which would delete the rows a merge keeps),

@@ -99,8 +99,9 @@ After copy --merge (--expect merge; auto when the journal's newest run is a merg
 copy, for the bots the merge copied (its journal says which). Every other bot in the target is the
 app's — skipped because it had rows or was QUEUED/RUNNING, not copied because it was deleted, or
 not in the source — and is listed as left to the app, not compared; so is a copied bot the app
-has re-embedded since (none of its rows keeps a source id: the app writes new ones), while one
-that lost or changed rows is a mismatch. Search samples the copied bots.
+has re-embedded since (none of its rows keeps a source id: the app writes new ones) or, with
+--table, emptied because its item was deleted or lost its knowledge since; one that lost or
+changed rows is a mismatch. Search samples the copied bots.
 
 After re-embed (--expect reembed): ids and vectors are new by design and are not compared.
   data    per bot, the chunks (source, content) as multisets and the row counts; the embedding

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -123,6 +125,11 @@ func compareData(ctx context.Context, o Options, bots map[string]*botstore.Bot) 
 		m, err := readMerge(ctx, o, runID)
 		if err != nil {
 			return nil, err
+		}
+		m.items = bots
+		var params pgcopy.MergeParams
+		if json.Unmarshal(run.Params, &params) == nil {
+			m.includeDeleted = params.IncludeDeleted
 		}
 		r.MergeRun, r.merge = runID, m
 		r.Compared = []string{fmt.Sprintf("per bot the merge run %d copied, every row's id, content, source and embedding bytes, and the row counts", runID)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
@@ -29,6 +30,11 @@ type LeftToApp struct {
 type mergeRecord struct {
 	run  int64
 	bots map[string]pgcopy.MergeBot
+	// items are the bot items (with --table; nil without): a copied bot left without rows is
+	// the app's when its item is gone or has no knowledge.
+	items map[string]*botstore.Bot
+	// includeDeleted: the merge copied bots without items too, so a missing item says nothing.
+	includeDeleted bool
 }
 
 // copied tells whether the merge copied the bot (or was to copy it: a stopped merge's pending
@@ -54,11 +60,24 @@ const OutcomeReplaced = "replaced"
 // the app's task deletes a bot's rows and writes new ones under new ids, so none of the target's
 // rows keeps a source id. A copy that went wrong keeps some, or leaves the bot without rows.
 func (m *mergeRecord) replaced(b BotMismatch) (LeftToApp, bool) {
+	l := LeftToApp{BotID: b.BotID, Outcome: OutcomeReplaced, SourceRows: b.SourceRows, TargetRows: b.TargetRows}
+	if b.TargetRows == 0 && m.items != nil && len(b.MovedOut) == 0 {
+		// The app's bot_remove and its task for a bot whose sources were all removed delete the
+		// bot's rows and write none.
+		switch item, ok := m.items[b.BotID]; {
+		case !ok && !m.includeDeleted:
+			l.Reason = "copied by the merge, deleted since: the bot has no item and the app removed its rows"
+			return l, true
+		case ok && item.Knowledge.Empty():
+			l.Reason = "copied by the merge, its knowledge removed since: the app deleted its rows"
+			return l, true
+		}
+	}
 	if b.TargetRows == 0 || b.shared > 0 || len(b.MovedIn) > 0 || len(b.MovedOut) > 0 {
 		return LeftToApp{}, false
 	}
-	return LeftToApp{BotID: b.BotID, Outcome: OutcomeReplaced, SourceRows: b.SourceRows, TargetRows: b.TargetRows,
-		Reason: "copied by the merge, re-embedded by the app since: none of its rows in the target is the source's"}, true
+	l.Reason = "copied by the merge, re-embedded by the app since: none of its rows in the target is the source's"
+	return l, true
 }
 
 // readMerge reads the bots of merge run runID into the items table.
