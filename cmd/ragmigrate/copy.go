@@ -25,6 +25,9 @@ type copyOptions struct {
 	EmptyTarget   bool
 	CreateMissing bool
 	LockWait      time.Duration
+	// Merge and IncludeDeleted: copy into a serving v1 cluster (copy_merge.go).
+	Merge          bool
+	IncludeDeleted bool
 }
 
 func newCopyCommand(g *globalOptions) *cobra.Command {
@@ -51,14 +54,20 @@ v1 cluster.
      UNIQUE INDEX + ADD CONSTRAINT … USING INDEX, the btree indexes, then ivfflat/hnsw with
      maintenance_work_mem sized rows × (8 + 4·dims) × 1.3 (at most --index-memory); then ANALYZE.
 
+Into a v1 cluster the app already serves, --merge copies bot by bot and leaves the app's bots
+alone (see "Merging" below).
+
 A killed or interrupted copy continues with --resume: finished parts and indexes are kept, the
 rest is redone, each part exactly once. Resuming reads a new snapshot, so it suits a source that
 no longer changes (a restored snapshot, or the old cluster with the app stopped).
 
-Progress goes to stderr (a bar on a terminal, log lines otherwise); the report to stdout (--json).`,
+Progress goes to stderr (a bar on a terminal, log lines otherwise); the report to stdout (--json).
+
+` + mergeHelp,
 		Example: `  ragmigrate copy --source-db "$OLD" --target-db "$NEW" --yes
   ragmigrate copy --jobs 4 --index-memory 8GB --yes --json > copy.json
-  ragmigrate copy --resume --yes          # after a crash, a kill or Ctrl-C`,
+  ragmigrate copy --resume --yes          # after a crash, a kill or Ctrl-C
+  ragmigrate copy --merge --table "$TABLE" --yes   # into a v1 cluster users already re-embed into`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCopy(cmd.Context(), o, g)
@@ -84,6 +93,7 @@ func (o *copyOptions) AddFlags(fs *pflag.FlagSet) {
 	// The old name covered the extension only; the table used to be created without asking.
 	fs.BoolVar(&o.CreateMissing, "create-extension", false, "deprecated name of --create-missing")
 	deprecate(fs, "create-extension", "use --create-missing (it creates the vector extension and missing target tables)")
+	o.addMergeFlags(fs)
 	fs.DurationVar(&o.LockWait, "lock-wait", pgcopy.DefaultLockWait, "how long to wait for another run's lock on the target before exiting with code 4 (0: try once)")
 }
 
@@ -113,6 +123,7 @@ func (o *copyOptions) Validate(g *globalOptions) error {
 	if len(o.Tables) == 0 {
 		errs = append(errs, errors.New("--tables: name at least one table"))
 	}
+	errs = append(errs, o.validateMerge(g)...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
@@ -123,8 +134,16 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 	if err := o.Validate(g); err != nil {
 		return err
 	}
+	var bots map[string]pgcopy.BotItem
+	if o.Merge {
+		var err error
+		if bots, err = mergeBots(ctx, g); err != nil {
+			return err
+		}
+	}
 	progress, logger := g.newProgress()
 	res, err := pgcopy.Copy(ctx, pgcopy.Config{
+		Merge: o.Merge, IncludeDeleted: o.IncludeDeleted, Bots: bots,
 		SourceURL: g.SourceDB, TargetURL: g.TargetDB,
 		Tables: o.Tables, Jobs: o.Jobs,
 		PartBytes: int64(o.PartSize), IndexMemory: int64(o.IndexMemory), MaxRate: int64(o.MaxRate),

@@ -88,7 +88,7 @@ var flagRules = map[string]flagRule{
 	"--queries":     {ok: []string{"0"}},
 	"--top-k":       {},
 	"--max-details": {},
-	"--expect":      {allowed: []string{"auto", "copy", "reembed"}},
+	"--expect":      {allowed: []string{"auto", "copy", "merge", "reembed"}},
 
 	// copy.
 	"--jobs":         {},
@@ -173,7 +173,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"cleanup":          {{"--target-db", db, "--yes"}},
 		"inspect":          {{empty}},
 		"verify":           {{"--target-db", db, "--table", "t", "--source-db", db}},
-		"copy":             {{"--source-db", db, "--target-db", db, "--yes"}},
+		"copy":             {{"--source-db", db, "--target-db", db, "--yes"}, {"--source-db", db, "--target-db", db, "--yes", "--merge", "--table", "t"}},
 		"snapshot restore": {{"--latest", "--yes"}, {"--snapshot", "s", "--dry-run"}},
 		"snapshot cleanup": {{"--target-db", db, "--yes"}, {"--force", "--yes"}},
 		"iam-policy":       {{"reembed"}},

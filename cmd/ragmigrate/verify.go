@@ -31,7 +31,7 @@ type verifyOptions struct {
 }
 
 func (o *verifyOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Expect, "expect", verify.ExpectAuto, "how the target was filled, which decides what --source-db is compared by: copy (every row exactly), reembed (each bot's chunks by content) or auto (the newest run in the target's journal)")
+	fs.StringVar(&o.Expect, "expect", verify.ExpectAuto, "how the target was filled, which decides what --source-db is compared by: copy (every row exactly), merge (copy --merge: every row of the bots the merge copied, the others listed as the app's; read from the journal), reembed (each bot's chunks by content) or auto (the newest run in the target's journal)")
 	fs.StringSliceVar(&o.Tables, "tables", nil, "more tables to compare row by row by primary key, besides items (needs --source-db)")
 	fs.IntVar(&o.Queries, "queries", 20, "bots sampled for search equivalence (needs --source-db; 0 turns it off)")
 	fs.IntVar(&o.TopK, "top-k", 20, "results per search, as the app's max_results")
@@ -56,9 +56,9 @@ func (o *verifyOptions) Validate(g *globalOptions) error {
 		errs = append(errs, errors.New("--delete-orphans needs --table: orphans are rows whose bot has no item there"))
 	}
 	switch o.Expect {
-	case verify.ExpectAuto, verify.ExpectCopy, verify.ExpectReembed:
+	case verify.ExpectAuto, verify.ExpectCopy, verify.ExpectMerge, verify.ExpectReembed:
 	default:
-		errs = append(errs, fmt.Errorf("--expect %q: want auto, copy or reembed", o.Expect))
+		errs = append(errs, fmt.Errorf("--expect %q: want auto, copy, merge or reembed", o.Expect))
 	}
 	if o.Expect != verify.ExpectAuto && g.SourceDB == "" {
 		errs = append(errs, errors.New("--expect needs --source-db: it says how the target is compared with the source"))
@@ -95,6 +95,14 @@ After copy or replication (--expect copy):
           (WHERE botid = $1 ORDER BY embedding <-> $2 LIMIT --top-k) on both sides, with the ANN
           index as configured and with exact search: recall@k says whether a difference comes
           from the data or from the index. Exact search must agree; ANN differences are reported.
+
+After copy --merge (--expect merge; auto when the journal's newest run is a merge): the checks of
+copy, for the bots the merge copied (its journal says which). Every other bot in the target is the
+app's — skipped because it had rows or was QUEUED/RUNNING, not copied because it was deleted, or
+not in the source — and is listed as left to the app, not compared; so is a copied bot the app
+has re-embedded since (none of its rows keeps a source id: the app writes new ones) or, with
+--table, emptied because its item was deleted or lost its knowledge since; one that lost or
+changed rows is a mismatch. Search samples the copied bots.
 
 After re-embed (--expect reembed): ids and vectors are new by design and are not compared.
   data    per bot, the chunks (source, content) as multisets and the row counts; the embedding

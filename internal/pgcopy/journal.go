@@ -13,7 +13,7 @@ import (
 const Kind = "copy"
 
 func init() {
-	journal.Register(journal.Strategy{Kind: Kind, Schema: partsSQL, Progress: runProgress})
+	journal.Register(journal.Strategy{Kind: Kind, Schema: partsSQL + mergeBotsSQL, Progress: runProgress})
 }
 
 // partsSQL is the copy strategy's table: one row per primary-key range of a table in a run. A
@@ -44,8 +44,9 @@ func runProgress(ctx context.Context, db journal.DB, runID int64) (journal.Progr
 	if parts > 0 {
 		p.Text = fmt.Sprintf("%d/%d parts", done, parts)
 		p.Fields = map[string]any{"parts": parts, "parts_done": done}
+		return p, nil
 	}
-	return p, nil
+	return mergeProgress(ctx, db, runID)
 }
 
 // Part is one primary-key range of a table in a copy run. A nil bound is unbounded.

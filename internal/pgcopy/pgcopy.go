@@ -89,6 +89,12 @@ type Config struct {
 	Progress *progress.Progress
 	// Confirm is asked, with a summary, after the read-only preflight and before the first write.
 	Confirm func(summary string) error
+	// Merge copies into a target the app already serves, bot by bot (merge.go): only the bots
+	// without rows in the target and not QUEUED or RUNNING in Bots, leaving the target's rows and
+	// indexes in place. IncludeDeleted copies the bots without an item in Bots too.
+	Merge, IncludeDeleted bool
+	// Bots are the bot items by bot id, read from the table before the merge.
+	Bots map[string]BotItem
 }
 
 func (c *Config) defaults() {
@@ -122,6 +128,8 @@ type Result struct {
 	IndexSeconds   float64       `json:"index_seconds"`
 	AnalyzeSeconds float64       `json:"analyze_seconds"`
 	TotalSeconds   float64       `json:"total_seconds"`
+	// Merge reports a merge (Config.Merge) bot by bot.
+	Merge *MergeResult `json:"merge,omitempty"`
 }
 
 // TableResult reports one table.
@@ -204,6 +212,9 @@ func Copy(ctx context.Context, cfg Config) (*Result, error) {
 	jobs, run, err := preflight(ctx, cfg, src, dst, res)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Merge {
+		return merge(ctx, cfg, sess, dst, jobs, res, start)
 	}
 	if err := cfg.Confirm(summary(cfg, jobs, run, res)); err != nil {
 		return nil, err
@@ -342,7 +353,7 @@ func preflight(ctx context.Context, cfg Config, src, dst *pgx.Conn, res *Result)
 		return nil, nil, err
 	}
 	res.Resumed = run != nil && run.ID != 0
-	if !res.Resumed && !cfg.EmptyTarget {
+	if !res.Resumed && !cfg.EmptyTarget && !cfg.Merge {
 		for _, j := range jobs {
 			if j.rows > 0 {
 				return nil, nil, fmt.Errorf("target table %s: %w: pass --resume to continue an interrupted copy, or --empty-target to delete its rows first", j.targetRaw, ErrTargetNotEmpty)
@@ -378,6 +389,9 @@ func resumable(ctx context.Context, cfg Config, dst *pgx.Conn, jobs []*tableJob)
 		r, err := journal.LatestRun(ctx, dst, Kind, subject(jobs))
 		if err != nil && !errors.Is(err, journal.ErrNoRun) {
 			return nil, fmt.Errorf("target: %w", err)
+		}
+		if journal.Unfinished(r) && IsMerge(r) {
+			return nil, fmt.Errorf("the interrupted copy run %d is a merge: run copy --merge again (it needs no --resume)", r.ID)
 		}
 		if journal.Unfinished(r) {
 			run = r

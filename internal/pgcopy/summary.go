@@ -20,6 +20,9 @@ type Summary struct {
 // what this invocation copied of a resumed run, the indexes, and the phases' times.
 func (s *Summary) WriteText(w io.Writer) error {
 	res := s.Result
+	if res.Merge != nil {
+		return s.writeMerge(w)
+	}
 	state := "done"
 	if s.Stopped {
 		state = "stopped (re-run with --resume to continue)"

@@ -28,6 +28,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -61,17 +62,20 @@ type Options struct {
 
 // Plan is the result.
 type Plan struct {
-	Model          embed.Model   `json:"model"`
-	Exact          bool          `json:"exact"`
-	Bots           BotCounts     `json:"bots"`
-	Sources        SourceCounts  `json:"sources"`
-	Reembed        Estimate      `json:"reembed"`
-	PerBot         []BotPlan     `json:"per_bot"`
-	Malformed      []Malformed   `json:"malformed,omitempty"`
-	Target         *Preflight    `json:"target,omitempty"`
-	Copy           *CopyEstimate `json:"copy,omitempty"`
-	Recommendation string        `json:"recommendation"`
-	Reason         string        `json:"reason"`
+	Model     embed.Model   `json:"model"`
+	Exact     bool          `json:"exact"`
+	Bots      BotCounts     `json:"bots"`
+	Sources   SourceCounts  `json:"sources"`
+	Reembed   Estimate      `json:"reembed"`
+	PerBot    []BotPlan     `json:"per_bot"`
+	Malformed []Malformed   `json:"malformed,omitempty"`
+	Target    *Preflight    `json:"target,omitempty"`
+	Copy      *CopyEstimate `json:"copy,omitempty"`
+	// CopyModes (with a source and a target) says per bot what copy, copy --empty-target and
+	// copy --merge would do.
+	CopyModes      *CopyModes `json:"copy_modes,omitempty"`
+	Recommendation string     `json:"recommendation"`
+	Reason         string     `json:"reason"`
 	// EveryBot makes WriteText list every bot (--per-bot), not only those with a problem or a
 	// long chunk; PerBot, and so the JSON, always has them all.
 	EveryBot bool `json:"-"`
@@ -181,12 +185,17 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		Sources: SourceCounts{ByExt: map[string]int{}},
 	}
 	var bots []*botstore.Bot
+	items := map[string]pgcopy.BotItem{} // every bot's, for the copy modes: a copy is table-wide
 	err := o.Bots.ScanBots(ctx, func(b *botstore.Bot) error {
+		items[b.ID] = pgcopy.BotItem{SyncStatus: string(b.SyncStatus), NoKnowledge: b.Knowledge.Empty()}
 		if inScope(o, b.UserID, b.ID) {
 			bots = append(bots, b)
 		}
 		return nil
 	}, func(de *botstore.DecodeError) error {
+		if _, ok := items[de.BotID()]; !ok {
+			items[de.BotID()] = pgcopy.BotItem{Malformed: true}
+		}
 		if inScope(o, de.PK, de.BotID()) {
 			p.Malformed = append(p.Malformed, Malformed{PK: de.PK, SK: de.SK, Reason: de.Reason})
 		}
@@ -255,6 +264,19 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 	if o.Target != nil {
 		if p.Target, err = preflight(ctx, o.Target, o.Model, p.Copy); err != nil {
 			return nil, fmt.Errorf("plan: target: %w", err)
+		}
+	}
+	if p.Copy != nil && len(p.Copy.Problems) == 0 && p.Target != nil && p.Target.ItemsExists {
+		var scoped func(string) bool
+		if len(o.BotIDs)+len(o.UserIDs) > 0 {
+			inPlan := map[string]bool{}
+			for _, b := range bots {
+				inPlan[b.ID] = true
+			}
+			scoped = func(id string) bool { return inPlan[id] }
+		}
+		if p.CopyModes, err = copyModes(ctx, o, items, scoped); err != nil {
+			return nil, fmt.Errorf("plan: copy modes: %w", err)
 		}
 	}
 	p.recommend()
@@ -518,7 +540,7 @@ func preflight(ctx context.Context, conn *pgx.Conn, m embed.Model, src *CopyEsti
 			cp.problem("items.embedding is vector(%d) but the source's is vector(%d)", st.Dimensions, src.Dimensions)
 		}
 		if st.Rows > 0 {
-			cp.problem("items holds %d rows: copy refuses a non-empty target; --empty-target replaces its rows, --resume continues only an interrupted copy", st.Rows)
+			cp.problem("items holds %d rows: copy refuses a non-empty target; --empty-target replaces its rows, --merge copies only the bots without rows there (see copy modes), --resume continues only an interrupted copy", st.Rows)
 			if !priv.ItemsTruncate {
 				cp.problem("role %s lacks TRUNCATE on items, which --empty-target needs", role)
 			}

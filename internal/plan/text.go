@@ -120,6 +120,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	if m := p.CopyModes; m != nil {
+		writeCopyModes(pr, m, p.EveryBot)
+	}
 	pr("recommendation\t%s: %s", p.Recommendation, p.Reason)
 	return tw.Flush()
 }

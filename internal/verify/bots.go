@@ -41,7 +41,7 @@ func (b *BotsReport) OK() bool {
 func (b *BotsReport) Failing() int {
 	n := 0
 	for _, p := range b.Problems {
-		if !p.Preexisting {
+		if !p.Preexisting && p.LeftToApp == "" {
 			n++
 		}
 	}
@@ -57,6 +57,9 @@ type BotProblem struct {
 	// Preexisting is set for a bot with knowledge but no rows on either side (known only when a
 	// source is given): the source did not serve it either, so the migration lost nothing.
 	Preexisting bool `json:"preexisting,omitempty"`
+	// LeftToApp says why a copy --merge left the bot to the app (QUEUED or RUNNING: the app is
+	// embedding it); such a bot is the app's, not a failure of the migration.
+	LeftToApp string `json:"left_to_app,omitempty"`
 
 	noRows bool // the problem is that the target has no rows
 }

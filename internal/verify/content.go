@@ -19,6 +19,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -36,11 +37,11 @@ const (
 // resolveExpect turns ExpectAuto into what the target's journal says filled it, and says why.
 func resolveExpect(ctx context.Context, o Options) (expect, why string, err error) {
 	switch o.Expect {
-	case ExpectCopy, ExpectReembed:
+	case ExpectCopy, ExpectReembed, ExpectMerge:
 		return o.Expect, "--expect " + o.Expect, nil
 	case "", ExpectAuto:
 	default:
-		return "", "", fmt.Errorf("verify: unknown expectation %q (auto, copy or reembed)", o.Expect)
+		return "", "", fmt.Errorf("verify: unknown expectation %q (auto, copy, merge or reembed)", o.Expect)
 	}
 	run, err := journal.NewestRun(ctx, o.Target)
 	switch {
@@ -51,6 +52,8 @@ func resolveExpect(ctx context.Context, o Options) (expect, why string, err erro
 		return "", "", fmt.Errorf("verify: target: %w", err)
 	case run.Kind == ExpectReembed:
 		return ExpectReembed, fmt.Sprintf("the target's journal: its newest run (%d) is a reembed", run.ID), nil
+	case pgcopy.IsMerge(run):
+		return ExpectMerge, fmt.Sprintf("the target's journal: its newest run (%d) is a copy --merge", run.ID), nil
 	default:
 		return ExpectCopy, fmt.Sprintf("the target's journal: its newest run (%d) is a %s", run.ID, run.Kind), nil
 	}

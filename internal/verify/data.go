@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
@@ -32,6 +34,10 @@ type DataReport struct {
 	Mismatches []BotMismatch `json:"mismatches,omitempty"` // copy
 	// Content lists the bots whose chunks differ after a re-embed, expected differences included.
 	Content []BotContent `json:"content,omitempty"`
+	// MergeRun and LeftToApp, after a copy --merge: the merge run whose journal says which bots
+	// it copied (those are compared), and the target's other bots, the app's, not compared.
+	MergeRun  int64       `json:"merge_run,omitempty"`
+	LeftToApp []LeftToApp `json:"left_to_app,omitempty"`
 	// SourceVectors and TargetVectors are each side's embedding column (reembed: the vectors are
 	// new, so their dimension and health are what can be checked).
 	SourceVectors *vectorstore.VectorHealth `json:"source_vectors,omitempty"`
@@ -41,6 +47,7 @@ type DataReport struct {
 	sourceRows map[string]int64 // per bot, for the bot check
 	held       []string         // reembed: bots with rows on both sides, for the search check
 	equal      map[string]bool  // reembed: bots whose chunks are equal on both sides
+	merge      *mergeRecord     // merge: the bots it copied
 }
 
 // OK reports whether every bot's rows are equal (copy), or every bot's chunks are equal but for
@@ -77,6 +84,8 @@ type BotMismatch struct {
 	MovedIn    []RowMove   `json:"moved_in,omitempty"`  // rows of another bot now under this one
 	// More counts ids left out of the lists above (Options.MaxDetails).
 	More int `json:"more,omitempty"`
+
+	shared int // rows of this bot with the same id on both sides
 }
 
 // RowChange is a row present on both sides with different columns.
@@ -107,10 +116,31 @@ func compareData(ctx context.Context, o Options, bots map[string]*botstore.Bot) 
 		return r, compareContent(ctx, o, r, bots)
 	}
 	r.Compared = []string{"per bot, every row's id, content, source and embedding bytes, and the row counts"}
-	return r, compareRows(ctx, o, r)
+	if r.Expect == ExpectMerge {
+		run, err := newestMerge(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		runID := run.ID
+		m, err := readMerge(ctx, o, runID)
+		if err != nil {
+			return nil, err
+		}
+		m.items = bots
+		var params pgcopy.MergeParams
+		if json.Unmarshal(run.Params, &params) == nil {
+			m.includeDeleted = params.IncludeDeleted
+		}
+		r.MergeRun, r.merge = runID, m
+		r.Compared = []string{fmt.Sprintf("per bot the merge run %d copied, every row's id, content, source and embedding bytes, and the row counts", runID)}
+		r.NotCompared = []string{"the bots the merge did not copy, listed: the app's (rows in the target, QUEUED or RUNNING, or not in the source), whose rows are the app's to keep, and deleted bots"}
+		return r, compareRows(ctx, o, r, m)
+	}
+	return r, compareRows(ctx, o, r, nil)
 }
 
-func compareRows(ctx context.Context, o Options, r *DataReport) error {
+// compareRows compares every bot's rows, or after a merge (m not nil) the bots it copied.
+func compareRows(ctx context.Context, o Options, r *DataReport, m *mergeRecord) error {
 	start := time.Now()
 	var src, dst map[string]vectorstore.BotDigest
 	g, gctx := errgroup.WithContext(ctx)
@@ -139,6 +169,10 @@ func compareRows(ctx context.Context, o Options, r *DataReport) error {
 		r.SourceRows += s.Rows
 		r.TargetRows += d.Rows
 		r.sourceRows[id] = s.Rows
+		if m != nil && !m.copied(id) {
+			r.LeftToApp = append(r.LeftToApp, m.leftToApp(id, s.Rows, d.Rows))
+			continue
+		}
 		if s.Equal(d) {
 			r.EqualBots++
 			continue
@@ -152,6 +186,15 @@ func compareRows(ctx context.Context, o Options, r *DataReport) error {
 			return fmt.Errorf("verify data: %w", err)
 		}
 		r.Mismatches = mm
+		if m != nil {
+			r.Mismatches = slices.DeleteFunc(r.Mismatches, func(b BotMismatch) bool {
+				if l, ok := m.replaced(b); ok {
+					r.LeftToApp = append(r.LeftToApp, l)
+					return true
+				}
+				return false
+			})
+		}
 	}
 	r.Elapsed = time.Since(start)
 	return nil
@@ -199,6 +242,7 @@ func drillDown(ctx context.Context, o Options, bots []string, src, dst map[strin
 			byBot[s.BotID].MovedOut = append(byBot[s.BotID].MovedOut, mv)
 			byBot[d.BotID].MovedIn = append(byBot[d.BotID].MovedIn, mv)
 		default:
+			byBot[s.BotID].shared++
 			var cols []string
 			for _, c := range []struct {
 				name string

@@ -45,10 +45,11 @@ type hit struct {
 	dist float64
 }
 
-func compareSearch(ctx context.Context, o Options) (*SearchReport, error) {
+// keep, when not nil, limits the sampled bots (after a merge: the bots it copied).
+func compareSearch(ctx context.Context, o Options, keep func(botID string) bool) (*SearchReport, error) {
 	start := time.Now()
 	r := &SearchReport{TopK: o.TopK}
-	queries, err := sampleQueries(ctx, o.Source, o.Queries)
+	queries, err := sampleQueries(ctx, o.Source, o.Queries, keep)
 	if err != nil {
 		return nil, fmt.Errorf("verify search: %w", err)
 	}
@@ -91,7 +92,7 @@ type query struct {
 
 // sampleQueries picks n bots evenly over the source's bot ids and, for each, one stored vector
 // (the row with the smallest md5(id): deterministic, and not biased towards old rows).
-func sampleQueries(ctx context.Context, src *pgx.Conn, n int) ([]query, error) {
+func sampleQueries(ctx context.Context, src *pgx.Conn, n int, keep func(string) bool) ([]query, error) {
 	rows, err := src.Query(ctx, `SELECT DISTINCT rtrim(botid) FROM items WHERE botid IS NOT NULL ORDER BY 1`)
 	if err != nil {
 		return nil, err
@@ -99,6 +100,9 @@ func sampleQueries(ctx context.Context, src *pgx.Conn, n int) ([]query, error) {
 	bots, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, err
+	}
+	if keep != nil {
+		bots = slices.DeleteFunc(bots, func(id string) bool { return !keep(id) })
 	}
 	var picked []string
 	if len(bots) <= n {

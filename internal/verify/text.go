@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
 
 // WriteText prints the report for people: a summary line per check, then every difference.
@@ -21,11 +23,25 @@ func (r *Report) WriteText(w io.Writer) error {
 	if d := r.Data; d != nil && d.Expect == ExpectReembed {
 		writeContent(p, d, verdict(d.OK()))
 	} else if d != nil {
-		p("data (source vs target)\t%d bots · rows %d → %d · %d/%d bots equal · %s\t%s",
-			d.Bots, d.SourceRows, d.TargetRows, d.EqualBots, d.Bots, round(d.Elapsed), verdict(d.OK()))
+		if d.Expect == ExpectMerge {
+			writeMerge(p, d, verdict(d.OK()))
+		} else {
+			p("data (source vs target)\t%d bots · rows %d → %d · %d/%d bots equal · %s\t%s",
+				d.Bots, d.SourceRows, d.TargetRows, d.EqualBots, d.Bots, round(d.Elapsed), verdict(d.OK()))
+		}
 		p("  expect\t%s: %s", d.Expect, d.ExpectReason)
 		for _, c := range d.Compared {
 			p("  compared\t%s", c)
+		}
+		for _, c := range d.NotCompared {
+			p("  not compared\t%s", c)
+		}
+		for _, l := range d.LeftToApp {
+			what := "left to the app"
+			if l.Outcome == pgcopy.BotDeleted {
+				what = "not copied"
+			}
+			p("  bot %s\t%s (%s: %s) · %d rows in source, %d in target", l.BotID, what, l.Outcome, l.Reason, l.SourceRows, l.TargetRows)
 		}
 		for _, m := range d.Mismatches {
 			p("  bot %s\t%d rows in source, %d in target", m.BotID, m.SourceRows, m.TargetRows)
@@ -104,8 +120,24 @@ func (r *Report) WriteText(w io.Writer) error {
 	if b := r.Bots; b != nil {
 		v := b.Vectors
 		problems := fmt.Sprintf("%d problems", len(b.Problems))
-		if pre := len(b.Problems) - b.Failing(); pre > 0 {
-			problems += fmt.Sprintf(" (%d not served by the source either)", pre)
+		var pre, left int
+		for _, pr := range b.Problems {
+			switch {
+			case pr.LeftToApp != "":
+				left++
+			case pr.Preexisting:
+				pre++
+			}
+		}
+		var notes []string
+		if pre > 0 {
+			notes = append(notes, fmt.Sprintf("%d not served by the source either", pre))
+		}
+		if left > 0 {
+			notes = append(notes, fmt.Sprintf("%d the app's: left to it by the merge", left))
+		}
+		if len(notes) > 0 {
+			problems += " (" + strings.Join(notes, "; ") + ")"
 		}
 		p("bots (table vs target)\t%d bots, %d with knowledge · %s · %d orphan rows of %d deleted bots · %s\t%s",
 			b.Bots, b.WithKnowledge, problems, b.OrphanRows, len(b.Orphans), round(b.Elapsed), verdict(b.OK()))
@@ -114,6 +146,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			pre := ""
 			if pr.Preexisting {
 				pre = " · the source has no rows for it either: not a difference the migration made"
+			}
+			if pr.LeftToApp != "" {
+				pre = " · " + pr.LeftToApp
 			}
 			p("  bot %s\t%q (user %s) %s%s", pr.BotID, pr.Title, pr.UserID, pr.Problem, pre)
 		}

@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.OK = r.OK && r.Data.OK()
 		if r.Bots != nil {
 			r.Bots.markPreexisting(r.Data.sourceRows)
+			r.Bots.markLeftToApp(r.Data.LeftToApp)
 		}
 		for _, t := range o.Tables {
 			tr, err := compareTable(ctx, o, t)
@@ -117,7 +118,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			r.OK = r.OK && r.ContentSearch.OK()
 		default:
-			if r.Search, err = compareSearch(ctx, o); err != nil {
+			var keep func(string) bool
+			if m := r.Data.merge; m != nil {
+				// The bots the merge copied and the app has not replaced since.
+				left := map[string]bool{}
+				for _, l := range r.Data.LeftToApp {
+					left[l.BotID] = true
+				}
+				keep = func(id string) bool { return m.copied(id) && !left[id] }
+			}
+			if r.Search, err = compareSearch(ctx, o, keep); err != nil {
 				return nil, err
 			}
 			r.OK = r.OK && r.Search.OK()
