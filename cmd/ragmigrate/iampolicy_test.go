@@ -49,6 +49,7 @@ var notCalled = map[string]string{
 	"kms:Decrypt":                 "Secrets Manager uses the customer managed key in the caller's name",
 	"kms:GenerateDataKey":         "Secrets Manager uses the customer managed key in the caller's name",
 	"kms:CreateGrant":             "Secrets Manager uses the customer managed key in the caller's name",
+	"rds:AddTagsToResource":       "RDS checks it for the Tags of RestoreDBClusterFromSnapshot and CreateDBInstance (tag on create)",
 }
 
 var clientMethodRE = regexp.MustCompile(`(?m) github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)\.\(\*Client\)\.([A-Z][A-Za-z0-9]*)$`)

@@ -203,7 +203,7 @@ var Grants = []Grant{
 	{
 		Sid: "DescribeClusters", Commands: []string{"snapshot"},
 		Why:     "snapshot: the snapshots, the restored cluster and instance and their tags, read (describe calls are not scoped by name)",
-		Actions: []string{"rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:ListTagsForResource"},
+		Actions: []string{"rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusters", "rds:DescribeDBInstances"},
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.rds("cluster-snapshot:*"), a.rds("cluster:*"), a.rds("db:*")}
 		},
