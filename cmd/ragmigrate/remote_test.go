@@ -293,3 +293,53 @@ func TestRemoteThroughDevServeAWS(t *testing.T) {
 	require.Contains(t, task.EnvNames, "ECS_CONTAINER_METADATA_URI_V4")
 	require.NotContains(t, task.EnvNames, "RAGMIGRATE_TABLE", "only the env file's AWS_* variables")
 }
+
+// TestRemoteFromStack places the task from the stack's outputs alone, as 'make demo' does: the
+// local stack publishes BedrockChatStack (v1 outputs, its DB secret, the app's embedding task
+// definition). The cluster, subnets and security group come from the outputs, the roles and log
+// group from the app's task definition; the task gets only RAGMIGRATE_STACK and resolves the
+// table and the database secret itself (with its role, inside the VPC). A stack without a
+// needed output is an error naming it.
+func TestRemoteFromStack(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	// The published stack names its task definition family; register it in this ECS.
+	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(strings.TrimPrefix(b.env[0], "AWS_ENDPOINT_URL_ECS=")),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	_, err := client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition1A2B3C4D"), NetworkMode: types.NetworkModeAwsvpc,
+		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate}, Cpu: aws.String("1024"), Memory: aws.String("2048"),
+		TaskRoleArn:      aws.String("arn:aws:iam::000000000000:role/EmbeddingTaskRole"),
+		ExecutionRoleArn: aws.String("arn:aws:iam::000000000000:role/EmbeddingExecutionRole"),
+		ContainerDefinitions: []types.ContainerDefinition{{
+			Name: aws.String("Container"), Image: aws.String("embedding:latest"), Essential: aws.Bool(true),
+			LogConfiguration: &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
+				"awslogs-group": b.logGroup, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "embed-task"}},
+		}},
+	})
+	require.NoError(t, err)
+	// Nothing but the stack: the stack's own env names the table, bucket and databases.
+	env := append(slices.Clone(b.env), "RAGMIGRATE_TABLE=", "RAGMIGRATE_BUCKET=", "RAGMIGRATE_TARGET_DB=", "RAGMIGRATE_SOURCE_DB=")
+	r := ragmigrate(t, env, "remote", "--image", "ragmigrate:test", "--poll-interval", "100ms", "--stack", "BedrockChatStack", "--", "status")
+	require.Zero(t, r.code, r.stderr)
+	for _, want := range []string{
+		"flag=--cluster value=BedrockChatStack-EmbeddingCluster6D1A1E4B-AbCdEfGh1234 output=EmbeddingClusterNameA6A626C4",
+		"flag=--subnets value=subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002",
+		"flag=--security-groups value=sg-0e1b2e3d4d5e6f708 output=EmbeddingTaskSecurityGroupId223DB337",
+		"environment=RAGMIGRATE_STACK",
+		"needs=\"cloudformation:DescribeStacks, secretsmanager:GetSecretValue",
+	} {
+		require.Contains(t, r.stderr, want)
+	}
+	require.Contains(t, r.stdout, "flag=--target-secret", "the task resolved the stack itself (its log lines reach stdout)")
+	require.Contains(t, r.stdout, "RUN", "status's table, printed by the task")
+	st := b.sim.State()
+	require.Len(t, st.Tasks, 1)
+	td, err := client.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(st.Tasks[0].TaskDefinitionArn)})
+	require.NoError(t, err)
+	require.Equal(t, "arn:aws:iam::000000000000:role/EmbeddingTaskRole", aws.ToString(td.TaskDefinition.TaskRoleArn), "the app's task role by default")
+
+	missing := ragmigrate(t, env, "remote", "--image", "ragmigrate:test", "--stack", "BedrockChatStackV0", "--", "status")
+	require.Equal(t, exitUsage, missing.code, missing.stderr)
+	require.Contains(t, missing.stderr, "stack BedrockChatStackV0 has no output EmbeddingClusterName… (the embedding cluster): pass --cluster")
+}
