@@ -95,6 +95,10 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@$(WITH_STACK) $(BIN) status --failures
 	@echo; echo '$$ ragmigrate verify --table ... --source-db <old cluster> --target-db ...   # the re-embed against v0, by content, and bots vs target'
 	@$(WITH_STACK) $(BIN) verify --allow-private-urls || echo "(exit $$?: see the differences above)"
+	@echo; echo '$$ ragmigrate remote --stack BedrockChatStack --image ragmigrate:local -- verify   # the same, as a Fargate task in the stack'"'"'s VPC (here the ECS contract server runs it)'
+	@$(WITH_STACK) env -u RAGMIGRATE_TABLE -u RAGMIGRATE_BUCKET -u RAGMIGRATE_TARGET_DB \
+		$(BIN) remote --stack BedrockChatStack --image ragmigrate:local -- verify --allow-private-urls \
+		|| echo "(exit $$?: the task's exit code, the same as the verify above)"
 	@echo; echo '$$ ragmigrate copy --target-db <target cluster>/$(DEMO_COPY_DB) --yes   # the alternative: copy the old vectors'
 	@$(WITH_STACK) psql -qXAt "$$RAGMIGRATE_TARGET_DB" -c "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_COPY_DB)'" | grep -q 1 \
 		|| psql -qX "$$RAGMIGRATE_TARGET_DB" -c 'CREATE DATABASE $(DEMO_COPY_DB)'

@@ -66,6 +66,13 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
 		err = GrantAppRole(ctx, conn, p.Role, password)
+		if err == nil {
+			// On AWS the DB secret's user is the cluster's master user, who owns what the
+			// operator's runs create. Here those runs use the stack's superuser, so the app role
+			// is made a member of it: it has the owner's rights on the journal the superuser
+			// creates later, without being a superuser.
+			_, err = conn.Exec(ctx, "GRANT "+pgx.Identifier{conn.Config().User}.Sanitize()+" TO "+pgx.Identifier{p.Role}.Sanitize())
+		}
 		conn.Close(ctx)
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", p.Name, err)
