@@ -23,6 +23,7 @@ import (
 
 type planOptions struct {
 	sourceOptions
+	reuseOptions
 	Bots         []string
 	Users        []string
 	Model        string
@@ -62,6 +63,7 @@ func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RPM, "rpm", 0, "embedding requests per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no request budget)")
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no token budget)")
 	o.sourceOptions.AddFlags(fs)
+	o.reuseOptions.AddFlags(fs)
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
@@ -82,8 +84,10 @@ of estimating from sizes.
 With --target-db it checks the new cluster (pgvector, the items table, its rows and dimension, and
 what the role may create, write and delete there) and says for reembed and for copy whether a run
 would proceed, and if not why; with
---source-db it sizes a copy from the old cluster and recommends a strategy. It never writes, and
-it is the dry run of 'ragmigrate reembed'.`,
+--source-db it sizes a copy from the old cluster and recommends a strategy. With --reuse-from it
+reads and splits every source (as --exact) and counts, per bot and in total, the chunks whose
+vectors the old cluster holds (same bot, exact text) and those a re-embed would still embed, with
+the cost saved. It never writes, and it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.noteBudgetFlags(cmd)
@@ -126,6 +130,7 @@ func (o *planOptions) validate(g *globalOptions) []error {
 	if _, err := o.model(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, o.reuseOptions.validate(g, o.OpenAIURL != "")...)
 	return append(errs, o.sourceOptions.validate()...)
 }
 
@@ -195,6 +200,12 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		}
 		defer po.Source.Close(context.WithoutCancel(ctx))
 	}
+	reuse, closeReuse, err := o.openReuseConn(ctx, g, model)
+	if err != nil {
+		return err
+	}
+	defer closeReuse()
+	po.Reuse = reuse
 	p, err := plan.Make(ctx, po)
 	if err != nil {
 		return err
@@ -205,7 +216,8 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if g.JSON {
 		return writeJSON(g, p)
 	}
-	p.EveryBot = o.PerBot
+	// With --reuse-from every bot's reused and embedded chunks are the point of the plan.
+	p.EveryBot = o.PerBot || o.ReuseFrom != ""
 	return p.WriteText(g.stdout)
 }
 

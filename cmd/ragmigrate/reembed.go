@@ -180,6 +180,12 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err != nil {
 		return err
 	}
+	// Lookups are short: a connection per bot at once is more than they need.
+	reuse, closeReuse, err := o.openReusePool(ctx, g, min(o.Concurrency, 16), model)
+	if err != nil {
+		return err
+	}
+	defer closeReuse()
 
 	// The dry run, shown before anything is spent.
 	budget := o.budget(ctx, clients.Config, model)
@@ -196,6 +202,18 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
 	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
+	if reuse != nil {
+		refused, err := reuse.Precheck(ctx, reembed.Model{ID: model.ID, Dimensions: model.Dimensions})
+		switch {
+		case err != nil:
+			return err
+		case refused != "":
+			g.logger.WarnContext(ctx, fmt.Sprintf("reuse from %s: nothing can be reused, every chunk will be embedded: %s", reuse.From, refused))
+		default:
+			g.logger.InfoContext(ctx, fmt.Sprintf("reuse from %s: chunks its rows hold for the same bot (exact text) keep their old vectors and are not embedded, once up to %d of them, embedded again first, show they are %s's ('plan --reuse-from' counts them)",
+				reuse.From, reembed.ReuseSample, reuse.OldModel))
+		}
+	}
 	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
 		return err
 	}
@@ -226,7 +244,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
-		Params: o.params(g, model), Explicit: o.explicit,
+		Params: o.params(g, model), Explicit: o.explicit, ReuseFrom: reuse,
 	})
 	progress.Close()
 	if r := lim.Rate(); r.Discovered {
