@@ -233,3 +233,28 @@ func TestReembedReuseRefusesOtherVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestReuseFlagsValidated: the reuse flags are checked before anything is read, and a bad URL is
+// refused without being printed (it may hold a password).
+func TestReuseFlagsValidated(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t)
+	scope := []string{"--table", "rmtest-validation-none", "--bucket", "rmtest-validation-none"}
+	for _, tt := range []struct {
+		says string
+		args []string
+	}{
+		{"--reuse-model", []string{"plan", "--reuse-model", "cohere.embed-multilingual-v3"}},
+		{"--reuse-model", []string{"reembed", "--dry-run", "--reuse-from", "source-db", "--source-db", "postgres://x@127.0.0.1:1/x", "--reuse-model", "bogus"}},
+		{"--reuse-from source-db", []string{"reembed", "--dry-run", "--reuse-from", "source-db", "--source-db", ""}},
+		{"--reuse-from", []string{"plan", "--reuse-from", "postgres://u:s3cret@host:notaport/db"}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			r := ragmigrate(t, append(env, "RAGMIGRATE_SOURCE_DB="), append(tt.args, scope...)...)
+			require.Equal(t, exitUsage, r.code, r.stderr)
+			require.Contains(t, r.stderr, tt.says)
+			require.NotContains(t, r.stderr, "s3cret")
+		})
+	}
+}
