@@ -35,6 +35,10 @@ type planOptions struct {
 	Exact        bool
 	PerBot       bool
 
+	// truncate is reembed's --truncate when plan is its dry run (plan has no such flag: "" is
+	// the run's default, NONE); it decides which chunks a run would reuse.
+	truncate string
+
 	// rpmSet and tpmSet say whether --rpm and --tpm were given; the budgets not given are read
 	// from Service Quotas.
 	rpmSet, tpmSet bool
@@ -205,6 +209,10 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		return err
 	}
 	defer closeReuse()
+	if reuse != nil {
+		trunc, _ := embed.ParseTruncate(o.truncate)
+		reuse.Limit(model, trunc)
+	}
 	po.Reuse = reuse
 	p, err := plan.Make(ctx, po)
 	if err != nil {

@@ -94,6 +94,15 @@ keeps the settings recorded with it: another --model, --dimensions, --truncate, 
 given again. The report (--report, and stdout) covers the whole run, also what an interrupted
 invocation of it did. It asks before spending (--yes for scripts); --dry-run only plans. Exit status 1 when any bot failed.
 
+--reuse-from URL (or 'source-db' for --source-db) takes vectors from the old cluster, usually a
+restored snapshot, which is only read: a chunk whose bot's old rows hold exactly its text keeps the
+stored vector (bytes unchanged, the chunk's own source) and is not embedded; the others are. Before
+any bot, up to 5 such chunks of bots spread over the run are embedded again and must match their
+stored vectors (cosine >= 0.999, same length); the old model is --model unless --reuse-model says
+otherwise, and its dimensions must be the run's. If any check fails, the run says why and embeds
+every chunk. The report and the journal count reused and embedded chunks per bot; 'plan
+--reuse-from' counts them beforehand.
+
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
 --create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
@@ -158,6 +167,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	if o.DryRun {
+		o.planOptions.truncate = o.Truncate
 		return runPlan(ctx, &o.planOptions, g)
 	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
@@ -186,6 +196,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	defer closeReuse()
+	if reuse != nil {
+		// A chunk the model would reject in a plain run is sent, not reused.
+		trunc, _ := embed.ParseTruncate(o.Truncate)
+		reuse.Limit(model, trunc)
+	}
 
 	// The dry run, shown before anything is spent.
 	budget := o.budget(ctx, clients.Config, model)

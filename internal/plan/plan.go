@@ -435,7 +435,7 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 		if o.Model.MaxTokens > 0 && tokens > o.Model.MaxTokens {
 			bp.LongChunks++
 		}
-		if held[c.Text] && reembed.Reusable(c.Text) {
+		if held[c.Text] && o.Reuse.Takes(c.Text) {
 			bp.Reused++
 			bp.ReusedTokens += int64(tokens)
 		}
@@ -632,6 +632,13 @@ func copyEstimate(ctx context.Context, o Options, bots []*botstore.Bot) (*CopyEs
 
 func (p *Plan) recommend() {
 	switch {
+	case p.Reuse != nil && p.Reuse.Refused == "" && p.Reuse.Reused > 0:
+		p.Recommendation = "reembed --reuse-from"
+		p.Reason = fmt.Sprintf("the old cluster holds %d of the %d chunks a re-embed makes, with the run's model: re-embedding with --reuse-from writes the chunks as v1 splits them and pays only for the %d it does not hold ($%.4f instead of $%.4f)",
+			p.Reuse.Reused, p.Reuse.Reused+p.Reuse.Embedded, p.Reuse.Embedded, p.Reuse.CostUSD, p.Reembed.CostUSD)
+		if p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0 {
+			p.Reason += "; copy costs nothing but keeps the chunks as the old cluster holds them"
+		}
 	case p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0:
 		p.Recommendation = "copy"
 		p.Reason = fmt.Sprintf("the old cluster is reachable with %d rows of the same model: copying costs no embedding spend (re-embed ≈ $%.2f) and keeps chunks byte-identical", p.Copy.Rows, p.Reembed.CostUSD)

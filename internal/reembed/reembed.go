@@ -312,7 +312,7 @@ func (jb *Job) reuse(ctx context.Context, botID string, texts []string, out *Out
 	}
 	keys := make([]string, 0, len(texts))
 	for _, t := range texts {
-		if Reusable(t) {
+		if jb.Reuse.Takes(t) {
 			keys = append(keys, t)
 		}
 	}
@@ -321,7 +321,7 @@ func (jb *Job) reuse(ctx context.Context, botID string, texts []string, out *Out
 		return nil, fmt.Errorf("%w %s: %w", ErrReuseSource, jb.Reuse.From, err)
 	}
 	for i, t := range texts {
-		if v, ok := found[t]; ok && Reusable(t) {
+		if v, ok := found[t]; ok && jb.Reuse.Takes(t) {
 			vecs[i] = v
 			out.Reused++
 			out.ReusedTokens += int64(embed.EstimateTokens(t))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -32,6 +33,23 @@ type Reuse struct {
 	From string
 	// OldModel is the model the operator says the old vectors are from (default: the run's).
 	OldModel string
+	// MaxChars and MaxTokens, when set, are input limits of the model the run would see a chunk
+	// rejected by (see Limit): a chunk over either (tokens as EstimateTokens counts them) is not
+	// reused but sent, so that the model rejects it as in a plain run, rather than taking a
+	// vector the old cluster got by cutting the text.
+	MaxChars, MaxTokens int
+}
+
+// Takes reports whether a chunk may take its vector from the old cluster: Reusable, and within
+// the limits set (see MaxChars).
+func (r *Reuse) Takes(text string) bool {
+	if !Reusable(text) {
+		return false
+	}
+	if r.MaxChars > 0 && utf8.RuneCountInString(text) > r.MaxChars {
+		return false
+	}
+	return r.MaxTokens == 0 || embed.EstimateTokens(text) <= r.MaxTokens
 }
 
 // ReuseReport is what a run's reuse check found (this invocation's).
@@ -81,6 +99,20 @@ func (r *Reuse) Precheck(ctx context.Context, m Model) (refused string, err erro
 	return "", nil
 }
 
+// Limit sets MaxChars and MaxTokens for a run of model m with truncation t: under NONE a chunk
+// over either limit is rejected; a model that cannot cut (Titan) rejects a chunk over its token
+// window whatever --truncate says; otherwise the model cuts, as it did for the old vectors.
+func (r *Reuse) Limit(m embed.Model, t embed.Truncate) {
+	switch {
+	case t == embed.TruncateNone:
+		r.MaxChars, r.MaxTokens = m.MaxChars, m.MaxTokens
+	case !m.Truncates:
+		r.MaxChars, r.MaxTokens = 0, m.MaxTokens
+	default:
+		r.MaxChars, r.MaxTokens = 0, 0
+	}
+}
+
 // ChunksOf returns the texts of a bot's chunks as its job will make them (Job.Chunks).
 type ChunksOf func(ctx context.Context, botID string) ([]string, error)
 
@@ -120,7 +152,7 @@ func (r *Reuse) Check(ctx context.Context, m Model, emb Embedder, bots []string,
 		}
 		keys := make([]string, 0, len(texts))
 		for _, t := range texts {
-			if Reusable(t) {
+			if r.Takes(t) {
 				keys = append(keys, t)
 			}
 		}

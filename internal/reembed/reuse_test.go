@@ -3,6 +3,7 @@ package reembed_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -129,4 +130,39 @@ func TestReuseCheck(t *testing.T) {
 		require.Contains(t, rep.Refused, "length off by 50.0%")
 		require.Contains(t, rep.Refused, "cosine 1.0000")
 	})
+}
+
+// TestReuseTakes: a chunk the model would reject in a plain run is not reused but sent: with a
+// NUL (stored without it), over the limits under --truncate NONE, over Titan's token window
+// whatever --truncate says; Cohere cuts over-long chunks itself under END, as it did for the
+// old vectors.
+func TestReuseTakes(t *testing.T) {
+	t.Parallel()
+	cohere, err := embed.LookupModel("cohere.embed-multilingual-v3")
+	require.NoError(t, err)
+	titan, err := embed.LookupModel("amazon.titan-embed-text-v2:0")
+	require.NoError(t, err)
+	long := strings.Repeat("word ", 600)                  // ~600 tokens, 3000 characters
+	longForTitan := strings.Repeat("tokenisation ", 3000) // ~9000 tokens
+	for _, tt := range []struct {
+		name  string
+		model embed.Model
+		trunc embed.Truncate
+		text  string
+		want  bool
+	}{
+		{"Plain", cohere, embed.TruncateNone, "a chunk", true},
+		{"Empty", cohere, embed.TruncateEnd, "", false},
+		{"NUL", cohere, embed.TruncateEnd, "a\x00chunk", false},
+		{"OverCohereUnderNone", cohere, embed.TruncateNone, long, false},
+		{"OverCohereUnderEnd", cohere, embed.TruncateEnd, long, true},
+		{"OverTitanUnderEnd", titan, embed.TruncateEnd, longForTitan, false},
+		{"LongForCohereFineForTitan", titan, embed.TruncateNone, long, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &reembed.Reuse{}
+			r.Limit(tt.model, tt.trunc)
+			require.Equal(t, tt.want, r.Takes(tt.text))
+		})
+	}
 }

@@ -230,7 +230,8 @@ func DoneChunks(ctx context.Context, db journal.DB) (runID int64, done map[strin
 // progress is the status row of a re-embed run: its jobs by state, and the chunks of its done bots.
 func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress, error) {
 	var p journal.Progress
-	rows, err := db.Query(ctx, `SELECT status, count(*), coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0)
+	rows, err := db.Query(ctx, `SELECT status, count(*), coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0),
+			coalesce(sum(reused) FILTER (WHERE status = 'done'), 0)
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 GROUP BY status ORDER BY status`, runID)
 	if err != nil {
 		return p, fmt.Errorf("jobs of run %d: %w", runID, err)
@@ -239,11 +240,12 @@ func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress
 	var texts []string
 	var st string
 	var n int
-	var chunks int64
-	_, err = pgx.ForEachRow(rows, []any{&st, &n, &chunks}, func() error {
+	var chunks, reused, allReused int64
+	_, err = pgx.ForEachRow(rows, []any{&st, &n, &chunks, &reused}, func() error {
 		jobs[st] = n
 		texts = append(texts, fmt.Sprintf("%s %d", st, n))
 		p.Rows += chunks
+		allReused += reused
 		return nil
 	})
 	if err != nil {
@@ -252,6 +254,11 @@ func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress
 	if len(jobs) > 0 {
 		p.Fields = map[string]any{"bot_jobs": jobs}
 		p.Text = strings.Join(texts, " · ")
+		if allReused > 0 {
+			// Chunks whose vectors came from the old cluster (--reuse-from): the rest were embedded.
+			p.Fields["reused_chunks"] = allReused
+			p.Text += fmt.Sprintf(" · %d of %d chunks reused", allReused, p.Rows)
+		}
 	}
 	return p, nil
 }
