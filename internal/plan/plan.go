@@ -634,7 +634,7 @@ func (p *Plan) recommend() {
 	switch {
 	case p.Reuse != nil && p.Reuse.Refused == "" && p.Reuse.Reused > 0:
 		p.Recommendation = "reembed --reuse-from"
-		p.Reason = fmt.Sprintf("the old cluster holds %d of the %d chunks a re-embed makes, with the run's model: re-embedding with --reuse-from writes the chunks as v1 splits them and pays only for the %d it does not hold ($%.4f instead of $%.4f)",
+		p.Reason = fmt.Sprintf("the old cluster holds %d of the %d chunks a re-embed makes, with the run's model: re-embedding with --reuse-from writes the chunks as v1 splits them and pays only for the %d chunks it embeds ($%.4f instead of $%.4f)",
 			p.Reuse.Reused, p.Reuse.Reused+p.Reuse.Embedded, p.Reuse.Embedded, p.Reuse.CostUSD, p.Reembed.CostUSD)
 		if p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0 {
 			p.Reason += "; copy costs nothing but keeps the chunks as the old cluster holds them"
