@@ -203,6 +203,22 @@ func TestReembedReuseRefusesOtherVectors(t *testing.T) {
 	old := b.target
 	want := itemsSnapshot(t, old)
 
+	// An old cluster that cannot be reached stops the run before anything is read or spent.
+	before := texts()
+	unreachable := b.reembed(t, "--json", "--target-db", stacktest.Database(t, "RAGMIGRATE_TARGET_DB"), "--reuse-from", "postgres://old:s3cret@127.0.0.1:1/app?connect_timeout=5")
+	require.Equal(t, exitFailure, unreachable.code, unreachable.stderr)
+	require.Contains(t, unreachable.stderr, "--reuse-from: connect to old@127.0.0.1:1/app")
+	require.NotContains(t, unreachable.stderr, "s3cret")
+	require.Equal(t, before, texts())
+
+	// A database without items holds nothing to reuse: the run says so and embeds everything.
+	empty := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	r = b.reembed(t, "--json", "--target-db", stacktest.Database(t, "RAGMIGRATE_TARGET_DB"), "--reuse-from", empty)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	sum := summaryOf(t, r)
+	require.Contains(t, sum.Reuse.Refused, "has no items table")
+	require.Equal(t, plainTexts, sum.Texts)
+
 	for _, tt := range []struct {
 		name   string
 		change func(t *testing.T)

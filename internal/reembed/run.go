@@ -130,10 +130,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
 
 	c.Job.Use(c.Params)
+	// A check that cannot be made (the old cluster unreadable, the provider refusing every call)
+	// stops the run before any bot, which stays pending for the next invocation.
+	var runErr error
 	if c.ReuseFrom != nil {
-		if err := c.checkReuse(ctx, res, todo, bots); err != nil {
-			return res, errors.Join(fmt.Errorf("reembed run %d: %w", run.ID, err), sess.Finish(ctx, err))
-		}
+		runErr = c.checkReuse(ctx, res, todo, bots)
 	}
 
 	var phase *progress.Phase
@@ -145,7 +146,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if rn == nil {
 		rn = runner.Local{Concurrency: c.Concurrency}
 	}
-	runErr := rn.Run(ctx, todo, func(ctx context.Context, j botjob.Job) error {
+	do := func(ctx context.Context, j botjob.Job) error {
 		b := bots[j.BotID]
 		if b == nil {
 			// A failed bot retried after it was deleted: the job finds it gone.
@@ -158,7 +159,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 				c.Counters.Chunks.Load(), c.Counters.Reused.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 		}
 		return err
-	})
+	}
+	if runErr == nil {
+		runErr = rn.Run(ctx, todo, do)
+	}
 	res.Elapsed = time.Since(start)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
