@@ -101,7 +101,8 @@ any bot, up to 5 such chunks of bots spread over the run are embedded again and 
 stored vectors (cosine >= 0.999, same length); the old model is --model unless --reuse-model says
 otherwise, and its dimensions must be the run's. If any check fails, the run says why and embeds
 every chunk. The report and the journal count reused and embedded chunks per bot; 'plan
---reuse-from' counts them beforehand.
+--reuse-from' counts them beforehand. The URL is not recorded with the run: a resumed run reuses
+only when given --reuse-from again.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.

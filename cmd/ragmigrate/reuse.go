@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/pflag"
 
 	"github.com/ragmigrate/ragmigrate/internal/embed"
@@ -25,7 +24,7 @@ type reuseOptions struct {
 }
 
 func (o *reuseOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.ReuseFrom, "reuse-from", "", "PostgreSQL URL of the old cluster (or its restored snapshot), or 'source-db' for --source-db: a chunk whose bot's old rows hold exactly its text keeps the old vector instead of being embedded (checked first on a sample of old chunks; read-only)")
+	fs.StringVar(&o.ReuseFrom, "reuse-from", "", "PostgreSQL URL of the old cluster (or its restored snapshot), or 'source-db' for --source-db: a chunk whose bot's old rows hold exactly its text keeps the old vector instead of being embedded (checked first by embedding a few such chunks again; only read, never written; not recorded with the run: give it again to resume with it)")
 	fs.StringVar(&o.ReuseModel, "reuse-model", "", "the model the --reuse-from vectors were made with (default: --model); another model than --model reuses nothing")
 }
 
@@ -97,5 +96,3 @@ func (o *reuseOptions) openReuseConn(ctx context.Context, g *globalOptions, m em
 	}
 	return o.reuse(conn, conn.Config(), m), func() { conn.Close(context.WithoutCancel(ctx)) }, nil
 }
-
-var _ vectorstore.Querier = (*pgxpool.Pool)(nil)
