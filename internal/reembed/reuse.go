@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -26,7 +28,8 @@ import (
 // Reuse is not among a run's Params: it changes what a run spends, not what it writes, and its
 // URL carries credentials the journal must not hold. A resumed run reuses only if asked again.
 type Reuse struct {
-	// Old is the old cluster; bot jobs look up in it concurrently.
+	// Old is the old cluster. Check and the bot jobs query it concurrently: a pool (the plan's
+	// sequential lookups may use one connection).
 	Old vectorstore.Querier
 	// From names the old database for messages and the report (user@host:port/db, never a
 	// password).
@@ -121,7 +124,8 @@ type ChunksOf func(ctx context.Context, botID string) ([]string, error)
 // with their stored vectors. The sample is ReuseSample chunks, one per bot, of bots spread over
 // the list (their sources are read for it, and again by their jobs), each a chunk of today's
 // that the old cluster holds: what reuse would take, not an old row that no chunk matches any
-// more. At most 4×ReuseSample bots are read for it.
+// more. At most 4×ReuseSample bots are read for it, up to ReuseSample at once; chunksOf is
+// called concurrently.
 //
 // The report's Refused says why reuse is off; the run then embeds everything. err is only what
 // stops the run: the old cluster unreadable, or the provider refusing every call.
@@ -132,43 +136,30 @@ func (r *Reuse) Check(ctx context.Context, m Model, emb Embedder, bots []string,
 		rep.Refused = refused
 		return rep, err
 	}
-	type hit struct {
-		bot, text string
-		old       []float32
-	}
+	// The bots are read a round at a time, each round as many bots at once as hits are still
+	// missing: reading sources (downloads, PDFs) takes seconds a bot, and the run waits.
 	var sample []hit
+	order := spread(len(bots), ReuseSample)
 	tried := 0
-	for _, i := range spread(len(bots), ReuseSample) {
-		if len(sample) == ReuseSample || tried == 4*ReuseSample {
-			break
+	for len(sample) < ReuseSample && tried < min(len(order), 4*ReuseSample) {
+		round := order[tried:min(tried+ReuseSample-len(sample), len(order), 4*ReuseSample)]
+		tried += len(round)
+		hits := make([]*hit, len(round))
+		g, gctx := errgroup.WithContext(ctx)
+		for k, i := range round {
+			g.Go(func() error {
+				h, err := r.hitOf(gctx, bots[i], chunksOf)
+				hits[k] = h
+				return err
+			})
 		}
-		tried++
-		texts, err := chunksOf(ctx, bots[i])
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+		if err := g.Wait(); err != nil {
+			return rep, err
 		}
-		if err != nil {
-			continue // the bot's job fails it, naming the source
-		}
-		keys := make([]string, 0, len(texts))
-		for _, t := range texts {
-			if r.Takes(t) {
-				keys = append(keys, t)
+		for _, h := range hits {
+			if h != nil {
+				sample = append(sample, *h)
 			}
-		}
-		found, err := vectorstore.StoredVectors(ctx, r.Old, bots[i], keys)
-		if err != nil {
-			return rep, fmt.Errorf("%w %s: %w", ErrReuseSource, r.From, err)
-		}
-		var held []string
-		for _, t := range keys {
-			if _, ok := found[t]; ok {
-				held = append(held, t)
-			}
-		}
-		if len(held) > 0 {
-			t := held[len(held)/2]
-			sample = append(sample, hit{bot: bots[i], text: t, old: found[t]})
 		}
 	}
 	if len(sample) == 0 {
@@ -199,6 +190,45 @@ func (r *Reuse) Check(ctx context.Context, m Model, emb Embedder, bots []string,
 		}
 	}
 	return rep, nil
+}
+
+// hit is a chunk of today's that the old cluster holds, with its stored vector.
+type hit struct {
+	bot, text string
+	old       []float32
+}
+
+// hitOf reads bot's chunks and returns one the old cluster holds (the middle one of those it
+// holds), nil if it holds none or the bot cannot be read (its job fails it, naming the source).
+func (r *Reuse) hitOf(ctx context.Context, bot string, chunksOf ChunksOf) (*hit, error) {
+	texts, err := chunksOf(ctx, bot)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		return nil, nil
+	}
+	keys := make([]string, 0, len(texts))
+	for _, t := range texts {
+		if r.Takes(t) {
+			keys = append(keys, t)
+		}
+	}
+	found, err := vectorstore.StoredVectors(ctx, r.Old, bot, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrReuseSource, r.From, err)
+	}
+	var held []string
+	for _, t := range keys {
+		if _, ok := found[t]; ok {
+			held = append(held, t)
+		}
+	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	t := held[len(held)/2]
+	return &hit{bot: bot, text: t, old: found[t]}, nil
 }
 
 // spread orders the indexes 0..n-1 so that the first k are spread evenly over them (every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,10 +42,15 @@ func (f *fakeEmbedder) EmbedAll(_ context.Context, texts []string) ([][]float32,
 func TestReuseCheck(t *testing.T) {
 	t.Parallel()
 	ctx := stacktest.Context(t)
-	conn, err := vectorstore.Connect(ctx, stacktest.Database(t, "RAGMIGRATE_SOURCE_DB"), "test", vectorstore.Timeouts{})
+	url := stacktest.Database(t, "RAGMIGRATE_SOURCE_DB")
+	conn, err := vectorstore.Connect(ctx, url, "test", vectorstore.Timeouts{})
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	require.NoError(t, vectorstore.SetupApp(ctx, conn))
+	// Check reads several bots at once.
+	pool, err := vectorstore.NewPool(ctx, url, "test", 8, vectorstore.Timeouts{})
+	require.NoError(t, err)
+	defer pool.Close()
 
 	// Ten bots of four chunks each, the old cluster holding them with the model's vectors, and
 	// an older row per bot whose text no chunk has any more, with a vector that is no model's.
@@ -71,13 +77,16 @@ func TestReuseCheck(t *testing.T) {
 	_, err = vectorstore.CopyRows(ctx, conn, rows)
 	require.NoError(t, err)
 
+	var mu sync.Mutex
 	var read []string
 	chunksOf := func(_ context.Context, bot string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		read = append(read, bot)
 		return chunks[bot], nil
 	}
 	model := reembed.Model{ID: checkModel, Dimensions: vectorstore.Dimensions}
-	reuse := &reembed.Reuse{Old: conn, From: "u@old/app", OldModel: checkModel}
+	reuse := &reembed.Reuse{Old: pool, From: "u@old/app", OldModel: checkModel}
 
 	t.Run("Passes", func(t *testing.T) {
 		read = nil
@@ -87,10 +96,11 @@ func TestReuseCheck(t *testing.T) {
 		require.Empty(t, rep.Refused)
 		require.Equal(t, reembed.ReuseSample, rep.Sampled)
 		require.InDelta(t, 1, rep.MinCosine, 1e-9)
-		require.Equal(t, []string{bots[0], bots[2], bots[4], bots[6], bots[8]}, read, "one bot in two: spread over the list")
+		spread := []string{bots[0], bots[2], bots[4], bots[6], bots[8]}
+		require.ElementsMatch(t, spread, read, "one bot in two: spread over the list")
 		require.Len(t, emb.sent, reembed.ReuseSample)
 		for i, text := range emb.sent {
-			require.Contains(t, chunks[read[i]], text, "the sample is the bots' chunks, never a stale old row")
+			require.Contains(t, chunks[spread[i]], text, "the sample is the bots' chunks in the list's order, never a stale old row")
 		}
 	})
 	t.Run("OtherModelNamed", func(t *testing.T) {
@@ -109,6 +119,25 @@ func TestReuseCheck(t *testing.T) {
 		require.Contains(t, rep.Refused, "the old vectors have 1024 dimensions")
 		require.Empty(t, emb.sent)
 	})
+	t.Run("FewerBotsHold", func(t *testing.T) {
+		// Only bots 1 and 7 have chunks the old cluster holds: every bot is read, a round at a
+		// time, and the two hits are the sample.
+		read = nil
+		emb := &fakeEmbedder{}
+		rep, err := reuse.Check(ctx, model, emb, bots, func(ctx context.Context, bot string) ([]string, error) {
+			texts, _ := chunksOf(ctx, bot)
+			if bot != bots[1] && bot != bots[7] {
+				return []string{"new text"}, nil
+			}
+			return texts, nil
+		})
+		require.NoError(t, err)
+		require.Empty(t, rep.Refused)
+		require.Equal(t, 2, rep.Sampled)
+		require.Len(t, read, len(bots))
+		require.Contains(t, chunks[bots[1]], emb.sent[0])
+		require.Contains(t, chunks[bots[7]], emb.sent[1])
+	})
 	t.Run("NoHits", func(t *testing.T) {
 		emb := &fakeEmbedder{}
 		rep, err := reuse.Check(ctx, model, emb, bots, func(context.Context, string) ([]string, error) { return []string{"new text"}, nil })
@@ -123,7 +152,7 @@ func TestReuseCheck(t *testing.T) {
 	})
 	// Last: it changes the old vectors.
 	t.Run("Scaled", func(t *testing.T) {
-		_, err := conn.Exec(ctx, `UPDATE items SET embedding = (SELECT array_agg(x * 0.5 ORDER BY i) FROM unnest(embedding::real[]) WITH ORDINALITY AS u(x, i))::vector`)
+		_, err := pool.Exec(ctx, `UPDATE items SET embedding = (SELECT array_agg(x * 0.5 ORDER BY i) FROM unnest(embedding::real[]) WITH ORDINALITY AS u(x, i))::vector`)
 		require.NoError(t, err)
 		rep, err := reuse.Check(ctx, model, &fakeEmbedder{}, bots, chunksOf)
 		require.NoError(t, err)
