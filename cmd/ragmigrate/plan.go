@@ -23,6 +23,7 @@ import (
 
 type planOptions struct {
 	sourceOptions
+	reuseOptions
 	Bots         []string
 	Users        []string
 	Model        string
@@ -33,6 +34,10 @@ type planOptions struct {
 	TPM          int
 	Exact        bool
 	PerBot       bool
+
+	// truncate is reembed's --truncate when plan is its dry run (plan has no such flag: "" is
+	// the run's default, NONE); it decides which chunks a run would reuse.
+	truncate string
 
 	// rpmSet and tpmSet say whether --rpm and --tpm were given; the budgets not given are read
 	// from Service Quotas.
@@ -62,6 +67,7 @@ func (o *planOptions) addScopeFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.RPM, "rpm", 0, "embedding requests per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no request budget)")
 	fs.IntVar(&o.TPM, "tpm", 0, "embedding tokens per minute, shared by all bots (default: the model's quota read from Service Quotas, else found adaptively; 0: no token budget)")
 	o.sourceOptions.AddFlags(fs)
+	o.reuseOptions.AddFlags(fs)
 }
 
 func newPlanCommand(g *globalOptions) *cobra.Command {
@@ -82,8 +88,10 @@ of estimating from sizes.
 With --target-db it checks the new cluster (pgvector, the items table, its rows and dimension, and
 what the role may create, write and delete there) and says for reembed and for copy whether a run
 would proceed, and if not why; with
---source-db it sizes a copy from the old cluster and recommends a strategy. It never writes, and
-it is the dry run of 'ragmigrate reembed'.`,
+--source-db it sizes a copy from the old cluster and recommends a strategy. With --reuse-from it
+reads and splits every source (as --exact) and counts, per bot and in total, the chunks whose
+vectors the old cluster holds (same bot, exact text) and those a re-embed would still embed, with
+the cost saved. It never writes, and it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.noteBudgetFlags(cmd)
@@ -126,6 +134,7 @@ func (o *planOptions) validate(g *globalOptions) []error {
 	if _, err := o.model(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, o.reuseOptions.validate(g, o.OpenAIURL != "")...)
 	return append(errs, o.sourceOptions.validate()...)
 }
 
@@ -195,6 +204,16 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		}
 		defer po.Source.Close(context.WithoutCancel(ctx))
 	}
+	reuse, closeReuse, err := o.openReuseConn(ctx, g, model)
+	if err != nil {
+		return err
+	}
+	defer closeReuse()
+	if reuse != nil {
+		trunc, _ := embed.ParseTruncate(o.truncate)
+		reuse.Limit(model, trunc)
+	}
+	po.Reuse = reuse
 	p, err := plan.Make(ctx, po)
 	if err != nil {
 		return err
@@ -202,7 +221,8 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 	if err := checkScope(p, o, g); err != nil {
 		return err
 	}
-	p.EveryBot = o.PerBot
+	// With --reuse-from every bot's reused and embedded chunks are the point of the plan.
+	p.EveryBot = o.PerBot || o.ReuseFrom != ""
 	return writePlan(ctx, g, p, po.Source, po.Target)
 }
 

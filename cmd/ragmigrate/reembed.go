@@ -94,6 +94,16 @@ keeps the settings recorded with it: another --model, --dimensions, --truncate, 
 given again. The report (--report, and stdout) covers the whole run, also what an interrupted
 invocation of it did. It asks before spending (--yes for scripts); --dry-run only plans. Exit status 1 when any bot failed.
 
+--reuse-from URL (or 'source-db' for --source-db) takes vectors from the old cluster, usually a
+restored snapshot, which is only read: a chunk whose bot's old rows hold exactly its text keeps the
+stored vector (bytes unchanged, the chunk's own source) and is not embedded; the others are. Before
+any bot, up to 5 such chunks of bots spread over the run are embedded again and must match their
+stored vectors (cosine >= 0.999, same length); the old model is --model unless --reuse-model says
+otherwise, and its dimensions must be the run's. If any check fails, the run says why and embeds
+every chunk. The report and the journal count reused and embedded chunks per bot; 'plan
+--reuse-from' counts them beforehand. The URL is not recorded with the run: a resumed run reuses
+only when given --reuse-from again.
+
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
 --create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
@@ -158,6 +168,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	if o.DryRun {
+		o.planOptions.truncate = o.Truncate
 		return runPlan(ctx, &o.planOptions, g)
 	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
@@ -180,6 +191,17 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err != nil {
 		return err
 	}
+	// Lookups are short: a connection per bot at once is more than they need.
+	reuse, closeReuse, err := o.openReusePool(ctx, g, min(o.Concurrency, 16), model)
+	if err != nil {
+		return err
+	}
+	defer closeReuse()
+	if reuse != nil {
+		// A chunk the model would reject in a plain run is sent, not reused.
+		trunc, _ := embed.ParseTruncate(o.Truncate)
+		reuse.Limit(model, trunc)
+	}
 
 	// The dry run, shown before anything is spent.
 	budget := o.budget(ctx, clients.Config, model)
@@ -196,6 +218,18 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
 	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
 		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
+	if reuse != nil {
+		refused, err := reuse.Precheck(ctx, reembed.Model{ID: model.ID, Dimensions: model.Dimensions})
+		switch {
+		case err != nil:
+			return err
+		case refused != "":
+			g.logger.WarnContext(ctx, fmt.Sprintf("reuse from %s: nothing can be reused, every chunk will be embedded: %s", reuse.From, refused))
+		default:
+			g.logger.InfoContext(ctx, fmt.Sprintf("reuse from %s: chunks its rows hold for the same bot (exact text) keep their old vectors and are not embedded, once up to %d of them, embedded again first, show they are %s's ('plan --reuse-from' counts them)",
+				reuse.From, reembed.ReuseSample, reuse.OldModel))
+		}
+	}
 	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
 		return err
 	}
@@ -226,7 +260,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		},
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
-		Params: o.params(g, model), Explicit: o.explicit,
+		Params: o.params(g, model), Explicit: o.explicit, ReuseFrom: reuse,
 	})
 	progress.Close()
 	if r := lim.Rate(); r.Discovered {

@@ -66,6 +66,9 @@ var flagRules = map[string]flagRule{
 	"--max-sitemap-pages": {},
 	"--max-file-bytes":    {},
 	"--max-bot-bytes":     {},
+	// A URL, or the word source-db; and a model name, any of an --openai-url endpoint's. Both are
+	// checked (TestReuseFlagsValidated).
+	"--reuse-from": free, "--reuse-model": free,
 
 	// reembed.
 	"--openai-url": free, "--report": free,

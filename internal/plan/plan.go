@@ -29,6 +29,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
@@ -57,7 +58,11 @@ type Options struct {
 	URLChars int
 	// CopyMBps is the assumed binary COPY rate for the copy estimate. Default 150.
 	CopyMBps float64
-	Logger   *slog.Logger
+	// Reuse, if set, is the old cluster a re-embed would reuse vectors from (--reuse-from):
+	// the plan reads and splits every source (as Exact) and counts, per bot, the chunks the old
+	// cluster holds. It never embeds: the run's sample check is not done here.
+	Reuse  *reembed.Reuse
+	Logger *slog.Logger
 }
 
 // Plan is the result.
@@ -74,6 +79,7 @@ type Plan struct {
 	// CopyModes (with a source and a target) says per bot what copy, copy --empty-target and
 	// copy --merge would do.
 	CopyModes      *CopyModes `json:"copy_modes,omitempty"`
+	Reuse          *ReusePlan `json:"reuse,omitempty"`
 	Recommendation string     `json:"recommendation"`
 	Reason         string     `json:"reason"`
 	// EveryBot makes WriteText list every bot (--per-bot), not only those with a problem or a
@@ -152,8 +158,31 @@ type BotPlan struct {
 	// LongChunks (exact plans only) are chunks estimated over the model's input limit: with
 	// --truncate NONE, the app's setting, the model rejects them and the bot fails.
 	LongChunks int64 `json:"long_chunks,omitempty"`
+	// Reused (with --reuse-from) are the chunks whose vectors the old cluster holds, with their
+	// tokens; Embedded the others.
+	Reused       int64 `json:"reused"`
+	ReusedTokens int64 `json:"reused_tokens"`
+	Embedded     int64 `json:"embedded"`
 	// Problems are why re-embed would fail this bot (naming the source).
 	Problems []string `json:"problems,omitempty"`
+}
+
+// ReusePlan is what a re-embed with --reuse-from would take from the old cluster, over the bots
+// that would not fail: chunks reused and embedded, their tokens, and the cost of each.
+type ReusePlan struct {
+	From     string `json:"from"`
+	OldModel string `json:"old_model"`
+	// Refused says why nothing would be reused (Reused is then 0).
+	Refused        string  `json:"refused,omitempty"`
+	Reused         int64   `json:"reused"`
+	Embedded       int64   `json:"embedded"`
+	ReusedTokens   int64   `json:"reused_tokens"`
+	EmbeddedTokens int64   `json:"embedded_tokens"`
+	CostUSD        float64 `json:"cost_usd"`
+	SavedUSD       float64 `json:"saved_cost_usd"`
+	// Sample is how many reused chunks (at most) the run embeds first to check the old vectors'
+	// model.
+	Sample int `json:"sample"`
 }
 
 // Malformed is a bot item nobody can migrate, with the reason.
@@ -180,7 +209,21 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 	if o.Fetcher == nil {
 		o.Fetcher = &loader.Fetcher{}
 	}
-	p := &Plan{Model: o.Model, Exact: o.Exact,
+	var reuse *ReusePlan
+	if o.Reuse != nil {
+		// Which chunks the old cluster holds is known only from the chunks themselves.
+		o.Exact = true
+		reuse = &ReusePlan{From: o.Reuse.From, OldModel: o.Reuse.OldModel, Sample: reembed.ReuseSample}
+		refused, err := o.Reuse.Precheck(ctx, reembed.Model{ID: o.Model.ID, Dimensions: o.Model.Dimensions})
+		if err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		if refused != "" {
+			reuse.Refused, reuse.Sample = refused, 0
+			o.Reuse = nil
+		}
+	}
+	p := &Plan{Model: o.Model, Exact: o.Exact, Reuse: reuse,
 		Bots:    BotCounts{ByStatus: map[botstore.SyncStatus]int{}},
 		Sources: SourceCounts{ByExt: map[string]int{}},
 	}
@@ -242,6 +285,16 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 			e.LongChunkBots++
 		}
 		e.Requests += bp.Requests
+		if reuse != nil {
+			reuse.Reused += bp.Reused
+			reuse.ReusedTokens += bp.ReusedTokens
+		}
+	}
+	if reuse != nil {
+		e := p.Reembed
+		reuse.Embedded, reuse.EmbeddedTokens = e.Chunks-reuse.Reused, e.Tokens-reuse.ReusedTokens
+		reuse.CostUSD = float64(reuse.EmbeddedTokens) / 1e6 * o.Model.PricePerMTok
+		reuse.SavedUSD = float64(reuse.ReusedTokens) / 1e6 * o.Model.PricePerMTok
 	}
 	e := &p.Reembed
 	e.CostUSD = float64(e.Tokens) / 1e6 * o.Model.PricePerMTok
@@ -384,6 +437,16 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 		return bp, err
 	}
 	bp.Problems = append(bp.Problems, unreadable...)
+	var held map[string]bool
+	if o.Reuse != nil && len(bp.Problems) == 0 {
+		texts := make([]string, 0, len(chunks))
+		for _, c := range chunks {
+			texts = append(texts, c.Text)
+		}
+		if held, err = vectorstore.StoredContents(ctx, o.Reuse.Old, b.ID, texts); err != nil {
+			return bp, fmt.Errorf("%s: %w", o.Reuse.From, err)
+		}
+	}
 	for _, c := range chunks {
 		// The run counts the tokens it spends with the same estimator, so an exact plan's
 		// tokens are the run's.
@@ -394,7 +457,12 @@ func planBot(ctx context.Context, o Options, b *botstore.Bot, sc *SourceCounts) 
 		if o.Model.MaxTokens > 0 && tokens > o.Model.MaxTokens {
 			bp.LongChunks++
 		}
+		if held[c.Text] && o.Reuse.Takes(c.Text) {
+			bp.Reused++
+			bp.ReusedTokens += int64(tokens)
+		}
 	}
+	bp.Embedded = bp.Chunks - bp.Reused
 	requests(&bp, o.Model)
 	return bp, nil
 }
@@ -586,6 +654,13 @@ func copyEstimate(ctx context.Context, o Options, bots []*botstore.Bot) (*CopyEs
 
 func (p *Plan) recommend() {
 	switch {
+	case p.Reuse != nil && p.Reuse.Refused == "" && p.Reuse.Reused > 0:
+		p.Recommendation = "reembed --reuse-from"
+		p.Reason = fmt.Sprintf("the old cluster holds %d of the %d chunks a re-embed makes, with the run's model: re-embedding with --reuse-from writes the chunks as v1 splits them and pays only for the %d chunks it embeds ($%.4f instead of $%.4f)",
+			p.Reuse.Reused, p.Reuse.Reused+p.Reuse.Embedded, p.Reuse.Embedded, p.Reuse.CostUSD, p.Reembed.CostUSD)
+		if p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0 {
+			p.Reason += "; copy costs nothing but keeps the chunks as the old cluster holds them"
+		}
 	case p.Copy != nil && len(p.Copy.Problems) == 0 && p.Copy.Rows > 0:
 		p.Recommendation = "copy"
 		p.Reason = fmt.Sprintf("the old cluster is reachable with %d rows of the same model: copying costs no embedding spend (re-embed ≈ $%.2f) and keeps chunks byte-identical", p.Copy.Rows, p.Reembed.CostUSD)

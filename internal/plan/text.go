@@ -41,6 +41,15 @@ func (p *Plan) WriteText(w io.Writer) error {
 	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
 		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
 	pr("\t%s", kind)
+	if r := p.Reuse; r != nil {
+		if r.Refused != "" {
+			pr("reuse\tnothing reused from %s, every chunk embedded: %s", r.From, r.Refused)
+		} else {
+			pr("reuse\t%d of %d chunks held by %s (by bot and exact text) · %d to embed · %d tokens · $%.4f ($%.4f saved)",
+				r.Reused, r.Reused+r.Embedded, r.From, r.Embedded, r.EmbeddedTokens, r.CostUSD, r.SavedUSD)
+			pr("\tthe run first embeds again up to %d of these chunks, of as many bots, to check the old vectors are %s's; if not, it embeds every chunk", r.Sample, r.OldModel)
+		}
+	}
 	if p.Bots.StatusFixes > 0 {
 		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
 	}
@@ -79,7 +88,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if b.LongChunks > 0 {
 			long = fmt.Sprintf(" (%d long)", b.LongChunks)
 		}
-		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s", b.BotID, b.Title, b.Status, b.Files, progress.Size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long)
+		reused := ""
+		if p.Reuse != nil && p.Reuse.Refused == "" && len(b.Problems) == 0 {
+			reused = fmt.Sprintf(" (%d reused, %d to embed)", b.Reused, b.Embedded)
+		}
+		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s%s", b.BotID, b.Title, b.Status, b.Files, progress.Size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long, reused)
 		for _, prob := range b.Problems {
 			pr("    ✗\t%s", prob)
 		}

@@ -81,3 +81,28 @@ func TestTextSaysWhatTruncateDoes(t *testing.T) {
 	require.Contains(t, out, "(text-embedding-3-small at $0.02/1M tokens)")
 	require.NotContains(t, out, "Bedrock")
 }
+
+// TestPlanWriteTextReuse: with --reuse-from the plan says, in total and for each bot that would
+// not fail, the chunks the old cluster holds and those still to embed, and what it costs; a
+// refused reuse says why and counts nothing as reused.
+func TestPlanWriteTextReuse(t *testing.T) {
+	t.Parallel()
+	p := textPlan()
+	p.EveryBot = true
+	p.PerBot[0].Reused, p.PerBot[0].Embedded = 90, 10
+	p.Reuse = &plan.ReusePlan{From: "u@old:5432/app", OldModel: "cohere.embed-multilingual-v3", Reused: 90, Embedded: 30,
+		ReusedTokens: 22000, EmbeddedTokens: 8000, CostUSD: 0.0008, SavedUSD: 0.0022, Sample: 5}
+	var out strings.Builder
+	require.NoError(t, p.WriteText(&out))
+	text := out.String()
+	require.Contains(t, text, "reuse           90 of 120 chunks held by u@old:5432/app (by bot and exact text) · 30 to embed · 8000 tokens · $0.0008 ($0.0022 saved)\n")
+	require.Contains(t, text, "embeds again up to 5 of these chunks")
+	require.Contains(t, text, "100 chunks (90 reused, 10 to embed)\n")
+	require.NotContains(t, text, "20 chunks (", "a bot that fails embeds nothing")
+
+	p.Reuse = &plan.ReusePlan{From: "u@old:5432/app", OldModel: "amazon.titan-embed-text-v2:0", Refused: "the old vectors are amazon.titan-embed-text-v2:0's"}
+	out.Reset()
+	require.NoError(t, p.WriteText(&out))
+	require.Contains(t, out.String(), "reuse           nothing reused from u@old:5432/app, every chunk embedded: the old vectors are amazon.titan-embed-text-v2:0's\n")
+	require.NotContains(t, out.String(), "reused,")
+}

@@ -57,8 +57,11 @@ type Job struct {
 	Params   Params
 	fetcher  *loader.Fetcher
 	Embedder Embedder
-	Target   *pgxpool.Pool
-	Logger   *slog.Logger
+	// Reuse, if set, is an old cluster whose vectors were checked (Reuse.Check) and are
+	// reused for the chunks it holds; the others are embedded.
+	Reuse  *Reuse
+	Target *pgxpool.Pool
+	Logger *slog.Logger
 	// Counters, if set, are advanced as the job goes, for progress output.
 	Counters *Counters
 }
@@ -74,7 +77,7 @@ func (jb *Job) Use(p Params) {
 // Counters are live totals across a run's bots.
 type Counters struct {
 	BotsDone, BotsFailed, BotsSkipped, BotsLeft atomic.Int64
-	Chunks, Requests, Throttles                 atomic.Int64
+	Chunks, Reused, Requests, Throttles         atomic.Int64
 	Tokens                                      atomic.Int64
 }
 
@@ -197,7 +200,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
 	}
 	// (Requests are shared between bots: a bot's count is a share, not worth a log field.)
-	log.InfoContext(ctx, "bot re-embedded", slog.Int64("chunks", out.Chunks), slog.Int64("tokens", out.Tokens))
+	log.InfoContext(ctx, "bot re-embedded", slog.Int64("chunks", out.Chunks), slog.Int64("reused", out.Reused), slog.Int64("tokens", out.Tokens))
 	jb.count(&out)
 	return out, nil
 }
@@ -231,11 +234,7 @@ var errAlreadyDone = errors.New("job already done")
 
 // prepare loads, splits and embeds the bot's knowledge into rows.
 func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]vectorstore.Row, error) {
-	fetcher := jb.fetcher
-	if fetcher == nil {
-		fetcher = jb.Params.Sources.Fetcher() // Use not called: still the params' fetcher
-	}
-	chunks, skipped, err := sources.Load(ctx, b, jb.Docs, fetcher, jb.Params.Sources.Limits(), jb.Params.Sources.OnSourceError == SkipSource)
+	chunks, skipped, err := jb.load(ctx, b)
 	out.SkippedSources = skipped
 	for _, s := range skipped {
 		jb.Logger.WarnContext(ctx, "source skipped", slog.String("bot_id", b.ID), slog.String("reason", s))
@@ -255,10 +254,34 @@ func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]ve
 	}
 	out.Chunks = int64(len(chunks))
 	out.ContentHash = hex.EncodeToString(h.Sum(nil))
-	vecs, stats, err := jb.Embedder.EmbedAll(ctx, texts)
+	vecs, err := jb.reuse(ctx, b.ID, texts, out)
+	if err != nil {
+		return nil, err
+	}
+	// Only what the old cluster did not hold is sent.
+	var miss []int
+	for i, v := range vecs {
+		if v == nil {
+			miss = append(miss, i)
+		}
+	}
+	send := texts
+	if len(miss) < len(texts) {
+		send = make([]string, len(miss))
+		for k, i := range miss {
+			send[k] = texts[i]
+		}
+	}
+	embedded, stats, err := jb.Embedder.EmbedAll(ctx, send)
 	out.Requests, out.Throttles, out.Tokens = int64(stats.Requests), int64(stats.Throttles), int64(stats.Tokens)
 	if err != nil {
+		if len(miss) < len(texts) {
+			err = remapInputError(err, miss)
+		}
 		return nil, describeEmbedError(err, chunks)
+	}
+	for k, i := range miss {
+		vecs[i] = embedded[k]
 	}
 	now := time.Now()
 	rows := make([]vectorstore.Row, len(chunks))
@@ -269,6 +292,59 @@ func (jb *Job) prepare(ctx context.Context, b *botstore.Bot, out *Outcome) ([]ve
 		}
 	}
 	return rows, nil
+}
+
+// load reads and splits a bot's sources as the run's params say.
+func (jb *Job) load(ctx context.Context, b *botstore.Bot) ([]sources.Chunk, []string, error) {
+	fetcher := jb.fetcher
+	if fetcher == nil {
+		fetcher = jb.Params.Sources.Fetcher() // Use not called: still the params' fetcher
+	}
+	return sources.Load(ctx, b, jb.Docs, fetcher, jb.Params.Sources.Limits(), jb.Params.Sources.OnSourceError == SkipSource)
+}
+
+// reuse returns, for each of a bot's chunk texts, the vector the old cluster holds for it, or nil
+// where it holds none (or the run reuses nothing), and counts the reused chunks in out.
+func (jb *Job) reuse(ctx context.Context, botID string, texts []string, out *Outcome) ([][]float32, error) {
+	vecs := make([][]float32, len(texts))
+	if jb.Reuse == nil {
+		return vecs, nil
+	}
+	keys := make([]string, 0, len(texts))
+	for _, t := range texts {
+		if jb.Reuse.Takes(t) {
+			keys = append(keys, t)
+		}
+	}
+	found, err := vectorstore.StoredVectors(ctx, jb.Reuse.Old, botID, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrReuseSource, jb.Reuse.From, err)
+	}
+	for i, t := range texts {
+		if v, ok := found[t]; ok && jb.Reuse.Takes(t) {
+			vecs[i] = v
+			out.Reused++
+			out.ReusedTokens += int64(embed.EstimateTokens(t))
+		}
+	}
+	return vecs, nil
+}
+
+// remapInputError maps the indexes of an *embed.InputError over the texts sent (the chunks not
+// reused) back to the bot's chunks, so that the rejected chunks are named right.
+func remapInputError(err error, sent []int) error {
+	var ie *embed.InputError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	texts := make([]embed.BadText, len(ie.Texts))
+	for k, bt := range ie.Texts {
+		if bt.Index >= 0 && bt.Index < len(sent) {
+			bt.Index = sent[bt.Index]
+		}
+		texts[k] = bt
+	}
+	return &embed.InputError{Texts: texts}
 }
 
 // describeEmbedError names the chunks (and their sources) the model rejected.
@@ -335,7 +411,7 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 // stopsRun reports whether err is the operator's problem rather than the bot's: the provider
 // refuses every call (credentials, model access) or has answered nothing for too long.
 func stopsRun(err error) bool {
-	return errors.Is(err, embed.ErrProviderFatal)
+	return errors.Is(err, embed.ErrProviderFatal) || errors.Is(err, ErrReuseSource)
 }
 
 func (jb *Job) count(out *Outcome) {
@@ -354,6 +430,7 @@ func (jb *Job) count(out *Outcome) {
 		c.BotsLeft.Add(1)
 	}
 	c.Chunks.Add(out.Chunks)
+	c.Reused.Add(out.Reused)
 	c.Requests.Add(out.Requests)
 	c.Throttles.Add(out.Throttles)
 	c.Tokens.Add(out.Tokens)

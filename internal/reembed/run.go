@@ -52,6 +52,9 @@ type Config struct {
 	// its recorded params (see resumeParams): Explicit tells which flags the operator set.
 	Params   Params
 	Explicit func(flag string) bool
+	// ReuseFrom, if set, is an old cluster whose vectors the run reuses once Reuse.Check has
+	// passed on the bots to do; if it refuses, the run embeds every chunk.
+	ReuseFrom *Reuse
 	// LockWait is how long to wait for another run's lock; default journal.DefaultLockWait.
 	LockWait time.Duration
 	Progress *progress.Progress
@@ -68,6 +71,8 @@ type Result struct {
 	Note      string                 `json:"note,omitempty"`
 	Malformed []botstore.DecodeError `json:"malformed,omitempty"`
 	Elapsed   time.Duration          `json:"elapsed_ns"`
+	// Reuse is what this invocation's reuse check found (nil without ReuseFrom).
+	Reuse *ReuseReport `json:"reuse,omitempty"`
 }
 
 // Run re-embeds every bot in scope that the current run has not finished.
@@ -124,17 +129,24 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	c.Logger.InfoContext(ctx, "re-embed run", slog.Int64("run_id", run.ID), slog.Bool("resumed", res.Resumed),
 		slog.Int("to_do", len(todo)), slog.Int("malformed", len(res.Malformed)))
 
+	c.Job.Use(c.Params)
+	// A check that cannot be made (the old cluster unreadable, the provider refusing every call)
+	// stops the run before any bot, which stays pending for the next invocation.
+	var runErr error
+	if c.ReuseFrom != nil {
+		runErr = c.checkReuse(ctx, res, todo, bots)
+	}
+
 	var phase *progress.Phase
 	if c.Progress != nil {
 		phase = c.Progress.Start("bots", progress.Count, int64(len(todo)))
 		defer c.Progress.End(phase)
 	}
-	c.Job.Use(c.Params)
 	rn := c.Runner
 	if rn == nil {
 		rn = runner.Local{Concurrency: c.Concurrency}
 	}
-	runErr := rn.Run(ctx, todo, func(ctx context.Context, j botjob.Job) error {
+	do := func(ctx context.Context, j botjob.Job) error {
 		b := bots[j.BotID]
 		if b == nil {
 			// A failed bot retried after it was deleted: the job finds it gone.
@@ -143,11 +155,14 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		_, err := c.Job.Run(ctx, b, j)
 		if phase != nil {
 			phase.Add(1)
-			phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
-				c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+			phase.SetDetail(fmt.Sprintf("%d chunks (%d reused) · %d requests · %d throttles · %d failed · %d left to the app",
+				c.Counters.Chunks.Load(), c.Counters.Reused.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 		}
 		return err
-	})
+	}
+	if runErr == nil {
+		runErr = rn.Run(ctx, todo, do)
+	}
 	res.Elapsed = time.Since(start)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -179,6 +194,39 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		finishErr = sess.Finish(ctx, nil)
 	}
 	return res, errors.Join(runErr, finishErr)
+}
+
+// checkReuse runs the reuse check on the bots to do, and turns reuse on for the jobs if it
+// passes; if not, it says why and the run embeds everything. An error stops the run.
+func (c *Config) checkReuse(ctx context.Context, res *Result, todo []botjob.Job, bots map[string]*botstore.Bot) error {
+	var ids []string
+	for _, j := range todo {
+		if b := bots[j.BotID]; b != nil && !b.Knowledge.Empty() {
+			ids = append(ids, j.BotID)
+		}
+	}
+	chunksOf := func(ctx context.Context, id string) ([]string, error) {
+		chunks, _, err := c.Job.load(ctx, bots[id])
+		texts := make([]string, len(chunks))
+		for i, ch := range chunks {
+			texts[i] = ch.Text
+		}
+		return texts, err
+	}
+	rep, err := c.ReuseFrom.Check(ctx, c.Params.Model, c.Job.Embedder, ids, chunksOf)
+	res.Reuse = &rep
+	if err != nil {
+		return err
+	}
+	if rep.Refused != "" {
+		c.Logger.WarnContext(ctx, "reuse refused: every chunk is embedded", slog.String("from", rep.From), slog.String("reason", rep.Refused))
+		c.Job.Reuse = nil
+		return nil
+	}
+	c.Logger.InfoContext(ctx, "reuse checked: chunks the old cluster holds are not embedded again", slog.String("from", rep.From),
+		slog.String("old_model", rep.OldModel), slog.Int("sampled", rep.Sampled), slog.Float64("min_cosine", rep.MinCosine))
+	c.Job.Reuse = c.ReuseFrom
+	return nil
 }
 
 // pickRun chooses the run and its jobs to do: the failed bots of the latest run

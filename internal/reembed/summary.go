@@ -29,6 +29,12 @@ type Summary struct {
 	LeftToApp int   `json:"left_to_app"`
 	Pending   int   `json:"pending"`
 	Chunks    int64 `json:"chunks"`
+	// Reused are the run's chunks whose vectors came from the old cluster (--reuse-from),
+	// Embedded the others; SavedUSD is what the reused chunks' tokens would have cost.
+	Reused   int64        `json:"reused"`
+	Embedded int64        `json:"embedded"`
+	SavedUSD float64      `json:"saved_cost_usd"`
+	Reuse    *ReuseReport `json:"reuse,omitempty"`
 	// This invocation's embedding.
 	Texts        int64                  `json:"texts"`
 	Requests     int64                  `json:"requests"`
@@ -52,7 +58,8 @@ type Embedding struct {
 // NewSummary sums the run's outcomes and this invocation's embedding.
 func NewSummary(res *Result, e Embedding) *Summary {
 	s := &Summary{RunID: res.RunID, Resumed: res.Resumed, NothingToDo: res.NothingToDo, Note: res.Note, Model: e.Model,
-		Bots: res.Run, Malformed: res.Malformed, EstimatedUSD: e.EstimatedUSD, Elapsed: res.Elapsed.Round(1e6).String()}
+		Bots: res.Run, Malformed: res.Malformed, Reuse: res.Reuse, EstimatedUSD: e.EstimatedUSD, Elapsed: res.Elapsed.Round(1e6).String()}
+	var reusedTokens int64
 	for _, o := range res.Run {
 		switch o.Status {
 		case botjob.Done:
@@ -67,7 +74,11 @@ func NewSummary(res *Result, e Embedding) *Summary {
 			s.Pending++
 		}
 		s.Chunks += o.Chunks
+		s.Reused += o.Reused
+		reusedTokens += o.ReusedTokens
 	}
+	s.Embedded = s.Chunks - s.Reused
+	s.SavedUSD = float64(reusedTokens) / 1e6 * e.PricePerMTok
 	st := e.Stats
 	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
 	s.ActualUSD = float64(s.Tokens) / 1e6 * e.PricePerMTok
@@ -102,6 +113,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 	label := "embedding"
 	if s.Resumed {
 		label = "embedding (this invocation)"
+	}
+	switch {
+	case s.Reuse != nil && s.Reuse.Refused != "":
+		fmt.Fprintf(tw, "reuse\trefused, every chunk embedded: %s\n", s.Reuse.Refused)
+	case s.Reuse != nil || s.Reused > 0:
+		fmt.Fprintf(tw, "reuse\t%d of %d chunks reused · %d embedded · $%.4f saved", s.Reused, s.Chunks, s.Embedded, s.SavedUSD)
+		if s.Reuse != nil {
+			fmt.Fprintf(tw, " · from %s, %s's vectors checked on %d chunks embedded again (cosine ≥ %.4f)", s.Reuse.From, s.Reuse.OldModel, s.Reuse.Sampled, s.Reuse.MinCosine)
+		}
+		fmt.Fprintln(tw)
 	}
 	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
 		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)

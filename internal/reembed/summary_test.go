@@ -81,6 +81,35 @@ embedding                 40 texts · 12 requests (4.0 texts per accepted reques
 embedding (this invocation)  0 texts · 0 requests (0.0 texts per accepted request) · 0 throttles · 0 tokens · $0.0000 (estimated $0.2500 for the whole run) · cohere.embed-multilingual-v3 · 1m23.123s
 `,
 	}, {
+		// Reused chunks are the run's, from the journal; what they saved is priced at the model's.
+		name: "a run that reused old vectors",
+		s: func() *reembed.Summary {
+			res := run(false)
+			res.Run, res.Malformed = res.Run[:1], nil
+			res.Run[0].SkippedSources = nil
+			res.Run[0].Reused, res.Run[0].ReusedTokens, res.Run[0].Embedded = 36, 200000, 4
+			res.Reuse = &reembed.ReuseReport{From: "u@old:5432/app", OldModel: "amazon.titan-embed-text-v2:0", Sampled: 5, MinCosine: 1}
+			return reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, EstimatedUSD: 0.5,
+				Stats: embed.Stats{Requests: 2, Texts: 9, Tokens: 2500}})
+		}(),
+		want: `run 7      1 succeeded · 0 failed · 0 skipped · 0 left to the app · 40 chunks
+reuse      36 of 40 chunks reused · 4 embedded · $0.0040 saved · from u@old:5432/app, amazon.titan-embed-text-v2:0's vectors checked on 5 chunks embedded again (cosine ≥ 1.0000)
+embedding  9 texts · 2 requests (4.5 texts per accepted request) · 0 throttles · 2500 tokens · $0.0001 (estimated $0.5000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+`,
+	}, {
+		name: "a run whose old vectors were refused",
+		s: func() *reembed.Summary {
+			res := run(false)
+			res.Run, res.Malformed = res.Run[:1], nil
+			res.Run[0].SkippedSources = nil
+			res.Reuse = &reembed.ReuseReport{From: "u@old:5432/app", OldModel: "amazon.titan-embed-text-v2:0", Refused: "the old vectors have 1024 dimensions and amazon.titan-embed-text-v2:0 gives 512 here (--dimensions)"}
+			return reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, Stats: embed.Stats{Requests: 1, Texts: 40, Tokens: 10000}})
+		}(),
+		want: `run 7      1 succeeded · 0 failed · 0 skipped · 0 left to the app · 40 chunks
+reuse      refused, every chunk embedded: the old vectors have 1024 dimensions and amazon.titan-embed-text-v2:0 gives 512 here (--dimensions)
+embedding  40 texts · 1 requests (40.0 texts per accepted request) · 0 throttles · 10000 tokens · $0.0002 (estimated $0.0000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+`,
+	}, {
 		name: "nothing to do",
 		s:    &reembed.Summary{RunID: 7, NothingToDo: true, Model: "amazon.titan-embed-text-v2:0"},
 		want: "nothing to do: run 7 and the runs before it finished every bot in scope (--fresh starts over, --retry-failed reruns the latest run's failures)\n",
@@ -104,8 +133,8 @@ func TestSummaryJSONFieldNames(t *testing.T) {
 	require.NoError(t, err)
 	var fields map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &fields))
-	require.Equal(t, []string{"actual_cost_usd", "bots", "chunks", "elapsed", "estimated_cost_usd", "failed", "left_to_app",
-		"malformed", "model", "nothing_to_do", "pending", "requests", "resumed", "run_id", "skipped", "succeeded",
+	require.Equal(t, []string{"actual_cost_usd", "bots", "chunks", "elapsed", "embedded", "estimated_cost_usd", "failed", "left_to_app",
+		"malformed", "model", "nothing_to_do", "pending", "requests", "resumed", "reused", "run_id", "saved_cost_usd", "skipped", "succeeded",
 		"texts", "throttles", "tokens"}, slices.Sorted(maps.Keys(fields)))
 	var bots []map[string]any
 	require.NoError(t, json.Unmarshal(fields["bots"], &bots))

@@ -32,7 +32,10 @@ const schemaSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 	finished_at    timestamptz,
 	PRIMARY KEY (run_id, bot_id)
 );
-ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS skipped_sources jsonb NOT NULL DEFAULT '[]';`
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS skipped_sources jsonb NOT NULL DEFAULT '[]';
+-- chunks whose vector came from the old cluster (reembed --reuse-from), and their tokens: not spent
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused bigint NOT NULL DEFAULT 0;
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused_tokens bigint NOT NULL DEFAULT 0;`
 
 // Kind is the journal's name for re-embed runs.
 const Kind = "reembed"
@@ -55,17 +58,23 @@ const (
 
 // Job is one bot's re-embed in a run.
 type Job struct {
-	RunID       int64  `json:"run_id"`
-	BotID       string `json:"bot_id"`
-	UserID      string `json:"user_id"`
-	Status      string `json:"status"`
-	Attempts    int    `json:"attempts"`
-	Chunks      int64  `json:"chunks"`
-	Requests    int64  `json:"requests"`
-	Throttles   int64  `json:"throttles"`
-	Tokens      int64  `json:"tokens"`
-	ContentHash string `json:"content_hash,omitempty"`
-	Error       string `json:"error,omitempty"`
+	RunID    int64  `json:"run_id"`
+	BotID    string `json:"bot_id"`
+	UserID   string `json:"user_id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Chunks   int64  `json:"chunks"`
+	// Reused are the chunks whose vector was taken from the old cluster (--reuse-from), and
+	// ReusedTokens their tokens, which nothing was spent on; Embedded are the others
+	// (Chunks − Reused), whose Tokens were spent.
+	Reused       int64  `json:"reused"`
+	ReusedTokens int64  `json:"reused_tokens"`
+	Embedded     int64  `json:"embedded"`
+	Requests     int64  `json:"requests"`
+	Throttles    int64  `json:"throttles"`
+	Tokens       int64  `json:"tokens"`
+	ContentHash  string `json:"content_hash,omitempty"`
+	Error        string `json:"error,omitempty"`
 	// SkippedSources are the sources a bot was re-embedded without (--on-source-error
 	// skip-source), each with its cause.
 	SkippedSources []string   `json:"skipped_sources,omitempty"`
@@ -92,7 +101,7 @@ func Add(ctx context.Context, db journal.DB, jobs []Job) error {
 
 // List lists a run's jobs by bot id.
 func List(ctx context.Context, db journal.DB, runID int64) ([]Job, error) {
-	rows, err := db.Query(ctx, `SELECT run_id, bot_id, user_id, status, attempts, chunks, requests, throttles, tokens,
+	rows, err := db.Query(ctx, `SELECT run_id, bot_id, user_id, status, attempts, chunks, reused, reused_tokens, requests, throttles, tokens,
 			content_hash, error, skipped_sources, status_written, started_at, finished_at
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 ORDER BY bot_id`, runID)
 	if err != nil {
@@ -100,8 +109,9 @@ func List(ctx context.Context, db journal.DB, runID int64) ([]Job, error) {
 	}
 	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
 		var j Job
-		err := r.Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Chunks, &j.Requests, &j.Throttles, &j.Tokens,
+		err := r.Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Chunks, &j.Reused, &j.ReusedTokens, &j.Requests, &j.Throttles, &j.Tokens,
 			&j.ContentHash, &j.Error, &j.SkippedSources, &j.StatusWritten, &j.StartedAt, &j.FinishedAt)
+		j.Embedded = j.Chunks - j.Reused
 		return j, err
 	})
 	if err != nil {
@@ -139,9 +149,9 @@ func Finish(ctx context.Context, db journal.DB, j Job) error {
 		skipped = []string{}
 	}
 	tag, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = $3, chunks = $4, requests = $5, throttles = $6, tokens = $7,
-			content_hash = $8, error = $9, skipped_sources = $10, status_written = $11, finished_at = now()
+			content_hash = $8, error = $9, skipped_sources = $10, status_written = $11, reused = $12, reused_tokens = $13, finished_at = now()
 		WHERE run_id = $1 AND bot_id = $2`, j.RunID, j.BotID, j.Status, j.Chunks, j.Requests, j.Throttles, j.Tokens, j.ContentHash, j.Error,
-		skipped, j.StatusWritten)
+		skipped, j.StatusWritten, j.Reused, j.ReusedTokens)
 	if err != nil {
 		return fmt.Errorf("finish job of bot %s: %w", j.BotID, err)
 	}
@@ -220,7 +230,8 @@ func DoneChunks(ctx context.Context, db journal.DB) (runID int64, done map[strin
 // progress is the status row of a re-embed run: its jobs by state, and the chunks of its done bots.
 func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress, error) {
 	var p journal.Progress
-	rows, err := db.Query(ctx, `SELECT status, count(*), coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0)
+	rows, err := db.Query(ctx, `SELECT status, count(*), coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0),
+			coalesce(sum(reused) FILTER (WHERE status = 'done'), 0)
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 GROUP BY status ORDER BY status`, runID)
 	if err != nil {
 		return p, fmt.Errorf("jobs of run %d: %w", runID, err)
@@ -229,11 +240,12 @@ func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress
 	var texts []string
 	var st string
 	var n int
-	var chunks int64
-	_, err = pgx.ForEachRow(rows, []any{&st, &n, &chunks}, func() error {
+	var chunks, reused, allReused int64
+	_, err = pgx.ForEachRow(rows, []any{&st, &n, &chunks, &reused}, func() error {
 		jobs[st] = n
 		texts = append(texts, fmt.Sprintf("%s %d", st, n))
 		p.Rows += chunks
+		allReused += reused
 		return nil
 	})
 	if err != nil {
@@ -242,6 +254,11 @@ func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress
 	if len(jobs) > 0 {
 		p.Fields = map[string]any{"bot_jobs": jobs}
 		p.Text = strings.Join(texts, " · ")
+		if allReused > 0 {
+			// Chunks whose vectors came from the old cluster (--reuse-from): the rest were embedded.
+			p.Fields["reused_chunks"] = allReused
+			p.Text += fmt.Sprintf(" · %d of %d chunks reused", allReused, p.Rows)
+		}
 	}
 	return p, nil
 }
