@@ -38,7 +38,7 @@ func TestRootHelpSaysOnlyWhatExists(t *testing.T) {
 	r := ragmigrate(t, nil, "--help")
 	require.Zero(t, r.code, r.stderr)
 	require.NotContains(t, r.stdout, "planned, not yet available", "replication exists now")
-	require.Contains(t, r.stdout, "logical replication with a guarded\ncut-over (replicate)")
+	require.Contains(t, r.stdout, "logical replication with a guarded cut-over (replicate)")
 	require.Contains(t, r.stdout, "replicate   ")
 }
 

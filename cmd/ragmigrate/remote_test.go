@@ -321,7 +321,7 @@ func TestRemoteFromStack(t *testing.T) {
 	// Nothing but the stack: the stack's own env names the table, bucket and databases.
 	env := append(slices.Clone(b.env), "RAGMIGRATE_TABLE=", "RAGMIGRATE_BUCKET=", "RAGMIGRATE_TARGET_DB=", "RAGMIGRATE_SOURCE_DB=")
 	r := ragmigrate(t, env, "remote", "--image", "ragmigrate:test", "--poll-interval", "100ms", "--stack", "BedrockChatStack", "--", "status")
-	require.Zero(t, r.code, r.stderr)
+	require.Zero(t, r.code, "stdout (the task's lines):\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	for _, want := range []string{
 		"flag=--cluster value=BedrockChatStack-EmbeddingCluster6D1A1E4B-AbCdEfGh1234 output=EmbeddingClusterNameA6A626C4",
 		"flag=--subnets value=subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002",

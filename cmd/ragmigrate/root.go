@@ -198,11 +198,13 @@ or live, by a bulk load plus logical replication with a guarded cut-over (replic
 Its first users run Bedrock Chat (aws-samples) through the v0 → v1 upgrade, which replaces the
 Aurora cluster and deletes every vector.
 
-Commands that read (plan, verify, status) never write. Commands that write ask for confirmation on
-a terminal and need --yes otherwise. Logs go to stderr; results go to stdout (--json for machines).
+Commands that read (plan, verify, status) never change the data: verify records its verdict in
+the target's journal, and status brings a journal an older ragmigrate wrote up to date. Commands
+that write ask for confirmation on a terminal and need --yes otherwise. Logs go to stderr; results go to stdout (--json for machines).
 
 AWS access uses the standard SDK chain (AWS_PROFILE, AWS_REGION, ...); endpoints can be redirected
-with the SDK's AWS_ENDPOINT_URL_<SERVICE> variables (DYNAMODB, S3, BEDROCK_RUNTIME), which is how
+with the SDK's AWS_ENDPOINT_URL_<SERVICE> variables (DYNAMODB, S3, BEDROCK_RUNTIME, and for the
+control plane SERVICE_QUOTAS, CLOUDFORMATION, SECRETS_MANAGER, ECS, CLOUDWATCH_LOGS, RDS), which is how
 the local stack is reached (it and its test servers are in the development build only: 'make
 build', 'ragmigrate dev stack up').
 

@@ -40,6 +40,11 @@ error, and each bot it left to the live app with what the app changed. Read-only
 				return fmt.Errorf("target: %w", err)
 			}
 			defer conn.Close(context.WithoutCancel(ctx))
+			// A journal an older ragmigrate wrote (upgraded mid-migration) lacks columns this
+			// build reads.
+			if err := journal.Upgrade(ctx, conn); err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
 			runs, err := journal.Runs(ctx, conn, limit)
 			if errors.Is(err, journal.ErrNoJournal) {
 				if g.JSON {

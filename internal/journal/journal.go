@@ -21,9 +21,12 @@ package journal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,6 +89,50 @@ func Migrate(ctx context.Context, db DB) error {
 		if _, err := db.Exec(ctx, st.Schema); err != nil {
 			return fmt.Errorf("create journal tables of %s runs: %w", st.Kind, err)
 		}
+	}
+	_, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS ragmigrate.schema_version (
+			id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), fingerprint text NOT NULL);
+		INSERT INTO ragmigrate.schema_version (fingerprint) VALUES ('`+fingerprint()+`')
+			ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint`)
+	if err != nil {
+		return fmt.Errorf("record the journal's schema version: %w", err)
+	}
+	return nil
+}
+
+// fingerprint identifies the journal's DDL as this build has it, every strategy's included.
+func fingerprint() string {
+	h := sha256.New()
+	io.WriteString(h, schemaSQL)
+	for _, st := range registered() {
+		io.WriteString(h, "\x00"+st.Kind+"\x00"+st.Schema)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Upgrade brings a journal an older ragmigrate wrote up to this build's schema, so that a
+// command that only reads it (status, verify) can: its changes only add tables and columns.
+// A journal already current, or none at all, is left untouched (Upgrade writes nothing then,
+// and takes no lock a running migration would wait on).
+func Upgrade(ctx context.Context, db DB) error {
+	var versioned bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('ragmigrate.schema_version') IS NOT NULL`).Scan(&versioned); err != nil {
+		return fmt.Errorf("look up the journal's schema version: %w", err)
+	}
+	if versioned {
+		var current bool
+		err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ragmigrate.schema_version WHERE fingerprint = $1)`, fingerprint()).Scan(&current)
+		if err != nil {
+			return fmt.Errorf("look up the journal's schema version: %w", err)
+		}
+		if current {
+			return nil
+		}
+	} else if ok, err := Exists(ctx, db); err != nil || !ok {
+		return err
+	}
+	if err := Migrate(ctx, db); err != nil {
+		return fmt.Errorf("bring the journal up to this version of ragmigrate: %w", err)
 	}
 	return nil
 }

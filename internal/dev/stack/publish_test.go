@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -17,6 +18,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dbcred"
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -46,11 +48,15 @@ func TestPublish(t *testing.T) {
 	require.NoError(t, err)
 	sm, err := secretsim.New(t.TempDir(), []string{target, source})
 	require.NoError(t, err)
+	tasks, err := ecssim.New(ecssim.Options{Dir: t.TempDir(), Binary: "/bin/true"})
+	require.NoError(t, err)
 	a := awssim.New()
 	cfn.Register(a)
 	sm.Register(a)
+	tasks.Register(a)
 	srv := httptest.NewServer(a)
 	defer srv.Close()
+	defer tasks.Close()
 
 	stacks := []Published{{Name: "V1", AdminURL: target, Role: role}, {Name: "V0", AdminURL: source, Role: role + "_v0", V0: true}}
 	t.Cleanup(func() {
@@ -98,6 +104,11 @@ func TestPublish(t *testing.T) {
 	require.NoError(t, publish(ctx, srv.URL, stacks, "the-table", "the-bucket"))
 	again, _ := sm.SecretString("V1-DbSecret")
 	require.Equal(t, rotated, again, "publishing again keeps the rotated password")
+	ecsClient := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+	td, err := ecsClient.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(v1.EmbeddingTaskDefinition.Value)})
+	require.NoError(t, err, "the v1 stack's embedding task definition is registered")
+	require.EqualValues(t, 1, td.TaskDefinition.Revision, "publishing again registers no second revision")
+	require.Equal(t, "Container", aws.ToString(td.TaskDefinition.ContainerDefinitions[0].Name))
 	require.Equal(t, role, login("V1"))
 
 	su, err := pgx.Connect(ctx, target)
