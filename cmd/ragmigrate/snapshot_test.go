@@ -18,6 +18,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
@@ -26,7 +27,7 @@ import (
 type snapshotBundle struct {
 	*copyBundle
 	sim        *rdssim.Server
-	secrets    *rdssim.MemorySecrets
+	secrets    *secretsim.Store
 	rds        *rds.Client
 	admin      string
 	oldCluster string
@@ -37,16 +38,19 @@ type snapshotBundle struct {
 func setupSnapshot(t *testing.T, delay time.Duration) *snapshotBundle {
 	t.Helper()
 	ctx := stacktest.Context(t)
-	b := &snapshotBundle{copyBundle: setupCopy(t, 300, "", nil), secrets: &rdssim.MemorySecrets{},
-		admin: stacktest.Getenv(t, "RAGMIGRATE_SOURCE_DB")}
+	b := &snapshotBundle{copyBundle: setupCopy(t, 300, "", nil), admin: stacktest.Getenv(t, "RAGMIGRATE_SOURCE_DB")}
 	var err error
+	// RDS keeps the master user secrets it manages in Secrets Manager, where --source-secret reads them.
+	b.secrets, err = secretsim.New("", nil)
+	require.NoError(t, err)
 	b.sim, err = rdssim.New(rdssim.Config{AdminURL: b.admin, Dir: t.TempDir(), Secrets: b.secrets, Delay: delay})
 	require.NoError(t, err)
 	srv := awssim.New()
 	b.sim.Register(srv)
+	b.secrets.Register(srv)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	b.env = append(b.copyBundle.env, "AWS_ENDPOINT_URL_RDS="+hs.URL)
+	b.env = append(b.copyBundle.env, "AWS_ENDPOINT_URL_RDS="+hs.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+hs.URL)
 	clients, err := awsclient.Load(ctx, awsclient.Options{})
 	require.NoError(t, err)
 	b.rds = rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(hs.URL) })
@@ -201,10 +205,13 @@ func TestSnapshotRestoreCopyVerifyCleanup(t *testing.T) {
 	require.Contains(t, r.stderr, "the newest verify of its data")
 	require.Contains(t, r.stderr, "found differences")
 
-	r = ragmigrate(t, b.env, "copy", "--yes", "--empty-target", "--source-db", src, "--target-db", b.dst)
+	// As restore prints it: the RDS-managed secret (username and password) and the endpoint.
+	bySecret := []string{"--source-secret", out.SecretARN, "--source-db", out.SourceDB}
+	r = ragmigrate(t, b.env, append([]string{"copy", "--yes", "--empty-target", "--target-db", b.dst}, bySecret...)...)
 	require.Zero(t, r.code, r.stderr)
-	r = ragmigrate(t, b.env, "verify", "--source-db", src, "--target-db", b.dst)
+	r = ragmigrate(t, b.env, append([]string{"verify", "--target-db", b.dst}, bySecret...)...)
 	require.Zero(t, r.code, r.stdout+r.stderr)
+	require.NotContains(t, r.stdout+r.stderr, password, "the password is never printed")
 
 	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--target-db", b.dst)
 	require.Equal(t, exitUsage, r.code, "deleting asks first")
