@@ -17,9 +17,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 )
@@ -140,4 +143,41 @@ func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, xml.Header)
 	_ = xml.NewEncoder(w).Encode(doc)
+}
+
+// LoadState reads a service's JSON state file, which SaveState wrote, into v. A file that does
+// not exist yet (the first start) leaves v as it is, and so does file "" (state in memory only).
+func LoadState(file string, v any) error {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+// SaveState writes v to a service's state file as JSON, through a temporary file renamed over
+// it, so that a server stopped mid-write leaves the previous state rather than half of one. The
+// file is readable by its owner only: it may hold passwords. file "" does nothing.
+func SaveState(file string, v any) error {
+	if file == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }

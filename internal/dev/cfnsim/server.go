@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -64,15 +63,8 @@ func New(dir string) (*Server, error) {
 		return s, nil
 	}
 	s.file = filepath.Join(dir, "cloudformation.json")
-	b, err := os.ReadFile(s.file)
-	switch {
-	case os.IsNotExist(err):
-	case err != nil:
+	if err := awssim.LoadState(s.file, &s.stacks); err != nil {
 		return nil, fmt.Errorf("cloudformation state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &s.stacks); err != nil {
-			return nil, fmt.Errorf("cloudformation state %s: %w", s.file, err)
-		}
 	}
 	return s, nil
 }
@@ -108,18 +100,10 @@ func (s *Server) Delete(name string) (bool, error) {
 }
 
 func (s *Server) save() error {
-	if s.file == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(s.stacks, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := awssim.SaveState(s.file, s.stacks); err != nil {
 		return fmt.Errorf("save cloudformation state: %w", err)
 	}
-	return os.Rename(tmp, s.file)
+	return nil
 }
 
 // stackID is the ARN CloudFormation gives a stack.

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -148,17 +147,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pg: &cluster{adminURL: cfg.AdminURL},
 		st: state{Delay: cfg.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
-	if cfg.Dir != "" {
-		b, err := os.ReadFile(s.statePath())
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("rds: read state: %w", err)
-		default:
-			if err := json.Unmarshal(b, &s.st); err != nil {
-				return nil, fmt.Errorf("rds: read state %s: %w", s.statePath(), err)
-			}
-		}
+	if err := awssim.LoadState(s.statePath(), &s.st); err != nil {
+		return nil, fmt.Errorf("rds: read state: %w", err)
 	}
 	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
 	return s, nil
@@ -173,22 +163,20 @@ func (s *Server) Register(srv *awssim.Server) {
 	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
 }
 
-func (s *Server) statePath() string { return filepath.Join(s.cfg.Dir, "rds.json") }
+// statePath is where the state is kept: "" (memory only) without a Dir.
+func (s *Server) statePath() string {
+	if s.cfg.Dir == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.Dir, "rds.json")
+}
 
 // save writes the state; the caller holds mu.
 func (s *Server) save() error {
-	if s.cfg.Dir == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(&s.st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := awssim.SaveState(s.statePath(), &s.st); err != nil {
 		return fmt.Errorf("rds: write state: %w", err)
 	}
-	return os.Rename(tmp, s.statePath())
+	return nil
 }
 
 // fault is an error the API models: Code names the fault, Status is its HTTP status.
