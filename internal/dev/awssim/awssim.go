@@ -108,6 +108,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	WriteQueryError(w, http.StatusBadRequest, "InvalidAction", "no service here answers "+r.Method+" "+r.URL.Path)
 }
 
+// JSONOperation returns the operation an AWS JSON protocol call for the service whose
+// X-Amz-Target prefix is prefix names. When the request is not such a call, or is unsigned, it
+// answers the error the service does and returns false.
+func JSONOperation(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), prefix+".")
+	if r.Method != http.MethodPost || !ok {
+		WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
+		return "", false
+	}
+	if r.Header.Get("Authorization") == "" {
+		// The service answers unsigned requests so; the SDK always signs.
+		WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return "", false
+	}
+	return op, true
+}
+
 // WriteJSON answers an AWS JSON protocol call.
 func WriteJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")

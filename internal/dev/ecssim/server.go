@@ -436,14 +436,8 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // ServeHTTP answers one ECS call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix+".")
-	if r.Method != http.MethodPost || !ok {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
-		return
-	}
-	if r.Header.Get("Authorization") == "" {
-		// The service answers unsigned requests so; the SDK always signs.
-		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -187,14 +187,8 @@ func (s *Server) Events(group, stream string) []Event {
 
 // ServeHTTP answers one call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix+".")
-	if r.Method != http.MethodPost || !ok {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
-		return
-	}
-	if r.Header.Get("Authorization") == "" {
-		// The service answers unsigned requests so; the SDK always signs.
-		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
+	if !ok {
 		return
 	}
 	switch op {
