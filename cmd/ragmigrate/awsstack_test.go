@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
@@ -40,13 +38,9 @@ func newAWSRig(t *testing.T) *awsRig {
 	require.NoError(t, err)
 	sm, err := secretsim.New("", []string{stacktest.Getenv(t, "RAGMIGRATE_SOURCE_DB"), stacktest.Getenv(t, "RAGMIGRATE_TARGET_DB")})
 	require.NoError(t, err)
-	a := awssim.New()
-	cfn.Register(a)
-	sm.Register(a)
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	return &awsRig{url: srv.URL, cfn: cfn, sm: sm,
-		env: []string{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + srv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + srv.URL}}
+	endpoint := stacktest.AWSServer(t, cfn.Register, sm.Register)
+	return &awsRig{url: endpoint, cfn: cfn, sm: sm,
+		env: []string{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + endpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + endpoint}}
 }
 
 // appSecret makes the database at dbURL the app's the way a deployment has it: a login role

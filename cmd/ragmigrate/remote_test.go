@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -37,11 +35,8 @@ type remoteBundle struct {
 
 func setupRemote(t *testing.T) *remoteBundle {
 	t.Helper()
-	dir := t.TempDir()
-	logs, err := logssim.New(filepath.Join(dir, "logs"))
-	require.NoError(t, err)
-	sim, err := ecssim.New(ecssim.Options{
-		Dir: filepath.Join(dir, "ecs"), Binary: binary, Logs: logs,
+	sim, logs, endpoint := stacktest.ECS(t, "", ecssim.Options{
+		Binary: binary,
 		// The stack's endpoints, as a task in the VPC would reach the services.
 		Env: func() ([]string, error) {
 			var env []string
@@ -53,21 +48,12 @@ func setupRemote(t *testing.T) *remoteBundle {
 			return env, nil
 		},
 	})
-	require.NoError(t, err)
-	a := awssim.New()
-	sim.Register(a)
-	a.HandleJSON(logssim.TargetPrefix, logs)
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
-	})
 
 	// The app's embedding task definition, as Bedrock Chat's CDK registers it.
 	b := &remoteBundle{sim: sim, logs: logs, logGroup: "/ecs/embed-" + stacktest.Suffix()}
-	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	_, err = client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+	_, err := client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
 		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition"), NetworkMode: types.NetworkModeAwsvpc,
 		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
 		Cpu:                     aws.String("2048"), Memory: aws.String("4096"),
@@ -80,7 +66,7 @@ func setupRemote(t *testing.T) *remoteBundle {
 		}},
 	})
 	require.NoError(t, err)
-	b.env = []string{"AWS_ENDPOINT_URL_ECS=" + srv.URL, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + srv.URL}
+	b.env = []string{"AWS_ENDPOINT_URL_ECS=" + endpoint, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + endpoint}
 	b.args = []string{"remote", "--image", "ragmigrate:test", "--cluster", "embedding",
 		"--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
 		"--task-definition", "BedrockChatStackEmbeddingTaskDefinition", "--poll-interval", "100ms"}

@@ -185,6 +185,9 @@ func (s *Server) Events(group, stream string) []Event {
 	return append([]Event(nil), s.groups[group][stream]...)
 }
 
+// Register routes the CloudWatch Logs API on a.
+func (s *Server) Register(a *awssim.Server) { a.HandleJSON(TargetPrefix, s) }
+
 // ServeHTTP answers one call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
