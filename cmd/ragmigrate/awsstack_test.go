@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -285,22 +284,4 @@ func TestPasswordRotationMidCopy(t *testing.T) {
 	require.Greater(t, rig.sm.Gets(dstName), dstGets, "a refused login read the target's secret again")
 	require.Greater(t, rig.sm.Gets(srcName), srcGets, "a refused login read the source's secret again")
 	requireNoPassword(t, b.dst, append(old, rig.password(t, dstName), rig.password(t, srcName)), stderr.String(), stdout.String())
-}
-
-// startRagmigrateOut is startRagmigrate keeping stdout too.
-func startRagmigrateOut(t *testing.T, env []string, stdout *syncBuffer, args ...string) (*exec.Cmd, *syncBuffer) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = testEnv(env)
-	stderr := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		requireNoRace(t, args, stderr.String())
-	})
-	return cmd, stderr
 }

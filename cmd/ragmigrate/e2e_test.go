@@ -116,10 +116,19 @@ func testEnv(env []string) []string {
 // and checked for a data race when the test ends.
 func startRagmigrate(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	return startRagmigrateOut(t, env, nil, args...)
+}
+
+// startRagmigrateOut is startRagmigrate copying stdout into stdout too (nil: dropped).
+func startRagmigrateOut(t *testing.T, env []string, stdout *syncBuffer, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = testEnv(env)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
