@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -291,10 +290,7 @@ func confirmStop(g *globalOptions, taskID string) bool {
 		g.logger.Warn("not stopping the task: no terminal to ask and no --yes", slog.String("task", taskID))
 		return false
 	}
-	fmt.Fprintf(g.stderr, "\nStop task %s? (Ctrl-C again leaves it running) [y/N] ", taskID)
-	answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(answer))
-	return a == "y" || a == "yes"
+	return g.ask("\nStop task " + taskID + "? (Ctrl-C again leaves it running)")
 }
 
 // fillRemoteTarget places the task from the --stack outputs where no flag did: the embedding
