@@ -95,7 +95,7 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 			}
 		}
 		body, _ := json.Marshal(map[string]any{"Outputs": shape(d), "Resources": cfnsim.BedrockChatResources(d)})
-		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
+		if err := DevCall(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
 			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
 	}
@@ -172,7 +172,7 @@ func putSecret(ctx context.Context, aws, name, host string, port int, role, db s
 		"dbname": db, "engine": "postgres", "dbClusterIdentifier": "bedrockchatstack-cluster-local",
 	})
 	var out struct{ ARN, SecretString string }
-	if err := call(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
+	if err := DevCall(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
 		return "", "", err
 	}
 	var current struct {
@@ -184,7 +184,10 @@ func putSecret(ctx context.Context, aws, name, host string, port int, role, db s
 	return out.ARN, current.Password, nil
 }
 
-func call(ctx context.Context, method, url string, body []byte, out any) error {
+// DevCall makes one call to a development endpoint (/_dev/…) of the stack's aws server with
+// body, and decodes the JSON answer into out unless out is nil. A 404 means an aws server older
+// than the endpoint, and the error says to restart it.
+func DevCall(ctx context.Context, method, url string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
