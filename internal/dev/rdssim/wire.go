@@ -202,7 +202,7 @@ func (s *Server) renderCluster(c *dbCluster) xmlCluster {
 	for _, sg := range c.SecurityGroups {
 		out.VpcSecurityGroups = append(out.VpcSecurityGroups, xmlSecurityGroup{sg, "active"})
 	}
-	for _, in := range sortedInstances(s.st.Instances) {
+	for _, in := range sortedByID(s.st.Instances) {
 		if in.ClusterID == c.ID {
 			out.DBClusterMembers = append(out.DBClusterMembers, xmlMember{in.ID, true})
 		}
