@@ -140,6 +140,29 @@ func WriteJSONError(w http.ResponseWriter, status int, typ, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }
 
+// requestID is the RequestId of every query protocol answer: the SDK only passes it on.
+const requestID = "ragmigrate-awssim"
+
+// WriteQueryResult answers an AWS query protocol call of action with the document the SDK's
+// query deserializers read: <ActionResponse xmlns=namespace><ActionResult>result</ActionResult>
+// <ResponseMetadata><RequestId>…</RequestId></ResponseMetadata></ActionResponse>. result's
+// fields are the ActionResult's elements (lists as <member> elements, times RFC 3339).
+func WriteQueryResult(w http.ResponseWriter, namespace, action string, result any) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, xml.Header)
+	enc := xml.NewEncoder(w)
+	root := xml.StartElement{Name: xml.Name{Local: action + "Response"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}}}
+	_ = enc.EncodeToken(root)
+	_ = enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
+	_ = enc.EncodeElement(struct {
+		RequestID string `xml:"RequestId"`
+	}{requestID}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
+	_ = enc.EncodeToken(root.End())
+	_ = enc.Flush()
+}
+
 // WriteQueryError answers an AWS query protocol call with the ErrorResponse document the SDK's
 // query deserializers read (Error.Code names the modeled type).
 func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
@@ -152,7 +175,7 @@ func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
 		XMLName   xml.Name  `xml:"ErrorResponse"`
 		Error     errorBody `xml:"Error"`
 		RequestID string    `xml:"RequestId"`
-	}{Error: errorBody{Type: "Sender", Code: code, Message: msg}, RequestID: "ragmigrate-awssim"}
+	}{Error: errorBody{Type: "Sender", Code: code, Message: msg}, RequestID: requestID}
 	if status >= 500 {
 		doc.Error.Type = "Receiver"
 	}

@@ -232,7 +232,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awssim.WriteQueryError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
 		return
 	}
-	writeResult(w, action, result)
+	awssim.WriteQueryResult(w, "http://rds.amazonaws.com/doc/"+Version+"/", action, result)
 }
 
 // now and the status of a resource: "creating" until readyAt, then "available".
