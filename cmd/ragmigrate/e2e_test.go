@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,24 +140,9 @@ func startRagmigrateOut(t *testing.T, env []string, stdout *syncBuffer, args ...
 	return cmd, stderr
 }
 
-// syncBuffer is a bytes.Buffer the child's output can be copied into while the test reads it
-// (a failing Eventually prints stderr while the child still runs).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer the child's output can be copied into while the test reads it (a
+// failing Eventually prints stderr while the child still runs).
+type syncBuffer = stacktest.SyncBuffer
 
 func TestHelpExplains(t *testing.T) {
 	t.Parallel()

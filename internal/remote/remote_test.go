@@ -1,13 +1,11 @@
 package remote_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,25 +26,8 @@ type testBundle struct {
 	client *ecs.Client
 	sim    *ecssim.Server
 	opts   remote.Options
-	out    *syncBuffer
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	out    *stacktest.SyncBuffer
+	log    *stacktest.SyncBuffer
 }
 
 // setup runs the ECS and Logs contract servers in process with every image mapped to /bin/sh -c:
@@ -58,7 +39,7 @@ func setup(t *testing.T) *testBundle {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), RetryMaxAttempts: 1}
 	client := ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	b := &testBundle{
-		client: client, sim: sim, out: &syncBuffer{}, log: &syncBuffer{},
+		client: client, sim: sim, out: &stacktest.SyncBuffer{}, log: &stacktest.SyncBuffer{},
 		runner: &remote.Runner{ECS: client, Region: "us-east-1",
 			Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(endpoint) })},
 	}
