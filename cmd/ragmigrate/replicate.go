@@ -82,18 +82,14 @@ func (o *replicateOptions) options(g *globalOptions) replicate.Options {
 
 type replicateStartOptions struct {
 	replicateOptions
-	Tables        []string
-	Jobs          int
-	PartSize      byteSize
-	IndexMemory   byteSize
-	MaxRate       byteSize
+	loadOptions
 	EmptyTarget   bool
 	CreateMissing bool
 	PublisherURL  string
 }
 
 func newReplicateStartCommand(g *globalOptions) *cobra.Command {
-	o := &replicateStartOptions{PartSize: pgcopy.DefaultPartBytes, IndexMemory: pgcopy.DefaultIndexMemory}
+	o := &replicateStartOptions{loadOptions: newLoadOptions()}
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Preflight, publication and slot, bulk load of the slot's snapshot, then a subscription streaming from it",
@@ -132,19 +128,7 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	if o.PublisherURL == "" {
 		o.PublisherURL = os.Getenv("RAGMIGRATE_PUBLISHER_URL")
 	}
-	errs := o.validate(g)
-	if o.Jobs < 1 || o.Jobs > 64 {
-		errs = append(errs, fmt.Errorf("--jobs %d: want 1 to 64", o.Jobs))
-	}
-	if o.PartSize < 1<<20 {
-		errs = append(errs, errors.New("--part-size: at least 1MB"))
-	}
-	if o.IndexMemory < 64<<20 {
-		errs = append(errs, errors.New("--index-memory: at least 64MB"))
-	}
-	if len(o.Tables) == 0 {
-		errs = append(errs, errors.New("--tables: name at least one table"))
-	}
+	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
