@@ -44,7 +44,6 @@ func TestDescribeV1(t *testing.T) {
 	require.Equal(t, awsstack.Value{Value: deployment.Cluster, Output: "EmbeddingClusterNameA6A626C4"}, st.EmbeddingCluster)
 	require.Equal(t, awsstack.Value{Value: deployment.TaskDefinition, Output: "EmbeddingTaskDefinitionName9C442847"}, st.EmbeddingTaskDefinition)
 	require.Equal(t, awsstack.Value{Value: deployment.SecurityGroup, Output: "EmbeddingTaskSecurityGroupId223DB337"}, st.EmbeddingSecurityGroup)
-	require.Equal(t, awsstack.Value{Value: "Container"}, st.Container)
 	require.Equal(t, []awsstack.Value{{Value: "subnet-0a", Output: "PrivateSubnetId0"}, {Value: "subnet-1b", Output: "PrivateSubnetId1"}}, st.PrivateSubnets)
 	require.NoError(t, st.Require("table", "document bucket", "database secret", "embedding cluster",
 		"embedding task definition", "embedding task security group", "private subnets"))
