@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,7 +151,7 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	} else {
 		werr = writeStartText(g.stdout, res, err)
 	}
-	return cmpErr(err, werr)
+	return cmp.Or(err, werr)
 }
 
 func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
@@ -179,13 +180,6 @@ func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
 
 type replicateStatusOptions struct {
@@ -337,7 +331,7 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 		}
 		_, werr = io.WriteString(g.stdout, b.String())
 	}
-	return cmpErr(err, werr)
+	return cmp.Or(err, werr)
 }
 
 func newReplicateAbortCommand(g *globalOptions) *cobra.Command {
@@ -365,7 +359,7 @@ and it finds nothing left. The rows loaded into the target stay.`,
 				_, werr = fmt.Fprintf(g.stdout, "replication run %d (%s, phase %s): subscription %s, slot %s, publication %s\n",
 					res.RunID, res.Status, res.Phase, res.Dropped.Subscription, cmpText(res.Dropped.Slot), cmpText(res.Dropped.Publication))
 			}
-			return cmpErr(err, werr)
+			return cmp.Or(err, werr)
 		},
 	}
 	o.AddFlags(cmd.Flags())
