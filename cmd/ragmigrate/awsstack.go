@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"log/slog"
 	"net"
 	"strconv"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/spf13/pflag"
@@ -67,26 +67,14 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 			return err
 		}
 		o.Resolved = st
-		fill := func(flag string, dst *string, v awsstack.Value, what string) error {
-			if *dst != "" {
-				return nil // a flag or the environment set it
-			}
-			if err := st.Require(what); err != nil {
-				return usageError{err}
-			}
-			*dst = v.Value
-			g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", flag),
-				slog.String("value", v.Value), slog.String("output", v.Output))
-			return nil
-		}
-		if err := fill("--table", &g.Table, st.Table, "table"); err != nil {
+		if err := g.fillFromStack(st, &g.Table, st.Table, "table", "--table"); err != nil {
 			return err
 		}
-		if err := fill("--bucket", &g.Bucket, st.Bucket, "document bucket"); err != nil {
+		if err := g.fillFromStack(st, &g.Bucket, st.Bucket, "document bucket", "--bucket"); err != nil {
 			return err
 		}
 		if g.TargetDB == "" {
-			if err := fill("--target-secret", &o.TargetSecret, st.DBSecretARN, "database secret"); err != nil {
+			if err := g.fillFromStack(st, &o.TargetSecret, st.DBSecretARN, "database secret", "--target-secret"); err != nil {
 				return err
 			}
 		}
@@ -131,6 +119,22 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 			}
 		}
 	}
+	return nil
+}
+
+// fillFromStack sets *dst, which stands for flag, to the stack's value v unless a flag or the
+// environment set it, and logs where it came from; a stack without the output (what names it)
+// is a usage error naming the flag that replaces it.
+func (g *globalOptions) fillFromStack(st *awsstack.Stack, dst *string, v awsstack.Value, what, flag string) error {
+	if *dst != "" {
+		return nil
+	}
+	if err := st.Require(what); err != nil {
+		return usageError{err}
+	}
+	*dst = v.Value
+	g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", flag),
+		slog.String("value", v.Value), slog.String("output", v.Output))
 	return nil
 }
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
@@ -40,13 +37,9 @@ func newAWSRig(t *testing.T) *awsRig {
 	require.NoError(t, err)
 	sm, err := secretsim.New("", []string{stacktest.Getenv(t, "RAGMIGRATE_SOURCE_DB"), stacktest.Getenv(t, "RAGMIGRATE_TARGET_DB")})
 	require.NoError(t, err)
-	a := awssim.New()
-	cfn.Register(a)
-	sm.Register(a)
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	return &awsRig{url: srv.URL, cfn: cfn, sm: sm,
-		env: []string{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + srv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + srv.URL}}
+	endpoint := stacktest.AWSServer(t, cfn.Register, sm.Register)
+	return &awsRig{url: endpoint, cfn: cfn, sm: sm,
+		env: []string{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + endpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER=" + endpoint}}
 }
 
 // appSecret makes the database at dbURL the app's the way a deployment has it: a login role
@@ -291,22 +284,4 @@ func TestPasswordRotationMidCopy(t *testing.T) {
 	require.Greater(t, rig.sm.Gets(dstName), dstGets, "a refused login read the target's secret again")
 	require.Greater(t, rig.sm.Gets(srcName), srcGets, "a refused login read the source's secret again")
 	requireNoPassword(t, b.dst, append(old, rig.password(t, dstName), rig.password(t, srcName)), stderr.String(), stdout.String())
-}
-
-// startRagmigrateOut is startRagmigrate keeping stdout too.
-func startRagmigrateOut(t *testing.T, env []string, stdout *syncBuffer, args ...string) (*exec.Cmd, *syncBuffer) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = testEnv(env)
-	stderr := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		requireNoRace(t, args, stderr.String())
-	})
-	return cmd, stderr
 }

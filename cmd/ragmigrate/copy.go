@@ -15,12 +15,40 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
 
+// loadOptions are the bulk-load settings copy and replicate start share (replicate loads the
+// slot's snapshot through the copy path). Each command registers the flags in its own words.
+type loadOptions struct {
+	Tables      []string
+	Jobs        int
+	PartSize    byteSize
+	IndexMemory byteSize
+	MaxRate     byteSize
+}
+
+func newLoadOptions() loadOptions {
+	return loadOptions{PartSize: pgcopy.DefaultPartBytes, IndexMemory: pgcopy.DefaultIndexMemory}
+}
+
+// validate checks the bounds pgcopy works within.
+func (o *loadOptions) validate() []error {
+	var errs []error
+	if o.Jobs < 1 || o.Jobs > 64 {
+		errs = append(errs, fmt.Errorf("--jobs %d: want 1 to 64", o.Jobs))
+	}
+	if o.PartSize < 1<<20 {
+		errs = append(errs, errors.New("--part-size: at least 1MB"))
+	}
+	if o.IndexMemory < 64<<20 {
+		errs = append(errs, errors.New("--index-memory: at least 64MB"))
+	}
+	if len(o.Tables) == 0 {
+		errs = append(errs, errors.New("--tables: name at least one table"))
+	}
+	return errs
+}
+
 type copyOptions struct {
-	Tables        []string
-	Jobs          int
-	PartSize      byteSize
-	IndexMemory   byteSize
-	MaxRate       byteSize
+	loadOptions
 	Resume        bool
 	EmptyTarget   bool
 	CreateMissing bool
@@ -31,7 +59,7 @@ type copyOptions struct {
 }
 
 func newCopyCommand(g *globalOptions) *cobra.Command {
-	o := &copyOptions{PartSize: pgcopy.DefaultPartBytes, IndexMemory: pgcopy.DefaultIndexMemory}
+	o := &copyOptions{loadOptions: newLoadOptions()}
 	cmd := &cobra.Command{
 		Use:   "copy",
 		Short: "Copy the vectors from the old cluster (or its restored snapshot) as binary COPY, no re-embedding",
@@ -105,23 +133,12 @@ func (o *copyOptions) Validate(g *globalOptions) error {
 	if g.TargetDB == "" {
 		errs = append(errs, errors.New("--target-db is required (env RAGMIGRATE_TARGET_DB)"))
 	}
-	if o.Jobs < 1 || o.Jobs > 64 {
-		errs = append(errs, fmt.Errorf("--jobs %d: want 1 to 64", o.Jobs))
-	}
-	if o.PartSize < 1<<20 {
-		errs = append(errs, errors.New("--part-size: at least 1MB"))
-	}
-	if o.IndexMemory < 64<<20 {
-		errs = append(errs, errors.New("--index-memory: at least 64MB"))
-	}
+	errs = append(errs, o.loadOptions.validate()...)
 	if o.LockWait < 0 {
 		errs = append(errs, fmt.Errorf("--lock-wait %s: want 0 (try once) or more", o.LockWait))
 	}
 	if o.Resume && o.EmptyTarget {
 		errs = append(errs, errors.New("--resume and --empty-target contradict each other"))
-	}
-	if len(o.Tables) == 0 {
-		errs = append(errs, errors.New("--tables: name at least one table"))
 	}
 	errs = append(errs, o.validateMerge(g)...)
 	if err := errors.Join(errs...); err != nil {

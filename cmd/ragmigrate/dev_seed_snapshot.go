@@ -3,12 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 )
 
 // devOldCluster is the identifier of the seeded deployment's old Aurora cluster, whose final
@@ -40,19 +39,8 @@ func publishFinalSnapshot(ctx context.Context, sourceDB, name string) error {
 	body, _ := json.Marshal(rdssim.SnapshotRequest{ID: name, ClusterID: devOldCluster, Database: cfg.Database})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/_dev/rds/snapshots", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := stack.DevCall(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/_dev/rds/snapshots", body, nil); err != nil {
 		return fmt.Errorf("publish final snapshot %s: %w", name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return fmt.Errorf("publish final snapshot %s: %s: %s (an aws server started before RDS existed needs a restart: 'ragmigrate dev stack down' and 'up')",
-			name, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		if err != nil {
 			return err
 		}
-		s.HandleJSON(logssim.TargetPrefix, logs)
+		logs.Register(s)
 		binary := opts.ecsBinary
 		if binary == "" {
 			if binary, err = os.Executable(); err != nil {

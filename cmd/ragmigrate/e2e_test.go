@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,10 +115,19 @@ func testEnv(env []string) []string {
 // and checked for a data race when the test ends.
 func startRagmigrate(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	return startRagmigrateOut(t, env, nil, args...)
+}
+
+// startRagmigrateOut is startRagmigrate copying stdout into stdout too (nil: dropped).
+func startRagmigrateOut(t *testing.T, env []string, stdout *syncBuffer, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = testEnv(env)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -132,24 +140,9 @@ func startRagmigrate(t *testing.T, env []string, args ...string) (*exec.Cmd, *sy
 	return cmd, stderr
 }
 
-// syncBuffer is a bytes.Buffer the child's output can be copied into while the test reads it
-// (a failing Eventually prints stderr while the child still runs).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer the child's output can be copied into while the test reads it (a
+// failing Eventually prints stderr while the child still runs).
+type syncBuffer = stacktest.SyncBuffer
 
 func TestHelpExplains(t *testing.T) {
 	t.Parallel()

@@ -204,15 +204,11 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		}
 		defer po.Source.Close(context.WithoutCancel(ctx))
 	}
-	reuse, closeReuse, err := o.openReuseConn(ctx, g, model)
+	reuse, closeReuse, err := o.openReuseConn(ctx, g, model, o.truncate)
 	if err != nil {
 		return err
 	}
 	defer closeReuse()
-	if reuse != nil {
-		trunc, _ := embed.ParseTruncate(o.truncate)
-		reuse.Limit(model, trunc)
-	}
 	po.Reuse = reuse
 	p, err := plan.Make(ctx, po)
 	if err != nil {

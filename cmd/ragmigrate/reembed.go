@@ -192,16 +192,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	// Lookups are short: a connection per bot at once is more than they need.
-	reuse, closeReuse, err := o.openReusePool(ctx, g, min(o.Concurrency, 16), model)
+	reuse, closeReuse, err := o.openReusePool(ctx, g, min(o.Concurrency, 16), model, o.Truncate)
 	if err != nil {
 		return err
 	}
 	defer closeReuse()
-	if reuse != nil {
-		// A chunk the model would reject in a plain run is sent, not reused.
-		trunc, _ := embed.ParseTruncate(o.Truncate)
-		reuse.Limit(model, trunc)
-	}
 
 	// The dry run, shown before anything is spent.
 	budget := o.budget(ctx, clients.Config, model)

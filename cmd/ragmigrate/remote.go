@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +20,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
-	"github.com/ragmigrate/ragmigrate/internal/awsstack"
 	"github.com/ragmigrate/ragmigrate/internal/iampolicy"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
@@ -291,10 +289,7 @@ func confirmStop(g *globalOptions, taskID string) bool {
 		g.logger.Warn("not stopping the task: no terminal to ask and no --yes", slog.String("task", taskID))
 		return false
 	}
-	fmt.Fprintf(g.stderr, "\nStop task %s? (Ctrl-C again leaves it running) [y/N] ", taskID)
-	answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(answer))
-	return a == "y" || a == "yes"
+	return g.ask("\nStop task " + taskID + "? (Ctrl-C again leaves it running)")
 }
 
 // fillRemoteTarget places the task from the --stack outputs where no flag did: the embedding
@@ -306,29 +301,17 @@ func fillRemoteTarget(t *remote.Target, g *globalOptions) error {
 	if st == nil {
 		return nil
 	}
-	fill := func(dst *string, v awsstack.Value, what, flag string) error {
-		if *dst != "" {
-			return nil
-		}
-		if err := st.Require(what); err != nil {
-			return usageError{err}
-		}
-		*dst = v.Value
-		g.logger.Info("from the stack", slog.String("stack", st.Name), slog.String("flag", flag),
-			slog.String("value", v.Value), slog.String("output", v.Output))
-		return nil
-	}
-	if err := fill(&t.Cluster, st.EmbeddingCluster, "embedding cluster", "--cluster"); err != nil {
+	if err := g.fillFromStack(st, &t.Cluster, st.EmbeddingCluster, "embedding cluster", "--cluster"); err != nil {
 		return err
 	}
 	if t.TaskDefinition == "" && st.EmbeddingTaskDefinition.Set() {
-		if err := fill(&t.TaskDefinition, st.EmbeddingTaskDefinition, "embedding task definition", "--task-definition"); err != nil {
+		if err := g.fillFromStack(st, &t.TaskDefinition, st.EmbeddingTaskDefinition, "embedding task definition", "--task-definition"); err != nil {
 			return err
 		}
 	}
 	if len(t.SecurityGroups) == 0 {
 		var sg string
-		if err := fill(&sg, st.EmbeddingSecurityGroup, "embedding task security group", "--security-groups"); err != nil {
+		if err := g.fillFromStack(st, &sg, st.EmbeddingSecurityGroup, "embedding task security group", "--security-groups"); err != nil {
 			return err
 		}
 		t.SecurityGroups = []string{sg}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -30,6 +28,7 @@ import (
 type remoteBundle struct {
 	sim      *ecssim.Server
 	logs     *logssim.Server
+	ecs      *ecs.Client
 	env      []string // reaches the contract servers
 	args     []string // remote's flags
 	logGroup string
@@ -37,11 +36,8 @@ type remoteBundle struct {
 
 func setupRemote(t *testing.T) *remoteBundle {
 	t.Helper()
-	dir := t.TempDir()
-	logs, err := logssim.New(filepath.Join(dir, "logs"))
-	require.NoError(t, err)
-	sim, err := ecssim.New(ecssim.Options{
-		Dir: filepath.Join(dir, "ecs"), Binary: binary, Logs: logs,
+	sim, logs, endpoint := stacktest.ECS(t, "", ecssim.Options{
+		Binary: binary,
 		// The stack's endpoints, as a task in the VPC would reach the services.
 		Env: func() ([]string, error) {
 			var env []string
@@ -53,24 +49,27 @@ func setupRemote(t *testing.T) *remoteBundle {
 			return env, nil
 		},
 	})
-	require.NoError(t, err)
-	a := awssim.New()
-	sim.Register(a)
-	a.HandleJSON(logssim.TargetPrefix, logs)
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
-	})
 
-	// The app's embedding task definition, as Bedrock Chat's CDK registers it.
-	b := &remoteBundle{sim: sim, logs: logs, logGroup: "/ecs/embed-" + stacktest.Suffix()}
-	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	_, err = client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition"), NetworkMode: types.NetworkModeAwsvpc,
+	b := &remoteBundle{sim: sim, logs: logs, logGroup: "/ecs/embed-" + stacktest.Suffix(),
+		ecs: ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})}
+	b.registerAppTask(t, "BedrockChatStackEmbeddingTaskDefinition", "2048", "4096")
+	b.env = []string{"AWS_ENDPOINT_URL_ECS=" + endpoint, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + endpoint}
+	b.args = []string{"remote", "--image", "ragmigrate:test", "--cluster", "embedding",
+		"--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
+		"--task-definition", "BedrockChatStackEmbeddingTaskDefinition", "--poll-interval", "100ms"}
+	return b
+}
+
+// registerAppTask registers task definition family as Bedrock Chat's CDK registers the app's
+// embedding task: Fargate, container "Container" logging to b.logGroup, a task role and an
+// execution role.
+func (b *remoteBundle) registerAppTask(t *testing.T, family, cpu, memory string) {
+	t.Helper()
+	_, err := b.ecs.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(family), NetworkMode: types.NetworkModeAwsvpc,
 		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
-		Cpu:                     aws.String("2048"), Memory: aws.String("4096"),
+		Cpu:                     aws.String(cpu), Memory: aws.String(memory),
 		TaskRoleArn:      aws.String("arn:aws:iam::000000000000:role/EmbeddingTaskRole"),
 		ExecutionRoleArn: aws.String("arn:aws:iam::000000000000:role/EmbeddingExecutionRole"),
 		ContainerDefinitions: []types.ContainerDefinition{{
@@ -80,11 +79,6 @@ func setupRemote(t *testing.T) *remoteBundle {
 		}},
 	})
 	require.NoError(t, err)
-	b.env = []string{"AWS_ENDPOINT_URL_ECS=" + srv.URL, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=" + srv.URL}
-	b.args = []string{"remote", "--image", "ragmigrate:test", "--cluster", "embedding",
-		"--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
-		"--task-definition", "BedrockChatStackEmbeddingTaskDefinition", "--poll-interval", "100ms"}
-	return b
 }
 
 func (b *remoteBundle) remote(t *testing.T, env []string, command ...string) result {
@@ -304,20 +298,7 @@ func TestRemoteFromStack(t *testing.T) {
 	t.Parallel()
 	b := setupRemote(t)
 	// The published stack names its task definition family; register it in this ECS.
-	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(strings.TrimPrefix(b.env[0], "AWS_ENDPOINT_URL_ECS=")),
-		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	_, err := client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition1A2B3C4D"), NetworkMode: types.NetworkModeAwsvpc,
-		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate}, Cpu: aws.String("1024"), Memory: aws.String("2048"),
-		TaskRoleArn:      aws.String("arn:aws:iam::000000000000:role/EmbeddingTaskRole"),
-		ExecutionRoleArn: aws.String("arn:aws:iam::000000000000:role/EmbeddingExecutionRole"),
-		ContainerDefinitions: []types.ContainerDefinition{{
-			Name: aws.String("Container"), Image: aws.String("embedding:latest"), Essential: aws.Bool(true),
-			LogConfiguration: &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
-				"awslogs-group": b.logGroup, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "embed-task"}},
-		}},
-	})
-	require.NoError(t, err)
+	b.registerAppTask(t, "BedrockChatStackEmbeddingTaskDefinition1A2B3C4D", "1024", "2048")
 	// Nothing but the stack: the stack's own env names the table, bucket and databases.
 	env := append(slices.Clone(b.env), "RAGMIGRATE_TABLE=", "RAGMIGRATE_BUCKET=", "RAGMIGRATE_TARGET_DB=", "RAGMIGRATE_SOURCE_DB=")
 	r := ragmigrate(t, env, "remote", "--image", "ragmigrate:test", "--poll-interval", "100ms", "--stack", "BedrockChatStack", "--", "status")
@@ -335,7 +316,7 @@ func TestRemoteFromStack(t *testing.T) {
 	require.Contains(t, r.stdout, "RUN", "status's table, printed by the task")
 	st := b.sim.State()
 	require.Len(t, st.Tasks, 1)
-	td, err := client.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(st.Tasks[0].TaskDefinitionArn)})
+	td, err := b.ecs.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(st.Tasks[0].TaskDefinitionArn)})
 	require.NoError(t, err)
 	require.Equal(t, "arn:aws:iam::000000000000:role/EmbeddingTaskRole", aws.ToString(td.TaskDefinition.TaskRoleArn), "the app's task role by default")
 

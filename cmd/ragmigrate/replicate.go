@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,18 +83,14 @@ func (o *replicateOptions) options(g *globalOptions) replicate.Options {
 
 type replicateStartOptions struct {
 	replicateOptions
-	Tables        []string
-	Jobs          int
-	PartSize      byteSize
-	IndexMemory   byteSize
-	MaxRate       byteSize
+	loadOptions
 	EmptyTarget   bool
 	CreateMissing bool
 	PublisherURL  string
 }
 
 func newReplicateStartCommand(g *globalOptions) *cobra.Command {
-	o := &replicateStartOptions{PartSize: pgcopy.DefaultPartBytes, IndexMemory: pgcopy.DefaultIndexMemory}
+	o := &replicateStartOptions{loadOptions: newLoadOptions()}
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Preflight, publication and slot, bulk load of the slot's snapshot, then a subscription streaming from it",
@@ -132,19 +129,7 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	if o.PublisherURL == "" {
 		o.PublisherURL = os.Getenv("RAGMIGRATE_PUBLISHER_URL")
 	}
-	errs := o.validate(g)
-	if o.Jobs < 1 || o.Jobs > 64 {
-		errs = append(errs, fmt.Errorf("--jobs %d: want 1 to 64", o.Jobs))
-	}
-	if o.PartSize < 1<<20 {
-		errs = append(errs, errors.New("--part-size: at least 1MB"))
-	}
-	if o.IndexMemory < 64<<20 {
-		errs = append(errs, errors.New("--index-memory: at least 64MB"))
-	}
-	if len(o.Tables) == 0 {
-		errs = append(errs, errors.New("--tables: name at least one table"))
-	}
+	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
@@ -166,7 +151,7 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	} else {
 		werr = writeStartText(g.stdout, res, err)
 	}
-	return cmpErr(err, werr)
+	return cmp.Or(err, werr)
 }
 
 func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
@@ -195,13 +180,6 @@ func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }
 
 type replicateStatusOptions struct {
@@ -353,7 +331,7 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 		}
 		_, werr = io.WriteString(g.stdout, b.String())
 	}
-	return cmpErr(err, werr)
+	return cmp.Or(err, werr)
 }
 
 func newReplicateAbortCommand(g *globalOptions) *cobra.Command {
@@ -381,7 +359,7 @@ and it finds nothing left. The rows loaded into the target stay.`,
 				_, werr = fmt.Fprintf(g.stdout, "replication run %d (%s, phase %s): subscription %s, slot %s, publication %s\n",
 					res.RunID, res.Status, res.Phase, res.Dropped.Subscription, cmpText(res.Dropped.Slot), cmpText(res.Dropped.Publication))
 			}
-			return cmpErr(err, werr)
+			return cmp.Or(err, werr)
 		},
 	}
 	o.AddFlags(cmd.Flags())

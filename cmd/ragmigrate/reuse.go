@@ -63,18 +63,23 @@ func (o *reuseOptions) url(g *globalOptions) string {
 	return o.ReuseFrom
 }
 
-// reuse describes the old cluster for model m, reached through q.
-func (o *reuseOptions) reuse(q vectorstore.Querier, cfg *pgx.ConnConfig, m embed.Model) *reembed.Reuse {
+// reuse describes the old cluster for a run of model m with --truncate truncate, reached
+// through q.
+func (o *reuseOptions) reuse(q vectorstore.Querier, cfg *pgx.ConnConfig, m embed.Model, truncate string) *reembed.Reuse {
 	old := o.ReuseModel
 	if old == "" {
 		old = m.ID
 	}
-	return &reembed.Reuse{Old: q, From: vectorstore.Describe(cfg), OldModel: old}
+	r := &reembed.Reuse{Old: q, From: vectorstore.Describe(cfg), OldModel: old}
+	// A chunk the model would reject in a plain run is sent, not reused.
+	t, _ := embed.ParseTruncate(truncate) // validated with the flags
+	r.Limit(m, t)
+	return r
 }
 
 // openReusePool connects to the old cluster for a run: bot jobs look up in it concurrently. It
 // returns nil without --reuse-from.
-func (o *reuseOptions) openReusePool(ctx context.Context, g *globalOptions, conns int, m embed.Model) (*reembed.Reuse, func(), error) {
+func (o *reuseOptions) openReusePool(ctx context.Context, g *globalOptions, conns int, m embed.Model, truncate string) (*reembed.Reuse, func(), error) {
 	if o.ReuseFrom == "" {
 		return nil, func() {}, nil
 	}
@@ -82,11 +87,11 @@ func (o *reuseOptions) openReusePool(ctx context.Context, g *globalOptions, conn
 	if err != nil {
 		return nil, nil, fmt.Errorf("--reuse-from: %w", err)
 	}
-	return o.reuse(pool, pool.Config().ConnConfig, m), pool.Close, nil
+	return o.reuse(pool, pool.Config().ConnConfig, m, truncate), pool.Close, nil
 }
 
 // openReuseConn connects to the old cluster for a plan. It returns nil without --reuse-from.
-func (o *reuseOptions) openReuseConn(ctx context.Context, g *globalOptions, m embed.Model) (*reembed.Reuse, func(), error) {
+func (o *reuseOptions) openReuseConn(ctx context.Context, g *globalOptions, m embed.Model, truncate string) (*reembed.Reuse, func(), error) {
 	if o.ReuseFrom == "" {
 		return nil, func() {}, nil
 	}
@@ -94,5 +99,5 @@ func (o *reuseOptions) openReuseConn(ctx context.Context, g *globalOptions, m em
 	if err != nil {
 		return nil, nil, fmt.Errorf("--reuse-from: %w", err)
 	}
-	return o.reuse(conn, conn.Config(), m), func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+	return o.reuse(conn, conn.Config(), m, truncate), func() { conn.Close(context.WithoutCancel(ctx)) }, nil
 }

@@ -176,13 +176,19 @@ func (g *globalOptions) confirm(question string) error {
 	if !g.stdinIsTerminal() {
 		return usageError{fmt.Errorf("%s: refusing to write without --yes (stdin is not a terminal)", question)}
 	}
-	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
-	var answer string
-	fmt.Fscanln(g.stdin, &answer)
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+	if !g.ask(question) {
 		return usageError{fmt.Errorf("%s: not confirmed", question)}
 	}
 	return nil
+}
+
+// ask puts question to the operator on the terminal and tells whether the answer is yes.
+func (g *globalOptions) ask(question string) bool {
+	fmt.Fprintf(g.stderr, "%s [y/N] ", question)
+	var answer string
+	fmt.Fscanln(g.stdin, &answer)
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes"
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"syscall"
@@ -16,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -45,15 +43,11 @@ func setupSnapshot(t *testing.T, delay time.Duration) *snapshotBundle {
 	require.NoError(t, err)
 	b.sim, err = rdssim.New(rdssim.Config{AdminURL: b.admin, Dir: t.TempDir(), Secrets: b.secrets, Delay: delay})
 	require.NoError(t, err)
-	srv := awssim.New()
-	b.sim.Register(srv)
-	b.secrets.Register(srv)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	b.env = append(b.copyBundle.env, "AWS_ENDPOINT_URL_RDS="+hs.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+hs.URL)
+	endpoint := stacktest.AWSServer(t, b.sim.Register, b.secrets.Register)
+	b.env = append(b.copyBundle.env, "AWS_ENDPOINT_URL_RDS="+endpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+endpoint)
 	clients, err := awsclient.Load(ctx, awsclient.Options{})
 	require.NoError(t, err)
-	b.rds = rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	b.rds = rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint) })
 
 	suffix := stacktest.Suffix()
 	b.oldCluster, b.snapID = "rmtest-old-"+suffix, "rmtest-final-"+suffix

@@ -30,10 +30,6 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// DefaultContainer is the embedding task definition's container name in every Bedrock Chat
-// release (embedding.ts); no output carries it.
-const DefaultContainer = "Container"
-
 // Value is one resolved setting and where it was read: the output key, or for a setting a
 // v0.4.x stack has no output for, the logical id of the stack resource (both "" for a default,
 // or when the stack has neither).
@@ -65,8 +61,6 @@ type Stack struct {
 	EmbeddingCluster        Value `json:"embedding_cluster"`
 	EmbeddingTaskDefinition Value `json:"embedding_task_definition"`
 	EmbeddingSecurityGroup  Value `json:"embedding_security_group"`
-	// Container is the task definition's container; always DefaultContainer, with no output.
-	Container Value `json:"container"`
 	// PrivateSubnets are the VPC's private subnets (with NAT), in output order; Outputs names the
 	// key of each.
 	PrivateSubnets []Value `json:"private_subnets"`
@@ -151,7 +145,7 @@ func Resolve(name string, outputs []types.Output) *Stack {
 		keys = append(keys, *o.OutputKey)
 	}
 	sort.Strings(keys)
-	s := &Stack{Name: name, Container: Value{Value: DefaultContainer}}
+	s := &Stack{Name: name}
 	for _, f := range fields {
 	prefixes:
 		for _, p := range f.Prefixes {

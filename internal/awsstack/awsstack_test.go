@@ -3,7 +3,6 @@ package awsstack_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsstack"
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 var deployment = cfnsim.Deployment{
@@ -26,12 +25,8 @@ var deployment = cfnsim.Deployment{
 // client is the real SDK client against the CloudFormation contract server, through awssim's
 // dispatcher as on the stack.
 func client(t *testing.T, cfn *cfnsim.Server) *cloudformation.Client {
-	a := awssim.New()
-	cfn.Register(a)
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
 	return cloudformation.New(cloudformation.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Region: "us-east-1", BaseEndpoint: aws.String(stacktest.AWSServer(t, cfn.Register)),
 		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
 	})
 }
@@ -49,7 +44,6 @@ func TestDescribeV1(t *testing.T) {
 	require.Equal(t, awsstack.Value{Value: deployment.Cluster, Output: "EmbeddingClusterNameA6A626C4"}, st.EmbeddingCluster)
 	require.Equal(t, awsstack.Value{Value: deployment.TaskDefinition, Output: "EmbeddingTaskDefinitionName9C442847"}, st.EmbeddingTaskDefinition)
 	require.Equal(t, awsstack.Value{Value: deployment.SecurityGroup, Output: "EmbeddingTaskSecurityGroupId223DB337"}, st.EmbeddingSecurityGroup)
-	require.Equal(t, awsstack.Value{Value: "Container"}, st.Container)
 	require.Equal(t, []awsstack.Value{{Value: "subnet-0a", Output: "PrivateSubnetId0"}, {Value: "subnet-1b", Output: "PrivateSubnetId1"}}, st.PrivateSubnets)
 	require.NoError(t, st.Require("table", "document bucket", "database secret", "embedding cluster",
 		"embedding task definition", "embedding task security group", "private subnets"))

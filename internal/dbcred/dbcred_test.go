@@ -3,7 +3,6 @@ package dbcred_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragmigrate/ragmigrate/internal/dbcred"
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -86,11 +84,7 @@ func TestPoolSurvivesRotation(t *testing.T) {
 
 	store, err := secretsim.New("", []string{db})
 	require.NoError(t, err)
-	a := awssim.New()
-	store.Register(a)
-	srv := httptest.NewServer(a)
-	defer srv.Close()
-	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(stacktest.AWSServer(t, store.Register)),
 		Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})
 	value, _ := json.Marshal(map[string]any{"host": "127.0.0.1", "port": port, "username": role, "password": "first-password", "dbname": strings.TrimPrefix(u.Path, "/")})
 	arn, err := store.Put("s-"+role, string(value))

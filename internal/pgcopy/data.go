@@ -16,6 +16,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // pipeBuffer batches the source's one-message-per-row CopyData into large writes, so the pipe
@@ -193,7 +194,7 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p Part, attempt int) 
 		return 0, 0, fmt.Errorf("source: %w", err)
 	}
 	defer srcTx.Rollback(cleanup)
-	if _, err := srcTx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+quoteLiteral(w.snapshot)); err != nil {
+	if _, err := srcTx.Exec(ctx, `SET TRANSACTION SNAPSHOT `+vectorstore.QuoteLiteral(w.snapshot)); err != nil {
 		return 0, 0, fmt.Errorf("source: import snapshot: %w", err)
 	}
 	dstTx, err := w.dst.Begin(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // A merge (Config.Merge) copies into a target the v1 app already serves: bot by bot, only the
@@ -217,7 +218,7 @@ func botWhere(id string) string {
 	if id == "" {
 		return `botid IS NULL`
 	}
-	return `botid = ` + quoteLiteral(id)
+	return `botid = ` + vectorstore.QuoteLiteral(id)
 }
 
 // RowsPerBot counts a table's rows per botid (the empty id for NULL), inside whatever transaction db is.

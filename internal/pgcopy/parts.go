@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // partCount is how many parts a table of relBytes (heap + TOAST) and rows splits into.
@@ -83,13 +85,13 @@ func copyOutSQL(t *Table, p Part) string {
 	key := pgx.Identifier{t.Key}.Sanitize()
 	where := ""
 	if p.Lower != nil {
-		where = key + ` >= ` + quoteLiteral(*p.Lower) + `::` + t.KeyType
+		where = key + ` >= ` + vectorstore.QuoteLiteral(*p.Lower) + `::` + t.KeyType
 	}
 	if p.Upper != nil {
 		if where != "" {
 			where += ` AND `
 		}
-		where += key + ` < ` + quoteLiteral(*p.Upper) + `::` + t.KeyType
+		where += key + ` < ` + vectorstore.QuoteLiteral(*p.Upper) + `::` + t.KeyType
 	}
 	return `COPY (SELECT ` + t.ColumnList() + ` FROM ONLY ` + t.Qualified() + ` WHERE ` + where + `) TO STDOUT (FORMAT binary)`
 }

@@ -267,8 +267,3 @@ func retarget(def, srcName, dstQualified string) string {
 	}
 	return def
 }
-
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on).
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}

@@ -41,7 +41,8 @@ const (
 	StreamPrefix  = "ragmigrate"
 )
 
-// DefaultAppContainer is the container name of Bedrock Chat's embedding task definition.
+// DefaultAppContainer is the container name of Bedrock Chat's embedding task definition in every
+// release (embedding.ts); no stack output carries it.
 const DefaultAppContainer = "Container"
 
 // Target is where the task runs and with which identity. Its fields come from flags, or from the

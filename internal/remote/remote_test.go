@@ -1,15 +1,11 @@
 package remote_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,9 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
-	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
 
@@ -31,51 +26,22 @@ type testBundle struct {
 	client *ecs.Client
 	sim    *ecssim.Server
 	opts   remote.Options
-	out    *syncBuffer
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	out    *stacktest.SyncBuffer
+	log    *stacktest.SyncBuffer
 }
 
 // setup runs the ECS and Logs contract servers in process with every image mapped to /bin/sh -c:
 // a task's command is one shell script.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	dir := t.TempDir()
-	logs, err := logssim.New(filepath.Join(dir, "logs"))
-	require.NoError(t, err)
-	sim, err := ecssim.New(ecssim.Options{Dir: filepath.Join(dir, "ecs"), Logs: logs,
+	sim, _, endpoint := stacktest.ECS(t, "", ecssim.Options{
 		Program: func(string) ([]string, error) { return []string{"/bin/sh", "-c"}, nil }})
-	require.NoError(t, err)
-	a := awssim.New()
-	sim.Register(a)
-	a.HandleJSON(logssim.TargetPrefix, logs)
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
-	})
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), RetryMaxAttempts: 1}
-	client := ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	client := ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	b := &testBundle{
-		client: client, sim: sim, out: &syncBuffer{}, log: &syncBuffer{},
+		client: client, sim: sim, out: &stacktest.SyncBuffer{}, log: &stacktest.SyncBuffer{},
 		runner: &remote.Runner{ECS: client, Region: "us-east-1",
-			Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) })},
+			Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(endpoint) })},
 	}
 	b.opts = remote.Options{
 		Target: remote.Target{Cluster: "c", Subnets: []string{"subnet-1"}, SecurityGroups: []string{"sg-1"},

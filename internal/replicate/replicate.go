@@ -213,9 +213,6 @@ func redact(err error, secret string) error {
 // ident quotes an identifier.
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on by default).
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 // Unfinished returns the newest replication run when it is not finished (its slot may exist:
 // cutover or abort must run before the journal, which names the slot, is dropped); nil when
 // there is none.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // ErrPreflight is returned (wrapped, with every failing check and its fix) when the clusters
@@ -272,8 +273,8 @@ func start(ctx context.Context, cfg StartConfig, src, dst *pgx.Conn, runID int64
 		return fmt.Errorf("target: keep the subscription's password out of the server log: %w", err)
 	}
 	defer dst.Exec(context.WithoutCancel(ctx), `RESET log_min_error_statement; RESET log_statement`)
-	_, err = dst.Exec(ctx, `CREATE SUBSCRIPTION `+ident(n.Subscription)+` CONNECTION `+quoteLiteral(info)+
-		` PUBLICATION `+ident(n.Publication)+` WITH (create_slot = false, slot_name = `+quoteLiteral(n.Slot)+
+	_, err = dst.Exec(ctx, `CREATE SUBSCRIPTION `+ident(n.Subscription)+` CONNECTION `+vectorstore.QuoteLiteral(info)+
+		` PUBLICATION `+ident(n.Publication)+` WITH (create_slot = false, slot_name = `+vectorstore.QuoteLiteral(n.Slot)+
 		`, copy_data = false, enabled = true)`)
 	if err != nil {
 		return fmt.Errorf("target: create subscription %s: %w", n.Subscription, err)

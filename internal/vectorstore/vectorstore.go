@@ -93,6 +93,14 @@ func Milliseconds(d time.Duration) string {
 	return strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 }
 
+// QuoteLiteral quotes s as an SQL string literal, for the statements that take no parameters
+// (ALTER ROLE … PASSWORD, CREATE SUBSCRIPTION … CONNECTION, SET TRANSACTION SNAPSHOT) and for
+// key bounds written into COPY queries. It relies on standard_conforming_strings, on by
+// default since PostgreSQL 9.1: a backslash is an ordinary character.
+func QuoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
 // ConnectError names the server and, when the connect timeout ran out (rather than ctx), the
 // timeout; never the password (pgconn's errors name host and user only).
 func ConnectError(ctx context.Context, cfg *pgx.ConnConfig, err error) error {

@@ -17,9 +17,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 )
@@ -105,6 +108,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	WriteQueryError(w, http.StatusBadRequest, "InvalidAction", "no service here answers "+r.Method+" "+r.URL.Path)
 }
 
+// JSONOperation returns the operation an AWS JSON protocol call for the service whose
+// X-Amz-Target prefix is prefix names. When the request is not such a call, or is unsigned, it
+// answers the error the service does and returns false.
+func JSONOperation(w http.ResponseWriter, r *http.Request, prefix string) (string, bool) {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), prefix+".")
+	if r.Method != http.MethodPost || !ok {
+		WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
+		return "", false
+	}
+	if r.Header.Get("Authorization") == "" {
+		// The service answers unsigned requests so; the SDK always signs.
+		WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return "", false
+	}
+	return op, true
+}
+
 // WriteJSON answers an AWS JSON protocol call.
 func WriteJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -120,6 +140,29 @@ func WriteJSONError(w http.ResponseWriter, status int, typ, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }
 
+// requestID is the RequestId of every query protocol answer: the SDK only passes it on.
+const requestID = "ragmigrate-awssim"
+
+// WriteQueryResult answers an AWS query protocol call of action with the document the SDK's
+// query deserializers read: <ActionResponse xmlns=namespace><ActionResult>result</ActionResult>
+// <ResponseMetadata><RequestId>…</RequestId></ResponseMetadata></ActionResponse>. result's
+// fields are the ActionResult's elements (lists as <member> elements, times RFC 3339).
+func WriteQueryResult(w http.ResponseWriter, namespace, action string, result any) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, xml.Header)
+	enc := xml.NewEncoder(w)
+	root := xml.StartElement{Name: xml.Name{Local: action + "Response"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: namespace}}}
+	_ = enc.EncodeToken(root)
+	_ = enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
+	_ = enc.EncodeElement(struct {
+		RequestID string `xml:"RequestId"`
+	}{requestID}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
+	_ = enc.EncodeToken(root.End())
+	_ = enc.Flush()
+}
+
 // WriteQueryError answers an AWS query protocol call with the ErrorResponse document the SDK's
 // query deserializers read (Error.Code names the modeled type).
 func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
@@ -132,7 +175,7 @@ func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
 		XMLName   xml.Name  `xml:"ErrorResponse"`
 		Error     errorBody `xml:"Error"`
 		RequestID string    `xml:"RequestId"`
-	}{Error: errorBody{Type: "Sender", Code: code, Message: msg}, RequestID: "ragmigrate-awssim"}
+	}{Error: errorBody{Type: "Sender", Code: code, Message: msg}, RequestID: requestID}
 	if status >= 500 {
 		doc.Error.Type = "Receiver"
 	}
@@ -140,4 +183,41 @@ func WriteQueryError(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, xml.Header)
 	_ = xml.NewEncoder(w).Encode(doc)
+}
+
+// LoadState reads a service's JSON state file, which SaveState wrote, into v. A file that does
+// not exist yet (the first start) leaves v as it is, and so does file "" (state in memory only).
+func LoadState(file string, v any) error {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+// SaveState writes v to a service's state file as JSON, through a temporary file renamed over
+// it, so that a server stopped mid-write leaves the previous state rather than half of one. The
+// file is readable by its owner only: it may hold passwords. file "" does nothing.
+func SaveState(file string, v any) error {
+	if file == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }

@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 )
@@ -61,4 +65,27 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// TestState: a first start finds no file and keeps what it has; a saved state loads back; a
+// corrupt file is an error naming it; "" keeps state in memory only.
+func TestState(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "svc.json")
+	got := map[string]int{"kept": 1}
+	require.NoError(t, awssim.LoadState(file, &got))
+	require.Equal(t, map[string]int{"kept": 1}, got)
+
+	require.NoError(t, awssim.SaveState(file, map[string]int{"a": 2}))
+	got = nil
+	require.NoError(t, awssim.LoadState(file, &got))
+	require.Equal(t, map[string]int{"a": 2}, got)
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "state may hold passwords")
+
+	require.NoError(t, os.WriteFile(file, []byte("{"), 0o600))
+	require.ErrorContains(t, awssim.LoadState(file, &got), file)
+
+	require.NoError(t, awssim.SaveState("", got))
+	require.NoError(t, awssim.LoadState("", &got))
 }

@@ -10,11 +10,9 @@ package cfnsim
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -25,6 +23,9 @@ import (
 
 // Version is the CloudFormation API version the query protocol names.
 const Version = "2010-05-15"
+
+// namespace is the XML namespace of CloudFormation's answers.
+const namespace = "http://cloudformation.amazonaws.com/doc/" + Version + "/"
 
 // Output is one stack output.
 type Output struct {
@@ -64,15 +65,8 @@ func New(dir string) (*Server, error) {
 		return s, nil
 	}
 	s.file = filepath.Join(dir, "cloudformation.json")
-	b, err := os.ReadFile(s.file)
-	switch {
-	case os.IsNotExist(err):
-	case err != nil:
+	if err := awssim.LoadState(s.file, &s.stacks); err != nil {
 		return nil, fmt.Errorf("cloudformation state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &s.stacks); err != nil {
-			return nil, fmt.Errorf("cloudformation state %s: %w", s.file, err)
-		}
 	}
 	return s, nil
 }
@@ -108,18 +102,10 @@ func (s *Server) Delete(name string) (bool, error) {
 }
 
 func (s *Server) save() error {
-	if s.file == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(s.stacks, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := awssim.SaveState(s.file, s.stacks); err != nil {
 		return fmt.Errorf("save cloudformation state: %w", err)
 	}
-	return os.Rename(tmp, s.file)
+	return nil
 }
 
 // stackID is the ARN CloudFormation gives a stack.
@@ -143,7 +129,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// The XML shapes of DescribeStacksResponse, as the SDK's query deserializer reads them: lists
+// The XML shapes of DescribeStacksResult, as the SDK's query deserializer reads them: lists
 // are <member> elements, times RFC 3339.
 type (
 	xmlOutput struct {
@@ -159,11 +145,8 @@ type (
 		StackStatus  string      `xml:"StackStatus"`
 		Outputs      []xmlOutput `xml:"Outputs>member"`
 	}
-	describeStacksResponse struct {
-		XMLName   xml.Name   `xml:"DescribeStacksResponse"`
-		Xmlns     string     `xml:"xmlns,attr"`
-		Stacks    []xmlStack `xml:"DescribeStacksResult>Stacks>member"`
-		RequestID string     `xml:"ResponseMetadata>RequestId"`
+	describeStacksResult struct {
+		Stacks []xmlStack `xml:"Stacks>member"`
 	}
 )
 
@@ -184,7 +167,7 @@ func (s *Server) describeStacks(w http.ResponseWriter, name string) {
 		awssim.WriteQueryError(w, http.StatusBadRequest, "ValidationError", "Stack with id "+name+" does not exist")
 		return
 	}
-	resp := describeStacksResponse{Xmlns: "http://cloudformation.amazonaws.com/doc/2010-05-15/", RequestID: "ragmigrate-cfnsim"}
+	var resp describeStacksResult
 	for _, st := range list {
 		xs := xmlStack{StackID: stackID(st.Name), StackName: st.Name, CreationTime: st.Created.Format(time.RFC3339), StackStatus: "UPDATE_COMPLETE"}
 		for _, o := range st.Outputs {
@@ -192,9 +175,7 @@ func (s *Server) describeStacks(w http.ResponseWriter, name string) {
 		}
 		resp.Stacks = append(resp.Stacks, xs)
 	}
-	w.Header().Set("Content-Type", "text/xml")
-	_, _ = io.WriteString(w, xml.Header)
-	_ = xml.NewEncoder(w).Encode(resp)
+	awssim.WriteQueryResult(w, namespace, "DescribeStacks", resp)
 }
 
 type (
@@ -205,11 +186,8 @@ type (
 		ResourceStatus       string `xml:"ResourceStatus"`
 		LastUpdatedTimestamp string `xml:"LastUpdatedTimestamp"`
 	}
-	listStackResourcesResponse struct {
-		XMLName   xml.Name      `xml:"ListStackResourcesResponse"`
-		Xmlns     string        `xml:"xmlns,attr"`
-		Resources []xmlResource `xml:"ListStackResourcesResult>StackResourceSummaries>member"`
-		RequestID string        `xml:"ResponseMetadata>RequestId"`
+	listStackResourcesResult struct {
+		Resources []xmlResource `xml:"StackResourceSummaries>member"`
 	}
 )
 
@@ -223,14 +201,12 @@ func (s *Server) listStackResources(w http.ResponseWriter, name string) {
 		awssim.WriteQueryError(w, http.StatusBadRequest, "ValidationError", "Stack with id "+name+" does not exist")
 		return
 	}
-	resp := listStackResourcesResponse{Xmlns: "http://cloudformation.amazonaws.com/doc/2010-05-15/", RequestID: "ragmigrate-cfnsim"}
+	var resp listStackResourcesResult
 	for _, r := range st.Resources {
 		resp.Resources = append(resp.Resources, xmlResource{LogicalResourceID: r.LogicalResourceID, PhysicalResourceID: r.PhysicalResourceID,
 			ResourceType: r.ResourceType, ResourceStatus: "CREATE_COMPLETE", LastUpdatedTimestamp: st.Created.Format(time.RFC3339)})
 	}
-	w.Header().Set("Content-Type", "text/xml")
-	_, _ = io.WriteString(w, xml.Header)
-	_ = xml.NewEncoder(w).Encode(resp)
+	awssim.WriteQueryResult(w, namespace, "ListStackResources", resp)
 }
 
 // servePut publishes the stack named in the path with the outputs in the body:

@@ -215,33 +215,26 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ecs: %w", err)
 	}
-	b, err := os.ReadFile(s.statePath())
-	switch {
-	case os.IsNotExist(err):
-	case err != nil:
-		return nil, fmt.Errorf("ecs: %w", err)
-	default:
-		var p persisted
-		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, fmt.Errorf("ecs: load %s: %w", s.statePath(), err)
-		}
-		if p.Families != nil {
-			s.families = p.Families
-		}
-		now := time.Now()
-		for _, t := range p.Tasks {
-			if t.LastStatus != statusStopped {
-				t.setStatus(statusStopped, now)
-				t.DesiredStatus = statusStopped
-				t.StopCode = "TaskFailedToStart"
-				if t.StartedAt != nil {
-					t.StopCode = "EssentialContainerExited"
-				}
-				t.StoppedReason = "the ECS contract server restarted; the task's process was lost with it"
+	var p persisted
+	if err := awssim.LoadState(s.statePath(), &p); err != nil {
+		return nil, fmt.Errorf("ecs: load state: %w", err)
+	}
+	if p.Families != nil {
+		s.families = p.Families
+	}
+	now := time.Now()
+	for _, t := range p.Tasks {
+		if t.LastStatus != statusStopped {
+			t.setStatus(statusStopped, now)
+			t.DesiredStatus = statusStopped
+			t.StopCode = "TaskFailedToStart"
+			if t.StartedAt != nil {
+				t.StopCode = "EssentialContainerExited"
 			}
-			s.tasks[t.ID] = t
-			s.order = append(s.order, t.ID)
+			t.StoppedReason = "the ECS contract server restarted; the task's process was lost with it"
 		}
+		s.tasks[t.ID] = t
+		s.order = append(s.order, t.ID)
 	}
 	return s, nil
 }
@@ -253,14 +246,7 @@ func (s *Server) save() {
 	for _, id := range s.order {
 		p.Tasks = append(p.Tasks, s.tasks[id])
 	}
-	b, err := json.Marshal(p)
-	if err == nil {
-		tmp := s.statePath() + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o644); err == nil {
-			err = os.Rename(tmp, s.statePath())
-		}
-	}
-	if err != nil {
+	if err := awssim.SaveState(s.statePath(), p); err != nil {
 		s.log.Error("ecs: save state", slog.Any("err", err))
 	}
 }
@@ -450,14 +436,8 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // ServeHTTP answers one ECS call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix+".")
-	if r.Method != http.MethodPost || !ok {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
-		return
-	}
-	if r.Header.Get("Authorization") == "" {
-		// The service answers unsigned requests so; the SDK always signs.
-		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

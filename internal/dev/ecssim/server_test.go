@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,9 +17,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
-	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 type testBundle struct {
@@ -39,21 +36,9 @@ func setup(t *testing.T, dir string) *testBundle {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	logs, err := logssim.New(filepath.Join(dir, "logs"))
-	require.NoError(t, err)
-	sim, err := ecssim.New(ecssim.Options{
-		Dir: filepath.Join(dir, "ecs"), Logs: logs,
+	sim, _, endpoint := stacktest.ECS(t, dir, ecssim.Options{
 		Program: func(string) ([]string, error) { return []string{"/bin/sh", "-c"}, nil },
 		Env:     func() ([]string, error) { return []string{"AWS_ENDPOINT_URL_S3=http://s3.local"}, nil },
-	})
-	require.NoError(t, err)
-	a := awssim.New()
-	sim.Register(a)
-	a.HandleJSON(logssim.TargetPrefix, logs)
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
 	})
 	cfg := aws.Config{
 		Region:           "us-east-1",
@@ -61,9 +46,9 @@ func setup(t *testing.T, dir string) *testBundle {
 		RetryMaxAttempts: 1, // the tests see each answer, throttling included
 	}
 	return &testBundle{
-		ecs:  ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
-		logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) }),
-		sim:  sim, dir: dir, url: srv.URL,
+		ecs:  ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		sim:  sim, dir: dir, url: endpoint,
 	}
 }
 

@@ -185,16 +185,13 @@ func (s *Server) Events(group, stream string) []Event {
 	return append([]Event(nil), s.groups[group][stream]...)
 }
 
+// Register routes the CloudWatch Logs API on a.
+func (s *Server) Register(a *awssim.Server) { a.HandleJSON(TargetPrefix, s) }
+
 // ServeHTTP answers one call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix+".")
-	if r.Method != http.MethodPost || !ok {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
-		return
-	}
-	if r.Header.Get("Authorization") == "" {
-		// The service answers unsigned requests so; the SDK always signs.
-		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
+	if !ok {
 		return
 	}
 	switch op {

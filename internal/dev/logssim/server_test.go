@@ -2,7 +2,6 @@ package logssim_test
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
 // TestGetLogEvents pages a stream forward and backward with the real SDK client: the newest
@@ -26,11 +25,7 @@ func TestGetLogEvents(t *testing.T) {
 	for i := range 5 {
 		require.NoError(t, logs.Put("/g", "s", at.Add(time.Duration(i)*time.Second), fmt.Sprint("e", i)))
 	}
-	a := awssim.New()
-	a.HandleJSON(logssim.TargetPrefix, logs)
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	c := cloudwatchlogs.New(cloudwatchlogs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+	c := cloudwatchlogs.New(cloudwatchlogs.Options{Region: "us-east-1", BaseEndpoint: aws.String(stacktest.AWSServer(t, logs.Register)),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), RetryMaxAttempts: 1})
 	get := func(in cloudwatchlogs.GetLogEventsInput) (*cloudwatchlogs.GetLogEventsOutput, error) {
 		in.LogGroupName, in.LogStreamName = aws.String("/g"), cmpOr(in.LogStreamName, "s")

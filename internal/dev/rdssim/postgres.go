@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // cluster is the source PostgreSQL cluster snapshots and restored clusters live on.
@@ -103,7 +105,7 @@ func (c *cluster) restore(ctx context.Context, template, name string) error {
 	role := ident(name)
 	if err := c.exec(ctx, "",
 		"CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(template),
-		"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "+literal(name)+") THEN CREATE ROLE "+role+" LOGIN; END IF; END $$",
+		"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "+vectorstore.QuoteLiteral(name)+") THEN CREATE ROLE "+role+" LOGIN; END IF; END $$",
 		"ALTER DATABASE "+ident(name)+" OWNER TO "+role,
 	); err != nil {
 		return err
@@ -138,7 +140,7 @@ func (c *cluster) restore(ctx context.Context, template, name string) error {
 
 // setPassword gives the master user of cluster name a password.
 func (c *cluster) setPassword(ctx context.Context, name, password string) error {
-	return c.exec(ctx, "", "ALTER ROLE "+ident(name)+" PASSWORD "+literal(password))
+	return c.exec(ctx, "", "ALTER ROLE "+ident(name)+" PASSWORD "+vectorstore.QuoteLiteral(password))
 }
 
 // drop removes a restored cluster: its database (ending its sessions) and its master user.
@@ -155,17 +157,6 @@ func (c *cluster) dropDatabase(ctx context.Context, name string) error {
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
-
-func literal(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
-}
 
 // SourceURL is the URL of restored cluster id's database as its master user with password, for
 // tests and the development rig (a client reads the password from the secret).

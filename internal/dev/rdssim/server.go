@@ -25,6 +25,7 @@
 package rdssim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,10 +33,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -148,17 +149,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pg: &cluster{adminURL: cfg.AdminURL},
 		st: state{Delay: cfg.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
-	if cfg.Dir != "" {
-		b, err := os.ReadFile(s.statePath())
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("rds: read state: %w", err)
-		default:
-			if err := json.Unmarshal(b, &s.st); err != nil {
-				return nil, fmt.Errorf("rds: read state %s: %w", s.statePath(), err)
-			}
-		}
+	if err := awssim.LoadState(s.statePath(), &s.st); err != nil {
+		return nil, fmt.Errorf("rds: read state: %w", err)
 	}
 	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
 	return s, nil
@@ -173,22 +165,20 @@ func (s *Server) Register(srv *awssim.Server) {
 	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
 }
 
-func (s *Server) statePath() string { return filepath.Join(s.cfg.Dir, "rds.json") }
+// statePath is where the state is kept: "" (memory only) without a Dir.
+func (s *Server) statePath() string {
+	if s.cfg.Dir == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.Dir, "rds.json")
+}
 
 // save writes the state; the caller holds mu.
 func (s *Server) save() error {
-	if s.cfg.Dir == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(&s.st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := awssim.SaveState(s.statePath(), &s.st); err != nil {
 		return fmt.Errorf("rds: write state: %w", err)
 	}
-	return os.Rename(tmp, s.statePath())
+	return nil
 }
 
 // fault is an error the API models: Code names the fault, Status is its HTTP status.
@@ -242,7 +232,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awssim.WriteQueryError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
 		return
 	}
-	writeResult(w, action, result)
+	awssim.WriteQueryResult(w, "http://rds.amazonaws.com/doc/"+Version+"/", action, result)
 }
 
 // now and the status of a resource: "creating" until readyAt, then "available".
@@ -267,7 +257,7 @@ func (s *Server) describeSnapshots(_ context.Context, f form) (any, error) {
 	clusterID := f.get("DBClusterIdentifier")
 	typ := f.get("SnapshotType")
 	var out []xmlSnapshot
-	for _, sn := range sortedSnapshots(s.st.Snapshots) {
+	for _, sn := range sortedByID(s.st.Snapshots) {
 		if (id != "" && sn.ID != id) || (clusterID != "" && sn.ClusterID != clusterID) || (typ != "" && sn.Type != typ) {
 			continue
 		}
@@ -370,7 +360,7 @@ func (s *Server) describeClusters(_ context.Context, f form) (any, error) {
 	defer s.mu.Unlock()
 	id := f.get("DBClusterIdentifier")
 	var out []xmlCluster
-	for _, c := range sortedClusters(s.st.Clusters) {
+	for _, c := range sortedByID(s.st.Clusters) {
 		if id == "" || c.ID == id || s.clusterARN(c.ID) == id {
 			out = append(out, s.renderCluster(c))
 		}
@@ -389,11 +379,11 @@ func (s *Server) describeInstances(_ context.Context, f form) (any, error) {
 	id := f.get("DBInstanceIdentifier")
 	filters := f.filters()
 	var out []xmlInstance
-	for _, in := range sortedInstances(s.st.Instances) {
+	for _, in := range sortedByID(s.st.Instances) {
 		if id != "" && in.ID != id {
 			continue
 		}
-		if want, ok := filters["db-cluster-id"]; ok && !contains(want, in.ClusterID) && !contains(want, s.clusterARN(in.ClusterID)) {
+		if want, ok := filters["db-cluster-id"]; ok && !slices.Contains(want, in.ClusterID) && !slices.Contains(want, s.clusterARN(in.ClusterID)) {
 			continue
 		}
 		out = append(out, renderInstance(in))
@@ -558,9 +548,9 @@ func (s *Server) CreateSnapshot(ctx context.Context, req SnapshotRequest) error 
 	if err := s.pg.snapshot(ctx, req.Database, template); err != nil {
 		return fmt.Errorf("snapshot %s of %s: %w", req.ID, req.Database, err)
 	}
-	sn := &snapshot{ID: req.ID, ClusterID: req.ClusterID, Database: template, Type: cmpOr(req.Type, "manual"),
-		Status: cmpOr(req.Status, "available"), EngineVersion: cmpOr(req.EngineVersion, "15.3"),
-		MasterUser: cmpOr(req.MasterUser, "postgres"), Created: time.Now()}
+	sn := &snapshot{ID: req.ID, ClusterID: req.ClusterID, Database: template, Type: cmp.Or(req.Type, "manual"),
+		Status: cmp.Or(req.Status, "available"), EngineVersion: cmp.Or(req.EngineVersion, "15.3"),
+		MasterUser: cmp.Or(req.MasterUser, "postgres"), Created: time.Now()}
 	s.st.Snapshots[req.ID] = sn
 	s.log.Info("rds snapshot recorded", slog.String("snapshot", req.ID), slog.String("cluster", req.ClusterID))
 	return s.save()
@@ -713,45 +703,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
+// sortedByID lists a state map's values in the order of their identifiers, the map's keys.
+func sortedByID[T any](m map[string]*T) []*T {
+	out := make([]*T, 0, len(m))
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[id])
 	}
-	return v
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedSnapshots(m map[string]*snapshot) []*snapshot {
-	out := make([]*snapshot, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func sortedClusters(m map[string]*dbCluster) []*dbCluster {
-	out := make([]*dbCluster, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func sortedInstances(m map[string]*instance) []*instance {
-	out := make([]*instance, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }

@@ -3,7 +3,6 @@ package rdssim_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
@@ -38,13 +36,10 @@ func TestRestoreLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	sim, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets, Delay: time.Hour})
 	require.NoError(t, err)
-	srv := awssim.New()
-	sim.Register(srv)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	endpoint := stacktest.AWSServer(t, sim.Register)
 	clients, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1"})
 	require.NoError(t, err)
-	client := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	client := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint) })
 
 	suffix := stacktest.Suffix()
 	snapID, clusterID := "rmtest-snap-"+suffix, "rmtest-restored-"+suffix
@@ -150,11 +145,8 @@ func TestRestoreLifecycle(t *testing.T) {
 	// The state survives a restart of the server.
 	again, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets})
 	require.NoError(t, err)
-	srv2 := awssim.New()
-	again.Register(srv2)
-	hs2 := httptest.NewServer(srv2)
-	defer hs2.Close()
-	client2 := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(hs2.URL) })
+	endpoint2 := stacktest.AWSServer(t, again.Register)
+	client2 := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint2) })
 	snaps, err = client2.DescribeDBClusterSnapshots(ctx, &rds.DescribeDBClusterSnapshotsInput{DBClusterSnapshotIdentifier: aws.String(snapID)})
 	require.NoError(t, err)
 	require.Len(t, snaps.DBClusterSnapshots, 1)

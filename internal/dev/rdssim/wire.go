@@ -1,9 +1,6 @@
 package rdssim
 
 import (
-	"encoding/xml"
-	"io"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -68,24 +65,6 @@ func (f form) filters() map[string][]string {
 		}
 		out[name] = append(out[name], f.list(p+"Values")...)
 	}
-}
-
-// writeResult answers action with <ActionResponse><ActionResult>result</ActionResult>...,
-// the document the SDK's awsquery protocol reads.
-func writeResult(w http.ResponseWriter, action string, result any) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	root := xml.StartElement{Name: xml.Name{Local: action + "Response"},
-		Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: "http://rds.amazonaws.com/doc/" + Version + "/"}}}
-	_ = enc.EncodeToken(root)
-	_ = enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}})
-	_ = enc.EncodeElement(struct {
-		RequestID string `xml:"RequestId"`
-	}{randomHex(8) + "-rdssim"}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}})
-	_ = enc.EncodeToken(root.End())
-	_ = enc.Flush()
 }
 
 type xmlTag struct {
@@ -202,7 +181,7 @@ func (s *Server) renderCluster(c *dbCluster) xmlCluster {
 	for _, sg := range c.SecurityGroups {
 		out.VpcSecurityGroups = append(out.VpcSecurityGroups, xmlSecurityGroup{sg, "active"})
 	}
-	for _, in := range sortedInstances(s.st.Instances) {
+	for _, in := range sortedByID(s.st.Instances) {
 		if in.ClusterID == c.ID {
 			out.DBClusterMembers = append(out.DBClusterMembers, xmlMember{in.ID, true})
 		}

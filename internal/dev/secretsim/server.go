@@ -23,7 +23,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,15 +65,8 @@ func New(dir string, admins []string) (*Store, error) {
 		return s, nil
 	}
 	s.file = filepath.Join(dir, "secretsmanager.json")
-	b, err := os.ReadFile(s.file)
-	switch {
-	case os.IsNotExist(err):
-	case err != nil:
+	if err := awssim.LoadState(s.file, &s.secrets); err != nil {
 		return nil, fmt.Errorf("secrets manager state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &s.secrets); err != nil {
-			return nil, fmt.Errorf("secrets manager state %s: %w", s.file, err)
-		}
 	}
 	return s, nil
 }
@@ -155,18 +147,10 @@ func (s *Store) lookup(id string) *secret {
 }
 
 func (s *Store) save() error {
-	if s.file == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(s.secrets, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := awssim.SaveState(s.file, s.secrets); err != nil {
 		return fmt.Errorf("save secrets manager state: %w", err)
 	}
-	return os.Rename(tmp, s.file)
+	return nil
 }
 
 func newVersionID() string {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 )
 
 // The Bedrock Chat stacks the local stack publishes on its AWS control plane, so that
@@ -94,7 +95,7 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 			}
 		}
 		body, _ := json.Marshal(map[string]any{"Outputs": shape(d), "Resources": cfnsim.BedrockChatResources(d)})
-		if err := call(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
+		if err := DevCall(ctx, http.MethodPut, aws+"/_dev/cloudformation/stacks/"+p.Name, body, nil); err != nil {
 			return fmt.Errorf("publish %s: %w", p.Name, err)
 		}
 	}
@@ -171,7 +172,7 @@ func putSecret(ctx context.Context, aws, name, host string, port int, role, db s
 		"dbname": db, "engine": "postgres", "dbClusterIdentifier": "bedrockchatstack-cluster-local",
 	})
 	var out struct{ ARN, SecretString string }
-	if err := call(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
+	if err := DevCall(ctx, http.MethodPost, aws+"/_dev/secretsmanager/secrets?if-absent=true&name="+url.QueryEscape(name), value, &out); err != nil {
 		return "", "", err
 	}
 	var current struct {
@@ -183,7 +184,10 @@ func putSecret(ctx context.Context, aws, name, host string, port int, role, db s
 	return out.ARN, current.Password, nil
 }
 
-func call(ctx context.Context, method, url string, body []byte, out any) error {
+// DevCall makes one call to a development endpoint (/_dev/…) of the stack's aws server with
+// body, and decodes the JSON answer into out unless out is nil. A 404 means an aws server older
+// than the endpoint, and the error says to restart it.
+func DevCall(ctx context.Context, method, url string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -216,7 +220,7 @@ func call(ctx context.Context, method, url string, body []byte, out any) error {
 // takes no parameters) and never logged.
 func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) error {
 	ident := pgx.Identifier{role}.Sanitize()
-	lit := "'" + escapeLiteral(password) + "'"
+	lit := vectorstore.QuoteLiteral(password)
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
 		return fmt.Errorf("look up role %s: %w", role, err)
@@ -236,15 +240,15 @@ func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) er
 		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO " + ident,
 		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO " + ident,
 		`DO $$ DECLARE r record; BEGIN
-			IF to_regclass('public.items') IS NOT NULL THEN EXECUTE format('ALTER TABLE public.items OWNER TO %I', '` + escapeLiteral(role) + `'); END IF;
+			IF to_regclass('public.items') IS NOT NULL THEN EXECUTE format('ALTER TABLE public.items OWNER TO %I', ` + vectorstore.QuoteLiteral(role) + `); END IF;
 			IF to_regnamespace('ragmigrate') IS NOT NULL THEN
-				EXECUTE format('ALTER SCHEMA ragmigrate OWNER TO %I', '` + escapeLiteral(role) + `');
+				EXECUTE format('ALTER SCHEMA ragmigrate OWNER TO %I', ` + vectorstore.QuoteLiteral(role) + `);
 				FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 					WHERE n.nspname = 'ragmigrate' AND c.relkind IN ('r', 'p', 'S')
 					-- A serial's or identity's sequence follows its table; ALTER on it is refused.
 					AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
 						AND d.objid = c.oid AND d.deptype IN ('a', 'i')) LOOP
-					EXECUTE format('ALTER TABLE ragmigrate.%I OWNER TO %I', r.relname, '` + escapeLiteral(role) + `');
+					EXECUTE format('ALTER TABLE ragmigrate.%I OWNER TO %I', r.relname, ` + vectorstore.QuoteLiteral(role) + `);
 				END LOOP;
 			END IF; END $$`,
 	}
@@ -254,15 +258,4 @@ func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) er
 		}
 	}
 	return nil
-}
-
-func escapeLiteral(s string) string {
-	var b bytes.Buffer
-	for _, r := range s {
-		if r == '\'' {
-			b.WriteRune('\'')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

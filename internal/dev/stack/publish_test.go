@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/awsstack"
 	"github.com/ragmigrate/ragmigrate/internal/dbcred"
-	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
@@ -50,13 +48,8 @@ func TestPublish(t *testing.T) {
 	require.NoError(t, err)
 	tasks, err := ecssim.New(ecssim.Options{Dir: t.TempDir(), Binary: "/bin/true"})
 	require.NoError(t, err)
-	a := awssim.New()
-	cfn.Register(a)
-	sm.Register(a)
-	tasks.Register(a)
-	srv := httptest.NewServer(a)
-	defer srv.Close()
-	defer tasks.Close()
+	endpoint := stacktest.AWSServer(t, cfn.Register, sm.Register, tasks.Register)
+	t.Cleanup(tasks.Close)
 
 	stacks := []Published{{Name: "V1", AdminURL: target, Role: role}, {Name: "V0", AdminURL: source, Role: role + "_v0", V0: true}}
 	t.Cleanup(func() {
@@ -65,11 +58,11 @@ func TestPublish(t *testing.T) {
 			c.Close(context.Background())
 		}
 	})
-	require.NoError(t, publish(ctx, srv.URL, stacks, "the-table", "the-bucket"))
+	require.NoError(t, publish(ctx, endpoint, stacks, "the-table", "the-bucket"))
 
 	creds := credentials.NewStaticCredentialsProvider("a", "b", "")
-	cf := cloudformation.New(cloudformation.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	sec := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+	cf := cloudformation.New(cloudformation.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})
+	sec := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})
 	login := func(name string) string {
 		t.Helper()
 		st, err := awsstack.Describe(ctx, cf, name)
@@ -101,10 +94,10 @@ func TestPublish(t *testing.T) {
 	_, err = sm.Rotate(ctx, "V1-DbSecret")
 	require.NoError(t, err)
 	rotated, _ := sm.SecretString("V1-DbSecret")
-	require.NoError(t, publish(ctx, srv.URL, stacks, "the-table", "the-bucket"))
+	require.NoError(t, publish(ctx, endpoint, stacks, "the-table", "the-bucket"))
 	again, _ := sm.SecretString("V1-DbSecret")
 	require.Equal(t, rotated, again, "publishing again keeps the rotated password")
-	ecsClient := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
+	ecsClient := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: creds})
 	td, err := ecsClient.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(v1.EmbeddingTaskDefinition.Value)})
 	require.NoError(t, err, "the v1 stack's embedding task definition is registered")
 	require.EqualValues(t, 1, td.TaskDefinition.Revision, "publishing again registers no second revision")

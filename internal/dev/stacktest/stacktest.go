@@ -1,6 +1,8 @@
 // Package stacktest gives tests isolated pieces of the running local stack: a fresh database on
 // either cluster, a uniquely named table and bucket, SDK clients pointed at the stack. Tests fail —
-// never skip — when the stack is not running, naming the command that starts it.
+// never skip — when the stack is not running, naming the command that starts it. It also starts a
+// test's own AWS contract servers in process (AWSServer, ECS), where a test needs knobs or state
+// of its own.
 package stacktest
 
 import (
