@@ -23,7 +23,11 @@ type awsServeOptions struct {
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes.
 var awsServices = []func(s *awssim.Server, opts awsServeOptions, log *slog.Logger) error{
 	func(s *awssim.Server, _ awsServeOptions, _ *slog.Logger) error {
-		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
+		// No quota until one is PUT at /_dev/servicequotas/quotas: the account's quotas are
+		// then unreadable by name, and a run finds its pace adaptively.
+		sq := servicequotasim.New()
+		s.HandleJSON("ServiceQuotasV20190624", sq)
+		s.HandleDev("/_dev/servicequotas/", sq.DevHandler("/_dev/servicequotas/"))
 		return nil
 	},
 }
