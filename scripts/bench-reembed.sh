@@ -98,7 +98,7 @@ for latency in $LATENCIES; do
 				>"$OUT/summary.json" 2>"$OUT/reembed.log" || true
 			end=$(date +%s.%N)
 			stats=$(curl -fs "http://$BEDROCK_ADDR/stats")
-			cp "$OUT/reembed.log" "$OUT/reembed-${latency}-${kind}-${mode}.log"
+			cp "$OUT/reembed.log" "$OUT/reembed-${latency}-${kind}-${mode}.log"; cp "$OUT/bedrock.log" "$OUT/bedrock-${latency}-${kind}-${mode}.log"
 			kill $server; wait $server 2>/dev/null || true
 			server=
 			python3 - "$OUT/summary.json" "$start" "$end" "$latency" "$kind" "$value" "$mode" "$stats" >>"$results" <<'PY'

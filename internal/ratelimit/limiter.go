@@ -251,7 +251,10 @@ func (l *Limiter) record(a admission) {
 // roomAt is the first time from t on when a request of tokens fits in the
 // minute's history under the effective budgets: the requests and tokens it
 // holds then (those reserved for later included, since they will count in
-// the same minute) leave room for it. l.mu must be held.
+// the same minute) leave room for it. Refunds are left out: which request
+// a refund belongs to, and so when it leaves the provider's minute, is not
+// known, and taking it off a later one would count too little once the
+// request it belongs to has left. l.mu must be held.
 func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 	rpm := float64(l.cfg.RequestsPerMinute) * l.factor
 	tpm := float64(l.cfg.TokensPerMinute) * l.factor
@@ -264,14 +267,14 @@ func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 	reqs, toks := 0, 0
 	for _, a := range l.history {
 		reqs += a.requests
-		toks += a.tokens
+		toks += max(a.tokens, 0)
 	}
 	span := window + skew
 	for _, a := range l.history {
 		// a is the oldest still counted at t unless it has left by then.
 		if !a.at.Add(span).After(t) {
 			reqs -= a.requests
-			toks -= a.tokens
+			toks -= max(a.tokens, 0)
 			continue
 		}
 		if (rpm == 0 || float64(reqs+1) <= rpm) && (tpm == 0 || float64(toks)+need <= tpm) {
@@ -280,7 +283,7 @@ func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 		// Not yet: the next chance is when a leaves the minute.
 		t = a.at.Add(span)
 		reqs -= a.requests
-		toks -= a.tokens
+		toks -= max(a.tokens, 0)
 	}
 	return t
 }
@@ -342,7 +345,9 @@ func (l *Limiter) forgetThrottled(now time.Time) {
 
 // accepted is what the history holds over the window before now: what the
 // provider has accepted, or will (the requests in flight), in its minute.
-// l.mu must be held.
+// Refunds count here: the tokens are then those the provider reported, but
+// for a refund of a request that has already left the minute, which makes
+// the measure lower, never higher. l.mu must be held.
 func (l *Limiter) accepted(now time.Time) (requests, tokens int) {
 	cutoff := now.Add(-window)
 	for _, a := range l.history {
@@ -458,12 +463,11 @@ func (l *Limiter) Charge(tokens int) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if tokens > 0 && l.keepsHistory() && (l.cfg.Discover || l.cfg.TokensPerMinute > 0) {
-		// The tokens the provider counted beyond the charge, from now: later
-		// than it counted them, so they leave the history later than they
-		// leave its minute, never earlier. A refund is not taken back from
-		// the history, for the same reason: which request it belongs to, and
-		// so when it leaves the provider's minute, is not known.
+	if l.keepsHistory() && (l.cfg.Discover || l.cfg.TokensPerMinute > 0) {
+		// The tokens the provider counted beyond the charge (or short of it),
+		// from now: later than it counted them, so they leave the history
+		// later than they leave its minute, never earlier (see roomAt for
+		// refunds).
 		l.record(admission{at: l.clock.Now(), tokens: tokens})
 	}
 	if l.cfg.TokensPerMinute == 0 {

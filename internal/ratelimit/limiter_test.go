@@ -435,3 +435,24 @@ func TestDiscoverKeepsToTheMinuteAfterABurst(t *testing.T) {
 	// after it is even, one request under the quota.
 	require.Less(t, b.clock.elapsed(), 4*time.Minute*115/100)
 }
+
+// TestDiscoverCountsTheReportedTokens: the budget found is what the provider
+// counted, the estimates corrected by Charge both ways; estimates that run
+// high (the provider cuts long texts to its window) would find a budget
+// above the quota, and be throttled again.
+func TestDiscoverCountsTheReportedTokens(t *testing.T) {
+	b := setup(t, Config{Discover: true, SlidingMinute: true})
+	p := &slidingProvider{quota: 10_000}
+	for i := 0; ; i++ {
+		require.NoError(t, b.lim.Wait(context.Background(), 1100))
+		if !p.admit(b.clock.Now(), 1000) {
+			b.lim.OnThrottle()
+			break
+		}
+		b.lim.Charge(-100) // the provider reported 1000
+		b.lim.OnSuccess()
+		b.clock.advance(time.Second)
+	}
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{10, 10_000}, [2]float64{rpm, tpm})
+}
