@@ -73,7 +73,7 @@ func (s *Server) DevHandler(prefix string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+prefix+"quotas", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Quotas())
+		_ = json.NewEncoder(w).Encode(append([]Quota{}, s.Quotas()...)) // [] rather than null
 	})
 	mux.HandleFunc("PUT "+prefix+"quotas", func(w http.ResponseWriter, r *http.Request) {
 		var qs []Quota
