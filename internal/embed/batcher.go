@@ -436,11 +436,11 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		}
 		slot := outcome{estimated: tokens, reported: -1}
 		if b.o.Concurrency == 0 {
-			seq, err := b.win.acquire(ctx, b.o.Limiter)
+			tk, err := b.win.acquire(ctx, b.o.Limiter)
 			if err != nil {
 				return nil, -1, context.Cause(ctx)
 			}
-			slot.seq = seq
+			slot.ticket = tk
 		}
 		charged := tokens
 		if b.o.Limiter != nil {
