@@ -159,6 +159,9 @@ type Batcher struct {
 	failingSince  atomic.Int64
 	lastFailure   atomic.Pointer[error] // the latest transient failure, named by a stall
 	lastFailureAt atomic.Int64          // when it came (Unix nanoseconds)
+	// throttled counts the throttles answered: a request the limiter let go
+	// before one of them is held back at the wire (see withGate).
+	throttled atomic.Int64
 }
 
 // NewBatcher returns a Batcher for p.
@@ -425,6 +428,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		texts[k] = c.texts[i]
 		tokens += c.tokens[i]
 	}
+	heldBack := false
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			// Another batch failed the call, a fatal error stopped the
@@ -457,6 +461,14 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 				return nil, -1, fmt.Errorf("wait for the rate limiter: %w", err)
 			}
 		}
+		// The provider throttles every request that reaches it while its quota
+		// is spent, and a throttle is answered at once: a request let go
+		// before one came back, and not yet sent, would be throttled too (a
+		// request is signed and written some milliseconds after the limiter
+		// let it go). It goes back to the limiter instead, which knows the
+		// throttle; once per request, so that throttles answered without end
+		// cannot hold it for ever.
+		gated := b.throttled.Load()
 		start := time.Now()
 		sent := b.now()
 		timeout := b.o.RequestTimeout
@@ -478,7 +490,20 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 			timeout = min(timeout, left)
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
+		if !heldBack {
+			rctx = withGate(rctx, func() bool { return b.throttled.Load() == gated })
+		}
 		vecs, reported, err := b.embed(rctx, texts)
+		if errors.Is(err, errHeldBack) {
+			cancel()
+			heldBack = true
+			attempt--
+			b.releaseSlot(slot)
+			if u, ok := b.o.Limiter.(unsender); ok {
+				u.Unsent(charged)
+			}
+			continue
+		}
 		slot.latency, slot.reported = b.now().Sub(sent), reported
 		if err == nil && reported >= 0 {
 			if ch, ok := b.o.Limiter.(charger); ok {
@@ -522,6 +547,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		}
 		retry := classifiedErr && ce.Retryable()
 		if retry && ce.Throttle() {
+			b.throttled.Add(1)
 			c.count(cThrottles, 1)
 			if b.o.Limiter != nil {
 				b.o.Limiter.OnThrottle()

@@ -20,6 +20,12 @@ type charger interface {
 	Charge(tokens int)
 }
 
+// unsender is implemented by limiters that take back a request they let go
+// but that was not sent (*ratelimit.Limiter).
+type unsender interface {
+	Unsent(tokens int)
+}
+
 // tokenCounter is implemented by providers whose answers report the input
 // tokens the request was billed (Bedrock's X-Amzn-Bedrock-Input-Token-Count);
 // tokens is -1 when the answer did not say.

@@ -343,6 +343,33 @@ func (l *Limiter) forgetThrottled(now time.Time) {
 	}
 }
 
+// Unsent reports that a request of tokens Wait let go was not sent after
+// all (held back before it reached the provider, which throttled another
+// one meanwhile): the provider did not count it, so neither does the
+// history, nor a budget discovered since.
+func (l *Limiter) Unsent(tokens int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	at := -1
+	for i := len(l.history) - 1; i >= 0; i-- {
+		if a := l.history[i]; a.requests > 0 && !a.at.After(now) {
+			if at < 0 || a.tokens == tokens {
+				at = i
+			}
+			if a.tokens == tokens {
+				break
+			}
+		}
+	}
+	if at >= 0 {
+		l.history = slices.Delete(l.history, at, at+1)
+	}
+	if l.discovered {
+		l.measure(now)
+	}
+}
+
 // accepted is what the history holds over the window before now: what the
 // provider has accepted, or will (the requests in flight), in its minute.
 // Refunds count here: the tokens are then those the provider reported, but

@@ -456,3 +456,19 @@ func TestDiscoverCountsTheReportedTokens(t *testing.T) {
 	rpm, tpm := b.lim.Budget()
 	require.Equal(t, [2]float64{10, 10_000}, [2]float64{rpm, tpm})
 }
+
+// TestUnsentIsNotCounted: a request Wait let go but that was never sent (held
+// back at the wire after a throttle) leaves the minute's history, and the
+// budget found at the throttle.
+func TestUnsentIsNotCounted(t *testing.T) {
+	b := setup(t, Config{Discover: true, SlidingMinute: true})
+	for range 5 {
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+	}
+	b.lim.OnThrottle() // the fifth
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{4, 400}, [2]float64{rpm, tpm})
+	b.lim.Unsent(100) // the fourth was held back
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{3, 300}, [2]float64{rpm, tpm})
+}
