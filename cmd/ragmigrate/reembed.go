@@ -233,8 +233,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	})
 	progress.Close()
 	if r := lim.Rate(); r.Discovered {
-		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (now %.0f%% of it after later throttles)\n",
-			r.RequestsPerMinute/r.Factor, r.TokensPerMinute/r.Factor, 100*r.Factor)
+		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %d times at later throttles)\n",
+			r.RequestsPerMinute, r.TokensPerMinute, r.Cuts)
 	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,

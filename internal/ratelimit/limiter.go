@@ -90,9 +90,9 @@ const window = time.Minute
 // skew is how much longer than the window a request stays in the minute's
 // history: the provider counts a request from when it reaches it, a little
 // after Wait let it go (the body signed and uploaded, a connection opened),
-// so it also leaves the provider's minute a little later. Seen: up to 50 ms
-// on a loaded two-core machine; the margin costs at most one such delay per
-// minute of the budget.
+// so it also leaves the provider's minute a little later. Seen: 50 to 200
+// ms on a loaded two-core machine; the margin costs at most one such delay
+// per minute of the budget.
 const skew = 500 * time.Millisecond
 
 // Validate reports budgets or factors that make no sense.
@@ -412,17 +412,21 @@ func (l *Limiter) discover(now time.Time) {
 // MinFactor of the first measure. l.mu must be held.
 func (l *Limiter) measure(now time.Time) {
 	requests, tokens := l.accepted(now)
+	lowered := false
 	lower := func(budget *int, measured int) {
 		floor := int(math.Ceil(float64(*budget) * l.cfg.MinFactor))
 		if measured > 0 && measured < *budget {
 			*budget = max(measured, floor, 1)
-			l.cuts++
-			l.lastCut = now
+			lowered = true
 		}
 	}
 	lower(&l.cfg.RequestsPerMinute, requests)
 	if l.cfg.TokensPerMinute > 0 {
 		lower(&l.cfg.TokensPerMinute, tokens)
+	}
+	if lowered {
+		l.cuts++
+		l.lastCut = now
 	}
 }
 
