@@ -55,7 +55,11 @@ type awsShared struct {
 // order: a service may use what an earlier one put in awsShared.
 var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShared, log *slog.Logger) error{
 	func(s *awssim.Server, _ awsServeOptions, _ *awsShared, _ *slog.Logger) error {
-		s.HandleJSON("ServiceQuotasV20190624", servicequotasim.New())
+		// No quota until one is PUT at /_dev/servicequotas/quotas: the account's quotas are
+		// then unreadable by name, and a run finds its pace adaptively.
+		sq := servicequotasim.New()
+		s.HandleJSON("ServiceQuotasV20190624", sq)
+		s.HandleDev("/_dev/servicequotas/", sq.DevHandler("/_dev/servicequotas/"))
 		return nil
 	},
 	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, _ *slog.Logger) error {

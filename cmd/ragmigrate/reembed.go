@@ -48,7 +48,10 @@ type reembedOptions struct {
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
 	fs.StringVar(&o.Truncate, "truncate", "NONE", "over-long chunks: NONE fails them (the app's behaviour), END or START cuts them to the model's limit")
-	fs.IntVar(&o.Concurrency, "concurrency", 32, fmt.Sprintf("bots worked on at once (1 to %d): enough to keep the requests the budget allows in flight at seconds of latency", maxConcurrency))
+	fs.IntVar(&o.Concurrency, "concurrency", 32, fmt.Sprintf("bots worked on at once (1 to %d). The requests in flight follow the budget by themselves "+
+		"(requests/min ÷ 60 × seconds per request, up to 96 chunks each); the bots being read keep them full. "+
+		"32 keeps 120 requests/min or 2 M tokens/min full at 2 s per request with ~100 chunks a bot; "+
+		"raise it with the budget × latency, or when bots are small", maxConcurrency))
 	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried (Bedrock's answer must also begin within --aws-timeout)")
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
@@ -259,8 +262,8 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	})
 	progress.Close()
 	if r := lim.Rate(); r.Discovered {
-		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (now %.0f%% of it after later throttles)\n",
-			r.RequestsPerMinute/r.Factor, r.TokensPerMinute/r.Factor, 100*r.Factor)
+		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %d times at later throttles)\n",
+			r.RequestsPerMinute, r.TokensPerMinute, r.Cuts)
 	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,

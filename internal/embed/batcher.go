@@ -92,10 +92,21 @@ type Stats struct {
 	// texts embedded, once each: what the provider bills. Requests that
 	// were rejected, failed or timed out, and the attempts before a retry,
 	// count nothing.
-	Tokens    int64
-	Truncated int64 // texts cut to the provider's MaxChars before sending
-	Rejected  int64 // texts the provider refused, isolated by bisection
+	Tokens int64
+	// ReportedTokens are the input tokens the provider reported for the
+	// accepted requests whose answer said (Bedrock's
+	// X-Amzn-Bedrock-Input-Token-Count): what it bills, where Tokens is the
+	// estimate. UnreportedTokens are the estimated tokens of the accepted
+	// requests whose answer did not say. Billed is their sum.
+	ReportedTokens   int64
+	UnreportedTokens int64
+	Truncated        int64 // texts cut to the provider's MaxChars before sending
+	Rejected         int64 // texts the provider refused, isolated by bisection
 }
+
+// Billed is the input tokens the provider bills for the accepted requests:
+// what it reported, and the estimate where it did not say.
+func (s Stats) Billed() int64 { return s.ReportedTokens + s.UnreportedTokens }
 
 // counter names one of the Stats counters.
 type counter int
@@ -108,6 +119,8 @@ const (
 	cTokens
 	cTruncated
 	cRejected
+	cReported
+	cUnreported
 	nCounters
 )
 
@@ -118,7 +131,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		Requests: c[cRequests].Load(), Texts: c[cTexts].Load(), Throttles: c[cThrottles].Load(),
 		Retries: c[cRetries].Load(), Tokens: c[cTokens].Load(), Truncated: c[cTruncated].Load(),
-		Rejected: c[cRejected].Load(),
+		Rejected: c[cRejected].Load(), ReportedTokens: c[cReported].Load(), UnreportedTokens: c[cUnreported].Load(),
 	}
 }
 
@@ -146,6 +159,9 @@ type Batcher struct {
 	failingSince  atomic.Int64
 	lastFailure   atomic.Pointer[error] // the latest transient failure, named by a stall
 	lastFailureAt atomic.Int64          // when it came (Unix nanoseconds)
+	// throttled counts the throttles answered: a request the limiter let go
+	// before one of them is held back at the wire (see withGate).
+	throttled atomic.Int64
 }
 
 // NewBatcher returns a Batcher for p.
@@ -354,7 +370,7 @@ func (b *Batcher) pack(c *call) [][]int {
 // embedBatch embeds the texts at idx, bisecting on bad input. It returns an
 // error only for failures that must stop the call.
 func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
-	vecs, err := b.send(ctx, c, idx)
+	vecs, reported, err := b.send(ctx, c, idx)
 	if err == nil {
 		tokens := 0
 		for k, i := range idx {
@@ -365,6 +381,11 @@ func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
 		// Counted once the texts have their vectors: the provider bills
 		// accepted requests only.
 		c.count(cTokens, int64(tokens))
+		if reported >= 0 {
+			c.count(cReported, int64(reported))
+		} else {
+			c.count(cUnreported, int64(tokens))
+		}
 		return nil
 	}
 	var ce classified
@@ -398,30 +419,32 @@ func (b *Batcher) embedBatch(ctx context.Context, c *call, idx []int) error {
 
 // send makes one request for the texts at idx, retrying retryable errors
 // with full-jitter exponential backoff. Every attempt waits on the limiter
-// and reports its outcome to it.
-func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, error) {
+// and reports its outcome to it. It returns the vectors and the input tokens
+// the provider reported for the accepted attempt, or -1.
+func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, int, error) {
 	texts := make([]string, len(idx))
 	tokens := 0
 	for k, i := range idx {
 		texts[k] = c.texts[i]
 		tokens += c.tokens[i]
 	}
+	heldBack := false
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			// Another batch failed the call, a fatal error stopped the
 			// Batcher, or the caller gave up.
-			return nil, context.Cause(ctx)
+			return nil, -1, context.Cause(ctx)
 		}
 		if err := b.Err(); err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		slot := outcome{estimated: tokens, reported: -1}
 		if b.o.Concurrency == 0 {
-			seq, err := b.win.acquire(ctx, b.o.Limiter)
+			tk, err := b.win.acquire(ctx, b.o.Limiter)
 			if err != nil {
-				return nil, context.Cause(ctx)
+				return nil, -1, context.Cause(ctx)
 			}
-			slot.seq = seq
+			slot.ticket = tk
 		}
 		charged := tokens
 		if b.o.Limiter != nil {
@@ -433,11 +456,19 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			if err != nil {
 				b.releaseSlot(slot)
 				if ctx.Err() != nil {
-					return nil, context.Cause(ctx)
+					return nil, -1, context.Cause(ctx)
 				}
-				return nil, fmt.Errorf("wait for the rate limiter: %w", err)
+				return nil, -1, fmt.Errorf("wait for the rate limiter: %w", err)
 			}
 		}
+		// The provider throttles every request that reaches it while its quota
+		// is spent, and a throttle is answered at once: a request let go
+		// before one came back, and not yet sent, would be throttled too (a
+		// request is signed and written some milliseconds after the limiter
+		// let it go). It goes back to the limiter instead, which knows the
+		// throttle; once per request, so that throttles answered without end
+		// cannot hold it for ever.
+		gated := b.throttled.Load()
 		start := time.Now()
 		sent := b.now()
 		timeout := b.o.RequestTimeout
@@ -454,12 +485,25 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			left := time.Duration(since + int64(b.o.ProviderTimeout) - start.UnixNano())
 			if left <= 0 {
 				b.releaseSlot(slot)
-				return nil, b.stall()
+				return nil, -1, b.stall()
 			}
 			timeout = min(timeout, left)
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
+		if !heldBack {
+			rctx = withGate(rctx, func() bool { return b.throttled.Load() == gated })
+		}
 		vecs, reported, err := b.embed(rctx, texts)
+		if errors.Is(err, errHeldBack) {
+			cancel()
+			heldBack = true
+			attempt--
+			b.releaseSlot(slot)
+			if u, ok := b.o.Limiter.(unsender); ok {
+				u.Unsent(charged)
+			}
+			continue
+		}
 		slot.latency, slot.reported = b.now().Sub(sent), reported
 		if err == nil && reported >= 0 {
 			if ch, ok := b.o.Limiter.(charger); ok {
@@ -486,23 +530,24 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 				b.o.Limiter.OnSuccess()
 			}
 			if err := b.check(vecs, len(texts)); err != nil {
-				return nil, fmt.Errorf("embed %d texts from #%d with %s: %w", len(idx), idx[0], b.p.Model(), err)
+				return nil, -1, fmt.Errorf("embed %d texts from #%d with %s: %w", len(idx), idx[0], b.p.Model(), err)
 			}
-			return vecs, nil
+			return vecs, reported, nil
 		}
 		var ce classified
 		classifiedErr := errors.As(err, &ce)
 		slot.throttled = classifiedErr && ce.Retryable() && ce.Throttle()
 		b.releaseSlot(slot)
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return nil, -1, context.Cause(ctx)
 		}
 
 		if f, ok := ce.(interface{ Fatal() bool }); classifiedErr && ok && f.Fatal() {
-			return nil, b.stop(b.refusal(err))
+			return nil, -1, b.stop(b.refusal(err))
 		}
 		retry := classifiedErr && ce.Retryable()
 		if retry && ce.Throttle() {
+			b.throttled.Add(1)
 			c.count(cThrottles, 1)
 			if b.o.Limiter != nil {
 				b.o.Limiter.OnThrottle()
@@ -517,14 +562,14 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			b.lastFailureAt.Store(time.Now().UnixNano())
 			b.failingSince.CompareAndSwap(0, start.UnixNano())
 			if since := b.failingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= b.o.ProviderTimeout {
-				return nil, b.stall()
+				return nil, -1, b.stall()
 			}
 		}
 		if once, ok := ce.(interface{ retryOnce() bool }); retry && ok && once.retryOnce() && attempt >= 2 {
 			retry = false
 		}
 		if !retry || attempt >= b.o.MaxAttempts {
-			return nil, fmt.Errorf("embed %d texts from #%d with %s (attempt %d): %w", len(idx), idx[0], b.p.Model(), attempt, err)
+			return nil, -1, fmt.Errorf("embed %d texts from #%d with %s (attempt %d): %w", len(idx), idx[0], b.p.Model(), attempt, err)
 		}
 		c.count(cRetries, 1)
 		d := b.backoff(attempt)
@@ -536,7 +581,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, er
 			slog.String("model", b.p.Model()), slog.Int("first_index", idx[0]), slog.Int("texts", len(idx)),
 			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.String("error", errorCode(err)))
 		if err := sleep(ctx, d); err != nil {
-			return nil, context.Cause(ctx)
+			return nil, -1, context.Cause(ctx)
 		}
 	}
 }

@@ -35,7 +35,10 @@ const (
 // retry token bucket under sustained throttling. Endpoints follow cfg, so
 // AWS_ENDPOINT_URL_BEDROCK_RUNTIME reaches the local contract server.
 func NewBedrockClient(cfg aws.Config, optFns ...func(*bedrockruntime.Options)) *bedrockruntime.Client {
-	noRetry := func(o *bedrockruntime.Options) { o.Retryer = aws.NopRetryer{} }
+	noRetry := func(o *bedrockruntime.Options) {
+		o.Retryer = aws.NopRetryer{}
+		o.APIOptions = append(o.APIOptions, gateMiddleware)
+	}
 	return bedrockruntime.NewFromConfig(cfg, append([]func(*bedrockruntime.Options){noRetry}, optFns...)...)
 }
 
@@ -422,6 +425,9 @@ func invoke(ctx context.Context, client InvokeModelAPI, model string, req any) (
 		ContentType: aws.String("application/json"),
 		Accept:      aws.String("application/json"),
 	})
+	if errors.Is(err, errHeldBack) {
+		return nil, -1, errHeldBack
+	}
 	if err != nil {
 		err = ClassifyBedrock(err)
 		if e := (*Error)(nil); errors.As(err, &e) {

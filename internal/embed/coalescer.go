@@ -182,7 +182,8 @@ func (c *Coalescer) share(st Stats, texts []string, vecs [][]float32, total int)
 	f := float64(len(texts)) / float64(max(total, 1))
 	part := func(n int64) int64 { return int64(math.Round(float64(n) * f)) }
 	out := Stats{Requests: part(st.Requests), Texts: part(st.Texts), Throttles: part(st.Throttles),
-		Retries: part(st.Retries), Tokens: part(st.Tokens), Truncated: part(st.Truncated), Rejected: part(st.Rejected)}
+		Retries: part(st.Retries), Tokens: part(st.Tokens), Truncated: part(st.Truncated), Rejected: part(st.Rejected),
+		ReportedTokens: part(st.ReportedTokens), UnreportedTokens: part(st.UnreportedTokens)}
 	if vecs == nil {
 		return out
 	}

@@ -20,6 +20,12 @@ type charger interface {
 	Charge(tokens int)
 }
 
+// unsender is implemented by limiters that take back a request they let go
+// but that was not sent (*ratelimit.Limiter).
+type unsender interface {
+	Unsent(tokens int)
+}
+
 // tokenCounter is implemented by providers whose answers report the input
 // tokens the request was billed (Bedrock's X-Amzn-Bedrock-Input-Token-Count);
 // tokens is -1 when the answer did not say.
@@ -42,7 +48,14 @@ type tokenCounter interface {
 //     one, grows by one per accepted request (doubling per round trip) until
 //     the first throttle, then by one per round trip, and halves on a
 //     throttle, once per round trip (the requests sent before the cut report
-//     throttles too and are not counted again).
+//     throttles too and are not counted again). As in TCP it grows only
+//     while it is used to the full (RFC 7661): a window that chunks arriving
+//     slowly never fill would otherwise grow without bound, and let the
+//     requests of many bots go in one burst the moment they arrive; and the
+//     requests are paced, one per round trip / window, so that a burst is
+//     spread over the round trip. Both matter at the first throttle: every
+//     request sent before its answer comes back is throttled too (seen: 23
+//     requests in 50 ms, 10 of them throttled, at 800 ms per call).
 type window struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a slot may have become free
@@ -60,7 +73,11 @@ type window struct {
 	// No budget: congestion control.
 	cwnd     float64
 	ssthresh float64
-	cutSeq   uint64 // requests admitted before the last cut: their throttles do not cut again
+	cutSeq   uint64    // requests admitted before the last cut: their throttles do not cut again
+	filled   uint64    // times the window was used to the full
+	nextSend time.Time // when the pace lets the next request go
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
 
 	max int // the most requests in flight at once, for tests and stats
 }
@@ -79,7 +96,7 @@ const (
 )
 
 func newWindow() *window {
-	return &window{changed: make(chan struct{}), cwnd: 1, ssthresh: math.Inf(1), ratio: 1}
+	return &window{changed: make(chan struct{}), cwnd: 1, ssthresh: math.Inf(1), ratio: 1, now: time.Now, sleep: sleep}
 }
 
 // size is the current bound on requests in flight. w.mu must be held.
@@ -128,18 +145,41 @@ func budgetWindow(rpm, tpm, tokensPerRequest float64, latency time.Duration) int
 	return max(1, int(math.Ceil(rate*latency.Seconds()*windowHeadroom))+1)
 }
 
-// acquire waits for a slot, or for ctx to end, and returns the request's
-// sequence number.
-func (w *window) acquire(ctx context.Context, lim Limiter) (uint64, error) {
+// ticket is a request's place in the window.
+type ticket struct {
+	seq    uint64 // its sequence number
+	filled uint64 // window.filled when it was admitted
+}
+
+// acquire waits for a slot, or for ctx to end. Without a budget it then
+// waits for the pace too.
+func (w *window) acquire(ctx context.Context, lim Limiter) (ticket, error) {
 	for {
 		w.mu.Lock()
-		if w.n < w.size(lim) {
+		if size := w.size(lim); w.n < size {
 			w.n++
 			w.seq++
 			w.max = max(w.max, w.n)
-			seq := w.seq
+			tk := ticket{seq: w.seq, filled: w.filled}
+			if w.n == size {
+				w.filled++
+			}
+			var wait time.Duration
+			if rpm, tpm := budgetOf(lim); rpm == 0 && tpm == 0 {
+				now := w.now()
+				wait = w.nextSend.Sub(now)
+				w.nextSend = later(w.nextSend, now).Add(w.latencyOr(startLatency) / time.Duration(size))
+			}
 			w.mu.Unlock()
-			return seq, nil
+			if wait > 0 {
+				if err := w.sleep(ctx, wait); err != nil {
+					w.mu.Lock()
+					w.n--
+					w.mu.Unlock()
+					return ticket{}, context.Cause(ctx)
+				}
+			}
+			return tk, nil
 		}
 		ch := w.changed
 		w.waiting++
@@ -152,14 +192,21 @@ func (w *window) acquire(ctx context.Context, lim Limiter) (uint64, error) {
 		w.waiting--
 		w.mu.Unlock()
 		if ctx.Err() != nil {
-			return 0, context.Cause(ctx)
+			return ticket{}, context.Cause(ctx)
 		}
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // outcome is what became of one request, for the window.
 type outcome struct {
-	seq       uint64
+	ticket
 	accepted  bool
 	throttled bool
 	latency   time.Duration // of an accepted request
@@ -174,6 +221,10 @@ func (w *window) release(o outcome) {
 	w.n--
 	w.learnLocked(o)
 	switch {
+	case o.accepted && w.filled == o.filled:
+		// The window was not used to the full while the request was in
+		// flight: the requests were limited by the chunks, not by it, and
+		// it has shown nothing about a larger one.
 	case o.accepted:
 		if w.cwnd < w.ssthresh {
 			w.cwnd++

@@ -41,20 +41,21 @@ func TestBudgetWindow(t *testing.T) {
 // grows by one per round trip.
 func TestWindowWithoutBudget(t *testing.T) {
 	w := newWindow()
+	w.sleep = func(context.Context, time.Duration) error { return nil } // the pace is TestWindowPaces's
 	ctx := t.Context()
 	var lim Limiter // none
-	round := func(ok bool) []uint64 {
+	round := func(ok bool) []ticket {
 		n := w.size(lim)
-		seqs := make([]uint64, n)
+		tks := make([]ticket, n)
 		for i := range n {
-			seq, err := w.acquire(ctx, lim)
+			tk, err := w.acquire(ctx, lim)
 			require.NoError(t, err)
-			seqs[i] = seq
+			tks[i] = tk
 		}
-		for _, s := range seqs {
-			w.release(outcome{seq: s, accepted: ok, throttled: !ok, latency: time.Second})
+		for _, tk := range tks {
+			w.release(outcome{ticket: tk, accepted: ok, throttled: !ok, latency: time.Second})
 		}
-		return seqs
+		return tks
 	}
 	var sizes []int
 	for range 4 {
@@ -72,6 +73,79 @@ func TestWindowWithoutBudget(t *testing.T) {
 	// 1/cwnd per answer adds a little under one per round trip (8 + 1/8 + 1/8.125 + …).
 	require.Equal(t, []int{8, 9, 10}, sizes, "after a throttle, about one more per round trip")
 	require.Equal(t, 16, w.maxInFlight())
+}
+
+// TestWindowGrowsOnlyWhenFull: requests that come one at a time (the
+// chunks, not the window, limit them) do not grow the window, so that it
+// cannot let a burst go when many come at once; a window used to the full
+// grows.
+func TestWindowGrowsOnlyWhenFull(t *testing.T) {
+	w := newWindow()
+	w.sleep = func(context.Context, time.Duration) error { return nil }
+	var lim Limiter
+	one := func() {
+		tk, err := w.acquire(t.Context(), lim)
+		require.NoError(t, err)
+		w.release(outcome{ticket: tk, accepted: true, latency: time.Second})
+	}
+	one() // fills the window of one
+	require.Equal(t, 2, w.size(lim))
+	for range 20 {
+		one() // one of two: not full
+	}
+	require.Equal(t, 2, w.size(lim), "20 requests one at a time grew the window")
+	a, err := w.acquire(t.Context(), lim)
+	require.NoError(t, err)
+	b, err := w.acquire(t.Context(), lim) // full
+	require.NoError(t, err)
+	w.release(outcome{ticket: a, accepted: true, latency: time.Second})
+	w.release(outcome{ticket: b, accepted: true, latency: time.Second})
+	require.Equal(t, 4, w.size(lim))
+}
+
+// TestWindowPaces: without a budget, the requests a window lets go at once
+// are spread over the round trip, one per latency / window, rather than
+// sent in one burst; with a budget the limiter paces, and the window does
+// not. The clock is the test's.
+func TestWindowPaces(t *testing.T) {
+	clock := &fakeNow{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	w := newWindow()
+	w.now = clock.now
+	var waits []time.Duration
+	w.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	var lim Limiter
+	// Two round trips of 800 ms, each filling the window: a window of four.
+	for range 2 {
+		var tks []ticket
+		for range w.size(lim) {
+			tk, err := w.acquire(t.Context(), lim)
+			require.NoError(t, err)
+			tks = append(tks, tk)
+		}
+		clock.advance(time.Minute) // the pace of this round trip is over
+		for _, tk := range tks {
+			w.release(outcome{ticket: tk, accepted: true, latency: 800 * time.Millisecond})
+		}
+	}
+	require.Equal(t, 4, w.size(lim))
+	waits = nil
+	for range 4 {
+		_, err := w.acquire(t.Context(), lim)
+		require.NoError(t, err)
+	}
+	require.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 600 * time.Millisecond}, waits,
+		"the first goes at once, then one per 800 ms / 4")
+
+	t.Run("Budget", func(t *testing.T) {
+		w := newWindow()
+		w.now = clock.now
+		w.sleep = func(context.Context, time.Duration) error { t.Fatal("the window paced under a budget"); return nil }
+		lim := budgetLimiter{rpm: 6000}
+		for range w.size(lim) {
+			_, err := w.acquire(t.Context(), lim)
+			require.NoError(t, err)
+		}
+	})
 }
 
 // budgetLimiter is a Limiter with a known budget that never makes anyone

@@ -28,6 +28,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,21 +62,38 @@ type Config struct {
 	Clock Clock
 	// Discover, with neither budget set, learns them from the provider: at
 	// the first throttle the budgets become what the provider accepted over
-	// the minute before it (requests admitted by Wait, less those
-	// throttled, and their tokens), which is the quota of a provider that
-	// counts over a sliding minute, and the next request waits until the
-	// oldest of them leaves that minute. From then on the limiter paces and
-	// adapts as if the budgets had been given.
+	// the minute before it (requests admitted by Wait, less the throttled
+	// one, and their tokens), which is a lower bound of the quota of a
+	// provider that counts over a sliding minute (all of it was accepted,
+	// and one more request was not). From then on the limiter paces as if
+	// the budgets had been given, and each later throttle measures the
+	// minute again, keeping the lower of the two, instead of cutting the
+	// rate by Decrease: the measure is the provider's own answer, where a
+	// cut is a guess. The minute's history is kept (see SlidingMinute), so
+	// that the requests sent in a burst before the first throttle hold the
+	// next ones back until they leave the minute.
 	Discover bool
-	// SlidingMinute says the provider counts tokens over a sliding minute,
-	// as Bedrock does: a minute can then hold a request at each of its ends,
+	// SlidingMinute says the provider counts over a sliding minute, as
+	// Bedrock does. A minute can then hold a request at each of its ends,
 	// so the token budget is paced one request (the largest seen) under the
-	// quota, which keeps any minute within it.
+	// quota; and every request Wait admits is kept for a minute, a request
+	// waiting until the ones of the minute before leave room for it, which
+	// is the provider's own rule: the even pace alone does not keep to it
+	// when the minute before was uneven (a burst before the first throttle
+	// with Discover, requests charged more after the fact by Charge).
 	SlidingMinute bool
 }
 
 // window is the span Discover measures over: Bedrock's quotas are per minute.
 const window = time.Minute
+
+// skew is how much longer than the window a request stays in the minute's
+// history: the provider counts a request from when it reaches it, a little
+// after Wait let it go (the body signed and uploaded, a connection opened),
+// so it also leaves the provider's minute a little later. Seen: 50 to 200
+// ms on a loaded two-core machine; the margin costs at most one such delay
+// per minute of the budget.
+const skew = 500 * time.Millisecond
 
 // Validate reports budgets or factors that make no sense.
 func (c Config) Validate() error {
@@ -110,18 +129,20 @@ type Limiter struct {
 	throttles int64
 	cuts      int64
 
-	// With Discover, until the budgets are known: the requests admitted in
-	// the last window, and the throttles reported in it.
-	admitted   []admission
-	throttled  []time.Time
+	// history is what the provider counts in its minute, oldest first, with
+	// SlidingMinute or Discover: the requests Wait let through (or will, at
+	// their reserved time), less those throttled, and the tokens Charge
+	// added after the fact.
+	history    []admission
 	discovered bool
 	maxTokens  int // the largest request seen, for SlidingMinute
 }
 
-// admission is one request Wait let through.
+// admission is one request Wait let through, or a correction of tokens.
 type admission struct {
-	at     time.Time
-	tokens int
+	at       time.Time
+	tokens   int
+	requests int // 1 for a request, 0 for a correction by Charge
 }
 
 // New returns a limiter for cfg, with defaults filled in.
@@ -151,8 +172,7 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 	l.mu.Lock()
 	if l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
 		if l.cfg.Discover {
-			now := l.clock.Now()
-			l.admitted = append(expire(l.admitted, now), admission{at: now, tokens: tokens})
+			l.record(admission{at: l.clock.Now(), tokens: tokens, requests: 1})
 		}
 		l.mu.Unlock()
 		return nil
@@ -173,6 +193,12 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		tokCost = l.cost(tokens, tpm)
 		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
 	}
+	var mine admission
+	if l.keepsHistory() {
+		wake = l.roomAt(wake, tokens)
+		mine = admission{at: wake, tokens: tokens, requests: 1}
+		l.record(mine)
+	}
 	// Both buckets are charged as of the same instant, the one the request
 	// will actually start at; charging each as of its own earliest time
 	// would let the later-bound budget run ahead in real time.
@@ -192,10 +218,74 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		l.mu.Lock()
 		l.reqTAT = l.reqTAT.Add(-reqCost)
 		l.tokTAT = l.tokTAT.Add(-tokCost)
+		if i := slices.Index(l.history, mine); mine.requests > 0 && i >= 0 {
+			l.history = slices.Delete(l.history, i, i+1)
+		}
 		l.mu.Unlock()
 		return err
 	}
 	return nil
+}
+
+// keepsHistory says whether the limiter keeps the minute's history.
+func (l *Limiter) keepsHistory() bool { return l.cfg.SlidingMinute || l.cfg.Discover }
+
+// record adds a to the history, in time order, and forgets what has left
+// the minute. l.mu must be held.
+func (l *Limiter) record(a admission) {
+	cutoff := l.clock.Now().Add(-window - skew)
+	i := 0
+	for i < len(l.history) && !l.history[i].at.After(cutoff) {
+		i++
+	}
+	l.history = append(l.history[:0], l.history[i:]...)
+	at, _ := slices.BinarySearchFunc(l.history, a.at, func(e admission, t time.Time) int {
+		if e.at.After(t) {
+			return 1
+		}
+		return -1 // after the equal ones: time order, then arrival order
+	})
+	l.history = slices.Insert(l.history, at, a)
+}
+
+// roomAt is the first time from t on when a request of tokens fits in the
+// minute's history under the effective budgets: the requests and tokens it
+// holds then (those reserved for later included, since they will count in
+// the same minute) leave room for it. Refunds are left out: which request
+// a refund belongs to, and so when it leaves the provider's minute, is not
+// known, and taking it off a later one would count too little once the
+// request it belongs to has left. l.mu must be held.
+func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
+	rpm := float64(l.cfg.RequestsPerMinute) * l.factor
+	tpm := float64(l.cfg.TokensPerMinute) * l.factor
+	// A request larger than the whole budget goes once the minute is empty,
+	// else it would never go.
+	need := float64(tokens)
+	if tpm > 0 {
+		need = min(need, tpm)
+	}
+	reqs, toks := 0, 0
+	for _, a := range l.history {
+		reqs += a.requests
+		toks += max(a.tokens, 0)
+	}
+	span := window + skew
+	for _, a := range l.history {
+		// a is the oldest still counted at t unless it has left by then.
+		if !a.at.Add(span).After(t) {
+			reqs -= a.requests
+			toks -= max(a.tokens, 0)
+			continue
+		}
+		if (rpm == 0 || float64(reqs+1) <= rpm) && (tpm == 0 || float64(toks)+need <= tpm) {
+			return t
+		}
+		// Not yet: the next chance is when a leaves the minute.
+		t = a.at.Add(span)
+		reqs -= a.requests
+		toks -= max(a.tokens, 0)
+	}
+	return t
 }
 
 // cost is the time n units take at the effective share of perMinute.
@@ -216,14 +306,20 @@ func (l *Limiter) allowedAt(tat time.Time, cost time.Duration) time.Time {
 }
 
 // OnThrottle reports that the provider throttled a request. The effective
-// rate is cut by Decrease unless it was already cut within Cooldown.
+// rate is cut by Decrease unless it was already cut within Cooldown; with
+// Discover, the budgets are measured instead (see Config.Discover).
 func (l *Limiter) OnThrottle() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.throttles++
 	now := l.clock.Now()
+	l.forgetThrottled(now)
 	if l.cfg.Discover && l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
 		l.discover(now)
+		return
+	}
+	if l.discovered {
+		l.measure(now)
 		return
 	}
 	if !l.lastCut.IsZero() && now.Sub(l.lastCut) < l.cfg.Cooldown {
@@ -234,49 +330,104 @@ func (l *Limiter) OnThrottle() {
 	l.factor = max(l.cfg.MinFactor, l.factor*l.cfg.Decrease)
 }
 
-// discover sets the budgets to what the provider accepted over the last
-// window, once it throttles. l.mu must be held.
-func (l *Limiter) discover(now time.Time) {
-	l.admitted = expire(l.admitted, now)
-	cutoff := now.Add(-window)
-	i := 0
-	for i < len(l.throttled) && !l.throttled[i].After(cutoff) {
-		i++
+// forgetThrottled takes the throttled request out of the history: the
+// provider did not count it. Which request it was is not said; a throttle
+// is answered at once, so it is the newest one sent (or one as large, among
+// the requests in flight). l.mu must be held.
+func (l *Limiter) forgetThrottled(now time.Time) {
+	for i := len(l.history) - 1; i >= 0; i-- {
+		if a := l.history[i]; a.requests > 0 && !a.at.After(now) {
+			l.history = slices.Delete(l.history, i, i+1)
+			return
+		}
 	}
-	l.throttled = append(l.throttled[i:], now)
-	accepted := len(l.admitted) - len(l.throttled)
-	if accepted < 1 {
+}
+
+// Unsent reports that a request of tokens Wait let go was not sent after
+// all (held back before it reached the provider, which throttled another
+// one meanwhile): the provider did not count it, so neither does the
+// history, nor a budget discovered since.
+func (l *Limiter) Unsent(tokens int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	at := -1
+	for i := len(l.history) - 1; i >= 0; i-- {
+		if a := l.history[i]; a.requests > 0 && !a.at.After(now) {
+			if at < 0 || a.tokens == tokens {
+				at = i
+			}
+			if a.tokens == tokens {
+				break
+			}
+		}
+	}
+	if at >= 0 {
+		l.history = slices.Delete(l.history, at, at+1)
+	}
+	if l.discovered {
+		l.measure(now)
+	}
+}
+
+// accepted is what the history holds over the window before now: what the
+// provider has accepted, or will (the requests in flight), in its minute.
+// Refunds count here: the tokens are then those the provider reported, but
+// for a refund of a request that has already left the minute, which makes
+// the measure lower, never higher. l.mu must be held.
+func (l *Limiter) accepted(now time.Time) (requests, tokens int) {
+	cutoff := now.Add(-window)
+	for _, a := range l.history {
+		if a.at.After(cutoff) && !a.at.After(now) {
+			requests += a.requests
+			tokens += a.tokens
+		}
+	}
+	return requests, tokens
+}
+
+// discover sets the budgets to what the provider accepted over the last
+// window, once it throttles. The requests sent before it stay in the
+// history: the next request waits until they leave room for it. l.mu must
+// be held.
+func (l *Limiter) discover(now time.Time) {
+	requests, tokens := l.accepted(now)
+	if requests < 1 {
 		// Nothing accepted to measure yet (the first requests were throttled):
 		// the caller's backoff carries it until something is.
 		return
 	}
-	tokens := 0
-	for _, a := range l.admitted {
-		tokens += a.tokens
-	}
-	// The throttled requests' tokens are not known one by one: take the
-	// accepted share of them.
-	tokens = tokens * accepted / len(l.admitted)
-	l.cfg.RequestsPerMinute = accepted
+	l.cfg.RequestsPerMinute = requests
 	if tokens > 0 {
 		l.cfg.TokensPerMinute = tokens
 	}
-	// The provider counts the minute's requests until they leave it: the
-	// next is accepted once the oldest has.
-	next := l.admitted[0].at.Add(window)
-	l.reqTAT, l.tokTAT = next, next
+	l.reqTAT, l.tokTAT = now, now
 	l.lastCut, l.discovered = now, true
-	l.admitted, l.throttled = nil, nil
 }
 
-// expire drops the admissions older than the window before now.
-func expire(a []admission, now time.Time) []admission {
-	cutoff := now.Add(-window)
-	i := 0
-	for i < len(a) && !a[i].at.After(cutoff) {
-		i++
+// measure lowers the discovered budgets to what the provider accepted over
+// the last window, at a throttle after the first: the quota is below what
+// was measured then (a request sent in the same moment, reported since,
+// was counted as accepted). It never raises them, nor lowers them under
+// MinFactor of the first measure. l.mu must be held.
+func (l *Limiter) measure(now time.Time) {
+	requests, tokens := l.accepted(now)
+	lowered := false
+	lower := func(budget *int, measured int) {
+		floor := int(math.Ceil(float64(*budget) * l.cfg.MinFactor))
+		if measured > 0 && measured < *budget {
+			*budget = max(measured, floor, 1)
+			lowered = true
+		}
 	}
-	return append(a[:0], a[i:]...)
+	lower(&l.cfg.RequestsPerMinute, requests)
+	if l.cfg.TokensPerMinute > 0 {
+		lower(&l.cfg.TokensPerMinute, tokens)
+	}
+	if lowered {
+		l.cuts++
+		l.lastCut = now
+	}
 }
 
 // OnSuccess reports a request the provider accepted. The effective rate
@@ -338,11 +489,21 @@ func (l *Limiter) Budget() (requestsPerMinute, tokensPerMinute float64) {
 // text, a tokenizer that splits finer than the estimator) then slows the
 // pace at once, before the provider throttles it.
 func (l *Limiter) Charge(tokens int) {
-	if l.cfg.TokensPerMinute == 0 || tokens == 0 {
+	if tokens == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.keepsHistory() && (l.cfg.Discover || l.cfg.TokensPerMinute > 0) {
+		// The tokens the provider counted beyond the charge (or short of it),
+		// from now: later than it counted them, so they leave the history
+		// later than they leave its minute, never earlier (see roomAt for
+		// refunds).
+		l.record(admission{at: l.clock.Now(), tokens: tokens})
+	}
+	if l.cfg.TokensPerMinute == 0 {
+		return
+	}
 	if tokens < 0 {
 		// A refund never moves the bucket before now: unused budget of the
 		// past is gone.

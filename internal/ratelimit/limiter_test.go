@@ -324,16 +324,18 @@ func TestDiscoverLearnsTheQuotaAtTheFirstThrottle(t *testing.T) {
 	}
 	rpm, tpm := b.lim.Budget()
 	require.Zero(t, rpm+tpm, "nothing known before a throttle")
-	require.NoError(t, b.lim.Wait(context.Background(), 100)) // the 11th, at 10 s, goes at once ...
+	// The 11th and 12th, at 10 s, go at once and are both throttled: neither counts.
+	require.NoError(t, b.lim.Wait(context.Background(), 100))
+	require.NoError(t, b.lim.Wait(context.Background(), 100))
 	require.Equal(t, 10*time.Second, b.clock.elapsed())
-	b.lim.OnThrottle() // ... and is throttled
-	b.lim.OnThrottle() // a second answer of the same moment changes nothing
+	b.lim.OnThrottle()
+	b.lim.OnThrottle()
 	rpm, tpm = b.lim.Budget()
 	require.Equal(t, [2]float64{10, 1000}, [2]float64{rpm, tpm})
 	require.True(t, b.lim.Rate().Discovered)
-	// The first accepted request (at 0 s) leaves the minute at 60 s; then one per 6 s, the
-	// pace of both 10 requests/min and 1000 tokens/min at 100 tokens.
-	require.Equal(t, []time.Duration{60 * time.Second, 66 * time.Second, 72 * time.Second}, b.waitN(t, 3, 100))
+	// The first accepted request (at 0 s) leaves the minute at 60 s (and the skew); then one
+	// per 6 s, the pace of both 10 requests/min and 1000 tokens/min at 100 tokens.
+	require.Equal(t, []time.Duration{60*time.Second + skew, 66*time.Second + skew, 72*time.Second + skew}, b.waitN(t, 3, 100))
 
 	t.Run("WithoutDiscover", func(t *testing.T) {
 		b := setup(t, Config{})
@@ -362,4 +364,111 @@ func TestSlidingMinuteKeepsARequestUnderTheQuota(t *testing.T) {
 		require.Equal(t, 60*time.Second, at[6])
 		require.Equal(t, 7000, maxInWindow(at, time.Minute+time.Nanosecond)*1000, "a minute closed at both ends holds 7")
 	})
+}
+
+// slidingProvider is a provider with a tokens-per-minute quota counted as
+// Bedrock counts it: a request that would take the tokens accepted over
+// the sliding minute before it over the quota is throttled and counts
+// nothing.
+type slidingProvider struct {
+	quota    int
+	accepted []admission
+}
+
+func (p *slidingProvider) admit(at time.Time, tokens int) bool {
+	sum := 0
+	for _, a := range p.accepted {
+		if a.at.After(at.Add(-time.Minute)) {
+			sum += a.tokens
+		}
+	}
+	if sum+tokens > p.quota {
+		return false
+	}
+	p.accepted = append(p.accepted, admission{at: at, tokens: tokens})
+	return true
+}
+
+// TestDiscoverKeepsToTheMinuteAfterABurst: before the first throttle the
+// requests go as fast as they come: one, then two, four and six every two
+// seconds (slow start up to what the requests in flight allow), until the
+// first throttle, which must be the only one. Pacing evenly from when the
+// oldest request leaves the minute (the rule before this test) was
+// throttled again a minute later, when the burst's first seconds had left
+// the minute but its later ones had not; the history holds each next
+// request until the burst leaves room for it. The provider sees each
+// request 40 ms after Wait let it go.
+func TestDiscoverKeepsToTheMinuteAfterABurst(t *testing.T) {
+	const quota, size, sendDelay = 100_000, 3000, 40 * time.Millisecond
+	b := setup(t, Config{Discover: true, SlidingMinute: true})
+	p := &slidingProvider{quota: quota}
+	throttles, sent, tokensDone := 0, 0, 0
+	send := func() {
+		t.Helper()
+		require.NoError(t, b.lim.Wait(context.Background(), size))
+		sent++
+		if p.admit(b.clock.Now().Add(sendDelay), size) {
+			tokensDone += size
+			b.lim.OnSuccess()
+			return
+		}
+		throttles++
+		b.lim.OnThrottle()
+	}
+	for round := 0; throttles == 0; round++ {
+		for range min(1<<round, 6) {
+			if send(); throttles > 0 {
+				break
+			}
+		}
+		b.clock.advance(2 * time.Second)
+	}
+	require.True(t, b.lim.Rate().Discovered)
+	_, tpm := b.lim.Budget()
+	require.LessOrEqual(t, tpm, float64(quota), "the budget found is what the provider accepted")
+	for tokensDone < 4*quota {
+		send()
+	}
+	require.Equal(t, 1, throttles, "throttled again after the first (%d requests)", sent)
+	// Four minutes of quota in at most 1.15 times four minutes: the burst spent a minute's
+	// quota in fifteen seconds, which the rest of that minute then waits out, and the pace
+	// after it is even, one request under the quota.
+	require.Less(t, b.clock.elapsed(), 4*time.Minute*115/100)
+}
+
+// TestDiscoverCountsTheReportedTokens: the budget found is what the provider
+// counted, the estimates corrected by Charge both ways; estimates that run
+// high (the provider cuts long texts to its window) would find a budget
+// above the quota, and be throttled again.
+func TestDiscoverCountsTheReportedTokens(t *testing.T) {
+	b := setup(t, Config{Discover: true, SlidingMinute: true})
+	p := &slidingProvider{quota: 10_000}
+	for i := 0; ; i++ {
+		require.NoError(t, b.lim.Wait(context.Background(), 1100))
+		if !p.admit(b.clock.Now(), 1000) {
+			b.lim.OnThrottle()
+			break
+		}
+		b.lim.Charge(-100) // the provider reported 1000
+		b.lim.OnSuccess()
+		b.clock.advance(time.Second)
+	}
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{10, 10_000}, [2]float64{rpm, tpm})
+}
+
+// TestUnsentIsNotCounted: a request Wait let go but that was never sent (held
+// back at the wire after a throttle) leaves the minute's history, and the
+// budget found at the throttle.
+func TestUnsentIsNotCounted(t *testing.T) {
+	b := setup(t, Config{Discover: true, SlidingMinute: true})
+	for range 5 {
+		require.NoError(t, b.lim.Wait(context.Background(), 100))
+	}
+	b.lim.OnThrottle() // the fifth
+	rpm, tpm := b.lim.Budget()
+	require.Equal(t, [2]float64{4, 400}, [2]float64{rpm, tpm})
+	b.lim.Unsent(100) // the fourth was held back
+	rpm, tpm = b.lim.Budget()
+	require.Equal(t, [2]float64{3, 300}, [2]float64{rpm, tpm})
 }

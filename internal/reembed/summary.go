@@ -36,21 +36,26 @@ type Summary struct {
 	SavedUSD float64      `json:"saved_cost_usd"`
 	Reuse    *ReuseReport `json:"reuse,omitempty"`
 	// This invocation's embedding.
-	Texts        int64                  `json:"texts"`
-	Requests     int64                  `json:"requests"`
-	Throttles    int64                  `json:"throttles"`
-	Tokens       int64                  `json:"tokens"`
-	EstimatedUSD float64                `json:"estimated_cost_usd"`
-	ActualUSD    float64                `json:"actual_cost_usd"`
-	Elapsed      string                 `json:"elapsed"`
-	Bots         []Outcome              `json:"bots"`
-	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
+	Texts     int64 `json:"texts"`
+	Requests  int64 `json:"requests"`
+	Throttles int64 `json:"throttles"`
+	// Tokens are the input tokens billed: those the provider reported, the estimate for
+	// requests whose answer did not say; TokensFrom says which, and EstimatedTokens is the
+	// estimate for all of them (what the plan counts with).
+	Tokens          int64                  `json:"tokens"`
+	TokensFrom      string                 `json:"tokens_from"`
+	EstimatedTokens int64                  `json:"estimated_tokens"`
+	EstimatedUSD    float64                `json:"estimated_cost_usd"`
+	ActualUSD       float64                `json:"actual_cost_usd"`
+	Elapsed         string                 `json:"elapsed"`
+	Bots            []Outcome              `json:"bots"`
+	Malformed       []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
 // Embedding is what the summary says about the embedding besides the run's outcomes.
 type Embedding struct {
 	Model        string
-	PricePerMTok float64 // prices Stats.Tokens
+	PricePerMTok float64 // prices Stats.Billed()
 	EstimatedUSD float64 // the plan's estimate for the whole run
 	Stats        embed.Stats
 }
@@ -80,9 +85,22 @@ func NewSummary(res *Result, e Embedding) *Summary {
 	s.Embedded = s.Chunks - s.Reused
 	s.SavedUSD = float64(reusedTokens) / 1e6 * e.PricePerMTok
 	st := e.Stats
-	s.Texts, s.Requests, s.Throttles, s.Tokens = st.Texts, st.Requests, st.Throttles, st.Tokens
+	s.Texts, s.Requests, s.Throttles, s.Tokens, s.EstimatedTokens = st.Texts, st.Requests, st.Throttles, st.Billed(), st.Tokens
+	s.TokensFrom = tokensFrom(st)
 	s.ActualUSD = float64(s.Tokens) / 1e6 * e.PricePerMTok
 	return s
+}
+
+// tokensFrom says where the billed tokens come from.
+func tokensFrom(st embed.Stats) string {
+	switch {
+	case st.ReportedTokens > 0 && st.UnreportedTokens == 0:
+		return "reported"
+	case st.ReportedTokens > 0:
+		return fmt.Sprintf("reported, %d estimated", st.UnreportedTokens)
+	default:
+		return "estimated"
+	}
 }
 
 // WriteText prints the summary for people: the run's counts, this invocation's embedding, then
@@ -124,8 +142,18 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	from := ""
+	switch {
+	case s.Tokens == 0:
+	case s.TokensFrom == "reported":
+		from = " (as the provider reported them)"
+	case s.TokensFrom == "estimated":
+		from = " (estimated: the provider did not report them)"
+	default:
+		from = " (as the provider reported them, " + strings.TrimSuffix(strings.TrimPrefix(s.TokensFrom, "reported, "), " estimated") + " of them estimated)"
+	}
+	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	for _, o := range s.Bots {
 		switch o.Status {
 		case botjob.Failed, botjob.Skipped:

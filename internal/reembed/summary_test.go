@@ -35,7 +35,8 @@ func run(resumed bool) *reembed.Result {
 }
 
 var embedding = reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, EstimatedUSD: 0.5,
-	Stats: embed.Stats{Requests: 12, Texts: 40, Throttles: 2, Retries: 2, Tokens: 250000}}
+	Stats: embed.Stats{Requests: 12, Texts: 40, Throttles: 2, Retries: 2, Tokens: 260000,
+		ReportedTokens: 240000, UnreportedTokens: 10000}}
 
 // NewSummary counts the whole run's bots by outcome and prices this invocation's tokens.
 func TestSummaryCountsTheRun(t *testing.T) {
@@ -45,7 +46,9 @@ func TestSummaryCountsTheRun(t *testing.T) {
 	require.EqualValues(t, 40, s.Texts)
 	require.EqualValues(t, 12, s.Requests)
 	require.EqualValues(t, 2, s.Throttles)
-	require.EqualValues(t, 250000, s.Tokens)
+	require.EqualValues(t, 250000, s.Tokens, "the tokens reported, and the estimate where the answer did not say")
+	require.Equal(t, "reported, 10000 estimated", s.TokensFrom)
+	require.EqualValues(t, 260000, s.EstimatedTokens)
 	require.InDelta(t, 0.005, s.ActualUSD, 1e-12, "250k tokens at $0.02 per million")
 	require.Equal(t, "1m23.123s", s.Elapsed)
 	require.Len(t, s.Bots, 5)
@@ -61,7 +64,7 @@ func TestSummaryWriteText(t *testing.T) {
 		name: "a first run lists every bot that did not succeed",
 		s:    reembed.NewSummary(run(false), embedding),
 		want: `run 7                     1 succeeded · 1 failed · 1 skipped · 1 left to the app · 1 not done yet · 42 chunks
-embedding                 40 texts · 12 requests (4.0 texts per accepted request) · 2 throttles · 250000 tokens · $0.0050 (estimated $0.5000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+embedding                 40 texts · 12 requests (4.0 texts per accepted request) · 2 throttles · 250000 tokens (as the provider reported them, 10000 of them estimated) · $0.0050 (estimated $0.5000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
   source skipped b-done   "Handbook": https://example.com/gone: HTTP 404
   failed b-fail           "Prices": load prices.pdf: encrypted
   skipped b-skip          "Empty": no knowledge
@@ -90,11 +93,11 @@ embedding (this invocation)  0 texts · 0 requests (0.0 texts per accepted reque
 			res.Run[0].Reused, res.Run[0].ReusedTokens, res.Run[0].Embedded = 36, 200000, 4
 			res.Reuse = &reembed.ReuseReport{From: "u@old:5432/app", OldModel: "amazon.titan-embed-text-v2:0", Sampled: 5, MinCosine: 1}
 			return reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, EstimatedUSD: 0.5,
-				Stats: embed.Stats{Requests: 2, Texts: 9, Tokens: 2500}})
+				Stats: embed.Stats{Requests: 2, Texts: 9, Tokens: 2500, ReportedTokens: 2500}})
 		}(),
 		want: `run 7      1 succeeded · 0 failed · 0 skipped · 0 left to the app · 40 chunks
 reuse      36 of 40 chunks reused · 4 embedded · $0.0040 saved · from u@old:5432/app, amazon.titan-embed-text-v2:0's vectors checked on 5 chunks embedded again (cosine ≥ 1.0000)
-embedding  9 texts · 2 requests (4.5 texts per accepted request) · 0 throttles · 2500 tokens · $0.0001 (estimated $0.5000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+embedding  9 texts · 2 requests (4.5 texts per accepted request) · 0 throttles · 2500 tokens (as the provider reported them) · $0.0001 (estimated $0.5000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
 `,
 	}, {
 		name: "a run whose old vectors were refused",
@@ -103,11 +106,11 @@ embedding  9 texts · 2 requests (4.5 texts per accepted request) · 0 throttles
 			res.Run, res.Malformed = res.Run[:1], nil
 			res.Run[0].SkippedSources = nil
 			res.Reuse = &reembed.ReuseReport{From: "u@old:5432/app", OldModel: "amazon.titan-embed-text-v2:0", Refused: "the old vectors have 1024 dimensions and amazon.titan-embed-text-v2:0 gives 512 here (--dimensions)"}
-			return reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, Stats: embed.Stats{Requests: 1, Texts: 40, Tokens: 10000}})
+			return reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02, Stats: embed.Stats{Requests: 1, Texts: 40, Tokens: 10000, ReportedTokens: 10000}})
 		}(),
 		want: `run 7      1 succeeded · 0 failed · 0 skipped · 0 left to the app · 40 chunks
 reuse      refused, every chunk embedded: the old vectors have 1024 dimensions and amazon.titan-embed-text-v2:0 gives 512 here (--dimensions)
-embedding  40 texts · 1 requests (40.0 texts per accepted request) · 0 throttles · 10000 tokens · $0.0002 (estimated $0.0000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+embedding  40 texts · 1 requests (40.0 texts per accepted request) · 0 throttles · 10000 tokens (as the provider reported them) · $0.0002 (estimated $0.0000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
 `,
 	}, {
 		name: "nothing to do",
@@ -133,9 +136,9 @@ func TestSummaryJSONFieldNames(t *testing.T) {
 	require.NoError(t, err)
 	var fields map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(b, &fields))
-	require.Equal(t, []string{"actual_cost_usd", "bots", "chunks", "elapsed", "embedded", "estimated_cost_usd", "failed", "left_to_app",
+	require.Equal(t, []string{"actual_cost_usd", "bots", "chunks", "elapsed", "embedded", "estimated_cost_usd", "estimated_tokens", "failed", "left_to_app",
 		"malformed", "model", "nothing_to_do", "pending", "requests", "resumed", "reused", "run_id", "saved_cost_usd", "skipped", "succeeded",
-		"texts", "throttles", "tokens"}, slices.Sorted(maps.Keys(fields)))
+		"texts", "throttles", "tokens", "tokens_from"}, slices.Sorted(maps.Keys(fields)))
 	var bots []map[string]any
 	require.NoError(t, json.Unmarshal(fields["bots"], &bots))
 	require.Equal(t, "Prices", bots[1]["title"])

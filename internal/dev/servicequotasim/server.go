@@ -47,6 +47,55 @@ func (s *Server) SetDenied(deny bool) {
 	s.deny = deny
 }
 
+// SetQuotas replaces the quotas the server lists.
+func (s *Server) SetQuotas(quotas []Quota) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quotas = append([]Quota(nil), quotas...)
+}
+
+// Quotas returns the quotas the server lists.
+func (s *Server) Quotas() []Quota {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Quota(nil), s.quotas...)
+}
+
+// DevHandler serves the knobs of a stack's Service Quotas at run time, under
+// prefix ("/_dev/servicequotas/"):
+//
+//	GET  quotas   the quotas listed, as a JSON array of Quota
+//	PUT  quotas   replace them ([] lists none: the account's quotas unreadable by name)
+//
+// so that a benchmark or a demo can give the model a quota to read without
+// restarting the stack.
+func (s *Server) DevHandler(prefix string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+prefix+"quotas", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(append([]Quota{}, s.Quotas()...)) // [] rather than null
+	})
+	mux.HandleFunc("PUT "+prefix+"quotas", func(w http.ResponseWriter, r *http.Request) {
+		var qs []Quota
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&qs); err != nil {
+			http.Error(w, "decode quotas: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		for _, q := range qs {
+			if q.ServiceCode == "" || q.QuotaCode == "" || q.QuotaName == "" || q.Value < 0 {
+				http.Error(w, "every quota needs a ServiceCode, QuotaCode, QuotaName and a Value of 0 or more", http.StatusBadRequest)
+				return
+			}
+		}
+		s.SetQuotas(qs)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(qs)
+	})
+	return mux
+}
+
 // Calls counts the calls by operation.
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()

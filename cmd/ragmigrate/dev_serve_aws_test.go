@@ -1,0 +1,86 @@
+//go:build dev
+
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/plan"
+)
+
+// TestStackServiceQuotasSetAtRunTime: the stack's Service Quotas (the services 'dev serve aws'
+// registers) lists no quota until one is PUT under /_dev/servicequotas/quotas; plan then reads
+// it, without a restart.
+func TestStackServiceQuotasSetAtRunTime(t *testing.T) {
+	t.Parallel()
+	clients := stacktest.AWS(t)
+	table := stacktest.BotTable(t, clients.DynamoDB)
+	bucket := stacktest.Bucket(t, clients.S3)
+	srv := awssim.New()
+	shared := &awsShared{}
+	atExit := []func(){}
+	t.Cleanup(func() {
+		for _, f := range atExit {
+			f()
+		}
+	})
+	for _, register := range awsServices {
+		require.NoError(t, register(srv, awsServeOptions{dir: t.TempDir(), atExit: &atExit}, shared, slog.New(slog.DiscardHandler)))
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	env := append(stackEnv(t), "AWS_ENDPOINT_URL_SERVICE_QUOTAS="+hs.URL)
+	budget := func() plan.Budget {
+		t.Helper()
+		r := ragmigrate(t, env, "plan", "--json", "--table", table, "--bucket", bucket)
+		require.Zero(t, r.code, r.stderr)
+		var p plan.Plan
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &p))
+		return p.Reembed.Budget
+	}
+	put := func(body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPut, hs.URL+"/_dev/servicequotas/quotas", strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	require.Equal(t, plan.Budget{Source: "Service Quotas lists no on-demand per-minute quota for cohere.embed-multilingual-v3 in us-east-1"}, budget())
+
+	code, _ := put(`[{"ServiceCode":"bedrock","QuotaCode":"L-T","QuotaName":"On-demand InvokeModel tokens per minute for Cohere Embed Multilingual","Value":2000000}]`)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, plan.Budget{TokensPerMinute: 2_000_000,
+		Source: `Service Quotas, us-east-1: "On-demand InvokeModel tokens per minute for Cohere Embed Multilingual" = 2000000`}, budget())
+
+	resp, err := http.Get(hs.URL + "/_dev/servicequotas/quotas")
+	require.NoError(t, err)
+	var listed []map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&listed))
+	resp.Body.Close()
+	require.Len(t, listed, 1)
+	require.Equal(t, "L-T", listed[0]["QuotaCode"])
+
+	code, msg := put(`[{"ServiceCode":"bedrock","QuotaName":"no code","Value":1}]`)
+	require.Equal(t, http.StatusBadRequest, code, msg)
+	code, msg = put(`[{"Service":"bedrock"}]`)
+	require.Equal(t, http.StatusBadRequest, code, msg)
+	require.Equal(t, 2_000_000, budget().TokensPerMinute, "a refused PUT changes nothing")
+
+	code, _ = put(`[]`)
+	require.Equal(t, http.StatusOK, code)
+	require.Zero(t, budget().TokensPerMinute)
+}
