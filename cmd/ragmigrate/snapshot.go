@@ -337,6 +337,11 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 		return err
 	}
 	g.logger.InfoContext(ctx, "restored cluster deleted", slog.String("cluster", owned.ClusterID))
+	if g.JSON {
+		return writeJSON(g, struct {
+			Deleted *snapshot.Owned `json:"deleted"`
+		}{owned})
+	}
 	fmt.Fprintf(g.stdout, "Deleted cluster %s and its writer %s (snapshot %s stays).\n", owned.ClusterID, strings.Join(owned.Instances, ", "), owned.Snapshot)
 	return nil
 }
