@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,4 +353,86 @@ func TestCopyMergeRace(t *testing.T) {
 	require.Zero(t, v.code, v.stdout+v.stderr)
 	require.Contains(t, squash(v.stdout), "bot "+botA+" left to the app (skipped: "+pgcopy.ReasonTargetRows)
 	require.Contains(t, squash(v.stdout), "2 bots the merge copied compared, 2/2 equal", "D, copied after the kill, and E")
+}
+
+// TestCopyMergeInterruptedDuringCommit sends SIGINT while a bot's transaction is committing: the
+// report, the journal and the target must agree on that bot. A deferred trigger holds bot A's
+// COMMIT on an advisory lock the test keeps until the merge has seen the interrupt, and ignores a
+// cancel, as a server does once a commit is past its point of no return (or when the cancel comes
+// too late). Before, the interrupt abandoned the COMMIT on the client side while the server went
+// on and committed it, so the report said A was "not copied (stopped)" while its rows and the
+// journal's "copied" were in the target.
+func TestCopyMergeInterruptedDuringCommit(t *testing.T) {
+	t.Parallel()
+	b := setupMerge(t)
+	ctx := stacktest.Context(t)
+	dst := connectTest(t, b.dst)
+	_, err := dst.Exec(ctx, `CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			LOOP
+				BEGIN PERFORM pg_advisory_xact_lock_shared(4242); EXIT;
+				EXCEPTION WHEN query_canceled THEN NULL;
+				END;
+			END LOOP;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON items DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW WHEN (NEW.botid = '`+botA+`') EXECUTE FUNCTION hold_commit()`)
+	require.NoError(t, err)
+	holder := connectTest(t, b.dst)
+	_, err = holder.Exec(ctx, `SELECT pg_advisory_lock(4242)`)
+	require.NoError(t, err)
+
+	args := b.args("--merge", "--table", b.table)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = testEnv(b.env)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		requireNoRace(t, args, stderr.String())
+	})
+	require.Eventually(t, func() bool {
+		return queryInt(t, dst, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ragmigrate/copy'
+			AND datname = current_database() AND wait_event = 'advisory'`) > 0
+	}, 60*time.Second, 20*time.Millisecond, "the merge never reached bot A's commit: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	// The lock is let go once the merge has ended or has had ample time to see the signal; the
+	// assertions below hold whichever comes first.
+	var waitErr error
+	done := false
+	select {
+	case waitErr = <-exited:
+		done = true
+	case <-time.After(3 * time.Second):
+	}
+	_, err = holder.Exec(ctx, `SELECT pg_advisory_unlock(4242)`)
+	require.NoError(t, err)
+	if !done {
+		waitErr = <-exited
+	}
+	// A session the merge left behind may still be finishing the COMMIT it sent.
+	require.Eventually(t, func() bool {
+		return queryInt(t, dst, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ragmigrate/copy'
+			AND datname = current_database()`) == 0
+	}, 60*time.Second, 20*time.Millisecond)
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, waitErr, &exitErr, stderr.String())
+	require.Equal(t, 130, exitErr.ExitCode(), stderr.String())
+
+	var rep pgcopy.Result
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep), stdout.String())
+	require.NotNil(t, rep.Merge, stdout.String())
+	rows := queryInt(t, dst, `SELECT count(*) FROM items WHERE botid = $1`, botA)
+	var journaled string
+	require.NoError(t, dst.QueryRow(ctx, `SELECT outcome FROM ragmigrate.copy_bots WHERE botid = $1 ORDER BY run_id DESC LIMIT 1`, botA).Scan(&journaled))
+	reported := outcomes(rep)[botA]
+	require.Equal(t, journaled, reported, "the report and the journal disagree on bot A (%d rows in the target)", rows)
+	require.Equal(t, rows > 0, reported == pgcopy.BotCopied, "bot A has %d rows in the target, reported %q", rows, reported)
 }

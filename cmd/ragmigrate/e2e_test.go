@@ -168,6 +168,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		"UnknownCommand": {"frobnicate"},
 		"BadLogLevel":    {"--log-level", "loud", "dev", "stack", "env"},
 		"ExtraArgument":  {"dev", "stack", "env", "extra"},
+		// Serverless v2 capacity goes in steps of 0.5 ACU; RDS would refuse 1.3 only after the
+		// restore was asked for.
+		"MaxACUHalfSteps": {"snapshot", "restore", "--latest", "--dry-run", "--max-acu", "1.3"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

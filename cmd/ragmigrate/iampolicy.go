@@ -94,7 +94,9 @@ What each command needs:
              s3:GetObject; bedrock:InvokeModel on the model; servicequotas:ListServiceQuotas
   verify     dynamodb:Scan (with --table); s3:GetObject (with --bucket)
   inspect    s3:GetObject (an s3:// argument in the document bucket)
-  copy, status, cleanup, replicate: nothing in AWS (PostgreSQL only)
+  copy       with --merge, dynamodb:Scan on the table (the bots' SyncStatus), granted when --table
+             or --stack names it; a plain copy calls nothing in AWS
+  status, cleanup, replicate: nothing in AWS (PostgreSQL only)
   remote     ecs:RegisterTaskDefinition, DescribeTaskDefinition, RunTask (family ragmigrate, in
              the cluster), DescribeTasks, StopTask; iam:PassRole of the task and execution roles
              to ecs-tasks.amazonaws.com; logs:GetLogEvents. The command the task runs needs its

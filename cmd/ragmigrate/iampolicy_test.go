@@ -176,9 +176,23 @@ func TestIAMPolicyCommand(t *testing.T) {
 			"--target-secret", "tgt", "--account", "123456789012")
 		require.Zero(t, r.code, r.stderr)
 		p := decode(t, r.stdout)
-		require.Equal(t, []string{"ReadStackOutputs", "ReadDatabaseSecrets"}, sids(p), "copy calls nothing else in AWS")
-		require.Equal(t, []string{"arn:aws:secretsmanager:eu-central-1:123456789012:secret:tgt-??????", secret}, p.Statement[1].Resource)
-		require.Equal(t, []string{"arn:aws:cloudformation:eu-central-1:123456789012:stack/BedrockChatStack/*"}, p.Statement[0].Resource)
+		require.Equal(t, []string{"ReadBots", "ReadStackOutputs", "ReadDatabaseSecrets"}, sids(p), "copy --merge scans the stack's table; nothing else in AWS")
+		require.Equal(t, []string{"arn:aws:secretsmanager:eu-central-1:123456789012:secret:tgt-??????", secret}, p.Statement[2].Resource)
+		require.Equal(t, []string{"arn:aws:cloudformation:eu-central-1:123456789012:stack/BedrockChatStack/*"}, p.Statement[1].Resource)
+	})
+
+	// copy --merge --table reads every bot's SyncStatus (a Scan): before, iam-policy copy granted
+	// nothing in AWS, and a task role built from it failed the merge with AccessDenied.
+	t.Run("CopyMerge", func(t *testing.T) {
+		r := ragmigrate(t, env, "iam-policy", "copy", "--table", "conv", "--account", "123456789012")
+		require.Zero(t, r.code, r.stderr)
+		p := decode(t, r.stdout)
+		require.Equal(t, []string{"ReadBots"}, sids(p))
+		require.Equal(t, []string{"dynamodb:Scan"}, p.Statement[0].Action)
+		require.Equal(t, []string{"arn:aws:dynamodb:eu-central-1:123456789012:table/conv"}, p.Statement[0].Resource)
+		r = ragmigrate(t, env, "iam-policy", "copy")
+		require.Zero(t, r.code, r.stderr)
+		require.Empty(t, decode(t, r.stdout).Statement, "a plain copy, no table named: nothing in AWS")
 	})
 
 	t.Run("Remote", func(t *testing.T) {

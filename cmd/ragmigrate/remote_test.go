@@ -324,3 +324,28 @@ func TestRemoteFromStack(t *testing.T) {
 	require.Equal(t, exitUsage, missing.code, missing.stderr)
 	require.Contains(t, missing.stderr, "stack BedrockChatStackV0 has no output EmbeddingClusterName… (the embedding cluster): pass --cluster")
 }
+
+// TestRemoteInterruptAfterTaskStopped: Ctrl-C while remote waits for a task that has already
+// ended. Before, remote found it STOPPED and then waited out up to three --poll-interval pauses for
+// late log lines on a context the interrupt could not cut (ten minutes each here), so Ctrl-C did
+// nothing; now it stops waiting and exits with the task's code.
+func TestRemoteInterruptAfterTaskStopped(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	args := append(slices.Clone(b.args), "--poll-interval", "10m", "--", "inspect", "--help")
+	cmd, stderr := startRagmigrate(t, b.env, args...)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	require.Eventually(t, func() bool {
+		st := b.sim.State()
+		return len(st.Tasks) == 1 && st.Tasks[0].LastStatus == "STOPPED"
+	}, time.Minute, 50*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("remote did not end within a minute of SIGINT, its task long STOPPED: %s", stderr)
+	}
+	require.Zero(t, cmd.ProcessState.ExitCode(), "the task's exit code: %s", stderr)
+	require.Contains(t, stderr.String(), "status=STOPPED")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -55,7 +56,7 @@ func (o *snapshotRestoreOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.In.SecurityGroups, "security-groups", nil, "VPC security group ids of the restored cluster, comma-separated: one that admits where copy runs (the embedding task's)")
 	fs.StringVar(&o.In.NetworkFrom, "network-from", "", "take the DB subnet group and security groups not given from this cluster (e.g. the new v1 cluster, which the embedding task reaches)")
 	fs.StringVar(&o.In.ClusterID, "cluster-id", "", "identifier of the restored cluster (default ragmigrate-<snapshot id>)")
-	fs.Float64Var(&o.In.MaxACU, "max-acu", 8, "Serverless v2 maximum capacity of the writer, in ACUs (1 to 256; the minimum is 0.5)")
+	fs.Float64Var(&o.In.MaxACU, "max-acu", 8, "Serverless v2 maximum capacity of the writer, in ACUs (1 to 256 in steps of 0.5; the minimum is 0.5)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "say what would be created, and create nothing")
 	fs.DurationVar(&o.Timeout, "timeout", defaultSnapshotTimeout, "how long to wait for the cluster and its writer to become available")
 }
@@ -70,8 +71,9 @@ func (o *snapshotRestoreOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("--cluster-id %w", err))
 		}
 	}
-	if o.In.MaxACU < 1 || o.In.MaxACU > 256 {
-		errs = append(errs, fmt.Errorf("--max-acu %g: want 1 to 256", o.In.MaxACU))
+	// Written so that NaN fails too; Serverless v2 capacities go in steps of 0.5.
+	if !(o.In.MaxACU >= 1 && o.In.MaxACU <= 256) || math.Mod(o.In.MaxACU*2, 1) != 0 {
+		errs = append(errs, fmt.Errorf("--max-acu %g: want 1 to 256, in steps of 0.5", o.In.MaxACU))
 	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: want a positive duration", o.Timeout))
@@ -335,6 +337,11 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 		return err
 	}
 	g.logger.InfoContext(ctx, "restored cluster deleted", slog.String("cluster", owned.ClusterID))
+	if g.JSON {
+		return writeJSON(g, struct {
+			Deleted *snapshot.Owned `json:"deleted"`
+		}{owned})
+	}
 	fmt.Fprintf(g.stdout, "Deleted cluster %s and its writer %s (snapshot %s stays).\n", owned.ClusterID, strings.Join(owned.Instances, ", "), owned.Snapshot)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/snapshot"
 )
 
 // snapshotBundle is an old cluster's database (items seeded, as setupCopy makes it), recorded as
@@ -266,9 +267,18 @@ func TestSnapshotRestoreByIDIsIdempotent(t *testing.T) {
 	require.Equal(t, exitFailure, r.code)
 	require.Contains(t, r.stderr, "an earlier run restored snapshot "+b.snapID+" there, not "+other)
 
-	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
+	// --json: only JSON on stdout (before, the text line "Deleted cluster …").
+	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes", "--json")
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stderr, "--force: not checking for a passed verify.")
+	var out struct {
+		Deleted snapshot.Owned `json:"deleted"`
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&out), r.stdout)
+	require.Equal(t, id, out.Deleted.ClusterID)
+	require.Equal(t, b.snapID, out.Deleted.Snapshot)
 }
 
 // TestSnapshotRestoreErrors: what cannot be restored is refused before anything is created, with

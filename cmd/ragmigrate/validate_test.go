@@ -153,7 +153,7 @@ func modelIDs() []string { return embed.ModelIDs() }
 var probes = map[string][]string{
 	"int": {"0", "-1", "x"}, "int64": {"0", "-1", "x"}, "int32": {"0", "-1", "x"},
 	"uint": {"0", "-1", "x"}, "uint64": {"0", "-1", "x"},
-	"float64":  {"0", "-1", "x"},
+	"float64":  {"0", "-1", "x", "NaN"},
 	"duration": {"0s", "-1s", "x"},
 	"size":     {"0", "-1", "x"},
 	"string":   {"", "bogus"}, "stringSlice": {"", "bogus"},

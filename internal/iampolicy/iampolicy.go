@@ -77,9 +77,12 @@ type Grant struct {
 // twice.
 var Grants = []Grant{
 	{
-		Sid: "ReadBots", Commands: []string{"plan", "reembed", "verify"},
-		Why:     "botstore: the bots, Scan of the conversation table (no index is read)",
+		Sid: "ReadBots", Commands: []string{"plan", "reembed", "verify", "copy"},
+		Why:     "botstore: the bots, Scan of the conversation table (no index is read); copy only with --merge, which names the table",
 		Actions: []string{"dynamodb:Scan"},
+		When: func(s Scope, cmds []string) bool {
+			return s.Table != "" || s.Stack != "" || slices.ContainsFunc(cmds, func(c string) bool { return c == "plan" || c == "reembed" || c == "verify" })
+		},
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.table()}
 		},

@@ -94,7 +94,7 @@ func TestBuildPerCommand(t *testing.T) {
 		{[]string{"plan"}, []string{"ReadBots", "ListDocuments", "ReadDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{[]string{"verify"}, []string{"ReadBots", "ReadDocuments", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{[]string{"inspect"}, []string{"ReadDocuments", "ReadStackOutputs"}},
-		{[]string{"copy"}, []string{"ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{[]string{"copy"}, []string{"ReadBots", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{[]string{"remote"}, []string{"ReadStackOutputs", "RemoteRegisterTaskDefinition", "RemoteRunTask", "RemoteWatchTask", "RemotePassTaskRoles", "RemoteReadTaskLogs"}},
 	} {
 		p, _, err := Build(full, tt.cmds)

@@ -618,11 +618,16 @@ func (r *Runner) follow(ctx context.Context, t Target, o Options, res *Result, l
 		}
 		if lastStatus == "STOPPED" {
 			// The log driver may deliver the last lines just after the task stops: read until a
-			// round brings nothing new.
+			// round brings nothing new. An interrupt cuts this wait short (the task has ended:
+			// there is nothing to stop), unless it was handled already by stopping the task.
+			waitCtx := ctx
+			if res.Interrupted {
+				waitCtx = work
+			}
 			for range 3 {
 				before := res.Lines
-				if err := sleep(work, o.PollInterval); err != nil {
-					return err
+				if sleep(waitCtx, o.PollInterval) != nil {
+					break
 				}
 				if err := drain(); err != nil {
 					return err
