@@ -464,6 +464,20 @@ func TestReplicateAbort(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "subscription absent, slot absent, publication absent")
 
+	// A publisher that accepts and never answers: PostgreSQL's walreceiver ignores
+	// connect_timeout, so the subscription's creation is bounded by --db-connect-timeout
+	// (2 × 1s + 10s), and the start still removes what it created.
+	silent := "postgres://postgres:" + password + "@" + stacktest.SilentListener(t) + "/" + b.srcName + "?sslmode=disable"
+	r = ragmigrate(t, b.env, append(b.args("start", "--empty-target", "--publisher-url", silent), "--db-connect-timeout", "1s")...)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the target did not reach the publisher at 127.0.0.1:")
+	require.Contains(t, r.stderr, "within 12s")
+	require.NotContains(t, r.stdout+r.stderr, password)
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "a start bounded by the silent publisher leaves nothing behind")
+	r = ragmigrate(t, b.env, b.args("abort")...)
+	require.Zero(t, r.code, r.stderr)
+
 	// Ctrl-C during the load: the start stops, removes what it created and exits 130.
 	cmd, stderr := startRagmigrate(t, b.env, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
 	require.Eventually(t, func() bool {

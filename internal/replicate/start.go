@@ -1,14 +1,18 @@
 package replicate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
@@ -272,10 +276,22 @@ func start(ctx context.Context, cfg StartConfig, src, dst *pgx.Conn, runID int64
 	if _, err := dst.Exec(ctx, `SET log_min_error_statement = panic; SET log_statement = none`); err != nil {
 		return fmt.Errorf("target: keep the subscription's password out of the server log: %w", err)
 	}
-	defer dst.Exec(context.WithoutCancel(ctx), `RESET log_min_error_statement; RESET log_statement`)
+	// CREATE SUBSCRIPTION connects from the target to the publisher, and PostgreSQL 15's
+	// walreceiver ignores connect_timeout while it waits for a publisher that accepts and never
+	// answers: bound the statement by what connecting may take (--db-connect-timeout).
+	subscribeTimeout := 2*cmp.Or(cfg.Timeouts.Connect, 15*time.Second) + 10*time.Second
+	if _, err := dst.Exec(ctx, fmt.Sprintf(`SET statement_timeout = %d`, subscribeTimeout.Milliseconds())); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	defer dst.Exec(context.WithoutCancel(ctx), `RESET log_min_error_statement; RESET log_statement; RESET statement_timeout`)
 	_, err = dst.Exec(ctx, `CREATE SUBSCRIPTION `+ident(n.Subscription)+` CONNECTION `+vectorstore.QuoteLiteral(info)+
 		` PUBLICATION `+ident(n.Publication)+` WITH (create_slot = false, slot_name = `+vectorstore.QuoteLiteral(n.Slot)+
 		`, copy_data = false, enabled = true)`)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "57014" && ctx.Err() == nil {
+		return fmt.Errorf("target: create subscription %s: the target did not reach the publisher at %s within %s: check that the target cluster reaches the source over the network (security groups), or give the address it reaches it at with --publisher-url",
+			n.Subscription, publisherAddr(cfg.PublisherURL), subscribeTimeout)
+	}
 	if err != nil {
 		return fmt.Errorf("target: create subscription %s: %w", n.Subscription, err)
 	}
@@ -304,4 +320,13 @@ func start(ctx context.Context, cfg StartConfig, src, dst *pgx.Conn, runID int64
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// publisherAddr is the host:port of a publisher URL, for messages (never its password).
+func publisherAddr(u string) string {
+	cfg, err := pgconn.ParseConfig(u)
+	if err != nil {
+		return "the publisher URL"
+	}
+	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }
