@@ -54,7 +54,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the failed bots of the latest run again, and nothing else")
-	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
+	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files), skip-source (re-embed from the readable sources and list the others in the report) or skip-url (the app's loaders: an unreadable URL is skipped and listed, an unreadable file fails the bot)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create the vector extension and the items table (the app's DDL) if the target database lacks them; without it such a target is refused before any work")
@@ -131,8 +131,8 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if _, err := embed.ParseTruncate(o.Truncate); err != nil || o.Truncate == "" {
 		errs = append(errs, fmt.Errorf("--truncate %q: want NONE, END or START", o.Truncate))
 	}
-	if o.OnSourceError != "fail-bot" && o.OnSourceError != "skip-source" {
-		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot or skip-source", o.OnSourceError))
+	if o.OnSourceError != "fail-bot" && o.OnSourceError != reembed.SkipSource && o.OnSourceError != reembed.SkipURL {
+		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot, skip-source or skip-url", o.OnSourceError))
 	}
 	if o.Fresh && o.RetryFailed {
 		errs = append(errs, errors.New("--fresh and --retry-failed exclude each other"))

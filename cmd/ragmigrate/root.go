@@ -224,6 +224,11 @@ build', 'ragmigrate dev stack up').
 				if err := g.describeStackOnly(cmd.Context()); err != nil {
 					return err
 				}
+			case "worker":
+				// The app's task definition configures it through its own variables.
+				if err := g.resolveWorker(cmd.Context(), cmd.Flags()); err != nil {
+					return err
+				}
 			default:
 				if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
 					return err
@@ -250,5 +255,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newIAMPolicyCommand(g))
 	root.AddCommand(newRemoteCommand(g))
 	root.AddCommand(newReplicateCommand(g))
+	root.AddCommand(newWorkerCommand(g))
 	return root
 }

@@ -81,11 +81,19 @@ type Job struct {
 	StatusWritten  bool       `json:"status_written"`
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	// Exec, when set, is the job's exec id instead of the run's: the ECS task id of a job run
+	// under the app's task contract (ragmigrate worker). It is not kept in the journal.
+	Exec string `json:"exec_id,omitempty"`
 }
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
 // there; operators look a run up by it).
-func (j Job) ExecID() string { return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID) }
+func (j Job) ExecID() string {
+	if j.Exec != "" {
+		return j.Exec
+	}
+	return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID)
+}
 
 // Add records pending jobs; bots the run already has are left as they are.
 func Add(ctx context.Context, db journal.DB, jobs []Job) error {
