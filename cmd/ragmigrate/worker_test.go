@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,11 +102,23 @@ func addDeadLinkBot(t *testing.T, b *reembedBundle) *botstore.Bot {
 	return bot
 }
 
-// workerAppEnv is the environment the app's task definition gives its container (v0.4.x
-// database variables), with ragmigrate's own settings as RAGMIGRATE_* variables.
-func workerAppEnv(t *testing.T, b *reembedBundle, target string) []string {
-	return append([]string{"TABLE_NAME=" + b.table, "DOCUMENT_BUCKET=" + b.bucket, "BEDROCK_REGION=us-east-1",
-		"RAGMIGRATE_ALLOW_PRIVATE_URLS=true", "RAGMIGRATE_TRUNCATE=END", "RAGMIGRATE_RPM=0"}, appDBEnv(t, target)...)
+// workerAppEnv is the environment the app's task definition gives its container but the
+// database, with ragmigrate's own settings as RAGMIGRATE_* variables.
+func workerAppEnv(b *reembedBundle) []string {
+	return []string{"TABLE_NAME=" + b.table, "DOCUMENT_BUCKET=" + b.bucket, "BEDROCK_REGION=us-east-1",
+		"RAGMIGRATE_ALLOW_PRIVATE_URLS=true", "RAGMIGRATE_TRUNCATE=END", "RAGMIGRATE_RPM=0"}
+}
+
+// appTarget is an empty database with the app's setup (a v1 deploy's items table).
+func appTarget(t *testing.T) string {
+	t.Helper()
+	target := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, err := pgx.Connect(t.Context(), target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	_, err = conn.Exec(t.Context(), `CREATE EXTENSION vector; CREATE TABLE items(id CHAR(26) primary key, botid CHAR(26), content text, source text, embedding vector(1024))`)
+	require.NoError(t, err)
+	return target
 }
 
 // TestWorkerAppContract runs 'ragmigrate worker KEYS' once per bot, configured only by the app's
@@ -122,14 +136,10 @@ func TestWorkerAppContract(t *testing.T) {
 	bots := b.bots(t)
 	want := syncStates(bots)
 
-	// The worker writes a database of its own (with the app's setup), against the same bots.
-	target := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
-	conn, err := pgx.Connect(t.Context(), target)
-	require.NoError(t, err)
-	_, err = conn.Exec(t.Context(), `CREATE EXTENSION vector; CREATE TABLE items(id CHAR(26) primary key, botid CHAR(26), content text, source text, embedding vector(1024))`)
-	require.NoError(t, err)
-	conn.Close(t.Context())
-	env := append(slices.Clone(b.env), workerAppEnv(t, b, target)...)
+	// The worker writes a database of its own (with the app's setup), against the same bots; the
+	// database as v0.4.x's task definition gives it.
+	target := appTarget(t)
+	env := slices.Concat(b.env, workerAppEnv(b), appDBEnv(t, target))
 
 	var failed, skippedURL int
 	for id, bot := range bots {
@@ -167,7 +177,7 @@ func TestWorkerAppContract(t *testing.T) {
 	}
 
 	// The worker keeps no journal: the target holds only what the app's task writes.
-	conn, err = pgx.Connect(t.Context(), target)
+	conn, err := pgx.Connect(t.Context(), target)
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	var schema bool
@@ -198,7 +208,9 @@ func TestWorkerUsage(t *testing.T) {
 // TestWorkerAsAppTask runs the app's own task definition through the ECS contract server, its
 // image mapped to 'ragmigrate worker', with the app's command ["-u","embedding/main.py",KEYS]:
 // the bot ends SUCCEEDED with LastExecId = the task's id, its rows as reembed writes them, and
-// the task exits 0; a bot whose file is missing ends FAILED and its task exits 1.
+// the task exits 0; a bot whose file is missing ends FAILED and its task exits 1. The task has
+// v1's environment: the database through DB_SECRETS_ARN, the table through the app's table
+// access role (TABLE_ACCESS_ROLE_ARN), assumed for the bot's user only.
 func TestWorkerAsAppTask(t *testing.T) {
 	t.Parallel()
 	b := setupReembed(t, 12, bedrocksim.Knobs{})
@@ -208,8 +220,28 @@ func TestWorkerAsAppTask(t *testing.T) {
 	bots := b.bots(t)
 	want := syncStates(bots)
 
-	target := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
-	taskEnv := append(workerAppEnv(t, b, target), "RAGMIGRATE_CREATE_MISSING=true")
+	// The database as v1's task definition gives it: the cluster's secret, for the app's role.
+	target := appTarget(t)
+	rig := newAWSRig(t)
+	secret, secretName := rig.appSecret(t, target)
+	const role = "arn:aws:iam::123456789012:role/BedrockChatStack-TableAccessRole"
+	taskEnv := append(workerAppEnv(b), "DB_SECRETS_ARN="+secret, "TABLE_ACCESS_ROLE_ARN="+role)
+	// STS, for the table access role the app's task assumes (the local DynamoDB takes any key).
+	var stsMu sync.Mutex
+	var assumed []url.Values
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		stsMu.Lock()
+		assumed = append(assumed, r.PostForm)
+		stsMu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>`+
+			`<AccessKeyId>ASIATABLEACCESS</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>`+
+			`<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>`+role+`/ragmigrate-worker</Arn>`+
+			`<AssumedRoleId>AROA:ragmigrate-worker</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>`+
+			`<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+	}))
+	t.Cleanup(stsSrv.Close)
 	const image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bedrock-chat-embedding:latest"
 	dir := t.TempDir()
 	sim, err := ecssim.New(ecssim.Options{
@@ -229,7 +261,7 @@ func TestWorkerAsAppTask(t *testing.T) {
 					env = append(env, kv)
 				}
 			}
-			return append(env, b.env...), nil
+			return slices.Concat(env, b.env, rig.env, []string{"AWS_ENDPOINT_URL_STS=" + stsSrv.URL}), nil
 		},
 	})
 	require.NoError(t, err)
@@ -302,6 +334,13 @@ func TestWorkerAsAppTask(t *testing.T) {
 	require.Equal(t, want[ok.ID], stateOf(got))
 	require.Equal(t, task.ID, got.LastExecID, "LastExecId is the task's id, the last part of its ARN, as the app writes it")
 	require.Equal(t, wantRows[ok.ID], appRows(t, target)[ok.ID])
+	require.Positive(t, rig.sm.Gets(secretName), "the database through the app's secret")
+	stsMu.Lock()
+	require.Len(t, assumed, 1, "the table is reached through the app's table access role")
+	require.Equal(t, "AssumeRole", assumed[0].Get("Action"))
+	require.Equal(t, role, assumed[0].Get("RoleArn"))
+	require.Contains(t, assumed[0].Get("Policy"), `"dynamodb:LeadingKeys":["`+ok.UserID+`*"]`, "scoped to the bot's user, as the app scopes it")
+	stsMu.Unlock()
 
 	task = run(failedBot)
 	require.NotNil(t, task.ExitCode)
