@@ -319,7 +319,8 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
 	job := reembed.Job{
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
-		Logger: g.logger.With(slog.String("exec_id", exec)), // the job names the bot itself Embedder: batcher, Journal: reembed.NoJournal{}, StampExecID: true,
+		// The job names the bot itself.
+		Logger: g.logger.With(slog.String("exec_id", exec)), Embedder: batcher, Journal: reembed.NoJournal{}, StampExecID: true,
 	}
 	rm := reembedOptions{planOptions: o.planOptions, Truncate: o.Truncate, OnSourceError: o.OnSourceError}
 	job.Use(rm.params(g, m))
