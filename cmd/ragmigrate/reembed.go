@@ -40,6 +40,9 @@ type reembedOptions struct {
 	RequestTimeout  time.Duration
 	ProviderTimeout time.Duration
 
+	// ECS runs the bots as ECS tasks (--runner ecs).
+	ECS ecsRunOptions
+
 	// explicit tells which flags the operator set (a resumed run keeps its recorded source
 	// settings unless they are set again).
 	explicit func(flag string) bool
@@ -58,6 +61,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create the vector extension and the items table (the app's DDL) if the target database lacks them; without it such a target is refused before any work")
+	o.ECS.AddFlags(fs)
 }
 
 func newReembedCommand(g *globalOptions) *cobra.Command {
@@ -106,7 +110,20 @@ only when given --reuse-from again.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
---create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
+--create-missing creates what is missing with the app's DDL, as copy's --create-missing does.
+
+--runner ecs --ecs-task app runs each bot as the app's own embedding task (the guide's path, done
+safely): one RunTask per bot of --task-definition with the app's command ["-u",
+"embedding/main.py", KEYS] for --app-container, in all --subnets with --security-groups and no
+public IP (--stack fills these from its outputs), at most --max-tasks at once. RunTask's
+failures[] and throttling are retried with backoff; a permanent error (a wrong container name, a
+missing role) stops the run with the fix named. Each task is followed with DescribeTasks; the
+bot counts as done when its SyncStatus says SUCCEEDED under the task's id (LastExecId) and its
+rows check out (rows for a bot with knowledge, the run's dimensions, no NULL vector), and as
+failed when the task wrote FAILED. A task that ends otherwise (killed, never started) or runs
+past --task-timeout is stopped and the bot run again, up to --task-retries times. The journal
+records every job as for a local run. The task definition's image may be the app's, or
+ragmigrate's running 'ragmigrate worker' (see its help).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
@@ -146,6 +163,7 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
+	errs = append(errs, o.ECS.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
@@ -254,10 +272,16 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		defer cancel()
 		embedder = embed.NewCoalescer(cctx, batcher, o.BatchLinger)
 	}
+	job := reembed.Job{
+		Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
+	}
+	rn, err := o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, logger)
+	if err != nil {
+		progress.Close()
+		return err
+	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
-		Job: reembed.Job{
-			Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
-		},
+		Job: job, Runner: rn,
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
 		Params: o.params(g, model), Explicit: o.explicit, ReuseFrom: reuse,

@@ -78,6 +78,12 @@ var flagRules = map[string]flagRule{
 	"--batch-linger":     {ok: []string{"0s"}},
 	"--request-timeout":  {},
 	"--provider-timeout": {},
+	"--runner":           {allowed: []string{"local", "ecs"}},
+	"--ecs-task":         {allowed: []string{"app"}},
+	"--max-tasks":        {ok: []string{"0"}},
+	"--task-timeout":     {},
+	"--task-retries":     {ok: []string{"0"}},
+	"--task-poll":        {},
 
 	// status.
 	"--limit": {},

@@ -27,6 +27,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 )
 
@@ -222,8 +223,8 @@ func TestWorkerAsAppTask(t *testing.T) {
 
 	// The database as v1's task definition gives it: the cluster's secret, for the app's role.
 	target := appTarget(t)
-	rig := newAWSRig(t)
-	secret, secretName := rig.appSecret(t, target)
+	sm := newAWSRig(t)
+	secret, secretName := sm.appSecret(t, target)
 	const role = "arn:aws:iam::123456789012:role/BedrockChatStack-TableAccessRole"
 	taskEnv := append(workerAppEnv(b), "DB_SECRETS_ARN="+secret, "TABLE_ACCESS_ROLE_ARN="+role)
 	// STS, for the table access role the app's task assumes (the local DynamoDB takes any key).
@@ -242,58 +243,12 @@ func TestWorkerAsAppTask(t *testing.T) {
 			`<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
 	}))
 	t.Cleanup(stsSrv.Close)
-	const image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bedrock-chat-embedding:latest"
-	dir := t.TempDir()
-	sim, err := ecssim.New(ecssim.Options{
-		Dir: filepath.Join(dir, "ecs"),
-		Program: func(img string) ([]string, error) {
-			if img != image {
-				return nil, fmt.Errorf("no program for image %s", img)
-			}
-			// The app's entry point is python3; ragmigrate worker takes its arguments.
-			return []string{binary, "worker"}, nil
-		},
-		// The stack's endpoints and credentials, as the task role and the VPC give them on AWS.
-		Env: func() ([]string, error) {
-			var env []string
-			for _, kv := range os.Environ() {
-				if strings.HasPrefix(kv, "AWS_") {
-					env = append(env, kv)
-				}
-			}
-			return slices.Concat(env, b.env, rig.env, []string{"AWS_ENDPOINT_URL_STS=" + stsSrv.URL}), nil
-		},
-	})
-	require.NoError(t, err)
-	a := awssim.New()
-	sim.Register(a)
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
-	})
-	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-	var kv []types.KeyValuePair
-	for _, e := range taskEnv {
-		n, v, _ := strings.Cut(e, "=")
-		kv = append(kv, types.KeyValuePair{Name: aws.String(n), Value: aws.String(v)})
-	}
-	// The app's task definition: its image, container name and environment (embedding.ts).
-	_, err = client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String("BedrockChatStackEmbeddingTaskDefinition"), NetworkMode: types.NetworkModeAwsvpc,
-		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
-		Cpu:                     aws.String("2048"), Memory: aws.String("4096"),
-		ContainerDefinitions: []types.ContainerDefinition{{
-			Name: aws.String("Container"), Image: aws.String(image), Essential: aws.Bool(true),
-			Command: []string{"-u", "embedding/main.py"}, Environment: kv,
-		}},
-	})
-	require.NoError(t, err)
+	tasks := newAppTaskRig(t, taskEnv, slices.Concat(b.env, sm.env, []string{"AWS_ENDPOINT_URL_STS=" + stsSrv.URL}))
+	sim, client := tasks.sim, tasks.client
 
 	run := func(bot *botstore.Bot) ecssim.TaskRecord {
 		out, err := client.RunTask(t.Context(), &ecs.RunTaskInput{
-			Cluster: aws.String("embedding"), TaskDefinition: aws.String("BedrockChatStackEmbeddingTaskDefinition"),
+			Cluster: aws.String("embedding"), TaskDefinition: aws.String(appTaskFamily),
 			LaunchType: types.LaunchTypeFargate,
 			NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{
 				Subnets: []string{"subnet-0a"}, SecurityGroups: []string{"sg-0embed"}, AssignPublicIp: types.AssignPublicIpDisabled}},
@@ -334,7 +289,7 @@ func TestWorkerAsAppTask(t *testing.T) {
 	require.Equal(t, want[ok.ID], stateOf(got))
 	require.Equal(t, task.ID, got.LastExecID, "LastExecId is the task's id, the last part of its ARN, as the app writes it")
 	require.Equal(t, wantRows[ok.ID], appRows(t, target)[ok.ID])
-	require.Positive(t, rig.sm.Gets(secretName), "the database through the app's secret")
+	require.Positive(t, sm.sm.Gets(secretName), "the database through the app's secret")
 	stsMu.Lock()
 	require.Len(t, assumed, 1, "the table is reached through the app's table access role")
 	require.Equal(t, "AssumeRole", assumed[0].Get("Action"))
@@ -349,4 +304,87 @@ func TestWorkerAsAppTask(t *testing.T) {
 	require.Equal(t, want[failedBot.ID], stateOf(got))
 	require.Equal(t, task.ID, got.LastExecID)
 	require.Empty(t, appRows(t, target)[failedBot.ID])
+}
+
+// appTaskImage is the app's embedding image in the tests' task definition.
+const appTaskImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bedrock-chat-embedding:latest"
+
+// appTaskFamily is the app's embedding task definition family.
+const appTaskFamily = "BedrockChatStackEmbeddingTaskDefinition"
+
+// appTaskRig is an ECS contract server in process with the app's embedding task definition
+// registered (its image, container name, command and environment taskEnv), the image mapped to
+// 'ragmigrate worker'; ambient is what every task's environment holds besides (the endpoints
+// and credentials the VPC and the task role give on AWS).
+type appTaskRig struct {
+	sim    *ecssim.Server
+	logs   *logssim.Server
+	url    string
+	client *ecs.Client
+}
+
+// output is what task tr printed.
+func (r *appTaskRig) output(tr ecssim.TaskRecord) string {
+	var out []string
+	for _, e := range r.logs.Events(tr.LogGroup, tr.LogStream) {
+		out = append(out, e.Message)
+	}
+	return strings.Join(out, "\n")
+}
+
+func newAppTaskRig(t *testing.T, taskEnv, ambient []string) *appTaskRig {
+	t.Helper()
+	dir := t.TempDir()
+	logs, err := logssim.New(filepath.Join(dir, "logs"))
+	require.NoError(t, err)
+	sim, err := ecssim.New(ecssim.Options{
+		Dir: filepath.Join(dir, "ecs"), Logs: logs,
+		Program: func(img string) ([]string, error) {
+			if img != appTaskImage {
+				return nil, fmt.Errorf("no program for image %s", img)
+			}
+			// The app's entry point is python3; ragmigrate worker takes its arguments.
+			return []string{binary, "worker"}, nil
+		},
+		Env: func() ([]string, error) {
+			var env []string
+			for _, kv := range os.Environ() {
+				if strings.HasPrefix(kv, "AWS_") {
+					env = append(env, kv)
+				}
+			}
+			return append(env, ambient...), nil
+		},
+	})
+	require.NoError(t, err)
+	a := awssim.New()
+	sim.Register(a)
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() {
+		sim.Close()
+		srv.Close()
+	})
+	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	var kv []types.KeyValuePair
+	for _, e := range taskEnv {
+		n, v, _ := strings.Cut(e, "=")
+		kv = append(kv, types.KeyValuePair{Name: aws.String(n), Value: aws.String(v)})
+	}
+	// The app's task definition: its image, container name, command and environment (embedding.ts).
+	_, err = client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(appTaskFamily), NetworkMode: types.NetworkModeAwsvpc,
+		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
+		Cpu:                     aws.String("2048"), Memory: aws.String("4096"),
+		TaskRoleArn:      aws.String("arn:aws:iam::000000000000:role/EmbeddingTaskRole"),
+		ExecutionRoleArn: aws.String("arn:aws:iam::000000000000:role/EmbeddingExecutionRole"),
+		ContainerDefinitions: []types.ContainerDefinition{{
+			Name: aws.String("Container"), Image: aws.String(appTaskImage), Essential: aws.Bool(true),
+			Command: []string{"-u", "embedding/main.py"}, Environment: kv,
+			LogConfiguration: &types.LogConfiguration{LogDriver: types.LogDriverAwslogs, Options: map[string]string{
+				"awslogs-group": "/ecs/embed-" + stacktest.Suffix(), "awslogs-region": "us-east-1", "awslogs-stream-prefix": "embed-task"}},
+		}},
+	})
+	require.NoError(t, err)
+	return &appTaskRig{sim: sim, logs: logs, url: srv.URL, client: client}
 }
