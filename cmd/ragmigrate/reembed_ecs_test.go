@@ -135,6 +135,8 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.Equal(t, exitFailure, wrong.code, wrong.stderr)
 	require.Contains(t, wrong.stderr, "check --app-container")
 	require.Contains(t, wrong.stderr, `"Container"`)
+	// Without --max-tasks: Fargate's default vCPU quota over the app's 2-vCPU task, said.
+	require.Contains(t, wrong.stderr, "at most 3 tasks at once: Fargate's default On-Demand vCPU quota (6) over the task's 2 vCPU")
 	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
 
 	cmd, stderr := startRagmigrate(t, e.env, append(slices.Clone(e.args), "--bot", bot.ID, "--fresh",
