@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,12 +99,23 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 	}
 	// ECS calls are retried by remote's backoff, each retry said.
 	client := ecs.NewFromConfig(cfg, func(eo *ecs.Options) { eo.RetryMaxAttempts = 1 })
+	td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(o.Target.TaskDefinition)})
+	if err != nil {
+		return nil, fmt.Errorf("--task-definition %s: %w", o.Target.TaskDefinition, err)
+	}
+	// A wrong container name would fail every RunTask: said before any.
+	var names []string
+	for _, c := range td.TaskDefinition.ContainerDefinitions {
+		names = append(names, aws.ToString(c.Name))
+	}
+	if !slices.Contains(names, o.Target.AppContainer) {
+		return nil, usageError{fmt.Errorf("--app-container %q: task definition %s has no such container (it has %s); check --app-container: Bedrock Chat's is %q",
+			o.Target.AppContainer, o.Target.TaskDefinition, strings.Join(names, ", "), remote.DefaultAppContainer)}
+	}
+	// The roles ECS passes to the tasks, named when iam:PassRole is refused.
+	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
 	limit := o.MaxTasks
 	if limit == 0 {
-		td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(o.Target.TaskDefinition)})
-		if err != nil {
-			return nil, fmt.Errorf("--task-definition %s: %w", o.Target.TaskDefinition, err)
-		}
 		units, _ := strconv.Atoi(aws.ToString(td.TaskDefinition.Cpu))
 		vcpu := max1(units / 1024)
 		limit = max1(fargateVCPUQuota / vcpu)

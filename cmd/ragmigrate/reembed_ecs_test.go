@@ -132,11 +132,9 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.NotNil(t, bot)
 
 	wrong := e.run(t, "--bot", bot.ID, "--app-container", "embedding")
-	require.Equal(t, exitFailure, wrong.code, wrong.stderr)
+	require.Equal(t, exitUsage, wrong.code, wrong.stderr)
 	require.Contains(t, wrong.stderr, "check --app-container")
 	require.Contains(t, wrong.stderr, `"Container"`)
-	// Without --max-tasks: Fargate's default vCPU quota over the app's 2-vCPU task, said.
-	require.Contains(t, wrong.stderr, "at most 3 tasks at once: Fargate's default On-Demand vCPU quota (6) over the task's 2 vCPU")
 	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
 
 	cmd, stderr := startRagmigrate(t, e.env, append(slices.Clone(e.args), "--bot", bot.ID, "--fresh",
@@ -158,6 +156,8 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.NoError(t, e.tasks.sim.Kill(first, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage"))
 	require.NoError(t, cmd.Wait(), stderr.String())
 	require.Contains(t, stderr.String(), "running it again")
+	// Without --max-tasks: Fargate's default vCPU quota over the app's 2-vCPU task, said.
+	require.Contains(t, stderr.String(), "at most 3 tasks at once: Fargate's default On-Demand vCPU quota (6) over the task's 2 vCPU")
 
 	got := e.bots(t)[bot.ID]
 	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)
