@@ -309,6 +309,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	summary := reembed.NewSummary(res, reembed.Embedding{Model: model.ID, PricePerMTok: model.PricePerMTok,
 		EstimatedUSD: p.Reembed.CostUSD, Stats: batcher.Stats()})
+	if rn != nil {
+		summary.EmbeddedBy = "the app's embedding tasks on ECS"
+	}
 	if res.RunID != 0 && !res.NothingToDo {
 		path := o.ReportFile
 		if path == "" {

@@ -109,6 +109,8 @@ func TestReembedECSApp(t *testing.T) {
 		}
 	}
 
+	require.Equal(t, "the app's embedding tasks on ECS", sum.EmbeddedBy, "the report does not count the tasks' requests as this process's")
+
 	again := e.run(t)
 	require.Zero(t, again.code, again.stderr)
 	require.Contains(t, again.stdout, "nothing to do")

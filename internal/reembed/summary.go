@@ -36,15 +36,18 @@ type Summary struct {
 	SavedUSD float64      `json:"saved_cost_usd"`
 	Reuse    *ReuseReport `json:"reuse,omitempty"`
 	// This invocation's embedding.
-	Texts        int64                  `json:"texts"`
-	Requests     int64                  `json:"requests"`
-	Throttles    int64                  `json:"throttles"`
-	Tokens       int64                  `json:"tokens"`
-	EstimatedUSD float64                `json:"estimated_cost_usd"`
-	ActualUSD    float64                `json:"actual_cost_usd"`
-	Elapsed      string                 `json:"elapsed"`
-	Bots         []Outcome              `json:"bots"`
-	Malformed    []botstore.DecodeError `json:"malformed,omitempty"`
+	Texts        int64   `json:"texts"`
+	Requests     int64   `json:"requests"`
+	Throttles    int64   `json:"throttles"`
+	Tokens       int64   `json:"tokens"`
+	EstimatedUSD float64 `json:"estimated_cost_usd"`
+	ActualUSD    float64 `json:"actual_cost_usd"`
+	Elapsed      string  `json:"elapsed"`
+	// EmbeddedBy, when set, says who embedded the bots instead of this process (the app's tasks
+	// on ECS): this invocation's counts above are then not theirs.
+	EmbeddedBy string                 `json:"embedded_by,omitempty"`
+	Bots       []Outcome              `json:"bots"`
+	Malformed  []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
 // Embedding is what the summary says about the embedding besides the run's outcomes.
@@ -124,8 +127,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	if s.EmbeddedBy != "" {
+		// Their requests and tokens are the provider's to count, not this process's.
+		fmt.Fprintf(tw, "%s\tby %s, whose requests are not counted here · estimated $%.4f for the whole run · %s · %s\n",
+			label, s.EmbeddedBy, s.EstimatedUSD, s.Model, s.Elapsed)
+	} else {
+		fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+			label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	}
 	for _, o := range s.Bots {
 		switch o.Status {
 		case botjob.Failed, botjob.Skipped:
