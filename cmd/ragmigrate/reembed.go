@@ -164,6 +164,10 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
 	errs = append(errs, o.ECS.validate()...)
+	if o.ECS.Runner == "ecs" && o.ReuseFrom != "" {
+		// The app's task embeds every chunk of its bot; it knows nothing of the old cluster.
+		errs = append(errs, errors.New("--reuse-from: not with --runner ecs, whose app tasks embed every chunk"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}

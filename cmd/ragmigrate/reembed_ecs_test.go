@@ -133,6 +133,10 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	}
 	require.NotNil(t, bot)
 
+	r := e.run(t, "--bot", bot.ID, "--reuse-from", "source-db")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--reuse-from: not with --runner ecs")
+
 	wrong := e.run(t, "--bot", bot.ID, "--app-container", "embedding")
 	require.Equal(t, exitUsage, wrong.code, wrong.stderr)
 	require.Contains(t, wrong.stderr, "check --app-container")
