@@ -123,7 +123,7 @@ func TestReembedECSApp(t *testing.T) {
 // the run before any task, naming the fix.
 func TestReembedECSAppKilledTask(t *testing.T) {
 	t.Parallel()
-	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
 	var bot *botstore.Bot
 	for id, b := range e.bots(t) {
 		if e.wantRows[id] > 3 {
@@ -132,6 +132,7 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 		}
 	}
 	require.NotNil(t, bot)
+	// (Each embedding request takes 2 s: the kill below lands while the task works.)
 
 	r := e.run(t, "--bot", bot.ID, "--reuse-from", "source-db")
 	require.Equal(t, exitUsage, r.code, r.stderr)
@@ -235,10 +236,20 @@ func TestReembedECSAppRestart(t *testing.T) {
 	}
 	require.NotNil(t, bot)
 	args := append(slices.Clone(e.args), "--bot", bot.ID, "--report", filepath.Join(t.TempDir(), "r.json"))
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
 	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// Killed once the task runs and the journal has it. (Between RunTask's answer and that
+	// record a kill -9 would leave the task unknown to the next run, which then starts another.)
 	require.Eventually(t, func() bool {
 		st := e.tasks.sim.State()
-		return len(st.Tasks) == 1 && st.Tasks[0].LastStatus == "RUNNING"
+		if len(st.Tasks) != 1 || st.Tasks[0].LastStatus != "RUNNING" {
+			return false
+		}
+		var task string
+		err := conn.QueryRow(t.Context(), `SELECT task FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot.ID).Scan(&task)
+		return err == nil && task == st.Tasks[0].ID
 	}, 2*time.Minute, 50*time.Millisecond, stderr.String())
 	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
@@ -253,9 +264,6 @@ func TestReembedECSAppRestart(t *testing.T) {
 	got := e.bots(t)[bot.ID]
 	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)
 	require.Equal(t, task.ID, got.LastExecID)
-	conn, err := pgx.Connect(t.Context(), e.target)
-	require.NoError(t, err)
-	defer conn.Close(t.Context())
 	var status string
 	var chunks int64
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, chunks FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot.ID).Scan(&status, &chunks))
