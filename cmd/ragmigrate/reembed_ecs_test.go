@@ -226,7 +226,7 @@ func TestReembedECSAppTaskTimeout(t *testing.T) {
 // launching another, and records the bot done.
 func TestReembedECSAppRestart(t *testing.T) {
 	t.Parallel()
-	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
 	var bot *botstore.Bot
 	for id, b := range e.bots(t) {
 		if e.wantRows[id] > 3 {
