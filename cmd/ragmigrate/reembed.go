@@ -40,6 +40,9 @@ type reembedOptions struct {
 	RequestTimeout  time.Duration
 	ProviderTimeout time.Duration
 
+	// ECS runs the bots as ECS tasks (--runner ecs).
+	ECS ecsRunOptions
+
 	// explicit tells which flags the operator set (a resumed run keeps its recorded source
 	// settings unless they are set again).
 	explicit func(flag string) bool
@@ -57,10 +60,11 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")
 	fs.BoolVar(&o.RetryFailed, "retry-failed", false, "run the failed bots of the latest run again, and nothing else")
-	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files) or skip-source (re-embed from the readable sources and list the others in the report; the app skipped unreadable URLs this way)")
+	fs.StringVar(&o.OnSourceError, "on-source-error", "fail-bot", "when a file or URL cannot be read: fail-bot (the bot keeps its old state and is FAILED with the source named; what the app did for files), skip-source (re-embed from the readable sources and list the others in the report) or skip-url (the app's loaders: an unreadable URL is skipped and listed, an unreadable file fails the bot)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "only plan: same as 'ragmigrate plan'")
 	fs.StringVar(&o.ReportFile, "report", "", "JSON report file (default ragmigrate-reembed-run<N>.json)")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create the vector extension and the items table (the app's DDL) if the target database lacks them; without it such a target is refused before any work")
+	o.ECS.AddFlags(fs)
 }
 
 func newReembedCommand(g *globalOptions) *cobra.Command {
@@ -109,7 +113,20 @@ only when given --reuse-from again.
 
 The target must hold the app's setup (the vector extension and items, as a v1 deploy leaves them);
 a database without them is refused before any work, since it is most likely not the app's.
---create-missing creates what is missing with the app's DDL, as copy's --create-missing does.`,
+--create-missing creates what is missing with the app's DDL, as copy's --create-missing does.
+
+--runner ecs --ecs-task app runs each bot as the app's own embedding task (the guide's path, done
+safely): one RunTask per bot of --task-definition with the app's command ["-u",
+"embedding/main.py", KEYS] for --app-container, in all --subnets with --security-groups and no
+public IP (--stack fills these from its outputs), at most --max-tasks at once. RunTask's
+failures[] and throttling are retried with backoff; a permanent error (a wrong container name, a
+missing role) stops the run with the fix named. Each task is followed with DescribeTasks; the
+bot counts as done when its SyncStatus says SUCCEEDED under the task's id (LastExecId) and its
+rows check out (rows for a bot with knowledge, the run's dimensions, no NULL vector), and as
+failed when the task wrote FAILED. A task that ends otherwise (killed, never started) or runs
+past --task-timeout is stopped and the bot run again, up to --task-retries times. The journal
+records every job as for a local run. The task definition's image may be the app's, or
+ragmigrate's running 'ragmigrate worker' (see its help).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
@@ -134,8 +151,8 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	if _, err := embed.ParseTruncate(o.Truncate); err != nil || o.Truncate == "" {
 		errs = append(errs, fmt.Errorf("--truncate %q: want NONE, END or START", o.Truncate))
 	}
-	if o.OnSourceError != "fail-bot" && o.OnSourceError != "skip-source" {
-		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot or skip-source", o.OnSourceError))
+	if o.OnSourceError != "fail-bot" && o.OnSourceError != reembed.SkipSource && o.OnSourceError != reembed.SkipURL {
+		errs = append(errs, fmt.Errorf("--on-source-error %q: want fail-bot, skip-source or skip-url", o.OnSourceError))
 	}
 	if o.Fresh && o.RetryFailed {
 		errs = append(errs, errors.New("--fresh and --retry-failed exclude each other"))
@@ -148,6 +165,11 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	}
 	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
+	}
+	errs = append(errs, o.ECS.validate()...)
+	if o.ECS.Runner == "ecs" && o.ReuseFrom != "" {
+		// The app's task embeds every chunk of its bot; it knows nothing of the old cluster.
+		errs = append(errs, errors.New("--reuse-from: not with --runner ecs, whose app tasks embed every chunk"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
@@ -252,10 +274,16 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		defer cancel()
 		embedder = embed.NewCoalescer(cctx, batcher, o.BatchLinger)
 	}
+	job := reembed.Job{
+		Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
+	}
+	rn, err := o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, logger)
+	if err != nil {
+		progress.Close()
+		return err
+	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
-		Job: reembed.Job{
-			Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
-		},
+		Job: job, Runner: rn,
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
 		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
 		Params: o.params(g, model), Explicit: o.explicit, ReuseFrom: reuse,
@@ -283,6 +311,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	summary := reembed.NewSummary(res, reembed.Embedding{Model: model.ID, PricePerMTok: model.PricePerMTok,
 		EstimatedUSD: p.Reembed.CostUSD, Stats: batcher.Stats()})
+	if rn != nil {
+		summary.EmbeddedBy = "the app's embedding tasks on ECS"
+	}
 	if res.RunID != 0 && !res.NothingToDo {
 		path := o.ReportFile
 		if path == "" {

@@ -230,6 +230,11 @@ build', 'ragmigrate dev stack up').
 				if err := g.describeStackOnly(cmd.Context()); err != nil {
 					return err
 				}
+			case "worker":
+				// The app's task definition configures it through its own variables.
+				if err := g.resolveWorker(cmd.Context(), cmd.Flags()); err != nil {
+					return err
+				}
 			default:
 				if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
 					return err
@@ -256,5 +261,6 @@ build', 'ragmigrate dev stack up').
 	root.AddCommand(newIAMPolicyCommand(g))
 	root.AddCommand(newRemoteCommand(g))
 	root.AddCommand(newReplicateCommand(g))
+	root.AddCommand(newWorkerCommand(g))
 	return root
 }

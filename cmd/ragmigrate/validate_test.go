@@ -73,11 +73,17 @@ var flagRules = map[string]flagRule{
 	// reembed.
 	"--openai-url": free, "--report": free,
 	"--truncate":         {allowed: []string{"NONE", "END", "START", "end"}},
-	"--on-source-error":  {allowed: []string{"fail-bot", "skip-source"}},
+	"--on-source-error":  {allowed: []string{"fail-bot", "skip-source", "skip-url"}},
 	"--concurrency":      {},
 	"--batch-linger":     {ok: []string{"0s"}},
 	"--request-timeout":  {},
 	"--provider-timeout": {},
+	"--runner":           {allowed: []string{"local", "ecs"}},
+	"--ecs-task":         {allowed: []string{"app"}},
+	"--max-tasks":        {ok: []string{"0"}},
+	"--task-timeout":     {},
+	"--task-retries":     {ok: []string{"0"}},
+	"--task-poll":        {},
 
 	// status.
 	"--limit": {},
@@ -184,6 +190,7 @@ func walkBase(t *testing.T) map[string][][]string {
 		"remote": {{"--image", "i", "--cluster", "c", "--subnets", "subnet-1", "--security-groups", "sg-1",
 			"--task-role", "r", "--execution-role", "r", "--log-group", "g", "--", "status"}},
 		"replicate start":   {{"--source-db", db, "--target-db", db, "--yes"}},
+		"worker":            {{"--table", "t", "--bucket", "b", "--target-db", db, `{"PK":{"S":"u"},"SK":{"S":"u#BOT#b"}}`}},
 		"replicate status":  {{"--source-db", db, "--target-db", db}},
 		"replicate cutover": {{"--source-db", db, "--target-db", db, "--yes"}},
 		"replicate abort":   {{"--source-db", db, "--target-db", db, "--yes"}},

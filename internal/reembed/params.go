@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/sources"
 )
 
 // ParamsVersion marks runs whose params describe their jobs completely. Runs recorded before it
@@ -49,7 +50,7 @@ type Model struct {
 
 // Sources is how a job reads a bot's sources.
 type Sources struct {
-	// OnSourceError is fail-bot or skip-source.
+	// OnSourceError is fail-bot, skip-source or skip-url.
 	OnSourceError    string        `json:"on_source_error" flag:"--on-source-error"`
 	AllowPrivateURLs bool          `json:"allow_private_urls" flag:"--allow-private-urls"`
 	URLTimeout       time.Duration `json:"url_timeout_ns" flag:"--url-timeout"`
@@ -64,6 +65,21 @@ type Sources struct {
 
 // SkipSource is the OnSourceError that re-embeds a bot from its readable sources.
 const SkipSource = "skip-source"
+
+// SkipURL is the OnSourceError of the app's loaders: an unreadable URL is left out, an
+// unreadable file fails the bot.
+const SkipURL = "skip-url"
+
+// policy is how sources.LoadWith treats unreadable sources under s.
+func (s Sources) policy() sources.Policy {
+	switch s.OnSourceError {
+	case SkipSource:
+		return sources.SkipAny
+	case SkipURL:
+		return sources.SkipURLs
+	}
+	return sources.FailBot
+}
 
 // Fetcher is the URL fetcher the sources settings describe.
 func (s Sources) Fetcher() *loader.Fetcher {

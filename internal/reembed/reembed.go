@@ -37,6 +37,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
+	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
@@ -64,6 +65,59 @@ type Job struct {
 	Logger *slog.Logger
 	// Counters, if set, are advanced as the job goes, for progress output.
 	Counters *Counters
+	// Journal records the job's progress: the run's bot_jobs table (BotJobs) when nil.
+	Journal Journal
+	// StampExecID writes a bot without knowledge's status even when it already says SUCCEEDED,
+	// so that its LastExecId names this job: the app's task always writes its exec id, and
+	// whoever launched it (the Pipe, 'reembed --runner ecs') reads it there.
+	StampExecID bool
+}
+
+// Journal is where a job records its progress.
+type Journal interface {
+	// Start counts an attempt.
+	Start(ctx context.Context, db journal.DB, j *botjob.Job) error
+	// Claim locks the job inside tx, the transaction that writes the bot's rows, and returns
+	// false when it is done already.
+	Claim(ctx context.Context, tx pgx.Tx, runID int64, botID string) (bool, error)
+	// Finish records the job's outcome (inside tx when it is done).
+	Finish(ctx context.Context, db journal.DB, j botjob.Job) error
+}
+
+// BotJobs is the journal of a run's jobs in the target (botjob's table).
+type BotJobs struct{}
+
+func (BotJobs) Start(ctx context.Context, db journal.DB, j *botjob.Job) error {
+	return botjob.Start(ctx, db, j)
+}
+
+func (BotJobs) Claim(ctx context.Context, tx pgx.Tx, runID int64, botID string) (bool, error) {
+	return botjob.Claim(ctx, tx, runID, botID)
+}
+
+func (BotJobs) Finish(ctx context.Context, db journal.DB, j botjob.Job) error {
+	return botjob.Finish(ctx, db, j)
+}
+
+// NoJournal records nothing: a job run under the app's task contract (ragmigrate worker)
+// writes only what the app's task writes, the bot's rows and its SyncStatus. Whoever launched
+// it keeps the journal, if any.
+type NoJournal struct{}
+
+func (NoJournal) Start(_ context.Context, _ journal.DB, j *botjob.Job) error {
+	j.Attempts++
+	return nil
+}
+
+func (NoJournal) Claim(context.Context, pgx.Tx, int64, string) (bool, error) { return true, nil }
+
+func (NoJournal) Finish(context.Context, journal.DB, botjob.Job) error { return nil }
+
+func (jb *Job) journal() Journal {
+	if jb.Journal == nil {
+		return BotJobs{}
+	}
+	return jb.Journal
 }
 
 // Use makes the job run under p, a run's params: how sources are read, and whether an
@@ -115,7 +169,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 		return out, err
 	}
 	out.Title = b.Title
-	if err := botjob.Start(ctx, jb.Target, &out.Job); err != nil {
+	if err := jb.journal().Start(ctx, jb.Target, &out.Job); err != nil {
 		return out, err
 	}
 	execID := j.ExecID()
@@ -124,13 +178,13 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	if b.Knowledge.Empty() {
 		// As the app's task: nothing to embed is a success. (The app keeps old vectors; the
 		// new cluster has none to keep.)
-		if b.SyncStatus != botstore.StatusSucceeded {
+		if b.SyncStatus != botstore.StatusSucceeded || jb.StampExecID {
 			if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusSucceeded, botstore.ReasonNoContents, execID); err != nil {
 				return out, jb.statusRefused(ctx, &out, err)
 			}
 		}
 		out.Status, out.StatusWritten = botjob.Done, true
-		if err := botjob.Finish(ctx, jb.Target, out.Job); err != nil {
+		if err := jb.journal().Finish(ctx, jb.Target, out.Job); err != nil {
 			return out, err
 		}
 		jb.count(&out)
@@ -168,7 +222,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	defer cancel()
 	var refused error
 	err = pgx.BeginFunc(wctx, jb.Target, func(tx pgx.Tx) error {
-		mine, err := botjob.Claim(wctx, tx, j.RunID, b.ID)
+		mine, err := jb.journal().Claim(wctx, tx, j.RunID, b.ID)
 		if err != nil {
 			return err
 		}
@@ -179,7 +233,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 			return err
 		}
 		out.Status, out.StatusWritten = botjob.Done, true
-		if err := botjob.Finish(wctx, tx, out.Job); err != nil {
+		if err := jb.journal().Finish(wctx, tx, out.Job); err != nil {
 			return err
 		}
 		// Last, so that nothing can fail between the app's item saying SUCCEEDED and the commit
@@ -223,7 +277,7 @@ func (jb *Job) leave(ctx context.Context, out *Outcome, status, reason string) e
 	out.Status, out.Error, out.StatusWritten = status, reason, false
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := botjob.Finish(fctx, jb.Target, out.Job); err != nil {
+	if err := jb.journal().Finish(fctx, jb.Target, out.Job); err != nil {
 		return err
 	}
 	jb.count(out)
@@ -300,7 +354,7 @@ func (jb *Job) load(ctx context.Context, b *botstore.Bot) ([]sources.Chunk, []st
 	if fetcher == nil {
 		fetcher = jb.Params.Sources.Fetcher() // Use not called: still the params' fetcher
 	}
-	return sources.Load(ctx, b, jb.Docs, fetcher, jb.Params.Sources.Limits(), jb.Params.Sources.OnSourceError == SkipSource)
+	return sources.LoadWith(ctx, b, jb.Docs, fetcher, jb.Params.Sources.Limits(), jb.Params.Sources.policy())
 }
 
 // reuse returns, for each of a bot's chunk texts, the vector the old cluster holds for it, or nil
@@ -376,7 +430,7 @@ func (jb *Job) fail(ctx context.Context, out *Outcome, b *botstore.Bot, cause er
 		return jb.statusRefused(ctx, out, err)
 	}
 	out.Status, out.Error, out.StatusWritten = botjob.Failed, cause.Error(), true
-	if err := botjob.Finish(ctx, jb.Target, out.Job); err != nil {
+	if err := jb.journal().Finish(ctx, jb.Target, out.Job); err != nil {
 		return err
 	}
 	jb.count(out)
@@ -399,6 +453,10 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	if status == botstore.StatusQueued {
 		// Never QUEUED: it would start the app's own embedding task.
 		status, reason, execID = botstore.StatusFailed, fmt.Sprintf("ragmigrate run %d stopped before this bot finished (%v); run 'ragmigrate reembed' again to continue", out.RunID, cause), out.ExecID()
+		if out.RunID == 0 {
+			// A job of no run: ragmigrate worker, under the app's task contract.
+			reason = fmt.Sprintf("ragmigrate worker %s stopped before this bot finished (%v)", out.ExecID(), cause)
+		}
 	}
 	err := jb.Bots.UpdateStatus(ctx, b, status, reason, execID)
 	if err != nil && !errors.Is(err, botstore.ErrBotGone) && !errors.Is(err, botstore.ErrBotChanged) {

@@ -42,14 +42,17 @@ type Summary struct {
 	// Tokens are the input tokens billed: those the provider reported, the estimate for
 	// requests whose answer did not say; TokensFrom says which, and EstimatedTokens is the
 	// estimate for all of them (what the plan counts with).
-	Tokens          int64                  `json:"tokens"`
-	TokensFrom      string                 `json:"tokens_from"`
-	EstimatedTokens int64                  `json:"estimated_tokens"`
-	EstimatedUSD    float64                `json:"estimated_cost_usd"`
-	ActualUSD       float64                `json:"actual_cost_usd"`
-	Elapsed         string                 `json:"elapsed"`
-	Bots            []Outcome              `json:"bots"`
-	Malformed       []botstore.DecodeError `json:"malformed,omitempty"`
+	Tokens          int64   `json:"tokens"`
+	TokensFrom      string  `json:"tokens_from"`
+	EstimatedTokens int64   `json:"estimated_tokens"`
+	EstimatedUSD    float64 `json:"estimated_cost_usd"`
+	ActualUSD       float64 `json:"actual_cost_usd"`
+	Elapsed         string  `json:"elapsed"`
+	// EmbeddedBy, when set, says who embedded the bots instead of this process (the app's tasks
+	// on ECS): this invocation's counts above are then not theirs.
+	EmbeddedBy string                 `json:"embedded_by,omitempty"`
+	Bots       []Outcome              `json:"bots"`
+	Malformed  []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
 // Embedding is what the summary says about the embedding besides the run's outcomes.
@@ -152,8 +155,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 	default:
 		from = " (as the provider reported them, " + strings.TrimSuffix(strings.TrimPrefix(s.TokensFrom, "reported, "), " estimated") + " of them estimated)"
 	}
-	fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-		label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	if s.EmbeddedBy != "" {
+		// Their requests and tokens are the provider's to count, not this process's.
+		fmt.Fprintf(tw, "%s\tby %s, whose requests are not counted here · estimated $%.4f for the whole run · %s · %s\n",
+			label, s.EmbeddedBy, s.EstimatedUSD, s.Model, s.Elapsed)
+	} else {
+		fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+			label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	}
 	for _, o := range s.Bots {
 		switch o.Status {
 		case botjob.Failed, botjob.Skipped:

@@ -392,6 +392,8 @@ func explainAPI(err error, t Target) string {
 		return fmt.Sprintf(" (your identity needs iam:PassRole on %s and %s)", t.TaskRole, t.ExecutionRole)
 	case ae.ErrorCode() == "AccessDeniedException":
 		return " (your identity needs ecs:RegisterTaskDefinition, ecs:DescribeTaskDefinition, ecs:RunTask, ecs:DescribeTasks, ecs:StopTask, iam:PassRole on the two roles and logs:GetLogEvents on the log group)"
+	case strings.Contains(msg, "is not a container in the TaskDefinition"):
+		return fmt.Sprintf(" (check --app-container: name the container of task definition %s; Bedrock Chat's is %q)", t.TaskDefinition, DefaultAppContainer)
 	case ae.ErrorCode() == "ClusterNotFoundException":
 		return fmt.Sprintf(" (no cluster %q in this account and region: check --cluster and --region)", t.Cluster)
 	case strings.Contains(msg, "subnet"):
@@ -468,7 +470,18 @@ func newToken() string {
 // start runs the task: RunTask with a client token (a retried call cannot start a second task),
 // failures[] retried when capacity may free up, explained otherwise.
 func (r *Runner) start(ctx context.Context, t Target, o Options, tdArn string, log *slog.Logger) (*types.Task, error) {
-	b := o.Backoff.withDefaults()
+	return r.StartTask(ctx, t, tdArn, types.ContainerOverride{
+		Name: aws.String(ContainerName), Command: o.Command, Environment: o.Env,
+	}, "ragmigrate-remote", o.Backoff, log)
+}
+
+// StartTask starts one Fargate task of task definition tdArn in t's subnets and security groups,
+// with no public IP and the container override ov: RunTask with a client token (a retried call
+// cannot start a second task), throttling and server errors retried with b, failures[] retried
+// when capacity may free up and explained otherwise. remote and reembed --runner ecs start
+// their tasks with it.
+func (r *Runner) StartTask(ctx context.Context, t Target, tdArn string, ov types.ContainerOverride, startedBy string, b Backoff, log *slog.Logger) (*types.Task, error) {
+	b = b.withDefaults()
 	for attempt := 1; ; attempt++ {
 		// Checked here because the call itself is not cancelled (below).
 		if err := ctx.Err(); err != nil {
@@ -480,15 +493,13 @@ func (r *Runner) start(ctx context.Context, t Target, o Options, tdArn string, l
 			LaunchType:     types.LaunchTypeFargate,
 			Count:          aws.Int32(1),
 			ClientToken:    aws.String(newToken()),
-			StartedBy:      aws.String("ragmigrate-remote"),
+			StartedBy:      aws.String(startedBy),
 			NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{
 				Subnets: t.Subnets, SecurityGroups: t.SecurityGroups,
 				// The database is private; the task reaches AWS through the subnets' NAT or endpoints.
 				AssignPublicIp: types.AssignPublicIpDisabled,
 			}},
-			Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{
-				Name: aws.String(ContainerName), Command: o.Command, Environment: o.Env,
-			}}},
+			Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{ov}},
 		}
 		var out *ecs.RunTaskOutput
 		err := call(ctx, log, b, "RunTask", func(ctx context.Context) (err error) {

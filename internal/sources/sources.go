@@ -28,14 +28,37 @@ type Chunk struct {
 // skipSources is set: then it is left out and returned in skipped, and only a bot none of whose
 // sources can be read fails. Files and pages count against limits, one by one and per bot.
 func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, limits loader.Limits, skipSources bool) (out []Chunk, skipped []string, err error) {
+	p := FailBot
+	if skipSources {
+		p = SkipAny
+	}
+	return LoadWith(ctx, b, docs, fetch, limits, p)
+}
+
+// Policy says which unreadable sources a bot is loaded without.
+type Policy int
+
+const (
+	// FailBot stops the bot at its first unreadable source.
+	FailBot Policy = iota
+	// SkipAny leaves out every unreadable source.
+	SkipAny
+	// SkipURLs leaves out unreadable URLs (source URLs, sitemaps and their pages) and stops the
+	// bot at an unreadable file: what the app's loaders did (continue_on_failure for URLs; a
+	// file's error failed the task).
+	SkipURLs
+)
+
+// LoadWith is Load under policy p.
+func LoadWith(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loader.Fetcher, limits loader.Limits, p Policy) (out []Chunk, skipped []string, err error) {
 	splitter, err := chunk.New(b.EmbeddingParams.ChunkSize, b.EmbeddingParams.ChunkOverlap)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedding params: %w", err)
 	}
 	sources := 0
 	// failed decides what an unreadable source does: stop the bot, or be skipped.
-	failed := func(err error) error {
-		if !skipSources || ctx.Err() != nil {
+	failed := func(err error, url bool) error {
+		if p == FailBot || p == SkipURLs && !url || ctx.Err() != nil {
 			return err
 		}
 		skipped = append(skipped, err.Error())
@@ -43,12 +66,12 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 	}
 	budget := limits.NewBotBudget()
 	// add takes one loaded source, or its error, and says whether the bot must stop.
-	add := func(doc loader.Document, err error) error {
+	add := func(doc loader.Document, err error, url bool) error {
 		if err == nil {
 			err = budget.Spend(doc.Source, doc.Bytes)
 		}
 		if err != nil {
-			return failed(err)
+			return failed(err, url)
 		}
 		for _, c := range splitter.Split(doc.Text) {
 			if c != "" {
@@ -65,7 +88,8 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 			continue
 		}
 		sources++
-		if err := add(fetch.URL(ctx, u)); err != nil {
+		doc, err := fetch.URL(ctx, u)
+		if err := add(doc, err, true); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -75,7 +99,7 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 		sources++
 		pages, err := fetch.SitemapPages(ctx, u)
 		if err != nil {
-			if err := failed(err); err != nil {
+			if err := failed(err, true); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -88,7 +112,7 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 			if err != nil {
 				err = fmt.Errorf("sitemap %s: %w", u, err)
 			}
-			if err := add(doc, err); err != nil {
+			if err := add(doc, err, true); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -96,7 +120,8 @@ func Load(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch *loa
 	for _, name := range b.Knowledge.Filenames {
 		sources++
 		key := docstore.DocumentKey(b.UserID, b.ID, name)
-		if err := add(loadFile(ctx, docs, key, docstore.SourceURI(docs.Bucket(), key), name, limits.File())); err != nil {
+		doc, err := loadFile(ctx, docs, key, docstore.SourceURI(docs.Bucket(), key), name, limits.File())
+		if err := add(doc, err, false); err != nil {
 			return nil, nil, err
 		}
 	}

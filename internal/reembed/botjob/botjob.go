@@ -35,7 +35,10 @@ const schemaSQL = `CREATE TABLE IF NOT EXISTS ragmigrate.bot_jobs (
 ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS skipped_sources jsonb NOT NULL DEFAULT '[]';
 -- chunks whose vector came from the old cluster (reembed --reuse-from), and their tokens: not spent
 ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused bigint NOT NULL DEFAULT 0;
-ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused_tokens bigint NOT NULL DEFAULT 0;`
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused_tokens bigint NOT NULL DEFAULT 0;
+-- the ECS task last launched for the job (reembed --runner ecs), which a restarted run follows
+-- before it launches another
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS task text NOT NULL DEFAULT '';`
 
 // Kind is the journal's name for re-embed runs.
 const Kind = "reembed"
@@ -81,11 +84,21 @@ type Job struct {
 	StatusWritten  bool       `json:"status_written"`
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	// Exec, when set, is the job's exec id instead of the run's: the ECS task id of a job run
+	// under the app's task contract (ragmigrate worker). It is not kept in the journal.
+	Exec string `json:"exec_id,omitempty"`
+	// Task is the ECS task last launched for the job (reembed --runner ecs).
+	Task string `json:"task,omitempty"`
 }
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
 // there; operators look a run up by it).
-func (j Job) ExecID() string { return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID) }
+func (j Job) ExecID() string {
+	if j.Exec != "" {
+		return j.Exec
+	}
+	return fmt.Sprintf("ragmigrate-run%d-%s", j.RunID, j.BotID)
+}
 
 // Add records pending jobs; bots the run already has are left as they are.
 func Add(ctx context.Context, db journal.DB, jobs []Job) error {
@@ -102,7 +115,7 @@ func Add(ctx context.Context, db journal.DB, jobs []Job) error {
 // List lists a run's jobs by bot id.
 func List(ctx context.Context, db journal.DB, runID int64) ([]Job, error) {
 	rows, err := db.Query(ctx, `SELECT run_id, bot_id, user_id, status, attempts, chunks, reused, reused_tokens, requests, throttles, tokens,
-			content_hash, error, skipped_sources, status_written, started_at, finished_at
+			content_hash, error, skipped_sources, status_written, started_at, finished_at, task
 		FROM ragmigrate.bot_jobs WHERE run_id = $1 ORDER BY bot_id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("jobs of run %d: %w", runID, err)
@@ -110,7 +123,7 @@ func List(ctx context.Context, db journal.DB, runID int64) ([]Job, error) {
 	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
 		var j Job
 		err := r.Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Chunks, &j.Reused, &j.ReusedTokens, &j.Requests, &j.Throttles, &j.Tokens,
-			&j.ContentHash, &j.Error, &j.SkippedSources, &j.StatusWritten, &j.StartedAt, &j.FinishedAt)
+			&j.ContentHash, &j.Error, &j.SkippedSources, &j.StatusWritten, &j.StartedAt, &j.FinishedAt, &j.Task)
 		j.Embedded = j.Chunks - j.Reused
 		return j, err
 	})
@@ -127,6 +140,17 @@ func Start(ctx context.Context, db journal.DB, j *Job) error {
 	if err != nil {
 		return fmt.Errorf("start job of bot %s: %w", j.BotID, err)
 	}
+	return nil
+}
+
+// Launched records the ECS task now working on the job, and counts the attempt.
+func Launched(ctx context.Context, db journal.DB, j *Job, task string) error {
+	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs SET attempts = attempts + 1, started_at = now(), status_written = false, task = $3
+		WHERE run_id = $1 AND bot_id = $2 RETURNING attempts`, j.RunID, j.BotID, task).Scan(&j.Attempts)
+	if err != nil {
+		return fmt.Errorf("record task %s of bot %s: %w", task, j.BotID, err)
+	}
+	j.Task = task
 	return nil
 }
 

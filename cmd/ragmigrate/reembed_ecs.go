@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/spf13/pflag"
+
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/remote"
+	"github.com/ragmigrate/ragmigrate/internal/runner"
+)
+
+// ecsRunOptions are reembed's --runner ecs flags: where the app's embedding tasks run, how many
+// at once, and how long and how often each bot's task may run.
+type ecsRunOptions struct {
+	Runner      string
+	Task        string
+	Target      remote.Target
+	MaxTasks    int
+	TaskTimeout time.Duration
+	TaskRetries int
+	Poll        time.Duration
+}
+
+// fargateVCPUQuota is Fargate's default "Fargate On-Demand vCPU resource count" quota of a new
+// account, which bounds the tasks at once unless raised.
+const fargateVCPUQuota = 6
+
+func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (a task per bot on ECS Fargate, --ecs-task)")
+	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, the task per bot: app (the app's own embedding task definition and command, the guide's path)")
+	fs.StringVar(&o.Target.Cluster, "cluster", "", "with --runner ecs: the app's embedding cluster (stack output EmbeddingClusterName…)")
+	fs.StringSliceVar(&o.Target.Subnets, "subnets", nil, "with --runner ecs: the stack's private subnets, comma-separated (PrivateSubnetId0,PrivateSubnetId1); every task may be placed in any of them")
+	fs.StringSliceVar(&o.Target.SecurityGroups, "security-groups", nil, "with --runner ecs: the embedding task's security group, which the database admits (EmbeddingTaskSecurityGroupId…)")
+	fs.StringVar(&o.Target.TaskDefinition, "task-definition", "", "with --runner ecs: the app's embedding task definition (EmbeddingTaskDefinitionName…)")
+	fs.StringVar(&o.Target.AppContainer, "app-container", remote.DefaultAppContainer, "with --runner ecs: the container of --task-definition that runs embedding/main.py")
+	fs.IntVar(&o.MaxTasks, "max-tasks", 0, fmt.Sprintf("with --runner ecs: most tasks at once (default: Fargate's default vCPU quota of %d over the task's vCPUs)", fargateVCPUQuota))
+	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries)")
+	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started)")
+	fs.DurationVar(&o.Poll, "task-poll", 5*time.Second, "with --runner ecs: pause between reads of a task's status")
+}
+
+// validate checks the values whichever the runner, so that a typo is caught before a run that
+// would use them.
+func (o *ecsRunOptions) validate() []error {
+	var errs []error
+	if o.Runner != "local" && o.Runner != "ecs" {
+		errs = append(errs, fmt.Errorf("--runner %q: want local or ecs", o.Runner))
+	}
+	if o.Task != "app" {
+		errs = append(errs, fmt.Errorf("--ecs-task %q: want app (ragmigrate's own workers on Fargate, 'worker', are not there yet)", o.Task))
+	}
+	if o.MaxTasks < 0 {
+		errs = append(errs, fmt.Errorf("--max-tasks %d: want 1 or more (0: the default)", o.MaxTasks))
+	}
+	if o.TaskTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--task-timeout %s: want at least 1s", o.TaskTimeout))
+	}
+	if o.TaskRetries < 0 {
+		errs = append(errs, fmt.Errorf("--task-retries %d: want 0 or more", o.TaskRetries))
+	}
+	if o.Poll < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--task-poll %s: want at least 100ms", o.Poll))
+	}
+	if o.Target.AppContainer == "" {
+		errs = append(errs, errors.New("--app-container: name the container of the app's task definition"))
+	}
+	return errs
+}
+
+// runner builds the ECS runner (nil for the local one): the placement from the flags or the
+// stack's outputs, the task definition read for its size, and the bound on tasks at once,
+// said with its reason.
+func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Config, job *reembed.Job, dims int, log *slog.Logger) (reembed.Runner, error) {
+	if o.Runner != "ecs" {
+		return nil, nil
+	}
+	if err := fillRemoteTarget(&o.Target, g); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Target.Cluster == "":
+		return nil, usageError{errors.New("--runner ecs: --cluster (or --stack): the app's embedding cluster")}
+	case o.Target.TaskDefinition == "":
+		return nil, usageError{errors.New("--runner ecs: --task-definition (or --stack): the app's embedding task definition")}
+	case len(o.Target.Subnets) == 0:
+		return nil, usageError{errors.New("--runner ecs: --subnets (or --stack): the stack's private subnets")}
+	case len(o.Target.SecurityGroups) == 0:
+		return nil, usageError{errors.New("--runner ecs: --security-groups (or --stack): the embedding task's security group")}
+	}
+	// ECS calls are retried by remote's backoff, each retry said.
+	client := ecs.NewFromConfig(cfg, func(eo *ecs.Options) { eo.RetryMaxAttempts = 1 })
+	td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(o.Target.TaskDefinition)})
+	if err != nil {
+		return nil, fmt.Errorf("--task-definition %s: %w", o.Target.TaskDefinition, err)
+	}
+	// A wrong container name would fail every RunTask: said before any.
+	var names []string
+	for _, c := range td.TaskDefinition.ContainerDefinitions {
+		names = append(names, aws.ToString(c.Name))
+	}
+	if !slices.Contains(names, o.Target.AppContainer) {
+		return nil, usageError{fmt.Errorf("--app-container %q: task definition %s has no such container (it has %s); check --app-container: Bedrock Chat's is %q",
+			o.Target.AppContainer, o.Target.TaskDefinition, strings.Join(names, ", "), remote.DefaultAppContainer)}
+	}
+	// The roles ECS passes to the tasks, named when iam:PassRole is refused.
+	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
+	limit := o.MaxTasks
+	if limit == 0 {
+		units, _ := strconv.Atoi(aws.ToString(td.TaskDefinition.Cpu))
+		vcpu := max1(units / 1024)
+		limit = max1(fargateVCPUQuota / vcpu)
+		log.InfoContext(ctx, fmt.Sprintf("at most %d tasks at once: Fargate's default On-Demand vCPU quota (%d) over the task's %d vCPU; --max-tasks sets it once the account's quota is raised", limit, fargateVCPUQuota, vcpu))
+	}
+	log.InfoContext(ctx, "bots run as the app's embedding task", slog.String("cluster", o.Target.Cluster),
+		slog.String("task_definition", o.Target.TaskDefinition), slog.String("container", o.Target.AppContainer),
+		slog.Any("subnets", o.Target.Subnets), slog.Any("security_groups", o.Target.SecurityGroups), slog.Int("max_tasks", limit))
+	return &runner.ECSApp{
+		Starter: &remote.Runner{ECS: client, Region: cfg.Region}, Tasks: client,
+		Target: o.Target, TaskDefinition: o.Target.TaskDefinition, Container: o.Target.AppContainer,
+		MaxTasks: limit, TaskTimeout: o.TaskTimeout, TaskRetries: o.TaskRetries, Poll: o.Poll,
+		Judge: reembed.TaskJudge{Job: job, Dimensions: dims}, Logger: log,
+	}, nil
+}
+
+func max1(n int) int { return max(n, 1) }

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+)
+
+// ecsReembed is a seeded deployment whose bots reembed --runner ecs runs as the app's tasks on
+// an ECS contract server, into a target of its own with the app's setup.
+type ecsReembed struct {
+	*reembedBundle
+	tasks  *appTaskRig
+	target string
+	env    []string
+	args   []string
+}
+
+func setupECSReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *ecsReembed {
+	t.Helper()
+	b := setupReembed(t, bots, knobs)
+	target := appTarget(t)
+	e := &ecsReembed{reembedBundle: b, target: target}
+	e.tasks = newAppTaskRig(t, append(workerAppEnv(b), appDBEnv(t, target)...), b.env)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, tr := range e.tasks.sim.State().Tasks {
+				t.Logf("task %s (%s, exit %v):\n%s", tr.ID, tr.StoppedReason, tr.ExitCode, e.tasks.output(tr))
+			}
+		}
+	})
+	e.env = append(slices.Clone(b.env), "AWS_ENDPOINT_URL_ECS="+e.tasks.url)
+	e.args = []string{"reembed", "--yes", "--rpm", "0", "--table", b.table, "--bucket", b.bucket, "--target-db", target,
+		"--allow-private-urls", "--truncate", "END", "--on-source-error", "skip-url",
+		"--runner", "ecs", "--cluster", "embedding", "--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
+		"--task-definition", appTaskFamily, "--task-poll", "100ms"}
+	return e
+}
+
+func (e *ecsReembed) run(t *testing.T, extra ...string) result {
+	t.Helper()
+	args := append(slices.Clone(e.args), "--report", filepath.Join(t.TempDir(), "r.json"))
+	return ragmigrate(t, e.env, append(args, extra...)...)
+}
+
+// TestReembedECSApp runs every bot as the app's embedding task (the image mapped to ragmigrate
+// worker) at most 3 at once, the first RunTask answered with failures[] and the next throttled:
+// both are retried, and the rows and SyncStatus are the local runner's (ids aside; bots without
+// knowledge carry the task's "No contents to embed."). The journal then has every bot, and a
+// second run starts no task.
+func TestReembedECSApp(t *testing.T) {
+	t.Parallel()
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+	for id := range e.empty {
+		want[id] = syncState{botstore.StatusSucceeded, botstore.ReasonNoContents}
+	}
+
+	e.tasks.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Failures: []ecssim.Failure{{Reason: "RESOURCE:CPU"}}})
+	e.tasks.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Error: "ThrottlingException", Message: "Rate exceeded"})
+	r := e.run(t, "--max-tasks", "3", "--json")
+	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+	require.Contains(t, r.stderr, "RESOURCE:CPU")
+	require.Contains(t, r.stderr, "throttled by ECS")
+	var sum reembed.Summary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+
+	require.Equal(t, wantRows, appRows(t, e.target), "the same rows per bot as the local runner's, ids aside")
+	bots := e.bots(t)
+	require.Equal(t, want, syncStates(bots), "the same SyncStatus and reasons as the local runner's")
+	st := e.tasks.sim.State()
+	require.LessOrEqual(t, st.MaxInFlight, 3, "--max-tasks never exceeded")
+	require.Len(t, st.Tasks, len(bots), "one task per bot")
+	byID := map[string]ecssim.TaskRecord{}
+	for _, tr := range st.Tasks {
+		byID[tr.ID] = tr
+		require.Equal(t, "DISABLED", tr.AssignPublicIp)
+		require.Equal(t, []string{"sg-0embed"}, tr.SecurityGroups)
+		require.Equal(t, appTaskFamily, tr.Family)
+		require.Equal(t, []string{binary, "worker", "-u", "embedding/main.py"}, tr.Argv[:4], "the app's command")
+	}
+	for id, bot := range bots {
+		tr, ok := byID[bot.LastExecID]
+		require.True(t, ok, "bot %s: LastExecId %q is one of the run's tasks", id, bot.LastExecID)
+		require.True(t, strings.Contains(tr.Argv[4], id), "task %s ran bot %s", tr.ID, id)
+	}
+	require.Len(t, sum.Bots, len(bots))
+	for _, o := range sum.Bots {
+		if want[o.BotID].Status == botstore.StatusSucceeded {
+			require.Equal(t, "done", o.Status, o.BotID)
+			require.Equal(t, int64(len(wantRows[o.BotID])), o.Chunks, "the journal counts the rows checked")
+		} else {
+			require.Equal(t, "failed", o.Status, o.BotID)
+		}
+	}
+
+	require.Equal(t, "the app's embedding tasks on ECS", sum.EmbeddedBy, "the report does not count the tasks' requests as this process's")
+
+	again := e.run(t)
+	require.Zero(t, again.code, again.stderr)
+	require.Contains(t, again.stdout, "nothing to do")
+	require.Len(t, e.tasks.sim.State().Tasks, len(bots), "no bot launched again")
+}
+
+// TestReembedECSAppKilledTask kills a bot's task while it embeds (as an out-of-memory kill
+// would): the run sees the task end without the bot reaching SUCCEEDED and runs it again, and
+// the bot ends SUCCEEDED under the second task, with its rows. A wrong container name stops
+// the run before any task, naming the fix.
+func TestReembedECSAppKilledTask(t *testing.T) {
+	t.Parallel()
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
+	var bot *botstore.Bot
+	for id, b := range e.bots(t) {
+		if e.wantRows[id] > 3 {
+			bot = b
+			break
+		}
+	}
+	require.NotNil(t, bot)
+	// (Each embedding request takes 2 s: the kill below lands while the task works.)
+
+	r := e.run(t, "--bot", bot.ID, "--reuse-from", "source-db")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--reuse-from: not with --runner ecs")
+
+	wrong := e.run(t, "--bot", bot.ID, "--app-container", "embedding")
+	require.Equal(t, exitUsage, wrong.code, wrong.stderr)
+	require.Contains(t, wrong.stderr, "check --app-container")
+	require.Contains(t, wrong.stderr, `"Container"`)
+	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
+
+	cmd, stderr := startRagmigrate(t, e.env, append(slices.Clone(e.args), "--bot", bot.ID, "--fresh",
+		"--report", filepath.Join(t.TempDir(), "r.json"))...)
+	// The bot's first task, once it has claimed the bot (RUNNING under its id).
+	var first string
+	require.Eventually(t, func() bool {
+		for _, tr := range e.tasks.sim.State().Tasks {
+			if tr.LastStatus == "RUNNING" {
+				b := e.bots(t)[bot.ID]
+				if b.SyncStatus == botstore.StatusRunning && b.LastExecID == tr.ID {
+					first = tr.ID
+					return true
+				}
+			}
+		}
+		return false
+	}, 2*time.Minute, 50*time.Millisecond, stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(first, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage"))
+	require.NoError(t, cmd.Wait(), stderr.String())
+	require.Contains(t, stderr.String(), "running it again")
+	// Without --max-tasks: Fargate's default vCPU quota over the app's 2-vCPU task, said.
+	require.Contains(t, stderr.String(), "at most 3 tasks at once: Fargate's default On-Demand vCPU quota (6) over the task's 2 vCPU")
+
+	got := e.bots(t)[bot.ID]
+	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)
+	require.NotEqual(t, first, got.LastExecID, "the second task finished the bot")
+	tasks := e.tasks.sim.State().Tasks
+	require.Len(t, tasks, 2)
+	require.Equal(t, got.LastExecID, tasks[1].ID)
+	require.EqualValues(t, 137, *tasks[0].ExitCode)
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var rows int64
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM items WHERE botid = $1`, bot.ID).Scan(&rows))
+	require.Equal(t, e.wantRows[bot.ID], rows)
+	var attempts int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT attempts FROM ragmigrate.bot_jobs WHERE bot_id = $1 ORDER BY run_id DESC LIMIT 1`, bot.ID).Scan(&attempts))
+	require.Equal(t, 2, attempts, "the journal counts both tasks")
+}
+
+// TestReembedECSAppTaskTimeout: a bot's task that runs past --task-timeout is stopped (StopTask),
+// run again once (--task-retries 1), stopped again, and the bot is recorded as failed with why;
+// the stopped worker gives the bot its SyncStatus back, so nothing is left RUNNING.
+func TestReembedECSAppTaskTimeout(t *testing.T) {
+	t.Parallel()
+	// Every embedding request takes 20 s: no bot's task can finish within the 1 s timeout.
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 20 * time.Second})
+	var bot *botstore.Bot
+	for id, b := range e.bots(t) {
+		// (A QUEUED bot would be put back as FAILED: ragmigrate never writes QUEUED.)
+		if e.wantRows[id] > 0 && b.SyncStatus == botstore.StatusSucceeded {
+			bot = b
+			break
+		}
+	}
+	require.NotNil(t, bot)
+	before := e.bots(t)[bot.ID]
+
+	r := e.run(t, "--bot", bot.ID, "--task-timeout", "1s", "--task-retries", "1", "--json")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "ran past --task-timeout")
+	var sum reembed.Summary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
+	require.Len(t, sum.Bots, 1)
+	require.Equal(t, "failed", sum.Bots[0].Status)
+	require.Contains(t, sum.Bots[0].Error, "ran past --task-timeout")
+	tasks := e.tasks.sim.State().Tasks
+	require.Len(t, tasks, 2, "the bot was run again once")
+	for _, tr := range tasks {
+		require.Equal(t, "UserInitiated", tr.StopCode, "stopped by ragmigrate")
+		require.Contains(t, tr.Signals, "SIGTERM")
+	}
+	after := e.bots(t)[bot.ID]
+	require.NotEqual(t, botstore.StatusRunning, after.SyncStatus, "nothing left RUNNING")
+	require.Equal(t, before.SyncStatus, after.SyncStatus, "the stopped worker put the bot's status back")
+}
+
+// TestReembedECSAppRestart kills ragmigrate (kill -9) while a bot's task runs: the task goes on
+// and finishes the bot; the restarted run follows that task (recorded in the journal) instead of
+// launching another, and records the bot done.
+func TestReembedECSAppRestart(t *testing.T) {
+	t.Parallel()
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
+	var bot *botstore.Bot
+	for id, b := range e.bots(t) {
+		if e.wantRows[id] > 3 {
+			bot = b
+			break
+		}
+	}
+	require.NotNil(t, bot)
+	args := append(slices.Clone(e.args), "--bot", bot.ID, "--report", filepath.Join(t.TempDir(), "r.json"))
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// Killed once the task runs and the journal has it. (Between RunTask's answer and that
+	// record a kill -9 would leave the task unknown to the next run, which then starts another.)
+	require.Eventually(t, func() bool {
+		st := e.tasks.sim.State()
+		if len(st.Tasks) != 1 || st.Tasks[0].LastStatus != "RUNNING" {
+			return false
+		}
+		var task string
+		err := conn.QueryRow(t.Context(), `SELECT task FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot.ID).Scan(&task)
+		return err == nil && task == st.Tasks[0].ID
+	}, 2*time.Minute, 50*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	// The task does not depend on ragmigrate: it finishes the bot.
+	require.Eventually(t, func() bool { return e.tasks.sim.State().Tasks[0].LastStatus == "STOPPED" }, 2*time.Minute, 50*time.Millisecond)
+	task := e.tasks.sim.State().Tasks[0]
+
+	r := ragmigrate(t, e.env, args...)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stderr, "following the task an earlier invocation started")
+	require.Len(t, e.tasks.sim.State().Tasks, 1, "no task launched again for a bot its task finished")
+	got := e.bots(t)[bot.ID]
+	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)
+	require.Equal(t, task.ID, got.LastExecID)
+	var status string
+	var chunks int64
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, chunks FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot.ID).Scan(&status, &chunks))
+	require.Equal(t, "done", status)
+	require.Equal(t, e.wantRows[bot.ID], chunks)
+}
