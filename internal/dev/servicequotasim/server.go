@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 )
 
 // Quota is one quota the server lists.
@@ -109,7 +111,7 @@ const targetPrefix = "ServiceQuotasV20190624."
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	if r.Method != http.MethodPost || !strings.HasPrefix(target, targetPrefix) {
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
+		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
 		return
 	}
 	op := strings.TrimPrefix(target, targetPrefix)
@@ -120,7 +122,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		MaxResults  int
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		awssim.WriteJSONError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -129,11 +131,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	quotas := append([]Quota(nil), s.quotas...)
 	s.mu.Unlock()
 	if r.Header.Get("Authorization") == "" {
-		writeError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
 		return
 	}
 	if deny {
-		writeError(w, http.StatusBadRequest, "AccessDeniedException",
+		awssim.WriteJSONError(w, http.StatusBadRequest, "AccessDeniedException",
 			fmt.Sprintf("User is not authorized to perform: servicequotas:%s", op))
 		return
 	}
@@ -155,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if in.NextToken != "" {
 			n, err := strconv.Atoi(in.NextToken)
 			if err != nil || n < 0 || n > len(mine) {
-				writeError(w, http.StatusBadRequest, "InvalidPaginationTokenException", "Invalid pagination token")
+				awssim.WriteJSONError(w, http.StatusBadRequest, "InvalidPaginationTokenException", "Invalid pagination token")
 				return
 			}
 			from = n
@@ -165,17 +167,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if to < len(mine) {
 			out["NextToken"] = strconv.Itoa(to)
 		}
-		writeJSON(w, out)
+		awssim.WriteJSON(w, out)
 	case "GetServiceQuota":
 		for _, q := range mine {
 			if q.QuotaCode == in.QuotaCode {
-				writeJSON(w, map[string]any{"Quota": render([]Quota{q})[0]})
+				awssim.WriteJSON(w, map[string]any{"Quota": render([]Quota{q})[0]})
 				return
 			}
 		}
-		writeError(w, http.StatusBadRequest, "NoSuchResourceException", "The request failed because the specified resource does not exist.")
+		awssim.WriteJSONError(w, http.StatusBadRequest, "NoSuchResourceException", "The request failed because the specified resource does not exist.")
 	default:
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation: "+op)
+		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation: "+op)
 	}
 }
 
@@ -189,16 +191,4 @@ func render(qs []Quota) []map[string]any {
 		}
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, typ, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-ErrorType", typ)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }
