@@ -537,6 +537,9 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		var ce classified
 		classifiedErr := errors.As(err, &ce)
 		slot.throttled = classifiedErr && ce.Retryable() && ce.Throttle()
+		// A refusal of the texts took a full round trip: while bisection isolates a bad text,
+		// it is the window's only measure of the latency.
+		slot.rejected = classifiedErr && ce.BadInput()
 		b.releaseSlot(slot)
 		if ctx.Err() != nil {
 			return nil, -1, context.Cause(ctx)

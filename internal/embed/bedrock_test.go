@@ -303,7 +303,11 @@ func TestSystemicValidationErrorStopsBisecting(t *testing.T) {
 	require.NotErrorAs(t, err, new(*embed.InputError))
 	require.NotErrorIs(t, err, embed.ErrProviderFatal)
 	require.Contains(t, err.Error(), "not about the texts")
-	require.Less(t, b.sim.Stats().Requests, int64(20))
+	// Bisecting all 200 texts would take at least one request per text; stopping at the fourth
+	// rejection takes a few paths of ⌈log2 96⌉ = 7 splits, 11 to 21 requests as the three
+	// batches' bisections interleave (measured).
+	t.Logf("%d requests", b.sim.Stats().Requests)
+	require.Less(t, b.sim.Stats().Requests, int64(40))
 	require.EqualValues(t, 4, st.Rejected)
 }
 

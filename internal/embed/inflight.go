@@ -209,7 +209,8 @@ type outcome struct {
 	ticket
 	accepted  bool
 	throttled bool
-	latency   time.Duration // of an accepted request
+	rejected  bool          // the provider refused the texts (bad input), after a full round trip
+	latency   time.Duration // of an accepted or rejected request
 	estimated int           // tokens estimated
 	reported  int           // tokens the provider reported; -1 when it did not
 }
@@ -249,6 +250,11 @@ func (w *window) learn(o outcome) {
 }
 
 func (w *window) learnLocked(o outcome) {
+	if o.rejected {
+		// No vectors and no tokens to learn from, but a round trip: without it the pace would
+		// stay at startLatency per request while bisection looks for a bad text.
+		w.latency = average(w.latency, o.latency)
+	}
 	if !o.accepted {
 		return
 	}

@@ -381,3 +381,15 @@ func TestCoalescerWaitsForAFullRequestWhileTheBudgetBinds(t *testing.T) {
 		require.Equal(t, []int{50}, p.sizes)
 	})
 }
+
+// TestRejectedRequestsMeasureTheRoundTrip: a refusal of the texts (bisection's answers) is a
+// round trip like an acceptance, so the no-budget pace follows it instead of staying at
+// startLatency per request.
+func TestRejectedRequestsMeasureTheRoundTrip(t *testing.T) {
+	w := newWindow()
+	require.Equal(t, startLatency, w.latencyOr(startLatency))
+	w.release(outcome{rejected: true, latency: 20 * time.Millisecond})
+	require.Equal(t, 20*time.Millisecond, w.latencyOr(startLatency))
+	w.release(outcome{throttled: true, latency: time.Millisecond})
+	require.Equal(t, 20*time.Millisecond, w.latencyOr(startLatency), "a throttle answers at once: no round trip to learn")
+}
