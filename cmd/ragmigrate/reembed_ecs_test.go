@@ -124,14 +124,7 @@ func TestReembedECSApp(t *testing.T) {
 func TestReembedECSAppKilledTask(t *testing.T) {
 	t.Parallel()
 	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
-	var bot *botstore.Bot
-	for id, b := range e.bots(t) {
-		if e.wantRows[id] > 3 {
-			bot = b
-			break
-		}
-	}
-	require.NotNil(t, bot)
+	bot := e.botWithRows(t, 3)
 	// (Each embedding request takes 2 s: the kill below lands while the task works.)
 
 	r := e.run(t, "--bot", bot.ID, "--reuse-from", "source-db")
@@ -227,14 +220,7 @@ func TestReembedECSAppTaskTimeout(t *testing.T) {
 func TestReembedECSAppRestart(t *testing.T) {
 	t.Parallel()
 	e := setupECSReembed(t, 12, bedrocksim.Knobs{Latency: 2 * time.Second})
-	var bot *botstore.Bot
-	for id, b := range e.bots(t) {
-		if e.wantRows[id] > 3 {
-			bot = b
-			break
-		}
-	}
-	require.NotNil(t, bot)
+	bot := e.botWithRows(t, 3)
 	args := append(slices.Clone(e.args), "--bot", bot.ID, "--report", filepath.Join(t.TempDir(), "r.json"))
 	conn, err := pgx.Connect(t.Context(), e.target)
 	require.NoError(t, err)
@@ -269,4 +255,16 @@ func TestReembedECSAppRestart(t *testing.T) {
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, chunks FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot.ID).Scan(&status, &chunks))
 	require.Equal(t, "done", status)
 	require.Equal(t, e.wantRows[bot.ID], chunks)
+}
+
+// botWithRows is a bot whose rows are more than n, so that its task embeds for a while.
+func (e *ecsReembed) botWithRows(t *testing.T, n int64) *botstore.Bot {
+	t.Helper()
+	for id, b := range e.bots(t) {
+		if e.wantRows[id] > n {
+			return b
+		}
+	}
+	t.Fatalf("no bot with more than %d rows", n)
+	return nil
 }
