@@ -55,9 +55,10 @@ type awsShared struct {
 // order: a service may use what an earlier one put in awsShared.
 var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShared, log *slog.Logger) error{
 	func(s *awssim.Server, _ awsServeOptions, _ *awsShared, _ *slog.Logger) error {
-		// No quota until one is PUT at /_dev/servicequotas/quotas: the account's quotas are
-		// then unreadable by name, and a run finds its pace adaptively.
-		sq := servicequotasim.New()
+		// No Bedrock quota until one is PUT at /_dev/servicequotas/quotas: the model's quotas
+		// are then unreadable by name, and a run finds its pace adaptively. Fargate's vCPU
+		// quota is a new account's (a PUT replaces it too).
+		sq := servicequotasim.New(servicequotasim.FargateDefault)
 		s.HandleJSON("ServiceQuotasV20190624", sq)
 		s.HandleDev("/_dev/servicequotas/", sq.DevHandler("/_dev/servicequotas/"))
 		return nil

@@ -19,8 +19,8 @@ import (
 )
 
 // TestStackServiceQuotasSetAtRunTime: the stack's Service Quotas (the services 'dev serve aws'
-// registers) lists no quota until one is PUT under /_dev/servicequotas/quotas; plan then reads
-// it, without a restart.
+// registers) lists no Bedrock quota until one is PUT under /_dev/servicequotas/quotas, only
+// Fargate's vCPU quota as a new account has it; plan then reads it, without a restart.
 func TestStackServiceQuotasSetAtRunTime(t *testing.T) {
 	t.Parallel()
 	clients := stacktest.AWS(t)
@@ -60,17 +60,23 @@ func TestStackServiceQuotasSetAtRunTime(t *testing.T) {
 	}
 
 	require.Equal(t, plan.Budget{Source: "Service Quotas lists no on-demand per-minute quota for cohere.embed-multilingual-v3 in us-east-1"}, budget())
+	list := func() []map[string]any {
+		t.Helper()
+		resp, err := http.Get(hs.URL + "/_dev/servicequotas/quotas")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var listed []map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&listed))
+		return listed
+	}
+	require.Equal(t, []map[string]any{{"ServiceCode": "fargate", "QuotaCode": "L-3032A538", "QuotaName": "Fargate On-Demand vCPU resource count", "Value": 6.0}}, list())
 
 	code, _ := put(`[{"ServiceCode":"bedrock","QuotaCode":"L-T","QuotaName":"On-demand InvokeModel tokens per minute for Cohere Embed Multilingual","Value":2000000}]`)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, plan.Budget{TokensPerMinute: 2_000_000,
 		Source: `Service Quotas, us-east-1: "On-demand InvokeModel tokens per minute for Cohere Embed Multilingual" = 2000000`}, budget())
 
-	resp, err := http.Get(hs.URL + "/_dev/servicequotas/quotas")
-	require.NoError(t, err)
-	var listed []map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&listed))
-	resp.Body.Close()
+	listed := list()
 	require.Len(t, listed, 1)
 	require.Equal(t, "L-T", listed[0]["QuotaCode"])
 

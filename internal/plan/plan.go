@@ -61,7 +61,10 @@ type Options struct {
 	// Reuse, if set, is the old cluster a re-embed would reuse vectors from (--reuse-from):
 	// the plan reads and splits every source (as Exact) and counts, per bot, the chunks the old
 	// cluster holds. It never embeds: the run's sample check is not done here.
-	Reuse  *reembed.Reuse
+	Reuse *reembed.Reuse
+	// ECS, if set, also estimates the re-embed as one app task per bot on Fargate
+	// (reembed --runner ecs).
+	ECS    *ECSOptions
 	Logger *slog.Logger
 }
 
@@ -78,10 +81,12 @@ type Plan struct {
 	Copy      *CopyEstimate `json:"copy,omitempty"`
 	// CopyModes (with a source and a target) says per bot what copy, copy --empty-target and
 	// copy --merge would do.
-	CopyModes      *CopyModes `json:"copy_modes,omitempty"`
-	Reuse          *ReusePlan `json:"reuse,omitempty"`
-	Recommendation string     `json:"recommendation"`
-	Reason         string     `json:"reason"`
+	CopyModes *CopyModes `json:"copy_modes,omitempty"`
+	Reuse     *ReusePlan `json:"reuse,omitempty"`
+	// ECS is the re-embed as the app's tasks on Fargate (Options.ECS).
+	ECS            *ECSEstimate `json:"ecs,omitempty"`
+	Recommendation string       `json:"recommendation"`
+	Reason         string       `json:"reason"`
 	// EveryBot makes WriteText list every bot (--per-bot), not only those with a problem or a
 	// long chunk; PerBot, and so the JSON, always has them all.
 	EveryBot bool `json:"-"`
@@ -308,6 +313,9 @@ func Make(ctx context.Context, o Options) (*Plan, error) {
 		if d := minutes(float64(e.Tokens) / float64(o.TokensPerMinute)); d > e.Duration {
 			e.Duration, e.Bound = d, "tokens"
 		}
+	}
+	if o.ECS != nil {
+		p.ECS = estimateECS(p, *o.ECS)
 	}
 	if o.Source != nil {
 		if p.Copy, err = copyEstimate(ctx, o, bots); err != nil {

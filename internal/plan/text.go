@@ -100,6 +100,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, m := range p.Malformed {
 		pr("  malformed\t%s: %s", m.SK, m.Reason)
 	}
+	if p.ECS != nil {
+		ecsText(pr, p.ECS, p.Model.ID, approx)
+	}
 	if c := p.Copy; c != nil {
 		pr("copy\t%d rows · %s incl. TOAST and indexes · vector(%d) · ~%s", c.Rows, progress.Size(c.Bytes), c.Dimensions, c.Duration)
 		for _, ix := range c.Indexes {

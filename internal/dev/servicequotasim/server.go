@@ -181,11 +181,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serviceNames are the names Service Quotas gives the services ragmigrate reads.
+var serviceNames = map[string]string{"bedrock": "Amazon Bedrock", "fargate": "AWS Fargate"}
+
+// FargateDefault is Fargate's On-Demand vCPU quota as a new account has it (the ECS developer
+// guide's "Fargate On-Demand vCPU resource count", 6 where AWS has lowered new accounts'), so
+// that a stack answers what a run on ECS reads for its default --max-tasks.
+var FargateDefault = Quota{ServiceCode: "fargate", QuotaCode: "L-3032A538", QuotaName: "Fargate On-Demand vCPU resource count", Value: 6}
+
 func render(qs []Quota) []map[string]any {
 	out := make([]map[string]any, len(qs))
 	for i, q := range qs {
 		out[i] = map[string]any{
-			"ServiceCode": q.ServiceCode, "ServiceName": "Amazon Bedrock", "QuotaCode": q.QuotaCode,
+			"ServiceCode": q.ServiceCode, "ServiceName": serviceNames[q.ServiceCode], "QuotaCode": q.QuotaCode,
 			"QuotaName": q.QuotaName, "Value": q.Value, "Unit": "None", "Adjustable": true, "GlobalQuota": false,
 			"QuotaArn": "arn:aws:servicequotas:us-east-1:000000000000:" + q.ServiceCode + "/" + q.QuotaCode,
 		}
