@@ -42,6 +42,9 @@ type planOptions struct {
 	// rpmSet and tpmSet say whether --rpm and --tpm were given; the budgets not given are read
 	// from Service Quotas.
 	rpmSet, tpmSet bool
+
+	// ecs are the --runner ecs flags (plan's own, or reembed's for its dry run); nil: none.
+	ecs *ecsRunOptions
 }
 
 // noteBudgetFlags records which budget flags the operator gave.
@@ -53,6 +56,7 @@ func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
 	o.addScopeFlags(fs)
 	fs.BoolVar(&o.Exact, "exact", false, "download, read and split every source for exact chunk and token counts (no embedding)")
 	fs.BoolVar(&o.PerBot, "per-bot", false, "list every bot, not only those that will fail")
+	o.addECSFlags(fs)
 }
 
 // addScopeFlags registers what plan and reembed share: which bots, which model at what price
@@ -107,7 +111,7 @@ the cost saved. It never writes, and it is the dry run of 'ragmigrate reembed'.`
 
 // Validate checks every flag of plan before anything is read.
 func (o *planOptions) Validate(g *globalOptions) error {
-	if err := errors.Join(o.validate(g)...); err != nil {
+	if err := errors.Join(append(o.validate(g), o.ecs.validatePlan()...)...); err != nil {
 		return usageError{err}
 	}
 	return nil
@@ -191,6 +195,9 @@ func runPlan(ctx context.Context, o *planOptions, g *globalOptions) error {
 		BotIDs: o.Bots, UserIDs: o.Users, Model: model,
 		RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, BudgetSource: budget.Source, Exact: o.Exact,
 		Fetcher: o.fetcher(), Limits: o.Limits, Logger: g.logger,
+	}
+	if po.ECS, err = o.ecs.planECS(ctx, g, clients.Config); err != nil {
+		return err
 	}
 	if g.TargetDB != "" {
 		if po.Target, err = vectorstore.Connect(ctx, g.TargetDB, "plan", g.dbTimeouts()); err != nil {

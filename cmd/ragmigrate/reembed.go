@@ -194,6 +194,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	if o.DryRun {
 		o.planOptions.truncate = o.Truncate
+		o.planOptions.ecs = &o.ECS
 		return runPlan(ctx, &o.planOptions, g)
 	}
 	clients, err := awsclient.Load(ctx, g.awsOptions())
@@ -277,7 +278,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	job := reembed.Job{
 		Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 	}
-	rn, err := o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, logger)
+	rn, err := o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, p, logger)
 	if err != nil {
 		progress.Close()
 		return err

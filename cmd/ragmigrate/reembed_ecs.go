@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/pflag"
 
+	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
 	"github.com/ragmigrate/ragmigrate/internal/runner"
@@ -31,10 +31,6 @@ type ecsRunOptions struct {
 	Poll        time.Duration
 }
 
-// fargateVCPUQuota is Fargate's default "Fargate On-Demand vCPU resource count" quota of a new
-// account, which bounds the tasks at once unless raised.
-const fargateVCPUQuota = 6
-
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (a task per bot on ECS Fargate, --ecs-task)")
 	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, the task per bot: app (the app's own embedding task definition and command, the guide's path)")
@@ -43,7 +39,7 @@ func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Target.SecurityGroups, "security-groups", nil, "with --runner ecs: the embedding task's security group, which the database admits (EmbeddingTaskSecurityGroupId…)")
 	fs.StringVar(&o.Target.TaskDefinition, "task-definition", "", "with --runner ecs: the app's embedding task definition (EmbeddingTaskDefinitionName…)")
 	fs.StringVar(&o.Target.AppContainer, "app-container", remote.DefaultAppContainer, "with --runner ecs: the container of --task-definition that runs embedding/main.py")
-	fs.IntVar(&o.MaxTasks, "max-tasks", 0, fmt.Sprintf("with --runner ecs: most tasks at once (default: Fargate's default vCPU quota of %d over the task's vCPUs)", fargateVCPUQuota))
+	fs.IntVar(&o.MaxTasks, "max-tasks", 0, "with --runner ecs: most tasks at once (default: what Fargate's On-Demand vCPU quota fits of the task's size and the provider budget feeds at the app's pace, said with why)")
 	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries)")
 	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started)")
 	fs.DurationVar(&o.Poll, "task-poll", 5*time.Second, "with --runner ecs: pause between reads of a task's status")
@@ -79,8 +75,8 @@ func (o *ecsRunOptions) validate() []error {
 
 // runner builds the ECS runner (nil for the local one): the placement from the flags or the
 // stack's outputs, the task definition read for its size, and the bound on tasks at once,
-// said with its reason.
-func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Config, job *reembed.Job, dims int, log *slog.Logger) (reembed.Runner, error) {
+// said with its reason (p, the run's plan, holds the provider budget and the tokens a chunk).
+func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Config, job *reembed.Job, dims int, p *plan.Plan, log *slog.Logger) (reembed.Runner, error) {
 	if o.Runner != "ecs" {
 		return nil, nil
 	}
@@ -116,10 +112,13 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
 	limit := o.MaxTasks
 	if limit == 0 {
-		units, _ := strconv.Atoi(aws.ToString(td.TaskDefinition.Cpu))
-		vcpu := max1(units / 1024)
-		limit = max1(fargateVCPUQuota / vcpu)
-		log.InfoContext(ctx, fmt.Sprintf("at most %d tasks at once: Fargate's default On-Demand vCPU quota (%d) over the task's %d vCPU; --max-tasks sets it once the account's quota is raised", limit, fargateVCPUQuota, vcpu))
+		m := plan.DefaultMaxTasks(readFargateVCPU(ctx, cfg), taskSize(td.TaskDefinition), p.Reembed.Budget, p.TokensPerChunk())
+		limit = m.N
+		tasks := "tasks"
+		if limit == 1 {
+			tasks = "task"
+		}
+		log.InfoContext(ctx, fmt.Sprintf("at most %d %s at once: %s; --max-tasks sets it", limit, tasks, m.Reason))
 	}
 	log.InfoContext(ctx, "bots run as the app's embedding task", slog.String("cluster", o.Target.Cluster),
 		slog.String("task_definition", o.Target.TaskDefinition), slog.String("container", o.Target.AppContainer),
@@ -132,4 +131,3 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 	}, nil
 }
 
-func max1(n int) int { return max(n, 1) }

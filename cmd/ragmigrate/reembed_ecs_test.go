@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 )
 
@@ -137,7 +139,13 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.Contains(t, wrong.stderr, `"Container"`)
 	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
 
-	cmd, stderr := startRagmigrate(t, e.env, append(slices.Clone(e.args), "--bot", bot.ID, "--fresh",
+	// Service Quotas with Fargate's vCPU quota and the model's tokens quota: the default
+	// --max-tasks is what the tokens feed at the app's pace (--rpm 0: no requests budget).
+	sq := httptest.NewServer(servicequotasim.New(
+		servicequotasim.Quota{ServiceCode: "fargate", QuotaCode: "L-3032A538", QuotaName: "Fargate On-Demand vCPU resource count", Value: 8},
+		servicequotasim.Quota{ServiceCode: "bedrock", QuotaCode: "L-T", QuotaName: "On-demand InvokeModel tokens per minute for Cohere Embed Multilingual", Value: 60_000}))
+	t.Cleanup(sq.Close)
+	cmd, stderr := startRagmigrate(t, append(slices.Clone(e.env), "AWS_ENDPOINT_URL_SERVICE_QUOTAS="+sq.URL), append(slices.Clone(e.args), "--bot", bot.ID, "--fresh",
 		"--report", filepath.Join(t.TempDir(), "r.json"))...)
 	// The bot's first task, once it has claimed the bot (RUNNING under its id).
 	var first string
@@ -156,8 +164,11 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.NoError(t, e.tasks.sim.Kill(first, syscall.SIGKILL, "OutOfMemoryError: Container killed due to memory usage"))
 	require.NoError(t, cmd.Wait(), stderr.String())
 	require.Contains(t, stderr.String(), "running it again")
-	// Without --max-tasks: Fargate's default vCPU quota over the app's 2-vCPU task, said.
-	require.Contains(t, stderr.String(), "at most 3 tasks at once: Fargate's default On-Demand vCPU quota (6) over the task's 2 vCPU")
+	// Without --max-tasks: 60,000 tokens/min over the app's calls of 10 chunks (about 250
+	// tokens each) admit ~24 calls/min, which keep one task busy at ~0.5 s a call; Fargate's 8
+	// vCPU would fit 4 of the app's 2-vCPU tasks. Said with both.
+	require.Contains(t, stderr.String(), "at most 1 task at once: the provider budget (60000 tokens/min) admits ~")
+	require.Contains(t, stderr.String(), `(Fargate's On-Demand vCPU quota, 8 (Service Quotas, us-east-1: \"Fargate On-Demand vCPU resource count\"), over the task's 2 vCPU allows 4)`)
 
 	got := e.bots(t)[bot.ID]
 	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)

@@ -163,6 +163,14 @@ type FargatePrices struct {
 	Source      string  `json:"source"`
 }
 
+// TokensPerChunk is the re-embed's tokens per chunk, 0 without chunks.
+func (p *Plan) TokensPerChunk() float64 {
+	if p.Reembed.Chunks == 0 {
+		return 0
+	}
+	return float64(p.Reembed.Tokens) / float64(p.Reembed.Chunks)
+}
+
 // estimateECS sizes the run of p's bots as app tasks: each bot's task starts (AppTaskStart),
 // then makes its ceil(chunks / AppBatch) calls one at a time, at the pace of one call per
 // AppCallLatency or its share of the budget among the tasks at once, whichever is slower. A bot
@@ -171,10 +179,7 @@ type FargatePrices struct {
 func estimateECS(p *Plan, o ECSOptions) *ECSEstimate {
 	e := &ECSEstimate{Task: "app", TaskDefinition: o.TaskDefinition, Size: o.Size, Tasks: len(p.PerBot),
 		Prices: FargatePrices{VCPUHourUSD: FargateVCPUHourUSD, GBHourUSD: FargateGBHourUSD, Source: FargatePriceSource}}
-	tokensPerChunk := 0.0
-	if p.Reembed.Chunks > 0 {
-		tokensPerChunk = float64(p.Reembed.Tokens) / float64(p.Reembed.Chunks)
-	}
+	tokensPerChunk := p.TokensPerChunk()
 	e.MaxTasks = DefaultMaxTasks(o.VCPUQuota, o.Size, p.Reembed.Budget, tokensPerChunk)
 	if o.MaxTasks > 0 {
 		e.MaxTasks = MaxTasks{N: o.MaxTasks, Reason: "given (--max-tasks)"}
