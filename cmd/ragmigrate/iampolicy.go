@@ -29,9 +29,12 @@ func (o *iamPolicyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.TargetSecret, "target-secret", "", "the target database's secret (ARN or name): adds secretsmanager:GetSecretValue on it")
 	fs.StringVar(&s.SourceSecret, "source-secret", "", "the source database's secret (ARN or name): adds secretsmanager:GetSecretValue on it")
 	fs.StringVar(&s.Model, "model", "cohere.embed-multilingual-v3", "the Bedrock embedding model reembed invokes: "+strings.Join(bedrockModels(), ", "))
-	fs.StringVar(&s.ECSCluster, "ecs-cluster", "", "remote: the ECS cluster the task runs in")
-	fs.StringVar(&s.TaskRole, "task-role", "", "remote: the task role (name or ARN) passed to the task")
-	fs.StringVar(&s.ExecutionRole, "execution-role", "", "remote: the task execution role (name or ARN) passed to the task")
+	fs.StringVar(&s.Runner, "runner", "local", "plan, reembed: the --runner they run with; ecs adds the ECS calls of the app's task per bot, and leaves the reading and embedding to the tasks' role")
+	fs.StringVar(&s.TaskDefinition, "task-definition", "", "reembed --runner ecs: the app's embedding task definition family the tasks run")
+	fs.StringVar(&s.TableAccessRole, "table-access-role", "", "worker: the app's table access role (name or ARN; TABLE_ACCESS_ROLE_ARN) it assumes in the app's task, in place of its own DynamoDB grants")
+	fs.StringVar(&s.ECSCluster, "ecs-cluster", "", "remote, reembed --runner ecs: the ECS cluster the tasks run in")
+	fs.StringVar(&s.TaskRole, "task-role", "", "remote, reembed --runner ecs: the task role (name or ARN) passed to the tasks")
+	fs.StringVar(&s.ExecutionRole, "execution-role", "", "remote, reembed --runner ecs: the task execution role (name or ARN) passed to the tasks")
 	fs.StringVar(&s.LogGroup, "log-group", "", "remote: the CloudWatch Logs group of the task's output")
 	fs.StringVar(&s.KMSKey, "kms-key", "", "snapshot: the customer managed KMS key (id or ARN) of the restored cluster's master user secret; adds the key's use")
 }
@@ -64,12 +67,16 @@ func (o *iamPolicyOptions) Validate(args []string) error {
 	if s.Account != "" && !accountRE.MatchString(s.Account) {
 		return fmt.Errorf("--account %q: want the 12-digit account id", s.Account)
 	}
+	if s.Runner != "local" && s.Runner != "ecs" {
+		return fmt.Errorf("--runner %q: want local or ecs", s.Runner)
+	}
 	if !slices.Contains(bedrockModels(), s.Model) {
 		return fmt.Errorf("--model %q: want a Bedrock model: %s (an --openai-url model needs no AWS permission)", s.Model, strings.Join(bedrockModels(), ", "))
 	}
 	for _, f := range []struct{ name, v string }{
 		{"--stack", s.Stack}, {"--target-secret", s.TargetSecret}, {"--source-secret", s.SourceSecret}, {"--ecs-cluster", s.ECSCluster},
 		{"--task-role", s.TaskRole}, {"--execution-role", s.ExecutionRole}, {"--log-group", s.LogGroup}, {"--kms-key", s.KMSKey},
+		{"--task-definition", s.TaskDefinition}, {"--table-access-role", s.TableAccessRole},
 	} {
 		if f.v != "" && !nameRE.MatchString(f.v) {
 			return fmt.Errorf("%s %q: not a name or ARN", f.name, f.v)
@@ -89,9 +96,19 @@ Commands: ` + strings.Join(iampolicy.Commands, ", ") + `. It calls no AWS API it
 
 What each command needs:
   plan       dynamodb:Scan on the table; s3:ListBucket on the bucket; s3:GetObject on its uploads
-             (--exact reads them); servicequotas:ListServiceQuotas (the model's quotas)
+             (--exact reads them); servicequotas:ListServiceQuotas (the model's quotas; with
+             --runner ecs also Fargate's vCPU quota); with --runner ecs, ecs:DescribeTaskDefinition
   reembed    dynamodb:Scan, GetItem, UpdateItem on the table (bots and their SyncStatus);
-             s3:GetObject; bedrock:InvokeModel on the model; servicequotas:ListServiceQuotas
+             s3:ListBucket (its plan); s3:GetObject; bedrock:InvokeModel on the model;
+             servicequotas:ListServiceQuotas. With --runner ecs the app's tasks read and embed
+             (their task role needs that: 'iam-policy worker' is what ragmigrate's worker
+             needs in them), so no GetObject and InvokeModel; instead ecs:DescribeTaskDefinition,
+             RunTask (--task-definition, in --ecs-cluster), DescribeTasks, StopTask, and
+             iam:PassRole of the task's roles (--task-role, --execution-role)
+  worker     dynamodb:GetItem, UpdateItem on the table, or with --table-access-role only
+             sts:AssumeRole of that role (as in the app's task); s3:GetObject;
+             bedrock:InvokeModel; servicequotas:ListServiceQuotas; GetSecretValue on the
+             database secret (the app's DB_SECRETS_ARN: --target-secret)
   verify     dynamodb:Scan (with --table); s3:GetObject (with --bucket)
   inspect    s3:GetObject (an s3:// argument in the document bucket)
   copy       with --merge, dynamodb:Scan on the table (the bots' SyncStatus), granted when --table
@@ -101,8 +118,8 @@ What each command needs:
              the cluster), DescribeTasks, StopTask; iam:PassRole of the task and execution roles
              to ecs-tasks.amazonaws.com; logs:GetLogEvents. The command the task runs needs its
              own permissions on the task role: 'iam-policy remote reembed' lists both; the
-             Remote... statements (and ReadStackOutputs, with --stack) are yours, the rest
-             the task role's.
+             Remote... and ECS... statements (and ReadStackOutputs, with --stack) are yours,
+             the rest the task role's.
   snapshot   rds: describe snapshots, clusters, instances and tags; restore the cluster, create
              its instance, let RDS manage its master password (ModifyDBCluster), tag; delete
              both on cleanup; secretsmanager:CreateSecret, TagResource (RDS creates the master

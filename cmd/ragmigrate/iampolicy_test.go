@@ -50,6 +50,7 @@ var notCalled = map[string]string{
 	"kms:GenerateDataKey":         "Secrets Manager uses the customer managed key in the caller's name",
 	"kms:CreateGrant":             "Secrets Manager uses the customer managed key in the caller's name",
 	"rds:AddTagsToResource":       "RDS checks it for the Tags of RestoreDBClusterFromSnapshot and CreateDBInstance (tag on create)",
+	"sts:AssumeRole":              "worker calls it through stscreds for the app's table access role; iamPrefix leaves the sts client to the SDK's credential providers",
 }
 
 var clientMethodRE = regexp.MustCompile(`(?m) github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)\.\(\*Client\)\.([A-Z][A-Za-z0-9]*)$`)
@@ -148,7 +149,7 @@ func TestIAMPolicyCommand(t *testing.T) {
 		r := ragmigrate(t, env, "iam-policy")
 		require.Zero(t, r.code, r.stderr)
 		p := decode(t, r.stdout)
-		for _, sid := range []string{"ReadBots", "UpdateBotStatus", "InvokeEmbeddingModel", "RemoteRunTask", "RestoreSnapshot"} {
+		for _, sid := range []string{"ReadBots", "UpdateBotStatus", "InvokeEmbeddingModel", "ECSRunTask", "RestoreSnapshot"} {
 			require.Contains(t, sids(p), sid)
 		}
 		require.NotContains(t, sids(p), "ReadStackOutputs", "no --stack, no CloudFormation")
@@ -162,7 +163,8 @@ func TestIAMPolicyCommand(t *testing.T) {
 			"--region", "us-gov-west-1", "--model", "amazon.titan-embed-text-v2:0")
 		require.Zero(t, r.code, r.stderr)
 		p := decode(t, r.stdout)
-		require.Equal(t, []string{"ReadBots", "UpdateBotStatus", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas"}, sids(p))
+		require.Equal(t, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas"}, sids(p),
+			"the plan reembed shows first lists each bot's uploads")
 		require.Contains(t, r.stdout, `"arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/conv"`)
 		require.Contains(t, r.stdout, `"arn:aws-us-gov:s3:::docs/*/documents/*"`)
 		require.Contains(t, r.stdout, `"arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/amazon.titan-embed-text-v2:0"`)
@@ -200,10 +202,53 @@ func TestIAMPolicyCommand(t *testing.T) {
 			"--task-role", "arn:aws:iam::123456789012:role/task", "--execution-role", "exec", "--log-group", "/ragmigrate")
 		require.Zero(t, r.code, r.stderr)
 		p := decode(t, r.stdout)
-		require.Equal(t, []string{"RemoteRegisterTaskDefinition", "RemoteRunTask", "RemoteWatchTask", "RemotePassTaskRoles", "RemoteReadTaskLogs"}, sids(p))
-		require.Equal(t, map[string]map[string]any{"ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-central-1:123456789012:cluster/emb"}}, p.Statement[1].Condition)
-		require.Equal(t, []string{"arn:aws:iam::123456789012:role/task", "arn:aws:iam::123456789012:role/exec"}, p.Statement[3].Resource)
+		require.Equal(t, []string{"RemoteRegisterTaskDefinition", "ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles", "RemoteReadTaskLogs"}, sids(p))
+		require.Equal(t, map[string]map[string]any{"ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-central-1:123456789012:cluster/emb"}}, p.Statement[2].Condition)
+		require.Equal(t, []string{"arn:aws:iam::123456789012:role/task", "arn:aws:iam::123456789012:role/exec"}, p.Statement[4].Resource)
 		require.NotContains(t, r.stdout, "<")
+	})
+
+	// reembed --runner ecs: the app's tasks read and embed, so reembed itself needs the ECS calls
+	// of a task per bot (on the app's task definition, in the cluster, passing its roles), and
+	// neither GetObject nor InvokeModel.
+	t.Run("ReembedECS", func(t *testing.T) {
+		r := ragmigrate(t, env, "iam-policy", "reembed", "--runner", "ecs", "--table", "conv", "--bucket", "docs", "--account", "123456789012",
+			"--ecs-cluster", "emb", "--task-definition", "BedrockChatStackEmbeddingTaskDefinition", "--task-role", "EmbTask", "--execution-role", "EmbExec")
+		require.Zero(t, r.code, r.stderr)
+		p := decode(t, r.stdout)
+		require.Equal(t, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas",
+			"ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}, sids(p))
+		require.Equal(t, []string{"ecs:RunTask"}, p.Statement[5].Action)
+		require.Equal(t, []string{"arn:aws:ecs:eu-central-1:123456789012:task-definition/BedrockChatStackEmbeddingTaskDefinition:*"}, p.Statement[5].Resource)
+		require.Equal(t, []string{"ecs:DescribeTasks", "ecs:StopTask"}, p.Statement[6].Action)
+		require.Equal(t, []string{"arn:aws:ecs:eu-central-1:123456789012:task/emb/*"}, p.Statement[6].Resource)
+		require.Equal(t, []string{"arn:aws:iam::123456789012:role/EmbTask", "arn:aws:iam::123456789012:role/EmbExec"}, p.Statement[7].Resource)
+		require.NotContains(t, r.stdout, "bedrock:InvokeModel")
+		require.NotContains(t, r.stdout, "s3:GetObject")
+		require.NotContains(t, r.stdout, "<")
+
+		// plan --runner ecs reads the task definition's size.
+		r = ragmigrate(t, env, "iam-policy", "plan", "--runner", "ecs")
+		require.Zero(t, r.code, r.stderr)
+		require.Contains(t, sids(decode(t, r.stdout)), "ECSDescribeTaskDefinition")
+	})
+
+	// worker, as ragmigrate's worker in the app's task: the bot's documents, the model, the
+	// quotas, the database secret, and the table as the table access role it assumes.
+	t.Run("Worker", func(t *testing.T) {
+		r := ragmigrate(t, env, "iam-policy", "worker", "--table", "conv", "--bucket", "docs", "--account", "123456789012",
+			"--target-secret", "arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf", "--table-access-role", "TableAccess")
+		require.Zero(t, r.code, r.stderr)
+		p := decode(t, r.stdout)
+		require.Equal(t, []string{"ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadDatabaseSecrets", "AssumeTableAccessRole"}, sids(p))
+		require.Equal(t, []string{"sts:AssumeRole"}, p.Statement[4].Action)
+		require.Equal(t, []string{"arn:aws:iam::123456789012:role/TableAccess"}, p.Statement[4].Resource)
+		require.NotContains(t, r.stdout, "<")
+
+		r = ragmigrate(t, env, "iam-policy", "worker", "--table", "conv", "--bucket", "docs", "--account", "123456789012")
+		require.Zero(t, r.code, r.stderr)
+		require.Equal(t, []string{"UpdateBotStatus", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas"}, sids(decode(t, r.stdout)),
+			"outside the app's task: the table with its own grants")
 	})
 
 	t.Run("NoAWS", func(t *testing.T) {
@@ -217,6 +262,7 @@ func TestIAMPolicyCommand(t *testing.T) {
 		"ShortAccount":   {"iam-policy", "--account", "1234"},
 		"OpenAIModel":    {"iam-policy", "--model", "hash"},
 		"Placeholder":    {"iam-policy", "--stack", "<STACK>"},
+		"Runner":         {"iam-policy", "reembed", "--runner", "fargate"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := ragmigrate(t, env, args...)

@@ -113,7 +113,7 @@ var flagRules = map[string]flagRule{
 	"--timeout":      {},
 	// iam-policy: names and ARNs that scope its resources; its --model is a Bedrock model only.
 	"--account": {ok: []string{""}}, "--ecs-cluster": free,
-	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free,
+	"--task-role": free, "--execution-role": free, "--log-group": free, "--kms-key": free, "--table-access-role": free,
 	"iam-policy --model": {allowed: bedrockModels()},
 	// remote.
 	"--image": free, "--cluster": free, "--subnets": free, "--task-definition": free,

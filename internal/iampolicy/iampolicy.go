@@ -17,11 +17,11 @@ import (
 )
 
 // Commands are the commands the table knows, in the order help lists them.
-var Commands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup", "inspect", "remote", "snapshot", "replicate"}
+var Commands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup", "inspect", "remote", "worker", "snapshot", "replicate"}
 
 // dbCommands connect to PostgreSQL, so a database secret (--target-secret, --source-secret, the
 // stack's DbConfigSecretArn) is read by them.
-var dbCommands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup", "snapshot", "replicate"}
+var dbCommands = []string{"plan", "reembed", "copy", "verify", "status", "cleanup", "snapshot", "replicate", "worker"}
 
 // Scope is what is known of the deployment. Empty fields become placeholders such as
 // <ACCOUNT_ID> in the resource ARNs (Build returns those left): an ARN that keeps one matches no
@@ -37,8 +37,14 @@ type Scope struct {
 	TargetSecret, SourceSecret string
 	// Model is the Bedrock embedding model reembed invokes.
 	Model string
-	// ECS and CloudWatch Logs (remote).
+	// ECS and CloudWatch Logs (remote; reembed --runner ecs).
 	ECSCluster, TaskRole, ExecutionRole, LogGroup string
+	// Runner is plan's and reembed's --runner: "ecs" runs each bot as the app's embedding task
+	// (TaskDefinition, its family), which embeds in place of reembed.
+	Runner, TaskDefinition string
+	// TableAccessRole is the app's table access role, which worker assumes in the app's task
+	// (TABLE_ACCESS_ROLE_ARN) to reach the table; empty: worker reaches it with its own grants.
+	TableAccessRole string
 	// KMSKey is the customer managed key of a restored cluster's master user secret (snapshot);
 	// empty: the key Secrets Manager provides.
 	KMSKey string
@@ -88,40 +94,46 @@ var Grants = []Grant{
 		},
 	},
 	{
-		Sid: "UpdateBotStatus", Commands: []string{"reembed"},
-		Why:     "botstore: each bot's SyncStatus, read again (GetItem) and compared-and-set (UpdateItem), as the app's embedding task does",
+		Sid: "UpdateBotStatus", Commands: []string{"reembed", "worker"},
+		Why: "botstore: each bot's SyncStatus, read again (GetItem) and compared-and-set (UpdateItem), as the app's embedding task does; " +
+			"worker in the app's task does it as the table access role it assumes (--table-access-role)",
 		Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		When: func(s Scope, cmds []string) bool {
+			return slices.Contains(cmds, "reembed") || s.TableAccessRole == ""
+		},
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.table()}
 		},
 	},
 	{
-		Sid: "ListDocuments", Commands: []string{"plan"},
-		Why:     "docstore: each bot's uploads listed (ListObjectsV2) for their sizes",
+		Sid: "ListDocuments", Commands: []string{"plan", "reembed"},
+		Why:     "docstore: each bot's uploads listed (ListObjectsV2) for their sizes, by plan and by the plan reembed shows before it runs",
 		Actions: []string{"s3:ListBucket"},
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.bucket()}
 		},
 	},
 	{
-		Sid: "ReadDocuments", Commands: []string{"plan", "reembed", "verify", "inspect"},
-		Why:     "docstore: the uploads, {user}/{bot}/documents/{file} in the document bucket",
+		Sid: "ReadDocuments", Commands: readDocuments,
+		Why:     "docstore: the uploads, {user}/{bot}/documents/{file} in the document bucket (reembed --runner ecs: the app's tasks read them)",
 		Actions: []string{"s3:GetObject"},
+		When:    unlessAppTasks(readDocuments),
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.bucket() + "/*/documents/*"}
 		},
 	},
 	{
-		Sid: "InvokeEmbeddingModel", Commands: []string{"reembed"},
-		Why:     "embed: InvokeModel on the embedding model",
+		Sid: "InvokeEmbeddingModel", Commands: []string{"reembed", "worker"},
+		Why:     "embed: InvokeModel on the embedding model (reembed --runner ecs: the app's tasks call it)",
 		Actions: []string{"bedrock:InvokeModel"},
+		When:    unlessAppTasks([]string{"reembed", "worker"}),
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.arn("bedrock", a.region(), "", "foundation-model/"+a.or(a.s.Model, "MODEL_ID"))}
 		},
 	},
 	{
-		Sid: "ReadModelQuotas", Commands: []string{"plan", "reembed"},
-		Why:     "quota: the model's Bedrock quotas, the run's pace (ListServiceQuotas has no resource to scope it to)",
+		Sid: "ReadModelQuotas", Commands: []string{"plan", "reembed", "worker"},
+		Why:     "quota: the model's Bedrock quotas, the run's pace, and with --runner ecs Fargate's On-Demand vCPU quota (ListServiceQuotas has no resource to scope it to)",
 		Actions: []string{"servicequotas:ListServiceQuotas"},
 		Resources: func(arns, []string) []string {
 			return []string{"*"}
@@ -159,40 +171,69 @@ var Grants = []Grant{
 	},
 	{
 		Sid: "RemoteRegisterTaskDefinition", Commands: []string{"remote"},
-		Why:     "remote: the task definition family ragmigrate, registered or reused by content (neither action has a resource to scope it to)",
-		Actions: []string{"ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"},
+		Why:     "remote: the task definition family ragmigrate, registered when its content changed (no resource to scope it to)",
+		Actions: []string{"ecs:RegisterTaskDefinition"},
 		Resources: func(arns, []string) []string {
 			return []string{"*"}
 		},
 	},
 	{
-		Sid: "RemoteRunTask", Commands: []string{"remote"},
-		Why:     "remote: one Fargate task of the ragmigrate family in the cluster",
+		Sid: "ECSDescribeTaskDefinition", Commands: []string{"remote", "reembed", "plan"},
+		Why: "remote: the family ragmigrate, reused by content; reembed --runner ecs: the app's task definition, its container and roles checked; " +
+			"plan --runner ecs: its size (no resource to scope it to)",
+		Actions: []string{"ecs:DescribeTaskDefinition"},
+		When:    remoteOrAppTasks,
+		Resources: func(arns, []string) []string {
+			return []string{"*"}
+		},
+	},
+	{
+		Sid: "ECSRunTask", Commands: []string{"remote", "reembed"},
+		Why:     "remote: one Fargate task of the ragmigrate family in the cluster; reembed --runner ecs: a task of the app's task definition per bot",
 		Actions: []string{"ecs:RunTask"},
-		Resources: func(a arns, _ []string) []string {
-			return []string{a.arn("ecs", a.region(), a.account(), "task-definition/ragmigrate:*")}
+		When:    remoteOrAppTasks,
+		Resources: func(a arns, cmds []string) []string {
+			var out []string
+			if slices.Contains(cmds, "remote") {
+				out = append(out, a.arn("ecs", a.region(), a.account(), "task-definition/ragmigrate:*"))
+			}
+			if slices.Contains(cmds, "reembed") && a.s.Runner == "ecs" {
+				out = append(out, a.arn("ecs", a.region(), a.account(), "task-definition/"+a.or(a.s.TaskDefinition, "TASK_DEFINITION")+":*"))
+			}
+			return out
 		},
 		Condition: func(a arns) map[string]map[string]any {
 			return map[string]map[string]any{"ArnEquals": {"ecs:cluster": a.cluster()}}
 		},
 	},
 	{
-		Sid: "RemoteWatchTask", Commands: []string{"remote"},
-		Why:     "remote: the task's state and exit code (DescribeTasks); Ctrl-C stops it (StopTask)",
+		Sid: "ECSWatchTasks", Commands: []string{"remote", "reembed"},
+		Why:     "remote, reembed --runner ecs: the tasks' state and exit code (DescribeTasks); a task interrupted or past its timeout is stopped (StopTask)",
 		Actions: []string{"ecs:DescribeTasks", "ecs:StopTask"},
+		When:    remoteOrAppTasks,
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.arn("ecs", a.region(), a.account(), "task/"+a.or(a.s.ECSCluster, "ECS_CLUSTER")+"/*")}
 		},
 	},
 	{
-		Sid: "RemotePassTaskRoles", Commands: []string{"remote"},
-		Why:     "remote: RunTask hands the task its task role and execution role",
+		Sid: "ECSPassTaskRoles", Commands: []string{"remote", "reembed"},
+		Why:     "remote, reembed --runner ecs: RunTask hands the task its task role and execution role",
 		Actions: []string{"iam:PassRole"},
+		When:    remoteOrAppTasks,
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.role(a.s.TaskRole, "TASK_ROLE"), a.role(a.s.ExecutionRole, "EXECUTION_ROLE")}
 		},
 		Condition: func(arns) map[string]map[string]any {
 			return map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+		},
+	},
+	{
+		Sid: "AssumeTableAccessRole", Commands: []string{"worker"},
+		Why:     "worker in the app's task (TABLE_ACCESS_ROLE_ARN): the table reached as the app's table access role, scoped to the bot's user",
+		Actions: []string{"sts:AssumeRole"},
+		When:    func(s Scope, _ []string) bool { return s.TableAccessRole != "" },
+		Resources: func(a arns, _ []string) []string {
+			return []string{a.role(a.s.TableAccessRole, "TABLE_ACCESS_ROLE")}
 		},
 	},
 	{
@@ -257,6 +298,25 @@ var Grants = []Grant{
 			return map[string]map[string]any{"StringEquals": {"kms:ViaService": "secretsmanager." + a.region() + ".amazonaws.com"}}
 		},
 	},
+}
+
+// readDocuments are the commands that read the uploads.
+var readDocuments = []string{"plan", "reembed", "verify", "inspect", "worker"}
+
+// unlessAppTasks is a grant's When for grants that reembed --runner ecs does not need itself,
+// since the app's tasks load and embed (their task role holds the grants): needed when one of
+// cmds (of the grant's commands) is another command, or reembed with the local runner.
+func unlessAppTasks(commands []string) func(Scope, []string) bool {
+	return func(s Scope, cmds []string) bool {
+		return slices.ContainsFunc(cmds, func(c string) bool {
+			return slices.Contains(commands, c) && (c != "reembed" || s.Runner != "ecs")
+		})
+	}
+}
+
+// remoteOrAppTasks is the When of the ECS grants: remote, or plan and reembed with --runner ecs.
+func remoteOrAppTasks(s Scope, cmds []string) bool {
+	return slices.Contains(cmds, "remote") || s.Runner == "ecs"
 }
 
 // Build returns the policy for cmds (every command when empty) and the placeholders left in it.

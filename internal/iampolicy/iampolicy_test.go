@@ -13,7 +13,8 @@ import (
 // full is a scope with everything known.
 var full = Scope{Region: "eu-west-1", Account: "123456789012", Table: "conv", Bucket: "docs", Stack: "BedrockChatStack",
 	TargetSecret: "tgt", SourceSecret: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:src-AbCdEf", Model: "cohere.embed-multilingual-v3",
-	ECSCluster: "emb", TaskRole: "task", ExecutionRole: "exec", LogGroup: "/ragmigrate", KMSKey: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+	ECSCluster: "emb", TaskRole: "task", ExecutionRole: "exec", LogGroup: "/ragmigrate", KMSKey: "1234abcd-12ab-34cd-56ef-1234567890ab",
+	Runner: "ecs", TaskDefinition: "embed", TableAccessRole: "tar"}
 
 // resourceRE is a well-formed resource: "*", or an ARN of the statement's service with the region
 // and account each present exactly where the service's ARNs have them (or a placeholder).
@@ -24,8 +25,9 @@ var resourceRE = map[string]*regexp.Regexp{
 	"servicequotas":  regexp.MustCompile(`^\*$`),
 	"cloudformation": regexp.MustCompile(`^arn:aws:cloudformation:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):stack/[A-Za-z0-9-]+/\*$`),
 	"secretsmanager": regexp.MustCompile(`^arn:aws:secretsmanager:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):secret:[A-Za-z0-9/_+=.@!*?<>-]+$`),
-	"ecs":            regexp.MustCompile(`^(\*|arn:aws:ecs:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):(task-definition/ragmigrate:\*|task/[A-Za-z0-9_<>-]+/\*))$`),
+	"ecs":            regexp.MustCompile(`^(\*|arn:aws:ecs:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):(task-definition/[A-Za-z0-9_<>-]+:\*|task/[A-Za-z0-9_<>-]+/\*))$`),
 	"iam":            regexp.MustCompile(`^arn:aws:iam::(\d{12}|<ACCOUNT_ID>):role/[A-Za-z0-9+=,.@_<>/-]+$`),
+	"sts":            regexp.MustCompile(`^arn:aws:iam::(\d{12}|<ACCOUNT_ID>):role/[A-Za-z0-9+=,.@_<>/-]+$`),
 	"logs":           regexp.MustCompile(`^arn:aws:logs:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):log-group:[A-Za-z0-9_./#<>-]+:log-stream:\*$`),
 	"rds":            regexp.MustCompile(`^arn:aws:rds:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):(cluster-snapshot|cluster|db|subgrp|secgrp|cluster-pg|pg|og):[A-Za-z0-9<>_*-]+$`),
 	"kms":            regexp.MustCompile(`^arn:aws:kms:(eu-west-1|<REGION>):(\d{12}|<ACCOUNT_ID>):key/[a-f0-9*-]+$`),
@@ -84,29 +86,59 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-// TestBuildPerCommand: each command gets its own statements and no other's.
+// TestBuildPerCommand: each command gets its own statements and no other's; --runner ecs trades
+// reembed's reading and embedding (the app's tasks do it) for the ECS calls; worker assumes the
+// table access role when it is named, instead of its own DynamoDB grants.
 func TestBuildPerCommand(t *testing.T) {
 	t.Parallel()
+	local := full
+	local.Runner, local.TableAccessRole = "local", ""
 	for _, tt := range []struct {
-		cmds []string
-		want []string
+		scope Scope
+		cmds  []string
+		want  []string
 	}{
-		{[]string{"plan"}, []string{"ReadBots", "ListDocuments", "ReadDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
-		{[]string{"verify"}, []string{"ReadBots", "ReadDocuments", "ReadStackOutputs", "ReadDatabaseSecrets"}},
-		{[]string{"inspect"}, []string{"ReadDocuments", "ReadStackOutputs"}},
-		{[]string{"copy"}, []string{"ReadBots", "ReadStackOutputs", "ReadDatabaseSecrets"}},
-		{[]string{"remote"}, []string{"ReadStackOutputs", "RemoteRegisterTaskDefinition", "RemoteRunTask", "RemoteWatchTask", "RemotePassTaskRoles", "RemoteReadTaskLogs"}},
+		{local, []string{"plan"}, []string{"ReadBots", "ListDocuments", "ReadDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{full, []string{"plan"}, []string{"ReadBots", "ListDocuments", "ReadDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets", "ECSDescribeTaskDefinition"}},
+		{local, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{full, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
+			"ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}},
+		{local, []string{"worker"}, []string{"UpdateBotStatus", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{full, []string{"worker"}, []string{"ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets", "AssumeTableAccessRole"}},
+		{full, []string{"reembed", "worker"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
+			"ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles", "AssumeTableAccessRole"}},
+		{full, []string{"verify"}, []string{"ReadBots", "ReadDocuments", "ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{full, []string{"inspect"}, []string{"ReadDocuments", "ReadStackOutputs"}},
+		{full, []string{"copy"}, []string{"ReadBots", "ReadStackOutputs", "ReadDatabaseSecrets"}},
+		{local, []string{"remote"}, []string{"ReadStackOutputs", "RemoteRegisterTaskDefinition", "ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles", "RemoteReadTaskLogs"}},
 	} {
-		p, _, err := Build(full, tt.cmds)
+		p, _, err := Build(tt.scope, tt.cmds)
 		require.NoError(t, err)
 		var got []string
 		for _, st := range p.Statement {
 			got = append(got, st.Sid)
 		}
-		require.Equal(t, tt.want, got, "%v", tt.cmds)
+		require.Equal(t, tt.want, got, "%v, --runner %s", tt.cmds, tt.scope.Runner)
 	}
 	_, _, err := Build(full, []string{"reembd"})
 	require.ErrorContains(t, err, `unknown command "reembd"`)
+}
+
+// TestBuildECSRunTask: RunTask is allowed on the family each command runs, in the cluster.
+func TestBuildECSRunTask(t *testing.T) {
+	t.Parallel()
+	p, _, err := Build(full, []string{"remote", "reembed"})
+	require.NoError(t, err)
+	i := slices.IndexFunc(p.Statement, func(st Statement) bool { return st.Sid == "ECSRunTask" })
+	require.GreaterOrEqual(t, i, 0)
+	require.Equal(t, []string{"arn:aws:ecs:eu-west-1:123456789012:task-definition/ragmigrate:*", "arn:aws:ecs:eu-west-1:123456789012:task-definition/embed:*"}, p.Statement[i].Resource)
+	require.Equal(t, map[string]map[string]any{"ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/emb"}}, p.Statement[i].Condition)
+
+	p, left, err := Build(Scope{Runner: "ecs", Model: full.Model}, []string{"reembed"})
+	require.NoError(t, err)
+	require.Contains(t, left, "<TASK_DEFINITION>")
+	require.Contains(t, left, "<TASK_ROLE>")
+	require.Contains(t, left, "<ECS_CLUSTER>")
 }
 
 // TestEveryCommandInTable: each command the table names is one of Commands, and the commands
@@ -120,7 +152,7 @@ func TestEveryCommandInTable(t *testing.T) {
 			used[c] = true
 		}
 	}
-	for _, c := range []string{"plan", "reembed", "verify", "inspect", "remote", "snapshot"} {
+	for _, c := range []string{"plan", "reembed", "verify", "inspect", "remote", "worker", "snapshot"} {
 		require.True(t, used[c], c)
 	}
 }
