@@ -130,4 +130,3 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 		Judge: reembed.TaskJudge{Job: job, Dimensions: dims}, Logger: log,
 	}, nil
 }
-
