@@ -271,3 +271,17 @@ func TestIAMPolicyCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestTaskNeedsRunner: what remote says a task role needs follows the command's --runner: a
+// reembed whose bots run as the app's tasks makes the ECS calls and embeds nothing itself.
+func TestTaskNeedsRunner(t *testing.T) {
+	t.Parallel()
+	local := taskNeeds([]string{"reembed", "--yes"}, nil)
+	require.Contains(t, local, "bedrock:InvokeModel")
+	require.NotContains(t, local, "ecs:RunTask")
+	for _, cmd := range [][]string{{"reembed", "--runner", "ecs"}, {"reembed", "--runner=ecs"}} {
+		ecs := taskNeeds(cmd, nil)
+		require.Contains(t, ecs, "ecs:RunTask, ecs:DescribeTasks, ecs:StopTask, iam:PassRole")
+		require.NotContains(t, ecs, "bedrock:InvokeModel")
+	}
+}

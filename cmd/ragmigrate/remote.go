@@ -351,6 +351,12 @@ func taskNeeds(command []string, env []types.KeyValuePair) string {
 			s.Bucket = v
 		}
 	}
+	for i, a := range command {
+		// A reembed whose bots run as the app's tasks needs the ECS calls, not the embedding.
+		if a == "--runner=ecs" || (a == "--runner" && i+1 < len(command) && command[i+1] == "ecs") {
+			s.Runner = "ecs"
+		}
+	}
 	p, _, err := iampolicy.Build(s, command[:1])
 	if err != nil {
 		return ""
