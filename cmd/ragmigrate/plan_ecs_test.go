@@ -54,8 +54,8 @@ func TestPlanECS(t *testing.T) {
 	require.Equal(t, plan.TaskSize{CPU: 2048, Memory: 4096, Source: "task definition " + appTaskFamily + ":1"}, e.Size)
 	require.Equal(t, bots, e.Tasks, "a task per bot, as the app's task per bot (with knowledge or not)")
 	require.Equal(t, 1, e.MaxTasks.N, "120 calls/min at ~0.5 s each keep one task busy")
-	require.Contains(t, e.MaxTasks.Reason, `the provider budget (120 requests/min) admits ~120 of the app's calls of 10 texts a minute, which keep 1 task busy`)
-	require.Contains(t, e.MaxTasks.Reason, `Fargate's On-Demand vCPU quota, 8 (Service Quotas, us-east-1: "Fargate On-Demand vCPU resource count"), over the task's 2 vCPU allows 4`)
+	require.Contains(t, e.MaxTasks.Reason, `the provider budget, 120 requests/min, keeps 1 task busy (~120 of the app's calls of 10 texts a minute, each task making one call of ~500ms at a time)`)
+	require.Contains(t, e.MaxTasks.Reason, `Fargate's On-Demand vCPU quota of 8 (Service Quotas, us-east-1: "Fargate On-Demand vCPU resource count") fits 4 tasks of 2 vCPU`)
 	require.Equal(t, calls, e.Requests)
 	require.Equal(t, "tasks", e.Bound)
 	require.InDelta(t, hours, e.TaskHours, 1e-9)
@@ -78,7 +78,7 @@ func TestPlanECS(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "app tasks, one per bot · at most 1 at once · 2 vCPU, 4 GB each (task definition "+appTaskFamily+":1)")
 	require.Contains(t, r.stdout, "$0.04048/vCPU-hour, $0.004445/GB-hour: Fargate on-demand, Linux/x86, us-east-1, 2026-06) + cohere.embed-multilingual-v3 $")
-	require.Contains(t, r.stdout, "at most 1 at once: the provider budget (120 requests/min)")
+	require.Contains(t, r.stdout, "at most 1 at once: the provider budget, 120 requests/min, keeps 1 task busy")
 	require.Empty(t, sq.Calls("GetServiceQuota"), "read with ListServiceQuotas, which the model's quotas need anyway")
 
 	// Neither the task definition nor Fargate's quota known: the app's size and a new account's
@@ -87,7 +87,7 @@ func TestPlanECS(t *testing.T) {
 	d := planJSON(t).ECS
 	require.Equal(t, plan.TaskSize{CPU: 2048, Memory: 4096, Source: "the app's default; --task-definition or --stack reads the deployment's"}, d.Size)
 	require.Equal(t, 3, d.MaxTasks.N)
-	require.Equal(t, `Fargate's On-Demand vCPU quota, 6 (a new account's default: Service Quotas lists no "Fargate On-Demand vCPU resource count" in us-east-1), over the task's 2 vCPU allows 3; no provider budget is known to bound them further`, d.MaxTasks.Reason)
+	require.Equal(t, `Fargate's On-Demand vCPU quota of 6 (a new account's default: Service Quotas lists no "Fargate On-Demand vCPU resource count" in us-east-1) fits 3 tasks of 2 vCPU; no provider budget is known to bound them further`, d.MaxTasks.Reason)
 
 	for _, bad := range [][]string{{"--runner", "lambda"}, {"--ecs-task", "worker"}, {"--max-tasks", "-1"}} {
 		r := ragmigrate(t, env, append(slices.Clone(args), bad...)...)

@@ -167,8 +167,8 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	// Without --max-tasks: 60,000 tokens/min over the app's calls of 10 chunks (about 250
 	// tokens each) admit ~24 calls/min, which keep one task busy at ~0.5 s a call; Fargate's 8
 	// vCPU would fit 4 of the app's 2-vCPU tasks. Said with both.
-	require.Contains(t, stderr.String(), "at most 1 task at once: the provider budget (60000 tokens/min) admits ~")
-	require.Contains(t, stderr.String(), `(Fargate's On-Demand vCPU quota, 8 (Service Quotas, us-east-1: \"Fargate On-Demand vCPU resource count\"), over the task's 2 vCPU allows 4)`)
+	require.Contains(t, stderr.String(), "at most 1 task at once: the provider budget, 60000 tokens/min, keeps 1 task busy (~")
+	require.Contains(t, stderr.String(), `; Fargate's On-Demand vCPU quota of 8 (Service Quotas, us-east-1: \"Fargate On-Demand vCPU resource count\") fits 4 tasks of 2 vCPU; --max-tasks sets it`)
 
 	got := e.bots(t)[bot.ID]
 	require.Equal(t, botstore.StatusSucceeded, got.SyncStatus)

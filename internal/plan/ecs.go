@@ -96,23 +96,23 @@ func appCallsPerMinute(b Budget, tokensPerChunk float64) float64 {
 func DefaultMaxTasks(q VCPUQuota, size TaskSize, b Budget, tokensPerChunk float64) MaxTasks {
 	vcpu := size.VCPU()
 	fargate := int(math.Floor(q.VCPU/vcpu + 1e-9))
-	fargateWhy := fmt.Sprintf("Fargate's On-Demand vCPU quota, %g (%s), over the task's %g vCPU allows %d", q.VCPU, q.Source, vcpu, fargate)
+	fargateWhy := fmt.Sprintf("Fargate's On-Demand vCPU quota of %g (%s) fits %d %s of %g vCPU", q.VCPU, q.Source, fargate, plural(fargate, "task", "tasks"), vcpu)
 	if fargate < 1 {
 		// Not even one task fits: RunTask will say so; the run still tries one at a time.
 		fargate = 1
-		fargateWhy += ": no task starts until the quota is raised"
+		fargateWhy = fmt.Sprintf("Fargate's On-Demand vCPU quota of %g (%s) fits no task of %g vCPU: none starts until it is raised", q.VCPU, q.Source, vcpu)
 	}
 	calls := appCallsPerMinute(b, tokensPerChunk)
 	if calls == 0 {
 		return MaxTasks{N: fargate, Reason: fargateWhy + "; no provider budget is known to bound them further"}
 	}
 	provider := max(1, int(math.Ceil(calls*AppCallLatency.Seconds()/60-1e-9)))
-	providerWhy := fmt.Sprintf("the provider budget (%s) admits ~%.0f of the app's calls of %d texts a minute, which keep %d %s busy at one call of ~%s at a time; more would only be throttled",
-		budgetText(b), calls, AppBatch, provider, plural(provider, "task", "tasks"), AppCallLatency)
+	providerWhy := fmt.Sprintf("the provider budget, %s, keeps %d %s busy (~%.0f of the app's calls of %d texts a minute, each task making one call of ~%s at a time); more would only be throttled",
+		budgetText(b), provider, plural(provider, "task", "tasks"), calls, AppBatch, AppCallLatency)
 	if provider < fargate {
-		return MaxTasks{N: provider, Reason: providerWhy + " (" + fargateWhy + ")"}
+		return MaxTasks{N: provider, Reason: providerWhy + "; " + fargateWhy}
 	}
-	return MaxTasks{N: fargate, Reason: fargateWhy + " (" + providerWhy + ")"}
+	return MaxTasks{N: fargate, Reason: fargateWhy + "; " + providerWhy}
 }
 
 // ECSOptions ask Make for the cost of re-embedding with one app task per bot on Fargate

@@ -26,16 +26,16 @@ func TestDefaultMaxTasks(t *testing.T) {
 		want           int
 		why            string
 	}{
-		{"NoBudget", q6, appSize, Budget{}, 250, 3, "over the task's 2 vCPU allows 3; no provider budget is known"},
+		{"NoBudget", q6, appSize, Budget{}, 250, 3, "fits 3 tasks of 2 vCPU; no provider budget is known"},
 		// 120 calls/min × 0.5 s / 60 = 1 task busy.
-		{"Requests120", q6, appSize, Budget{RequestsPerMinute: 120}, 250, 1, "the provider budget (120 requests/min) admits ~120 of the app's calls of 10 texts a minute, which keep 1 task busy"},
+		{"Requests120", q6, appSize, Budget{RequestsPerMinute: 120}, 250, 1, "the provider budget, 120 requests/min, keeps 1 task busy (~120 of the app's calls of 10 texts a minute, each task making one call of ~500ms at a time)"},
 		// 2000 × 0.5 / 60 = 16.7: 17, but 48 vCPU over 2 fit 24.
-		{"Requests2000", VCPUQuota{VCPU: 48, Source: "read"}, appSize, Budget{RequestsPerMinute: 2000}, 250, 17, "keep 17 tasks busy"},
+		{"Requests2000", VCPUQuota{VCPU: 48, Source: "read"}, appSize, Budget{RequestsPerMinute: 2000}, 250, 17, "keeps 17 tasks busy"},
 		// 2000 requests/min would feed 17, Fargate's default fits 3.
-		{"FargateBinds", q6, appSize, Budget{RequestsPerMinute: 2000}, 250, 3, "Fargate's On-Demand vCPU quota, 6 (the default of a new account), over the task's 2 vCPU allows 3 (the provider budget"},
+		{"FargateBinds", q6, appSize, Budget{RequestsPerMinute: 2000}, 250, 3, "Fargate's On-Demand vCPU quota of 6 (the default of a new account) fits 3 tasks of 2 vCPU; the provider budget"},
 		// 300,000 tokens/min over 10 × 250 tokens a call: 120 calls/min, below the 2000 requests.
-		{"Tokens", VCPUQuota{VCPU: 48, Source: "read"}, appSize, Budget{RequestsPerMinute: 2000, TokensPerMinute: 300_000}, 250, 1, "admits ~120 of the app's calls"},
-		{"QuotaBelowTask", VCPUQuota{VCPU: 1, Source: "read"}, appSize, Budget{}, 250, 1, "allows 0: no task starts until the quota is raised"},
+		{"Tokens", VCPUQuota{VCPU: 48, Source: "read"}, appSize, Budget{RequestsPerMinute: 2000, TokensPerMinute: 300_000}, 250, 1, "keeps 1 task busy (~120 of the app's calls"},
+		{"QuotaBelowTask", VCPUQuota{VCPU: 1, Source: "read"}, appSize, Budget{}, 250, 1, "fits no task of 2 vCPU: none starts until it is raised"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := DefaultMaxTasks(tt.q, tt.size, tt.b, tt.tokensPerChunk)
