@@ -60,7 +60,7 @@ type VCPUQuota struct {
 
 // MaxTasks is a bound on the tasks at once, and why.
 type MaxTasks struct {
-	N      int    `json:"max_tasks"`
+	N      int    `json:"n"`
 	Reason string `json:"reason"`
 }
 
