@@ -95,7 +95,11 @@ would proceed, and if not why; with
 --source-db it sizes a copy from the old cluster and recommends a strategy. With --reuse-from it
 reads and splits every source (as --exact) and counts, per bot and in total, the chunks whose
 vectors the old cluster holds (same bot, exact text) and those a re-embed would still embed, with
-the cost saved. It never writes, and it is the dry run of 'ragmigrate reembed'.`,
+the cost saved. With --runner ecs it also prices re-embedding as the app's task per bot on Fargate
+(reembed --runner ecs): tasks, the app's requests of 10 texts, task-hours and wall time at
+--max-tasks (default: what Fargate's On-Demand vCPU quota fits and the provider budget feeds, with
+why), and Fargate's cost for the task's size (--task-definition or --stack, else the app's 2 vCPU,
+4 GB) next to the model's. It never writes, and it is the dry run of 'ragmigrate reembed'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.noteBudgetFlags(cmd)
