@@ -166,7 +166,9 @@ type Bucket struct {
 // cfg.Reset). The journal must have been migrated by this version of ragmigrate (journal.Migrate,
 // which the coordinator runs before it launches a worker). db is typically a pool: the bucket
 // makes one call per request, concurrently from the Batcher's requests, and never holds a
-// connection between calls.
+// connection between calls. It must not be a transaction: the calls are concurrent, and Wait
+// commits without waiting for the WAL to be flushed (see run_budget_wait), which would hold for
+// the caller's whole transaction.
 func Open(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("run %d budget: %w", runID, err)

@@ -80,6 +80,9 @@ DECLARE
 	rc interval := '0';
 	tc interval := '0';
 BEGIN
+	-- Not worth a flush of the WAL per request (which made this call five times slower): a crash
+	-- of the database loses at most the last moment of admissions, whose workers fail with it.
+	PERFORM set_config('synchronous_commit', 'off', true);
 	SELECT * INTO b FROM ragmigrate.run_budgets WHERE run_id = p_run FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'run % has no budget in the journal', p_run USING ERRCODE = 'no_data_found';
