@@ -63,6 +63,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
@@ -104,6 +105,10 @@ type Config struct {
 	// admitted still count. Workers leave it false: a budget that differs from the run's is then
 	// an error, so that a worker started with other settings cannot pace by a budget of its own.
 	Reset bool
+	// Join takes the budget the run has, whatever it is, and the budgets above must be 0 (a worker
+	// that has no budget of its own to check: the coordinator's is the run's). Open fails when the
+	// run has none yet (ErrNoBudget).
+	Join bool
 	// Timeout bounds each database call. Default DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives the database errors of the calls that cannot return one (OnThrottle,
@@ -118,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return errors.New("timeout must not be negative")
+	}
+	if c.Join && (c.RequestsPerMinute != 0 || c.TokensPerMinute != 0 || c.Discover || c.Reset) {
+		return errors.New("a worker that joins the run's budget gives none of its own")
 	}
 	return nil
 }
@@ -136,6 +144,9 @@ func (c Config) String() string {
 	}
 	return fmt.Sprintf("%d requests and %d tokens per minute (0: not set)", c.RequestsPerMinute, c.TokensPerMinute)
 }
+
+// ErrNoBudget is returned (wrapped) by Open with Config.Join when the run has no budget yet.
+var ErrNoBudget = errors.New("the run has no budget yet")
 
 // ErrBudgetDiffers is returned (wrapped) by Open when the run already has a budget other than the
 // one given.
@@ -163,12 +174,16 @@ type Bucket struct {
 
 // Open joins run runID's budget in db (the target's journal), creating it with cfg when the run
 // has none yet; a budget already there is the run's, and cfg must not differ from it (unless
-// cfg.Reset). The journal must have been migrated by this version of ragmigrate (journal.Migrate,
-// which the coordinator runs before it launches a worker). db is typically a pool: the bucket
-// makes one call per request, concurrently from the Batcher's requests, and never holds a
-// connection between calls. It must not be a transaction: the calls are concurrent, and Wait
-// commits without waiting for the WAL to be flushed (see run_budget_wait), which would hold for
-// the caller's whole transaction.
+// cfg.Reset; with cfg.Join, the run's budget is taken, whatever it is). A worker that paced by a
+// budget of its own would let N workers together spend N budgets, so a difference is an error
+// (ErrBudgetDiffers) rather than quietly one or the other: the operator sees the mistake.
+//
+// The journal must have been migrated by this version of ragmigrate (journal.Migrate, which the
+// coordinator runs before it launches a worker). db is typically a pool: the bucket makes one
+// call per request, concurrently from the Batcher's requests, and never holds a connection
+// between calls. It must not be a transaction: the calls are concurrent, and Wait commits
+// without waiting for the WAL to be flushed (see run_budget_wait), which would hold for the
+// caller's whole transaction.
 func Open(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("run %d budget: %w", runID, err)
@@ -177,10 +192,13 @@ func Open(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket,
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bucket{db: db, runID: runID, cfg: cfg,
-		paces: cfg.RequestsPerMinute > 0 || cfg.TokensPerMinute > 0 || cfg.discover()}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	if cfg.Join {
+		return join(ctx, db, runID, cfg)
+	}
+	b := &Bucket{db: db, runID: runID, cfg: cfg,
+		paces: cfg.RequestsPerMinute > 0 || cfg.TokensPerMinute > 0 || cfg.discover()}
 	upsert := `ON CONFLICT (run_id) DO NOTHING`
 	if cfg.Reset {
 		upsert = `ON CONFLICT (run_id) DO UPDATE SET config_rpm = excluded.config_rpm, config_tpm = excluded.config_tpm,
@@ -196,11 +214,7 @@ func Open(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket,
 		}
 		return nil, fmt.Errorf("run %d budget: %w", runID, err)
 	}
-	var have Config
-	var rpm, tpm float64
-	err = db.QueryRow(ctx, `SELECT config_rpm, config_tpm, config_discover, rpm * factor, tpm * factor
-		FROM ragmigrate.run_budgets WHERE run_id = $1`, runID).
-		Scan(&have.RequestsPerMinute, &have.TokensPerMinute, &have.Discover, &rpm, &tpm)
+	have, rpm, tpm, err := read(ctx, db, runID)
 	if err != nil {
 		return nil, fmt.Errorf("run %d budget: %w", runID, err)
 	}
@@ -209,6 +223,36 @@ func Open(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket,
 	}
 	b.setBudget(rpm, tpm)
 	return b, nil
+}
+
+// join opens the budget run runID has, for Config.Join.
+func join(ctx context.Context, db journal.DB, runID int64, cfg Config) (*Bucket, error) {
+	have, rpm, tpm, err := read(ctx, db, runID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("run %d budget: %w", runID, ErrNoBudget)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %d budget: %w", runID, err)
+	}
+	cfg.RequestsPerMinute, cfg.TokensPerMinute, cfg.Discover = have.RequestsPerMinute, have.TokensPerMinute, have.Discover
+	b := &Bucket{db: db, runID: runID, cfg: cfg,
+		paces: cfg.RequestsPerMinute > 0 || cfg.TokensPerMinute > 0 || cfg.discover()}
+	b.setBudget(rpm, tpm)
+	return b, nil
+}
+
+// read reads the budget run runID was opened with, and its effective budgets.
+func read(ctx context.Context, db journal.DB, runID int64) (have Config, rpm, tpm float64, err error) {
+	err = db.QueryRow(ctx, `SELECT config_rpm, config_tpm, config_discover, rpm * factor, tpm * factor
+		FROM ragmigrate.run_budgets WHERE run_id = $1`, runID).
+		Scan(&have.RequestsPerMinute, &have.TokensPerMinute, &have.Discover, &rpm, &tpm)
+	return have, rpm, tpm, err
+}
+
+// Config returns the budget the bucket paces by: the run's, as it was opened (with Join, what it
+// joined).
+func (b *Bucket) Config() Config {
+	return Config{RequestsPerMinute: b.cfg.RequestsPerMinute, TokensPerMinute: b.cfg.TokensPerMinute, Discover: b.cfg.Discover}
 }
 
 // Wait blocks until one request carrying tokens estimated input tokens may be sent, or until ctx

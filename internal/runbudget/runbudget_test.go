@@ -307,6 +307,25 @@ func TestOpenTakesTheRunsBudget(t *testing.T) {
 	require.ErrorContains(t, err, "the journal has no run")
 }
 
+// TestJoinTakesTheRunsBudget: a worker with no budget of its own paces by the run's.
+func TestJoinTakesTheRunsBudget(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := stacktest.Context(t)
+	_, err := Open(ctx, tb.admin, tb.runID, Config{Join: true})
+	require.ErrorIs(t, err, ErrNoBudget)
+	_, err = Open(ctx, tb.admin, tb.runID, Config{Join: true, RequestsPerMinute: 600})
+	require.ErrorContains(t, err, "gives none of its own")
+
+	tb.worker(t, Config{RequestsPerMinute: 60, TokensPerMinute: 6000})
+	w := tb.worker(t, Config{Join: true})
+	require.Equal(t, Config{RequestsPerMinute: 60, TokensPerMinute: 6000}, w.Config())
+	rpm, tpm := w.Budget()
+	require.Equal(t, []float64{60, 6000}, []float64{rpm, tpm})
+	require.NoError(t, w.Wait(ctx, 10))
+	require.Greater(t, probe(t, w), 500*time.Millisecond, "paced by the run's 60 a minute")
+}
+
 // TestWaitFailsWithoutTheDatabase: a worker that loses the database stops pacing with an error
 // instead of hanging, or sending unpaced.
 func TestWaitFailsWithoutTheDatabase(t *testing.T) {
