@@ -2,6 +2,7 @@ package runbudget
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 )
@@ -435,4 +437,43 @@ func BenchmarkWait(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAppRoleMigratesAgain: a journal handed over to the app's role (the stack's GrantAppRole,
+// as a deployment has it: the role that runs ragmigrate owns the journal) migrates again under
+// that role, CREATE OR REPLACE FUNCTION included, and paces.
+func TestAppRoleMigratesAgain(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := stacktest.Context(t)
+	conn, err := pgx.Connect(ctx, tb.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	role, password := "budget_"+stacktest.Suffix(), "pw-"+stacktest.Suffix()
+	require.NoError(t, stack.GrantAppRole(ctx, conn, role, password))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := pgx.Connect(ctx, tb.url)
+		if err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+			return
+		}
+		defer c.Close(ctx)
+		for _, q := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	u, err := url.Parse(tb.url)
+	require.NoError(t, err)
+	u.User = url.UserPassword(role, password)
+	app := testBundle{url: u.String(), runID: tb.runID, admin: tb.admin}
+	pool, err := pgxpool.New(ctx, app.url)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, journal.Migrate(ctx, pool))
+	b := app.worker(t, Config{RequestsPerMinute: 600})
+	require.NoError(t, b.Wait(ctx, 10))
 }

@@ -297,7 +297,7 @@ END $$;`
 // brought up to them (journal.Upgrade). Creating them in Open instead would race between workers
 // opening at once (CREATE TABLE IF NOT EXISTS is not safe concurrently) and run DDL outside the
 // lock.
-const journalKind = "run_budget"
+const journalKind = "shared-budget"
 
 func init() {
 	journal.Register(journal.Strategy{Kind: journalKind, Schema: schemaSQL})
