@@ -16,9 +16,9 @@
 // need, adapted to the provider counting a request a little after Wait lets it go:
 //
 //   - A request costs (minute + skew) / budget, not minute / budget: requests let go at that
-//     spacing reach the provider at most skew apart from their turn, and then no minute of the
+//     spacing reach the provider at most skew after their turn, and then no minute of the
 //     provider's holds more than the budget (where an even pace at exactly the budget fits one
-//     request more in a minute that has one at each end).
+//     request more in a minute that has one at each end). At 120 a minute that paces 119.
 //   - The token budget is paced one request, the largest seen, under the quota, for the same
 //     reason: the last request of a minute counts in full.
 //   - Charge (the tokens the provider reported beyond the estimate) moves the token bucket
@@ -31,7 +31,7 @@
 // the minute leaves room for it. Shared, that history would cost a write per request for every
 // budget; the bucket keeps it only for Discover (below), where it is the measure. With known
 // budgets the even pace with skew keeps every provider minute under the budget by itself, and a
-// Charge moves the bucket at once.
+// Charge moves the bucket before the worker's next request.
 //
 // # Discover
 //
