@@ -215,7 +215,8 @@ func DevCall(ctx context.Context, method, url string, body []byte, out any) erro
 // GrantAppRole creates (or updates) login role role with password and gives it what Bedrock
 // Chat's database user has on conn's database, and ragmigrate needs there: CREATE on the
 // database (the journal's schema) and on public, and ownership of items and of the journal's
-// schema and tables when they exist (CREATE INDEX IF NOT EXISTS needs the table's owner). conn
+// schema, tables and functions when they exist (CREATE INDEX IF NOT EXISTS needs the table's
+// owner, CREATE OR REPLACE FUNCTION the function's). conn
 // is a superuser's session on that database. The password is passed as a literal (ALTER ROLE
 // takes no parameters) and never logged.
 func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) error {
@@ -249,6 +250,11 @@ func GrantAppRole(ctx context.Context, conn *pgx.Conn, role, password string) er
 					AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
 						AND d.objid = c.oid AND d.deptype IN ('a', 'i')) LOOP
 					EXECUTE format('ALTER TABLE ragmigrate.%I OWNER TO %I', r.relname, ` + vectorstore.QuoteLiteral(role) + `);
+				END LOOP;
+				-- The run budget's functions: journal.Migrate's CREATE OR REPLACE FUNCTION needs their owner.
+				FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+					WHERE n.nspname = 'ragmigrate' LOOP
+					EXECUTE format('ALTER FUNCTION %s OWNER TO %I', r.fn, ` + vectorstore.QuoteLiteral(role) + `);
 				END LOOP;
 			END IF; END $$`,
 	}
