@@ -47,8 +47,8 @@ type awsServeOptions struct {
 
 // awsShared holds what one contract server hands another inside 'dev serve aws'.
 type awsShared struct {
-	// secrets is Secrets Manager's store, where RDS puts the master user secrets it manages.
-	secrets *secretsim.Store
+	// secrets is the Secrets Manager server, where RDS puts the master user secrets it manages.
+	secrets *secretsim.Server
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes, in
@@ -57,9 +57,7 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 	func(s *awssim.Server, _ awsServeOptions, _ *awsShared, _ *slog.Logger) error {
 		// No quota until one is PUT at /_dev/servicequotas/quotas: the account's quotas are
 		// then unreadable by name, and a run finds its pace adaptively.
-		sq := servicequotasim.New()
-		s.HandleJSON("ServiceQuotasV20190624", sq)
-		s.HandleDev("/_dev/servicequotas/", sq.DevHandler("/_dev/servicequotas/"))
+		servicequotasim.New().Register(s)
 		return nil
 	},
 	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, _ *slog.Logger) error {
@@ -84,12 +82,12 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		if delay == 0 {
 			delay = -1 // rdssim: available at once
 		}
-		sim, err := rdssim.New(rdssim.Config{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
+		rds, err := rdssim.New(rdssim.Options{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
 			Secrets: shared.secrets, Delay: delay, Logger: log.With(slog.String("service", "rds"))})
 		if err != nil {
 			return err
 		}
-		sim.Register(s)
+		rds.Register(s)
 		return nil
 	},
 	// ECS runs each task as a local process whose output feeds CloudWatch Logs, so the two

@@ -15,7 +15,7 @@
 // it; the shared cluster's admin password is never handed out. ModifyDBCluster with
 // ManageMasterUserPassword gives the role a new password and stores {"username","password"} in
 // Secrets Manager (through SecretStore), as RDS does. Clusters and instances are "creating" for
-// Config.Delay after they are asked for, so a client's wait is exercised.
+// Options.Delay after they are asked for, so a client's wait is exercised.
 //
 // Deliberate differences from RDS: the master username is the cluster identifier, not the
 // snapshot's; deletions are immediate (no "deleting" phase); subnet groups and security groups are
@@ -62,8 +62,8 @@ type SecretStore interface {
 	Put(name, secretString string) (arn string, err error)
 }
 
-// Config configures the server.
-type Config struct {
+// Options configure the server.
+type Options struct {
 	// AdminURL is the source cluster's admin URL (a superuser or a role with CREATEDB and
 	// CREATEROLE): the cluster every snapshot and restored cluster lives on.
 	AdminURL string
@@ -82,9 +82,9 @@ type Config struct {
 // Server is the RDS test double; it is an http.Handler for the query protocol, safe for
 // concurrent use. Register it with Register.
 type Server struct {
-	cfg Config
-	pg  *cluster
-	log *slog.Logger
+	opts Options
+	pg   *cluster
+	log  *slog.Logger
 
 	// mu guards st and serialises the operations that change the databases, so that two calls
 	// never race on one name.
@@ -138,39 +138,39 @@ type instance struct {
 	Tags      []tag     `json:"tags"`
 }
 
-// New returns a server; it reads its state from cfg.Dir when there is one. It does not connect to
+// New returns a server; it reads its state from opts.Dir when there is one. It does not connect to
 // the cluster until a call needs it.
-func New(cfg Config) (*Server, error) {
-	if cfg.Delay == 0 {
-		cfg.Delay = DefaultDelay
+func New(opts Options) (*Server, error) {
+	if opts.Delay == 0 {
+		opts.Delay = DefaultDelay
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, pg: &cluster{adminURL: cfg.AdminURL},
-		st: state{Delay: cfg.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
+	s := &Server{opts: opts, log: opts.Logger, pg: &cluster{adminURL: opts.AdminURL},
+		st: state{Delay: opts.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
 	if err := awssim.LoadState(s.statePath(), &s.st); err != nil {
 		return nil, fmt.Errorf("rds: read state: %w", err)
 	}
-	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
+	s.st.Delay = opts.Delay // the options win over the knob's last setting
 	return s, nil
 }
 
-// Register routes the RDS query protocol and the /_dev/rds/ knobs of srv to s.
-func (s *Server) Register(srv *awssim.Server) {
-	srv.HandleQuery(Version, s)
-	srv.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
-	srv.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
-	srv.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
-	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
+// Register routes the RDS query protocol and the /_dev/rds/ knobs of a to s.
+func (s *Server) Register(a *awssim.Server) {
+	a.HandleQuery(Version, s)
+	a.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
+	a.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
+	a.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
+	a.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
 }
 
 // statePath is where the state is kept: "" (memory only) without a Dir.
 func (s *Server) statePath() string {
-	if s.cfg.Dir == "" {
+	if s.opts.Dir == "" {
 		return ""
 	}
-	return filepath.Join(s.cfg.Dir, "rds.json")
+	return filepath.Join(s.opts.Dir, "rds.json")
 }
 
 // save writes the state; the caller holds mu.
@@ -425,7 +425,7 @@ func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
 		return nil, invalid("InvalidDBClusterStateFault", fmt.Sprintf("DB cluster %s is not in an available state: %s", id, st))
 	}
 	if f.get("ManageMasterUserPassword") == "true" && c.SecretARN == "" {
-		if s.cfg.Secrets == nil {
+		if s.opts.Secrets == nil {
 			return nil, errors.New("no Secrets Manager to keep the master user secret in")
 		}
 		password := randomHex(16)
@@ -433,7 +433,7 @@ func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
 			return nil, fmt.Errorf("master user password of %s: %w", id, err)
 		}
 		secret, _ := json.Marshal(map[string]string{"username": id, "password": password})
-		arn, err := s.cfg.Secrets.Put("rds!"+c.ResourceID, string(secret))
+		arn, err := s.opts.Secrets.Put("rds!"+c.ResourceID, string(secret))
 		if err != nil {
 			return nil, fmt.Errorf("master user secret of %s: %w", id, err)
 		}
@@ -649,7 +649,7 @@ func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
 // read from the RDS-managed secret when the SecretStore can read secrets back (MemorySecrets):
 // the development rig's stand-in for reading the secret from Secrets Manager.
 func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
-	getter, ok := s.cfg.Secrets.(interface {
+	getter, ok := s.opts.Secrets.(interface {
 		SecretString(id string) (string, bool)
 	})
 	s.mu.Lock()
@@ -676,7 +676,7 @@ func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "secret "+arn+": "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	u, err := SourceURL(s.cfg.AdminURL, c.ID, creds.Password)
+	u, err := SourceURL(s.opts.AdminURL, c.ID, creds.Password)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
