@@ -18,9 +18,8 @@
 # Needs the stack's environment (make bench-copy exports it) and scripts/install-bench.sh.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/stack.sh"
 BIN=$root/bin/ragmigrate
-PGBIN=/usr/lib/postgresql/15/bin
 ROWS=${BENCH_ROWS:-100000}
 RSS_ROWS=${BENCH_RSS_ROWS:-300000}
 JOBS=${BENCH_JOBS:-2}
@@ -28,23 +27,12 @@ OUT=${BENCH_OUT:-$root/.stack/bench-copy}
 TABLE=ragmigrate-bench-copy
 BUCKET=ragmigrate-bench-copy
 
-: "${RAGMIGRATE_SOURCE_DB:?the stack environment is missing: run 'make bench-copy' (or: set -a; . .stack/env; set +a)}"
-: "${RAGMIGRATE_TARGET_DB:?the stack environment is missing}"
+need_stack_env
 [ -x /usr/bin/time ] && [ -x "$PGBIN/pgcopydb" ] || { echo "bench-copy: run scripts/install-bench.sh first" >&2; exit 1; }
 mkdir -p "$OUT"
 results=$OUT/results.tsv
 : >"$results"
 : >"$OUT/verify.tsv"
-
-log() { printf 'bench-copy: %s\n' "$*" >&2; }
-
-# db_url CLUSTER_URL NAME: the URL of database NAME on the cluster of CLUSTER_URL.
-db_url() { sed -E "s#^([^?]*/)[^/?]*(\?|$)#\1$2\2#" <<<"$1"; }
-
-fresh_db() { # CLUSTER_URL NAME
-	psql -qX "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" -c "CREATE DATABASE $2" >/dev/null 2>&1
-}
-drop_db() { psql -qX "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" >/dev/null 2>&1; }
 
 # timed NAME CMD: runs CMD under GNU time; sets WALL (s) and RSS (MB, the largest process of the tree).
 timed() {

@@ -28,7 +28,7 @@
 # The seeded data go to a dedicated table, bucket and databases (BENCH_NAME).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/stack.sh"
 BIN=${BENCH_BIN:-$root/bin/ragmigrate}
 BOTS=${BENCH_BOTS:-130}
 DOCS=${BENCH_DOCS:-25}
@@ -44,10 +44,8 @@ TABLE=$NAME
 BUCKET=$NAME
 SRC_DB=${NAME//-/_}_src
 DST_DB=${NAME//-/_}_dst
-: "${RAGMIGRATE_SOURCE_DB:?the stack environment is missing: run 'make bench-reembed'}"
+need_stack_env
 mkdir -p "$OUT"
-log() { printf 'bench-reembed: %s\n' "$*" >&2; }
-db_url() { sed -E "s#^([^?]*/)[^/?]*(\\?|\$)#\\1$2\\2#" <<<"$1"; }
 src=$(db_url "$RAGMIGRATE_SOURCE_DB" "$SRC_DB")
 dst=$(db_url "$RAGMIGRATE_TARGET_DB" "$DST_DB")
 server= aws=
@@ -56,7 +54,7 @@ wait_up() { for _ in $(seq 100); do curl -fs "http://$1/healthz" >/dev/null 2>&1
 
 if [ "$SEED" != 0 ]; then
 	log "seeding $BOTS bots × $DOCS documents"
-	psql -qXAt "$RAGMIGRATE_SOURCE_DB" -c "DROP DATABASE IF EXISTS $SRC_DB WITH (FORCE)" -c "CREATE DATABASE $SRC_DB"
+	fresh_db "$RAGMIGRATE_SOURCE_DB" "$SRC_DB"
 	"$BIN" dev seed --yes --bots "$BOTS" --docs-per-bot "$DOCS" --table "$TABLE" --bucket "$BUCKET" --source-db "$src" --no-target >"$OUT/seed.log" 2>&1
 fi
 
@@ -81,7 +79,7 @@ for latency in $LATENCIES; do
 		for mode in $MODES; do
 			cell="$latency $kind=$value $mode"
 			log "run: $cell"
-			psql -qXAt "$RAGMIGRATE_TARGET_DB" -c "DROP DATABASE IF EXISTS $DST_DB WITH (FORCE)" -c "CREATE DATABASE $DST_DB"
+			fresh_db "$RAGMIGRATE_TARGET_DB" "$DST_DB"
 			"$BIN" dev serve bedrock --log-level "${BENCH_SERVER_LOG_LEVEL:-info}" --addr "$BEDROCK_ADDR" --latency "$latency" "--$kind" "$value" >"$OUT/bedrock.log" 2>&1 &
 			server=$!
 			wait_up "$BEDROCK_ADDR"

@@ -18,9 +18,8 @@
 # Needs the stack's environment (make bench-replicate exports it), jq and pgbench.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/stack.sh"
 BIN=$root/bin/ragmigrate
-PGBIN=/usr/lib/postgresql/15/bin
 ROWS=${BENCH_ROWS:-100000}
 JOBS=${BENCH_JOBS:-2}
 TPS=${BENCH_TPS:-20}
@@ -29,12 +28,8 @@ OUT=${BENCH_OUT:-$root/.stack/bench-replicate}
 TABLE=ragmigrate-bench-replicate
 BUCKET=ragmigrate-bench-replicate
 
-: "${RAGMIGRATE_SOURCE_DB:?the stack environment is missing: run 'make bench-replicate' (or: set -a; . .stack/env; set +a)}"
-: "${RAGMIGRATE_TARGET_DB:?the stack environment is missing}"
+need_stack_env
 mkdir -p "$OUT"
-log() { printf 'bench-replicate: %s\n' "$*" >&2; }
-db_url() { sed -E "s#^([^?]*/)[^/?]*(\?|$)#\1$2\2#" <<<"$1"; }
-fresh_db() { psql -qX "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" -c "CREATE DATABASE $2" >/dev/null; }
 now() { date +%s.%N; }
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$2"; }
 
@@ -48,8 +43,8 @@ cleanup() {
 	"$BIN" replicate abort --yes --source-db "$src" --target-db "$dst" >/dev/null 2>&1 || true
 	psql -qX "$nat" -c 'ALTER SUBSCRIPTION bench_native DISABLE' -c 'ALTER SUBSCRIPTION bench_native SET (slot_name = NONE)' -c 'DROP SUBSCRIPTION bench_native' >/dev/null 2>&1 || true
 	psql -qX "$src" -c "SELECT pg_drop_replication_slot('bench_native')" >/dev/null 2>&1 || true
-	for db in $dstdb $natdb; do psql -qX "$RAGMIGRATE_TARGET_DB" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
-	psql -qX "$RAGMIGRATE_SOURCE_DB" -c "DROP DATABASE IF EXISTS $srcdb WITH (FORCE)" >/dev/null 2>&1 || true
+	for db in $dstdb $natdb; do drop_db "$RAGMIGRATE_TARGET_DB" $db || true; done
+	drop_db "$RAGMIGRATE_SOURCE_DB" $srcdb || true
 }
 trap cleanup EXIT
 

@@ -6,12 +6,11 @@
 # Reads the stack's environment (.stack/env); BIN is the ragmigrate binary, DEMO_SNAPSHOT_DB the
 # database on the target cluster the copy goes to.
 set -euo pipefail
+. "$(dirname "$0")/stack.sh"
 BIN=${BIN:-bin/ragmigrate}
 COPY_DB=${DEMO_SNAPSHOT_DB:-ragmigrate_snapshot_copy}
-# with_db URL DB: the URL with its database replaced.
-with_db() { sed -E "s#^([^?]*/)[^/?]*(\\?|\$)#\\1$2\\2#" <<<"$1"; }
 show() { echo; echo "\$ $*"; }
-target=$(with_db "$RAGMIGRATE_TARGET_DB" "$COPY_DB")
+target=$(db_url "$RAGMIGRATE_TARGET_DB" "$COPY_DB")
 
 show "ragmigrate snapshot restore --latest --yes   # the old cluster's final snapshot into a temporary cluster (RDS = the contract server)"
 "$BIN" snapshot restore --latest --yes

@@ -28,7 +28,7 @@ type awsRig struct {
 	url string
 	env []string
 	cfn *cfnsim.Server
-	sm  *secretsim.Store
+	sm  *secretsim.Server
 }
 
 func newAWSRig(t *testing.T) *awsRig {

@@ -172,16 +172,7 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 		return err
 	}
 	summary := &pgcopy.Summary{Result: res, Stopped: err != nil}
-	var werr error
-	if g.JSON {
-		werr = writeJSON(g, summary)
-	} else {
-		werr = summary.WriteText(g.stdout)
-	}
-	if err == nil {
-		err = werr
-	}
-	return err
+	return writeResult(g, summary, err, summary.WriteText)
 }
 
 // byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.

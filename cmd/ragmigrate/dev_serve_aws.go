@@ -47,8 +47,8 @@ type awsServeOptions struct {
 
 // awsShared holds what one contract server hands another inside 'dev serve aws'.
 type awsShared struct {
-	// secrets is Secrets Manager's store, where RDS puts the master user secrets it manages.
-	secrets *secretsim.Store
+	// secrets is the Secrets Manager server, where RDS puts the master user secrets it manages.
+	secrets *secretsim.Server
 }
 
 // awsServices are the contract servers 'dev serve aws' hosts, each registering its routes, in
@@ -58,9 +58,7 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		// No Bedrock quota until one is PUT at /_dev/servicequotas/quotas: the model's quotas
 		// are then unreadable by name, and a run finds its pace adaptively. Fargate's vCPU
 		// quota is a new account's (a PUT replaces it too).
-		sq := servicequotasim.New(servicequotasim.FargateDefault)
-		s.HandleJSON("ServiceQuotasV20190624", sq)
-		s.HandleDev("/_dev/servicequotas/", sq.DevHandler("/_dev/servicequotas/"))
+		servicequotasim.New(servicequotasim.FargateDefault).Register(s)
 		return nil
 	},
 	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, _ *slog.Logger) error {
@@ -85,12 +83,12 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		if delay == 0 {
 			delay = -1 // rdssim: available at once
 		}
-		sim, err := rdssim.New(rdssim.Config{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
+		rds, err := rdssim.New(rdssim.Options{AdminURL: opts.rdsSourceDB, Dir: filepath.Join(opts.dir, "rds"),
 			Secrets: shared.secrets, Delay: delay, Logger: log.With(slog.String("service", "rds"))})
 		if err != nil {
 			return err
 		}
-		sim.Register(s)
+		rds.Register(s)
 		return nil
 	},
 	// ECS runs each task as a local process whose output feeds CloudWatch Logs, so the two

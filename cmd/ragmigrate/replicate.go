@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -145,13 +144,7 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	if res == nil {
 		return err
 	}
-	var werr error
-	if g.JSON {
-		werr = writeJSON(g, res)
-	} else {
-		werr = writeStartText(g.stdout, res, err)
-	}
-	return cmp.Or(err, werr)
+	return writeResult(g, res, err, func(w io.Writer) error { return writeStartText(w, res, err) })
 }
 
 func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
@@ -306,10 +299,7 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	if res == nil {
 		return err
 	}
-	var werr error
-	if g.JSON {
-		werr = writeJSON(g, res)
-	} else {
+	return writeResult(g, res, err, func(w io.Writer) error {
 		var b strings.Builder
 		if res.Verify != nil && !res.Verify.OK {
 			res.Verify.WriteText(&b)
@@ -329,9 +319,9 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 		if err == nil {
 			fmt.Fprintf(&b, "cut over: writers paused %.2fs (from the confirmation until the target was ready); point the app at the target\n", res.PauseSeconds)
 		}
-		_, werr = io.WriteString(g.stdout, b.String())
-	}
-	return cmp.Or(err, werr)
+		_, werr := io.WriteString(w, b.String())
+		return werr
+	})
 }
 
 func newReplicateAbortCommand(g *globalOptions) *cobra.Command {
@@ -352,14 +342,11 @@ and it finds nothing left. The rows loaded into the target stay.`,
 			if res == nil {
 				return err
 			}
-			var werr error
-			if g.JSON {
-				werr = writeJSON(g, res)
-			} else {
-				_, werr = fmt.Fprintf(g.stdout, "replication run %d (%s, phase %s): subscription %s, slot %s, publication %s\n",
+			return writeResult(g, res, err, func(w io.Writer) error {
+				_, werr := fmt.Fprintf(w, "replication run %d (%s, phase %s): subscription %s, slot %s, publication %s\n",
 					res.RunID, res.Status, res.Phase, res.Dropped.Subscription, cmpText(res.Dropped.Slot), cmpText(res.Dropped.Publication))
-			}
-			return cmp.Or(err, werr)
+				return werr
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())

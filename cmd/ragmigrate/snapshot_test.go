@@ -26,7 +26,7 @@ import (
 type snapshotBundle struct {
 	*copyBundle
 	sim        *rdssim.Server
-	secrets    *secretsim.Store
+	secrets    *secretsim.Server
 	rds        *rds.Client
 	admin      string
 	oldCluster string
@@ -42,7 +42,7 @@ func setupSnapshot(t *testing.T, delay time.Duration) *snapshotBundle {
 	// RDS keeps the master user secrets it manages in Secrets Manager, where --source-secret reads them.
 	b.secrets, err = secretsim.New("", nil)
 	require.NoError(t, err)
-	b.sim, err = rdssim.New(rdssim.Config{AdminURL: b.admin, Dir: t.TempDir(), Secrets: b.secrets, Delay: delay})
+	b.sim, err = rdssim.New(rdssim.Options{AdminURL: b.admin, Dir: t.TempDir(), Secrets: b.secrets, Delay: delay})
 	require.NoError(t, err)
 	endpoint := stacktest.AWSServer(t, b.sim.Register, b.secrets.Register)
 	b.env = append(b.copyBundle.env, "AWS_ENDPOINT_URL_RDS="+endpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER="+endpoint)

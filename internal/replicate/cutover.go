@@ -71,14 +71,11 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 	} else if held && run.Phase != PhaseStreaming {
 		return nil, fmt.Errorf("replication run %d: %w: 'replicate start' is still in its %s phase (bulk load or index build); cut over once status says streaming", run.ID, ErrNotStreaming, run.Phase)
 	}
-	lockConn, err := connect(ctx, cfg.TargetURL, cfg.Timeouts)
+	lockConn, err := cfg.lock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	defer lockConn.Close(cleanup)
-	if err := acquire(ctx, lockConn, cfg.LockWait, log); err != nil {
 		return nil, err
 	}
+	defer lockConn.Close(cleanup) // releases the lock
 	if run, err = latestRun(ctx, dst); err != nil {
 		return nil, err
 	}
@@ -232,14 +229,11 @@ func Abort(ctx context.Context, o Options) (*AbortResult, error) {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer dst.Close(cleanup)
-	lockConn, err := connect(ctx, o.TargetURL, o.Timeouts)
+	lockConn, err := o.lock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	defer lockConn.Close(cleanup)
-	if err := acquire(ctx, lockConn, o.LockWait, o.Logger); err != nil {
 		return nil, err
 	}
+	defer lockConn.Close(cleanup) // releases the lock
 	run, err := latestRun(ctx, dst)
 	if err != nil {
 		return nil, err

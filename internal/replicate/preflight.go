@@ -39,6 +39,27 @@ func (p *Preflight) add(c Check) {
 	p.Ready = p.Ready && c.OK
 }
 
+// privilege adds the check that the role has a privilege the run needs: may says what it allows;
+// without it, lacks says what the role lacks and fix how to grant it.
+func (p *Preflight) privilege(side, name string, has bool, may, lacks, fix string) {
+	c := Check{Side: side, Name: name, OK: has, Detail: may}
+	if !has {
+		c.Detail, c.Fix = lacks, fix
+	}
+	p.add(c)
+}
+
+// free adds the check that the run's one more of a cluster's limited resource is free: used of
+// the setting's max are taken. fix says how to free one, when none is.
+func (p *Preflight) free(side, name, setting string, max, used int, fix string) {
+	c := Check{Side: side, Name: name, OK: max-used >= 1,
+		Detail: fmt.Sprintf("%d of %s=%d in use; the run needs 1", used, setting, max)}
+	if !c.OK {
+		c.Fix = fix
+	}
+	p.add(c)
+}
+
 // CheckAll runs the read-only preflight of a replication of tables from src to dst.
 // createMissing says whether start would create a missing extension or table on the target.
 func CheckAll(ctx context.Context, src, dst *pgx.Conn, tables []string, createMissing bool) (*Preflight, error) {
@@ -78,24 +99,13 @@ func checkSource(ctx context.Context, src *pgx.Conn, tables []string, p *Preflig
 		}
 	}
 	p.add(c)
-	c = Check{Side: "source", Name: "replication privilege", OK: privileged, Detail: "the role may create replication slots and publications"}
-	if !privileged {
-		c.Detail = "the role has neither REPLICATION nor superuser (nor rds_replication / rds_superuser)"
-		c.Fix = "ALTER ROLE <user> REPLICATION (on RDS/Aurora: GRANT rds_replication TO <user>), or connect as the master user"
-	}
-	p.add(c)
-	c = Check{Side: "source", Name: "replication slots", OK: maxSlots-usedSlots >= 1,
-		Detail: fmt.Sprintf("%d of max_replication_slots=%d in use; the run needs 1", usedSlots, maxSlots)}
-	if !c.OK {
-		c.Fix = "drop unused slots (SELECT slot_name, active FROM pg_replication_slots) or raise max_replication_slots and restart"
-	}
-	p.add(c)
-	c = Check{Side: "source", Name: "WAL senders", OK: maxSenders-usedSenders >= 1,
-		Detail: fmt.Sprintf("%d of max_wal_senders=%d in use; the run needs 1", usedSenders, maxSenders)}
-	if !c.OK {
-		c.Fix = "raise max_wal_senders and restart, or stop an idle replication client (pg_stat_replication)"
-	}
-	p.add(c)
+	p.privilege("source", "replication privilege", privileged, "the role may create replication slots and publications",
+		"the role has neither REPLICATION nor superuser (nor rds_replication / rds_superuser)",
+		"ALTER ROLE <user> REPLICATION (on RDS/Aurora: GRANT rds_replication TO <user>), or connect as the master user")
+	p.free("source", "replication slots", "max_replication_slots", maxSlots, usedSlots,
+		"drop unused slots (SELECT slot_name, active FROM pg_replication_slots) or raise max_replication_slots and restart")
+	p.free("source", "WAL senders", "max_wal_senders", maxSenders, usedSenders,
+		"raise max_wal_senders and restart, or stop an idle replication client (pg_stat_replication)")
 	var vec string
 	if err := src.QueryRow(ctx, `SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&vec); err != nil {
 		return fmt.Errorf("look up pgvector: %w", err)
@@ -158,18 +168,11 @@ func checkTarget(ctx context.Context, dst *pgx.Conn, tables []string, createMiss
 		c.Detail, c.Fix = "the cluster does not offer the vector extension", "install pgvector on the target cluster"
 	}
 	p.add(c)
-	c = Check{Side: "target", Name: "subscription privilege", OK: super, Detail: "the role may create subscriptions"}
-	if !super {
-		c.Detail = "CREATE SUBSCRIPTION needs a superuser on PostgreSQL 15 (rds_superuser on RDS/Aurora)"
-		c.Fix = "connect to the target as the master user"
-	}
-	p.add(c)
-	c = Check{Side: "target", Name: "logical replication workers", OK: maxWorkers-usedWorkers >= 1,
-		Detail: fmt.Sprintf("%d of max_logical_replication_workers=%d in use; the run needs 1", usedWorkers, maxWorkers)}
-	if !c.OK {
-		c.Fix = "raise max_logical_replication_workers (and max_worker_processes) and restart"
-	}
-	p.add(c)
+	p.privilege("target", "subscription privilege", super, "the role may create subscriptions",
+		"CREATE SUBSCRIPTION needs a superuser on PostgreSQL 15 (rds_superuser on RDS/Aurora)",
+		"connect to the target as the master user")
+	p.free("target", "logical replication workers", "max_logical_replication_workers", maxWorkers, usedWorkers,
+		"raise max_logical_replication_workers (and max_worker_processes) and restart")
 	for _, t := range tables {
 		var found, rows bool
 		if err := dst.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, CASE WHEN to_regclass($1) IS NULL THEN false ELSE

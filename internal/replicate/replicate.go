@@ -117,6 +117,20 @@ const (
 	lockObject int32 = 2
 )
 
+// lock connects a session of its own to the target and takes the replicate lock on it, waiting
+// up to o.LockWait: closing the connection releases the lock.
+func (o *Options) lock(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := connect(ctx, o.TargetURL, o.Timeouts)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	if err := acquire(ctx, conn, o.LockWait, o.Logger); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return conn, nil
+}
+
 func acquire(ctx context.Context, conn *pgx.Conn, wait time.Duration, log *slog.Logger) error {
 	if wait < 0 {
 		wait = 0

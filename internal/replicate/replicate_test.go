@@ -70,3 +70,26 @@ func TestPreflightSaysHowToFix(t *testing.T) {
 	require.NotContains(t, failed, "full_ident")
 	require.Equal(t, 3, strings.Count(failed, "(fix:"), failed)
 }
+
+// TestPreflightCheckKinds pins the two kinds of check the preflight builds from its readings: a
+// fix is given only when a check fails, and one failure makes the preflight not ready.
+func TestPreflightCheckKinds(t *testing.T) {
+	t.Parallel()
+	p := &Preflight{Ready: true}
+	p.free("source", "WAL senders", "max_wal_senders", 10, 9, "raise it")
+	p.privilege("target", "subscription privilege", true, "may subscribe", "lacks superuser", "connect as the master user")
+	require.True(t, p.Ready)
+	require.Equal(t, []Check{
+		{Side: "source", Name: "WAL senders", OK: true, Detail: "9 of max_wal_senders=10 in use; the run needs 1"},
+		{Side: "target", Name: "subscription privilege", OK: true, Detail: "may subscribe"},
+	}, p.Checks)
+
+	p = &Preflight{Ready: true}
+	p.free("source", "WAL senders", "max_wal_senders", 10, 10, "raise it")
+	p.privilege("target", "subscription privilege", false, "may subscribe", "lacks superuser", "connect as the master user")
+	require.False(t, p.Ready)
+	require.Equal(t, []Check{
+		{Side: "source", Name: "WAL senders", Detail: "10 of max_wal_senders=10 in use; the run needs 1", Fix: "raise it"},
+		{Side: "target", Name: "subscription privilege", Detail: "lacks superuser", Fix: "connect as the master user"},
+	}, p.Checks)
+}

@@ -80,14 +80,11 @@ func Start(ctx context.Context, cfg StartConfig) (*StartResult, error) {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer dst.Close(cleanup)
-	lockConn, err := connect(ctx, cfg.TargetURL, cfg.Timeouts)
+	lockConn, err := cfg.lock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	defer lockConn.Close(cleanup) // releases the lock
-	if err := acquire(ctx, lockConn, cfg.LockWait, log); err != nil {
 		return nil, err
 	}
+	defer lockConn.Close(cleanup) // releases the lock
 	src, err := connect(ctx, cfg.SourceURL, cfg.Timeouts)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)

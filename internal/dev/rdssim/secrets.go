@@ -24,7 +24,7 @@ func (m *MemorySecrets) Put(name, secretString string) (string, error) {
 	return arn, nil
 }
 
-// SecretString returns the secret string stored under arn (the name secretsim.Store uses too).
+// SecretString returns the secret string stored under arn (the name secretsim.Server uses too).
 func (m *MemorySecrets) SecretString(arn string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -15,7 +15,7 @@
 // it; the shared cluster's admin password is never handed out. ModifyDBCluster with
 // ManageMasterUserPassword gives the role a new password and stores {"username","password"} in
 // Secrets Manager (through SecretStore), as RDS does. Clusters and instances are "creating" for
-// Config.Delay after they are asked for, so a client's wait is exercised.
+// Options.Delay after they are asked for, so a client's wait is exercised.
 //
 // Deliberate differences from RDS: the master username is the cluster identifier, not the
 // snapshot's; deletions are immediate (no "deleting" phase); subnet groups and security groups are
@@ -62,8 +62,8 @@ type SecretStore interface {
 	Put(name, secretString string) (arn string, err error)
 }
 
-// Config configures the server.
-type Config struct {
+// Options configure the server.
+type Options struct {
 	// AdminURL is the source cluster's admin URL (a superuser or a role with CREATEDB and
 	// CREATEROLE): the cluster every snapshot and restored cluster lives on.
 	AdminURL string
@@ -82,9 +82,9 @@ type Config struct {
 // Server is the RDS test double; it is an http.Handler for the query protocol, safe for
 // concurrent use. Register it with Register.
 type Server struct {
-	cfg Config
-	pg  *cluster
-	log *slog.Logger
+	opts Options
+	pg   *cluster
+	log  *slog.Logger
 
 	// mu guards st and serialises the operations that change the databases, so that two calls
 	// never race on one name.
@@ -138,39 +138,39 @@ type instance struct {
 	Tags      []tag     `json:"tags"`
 }
 
-// New returns a server; it reads its state from cfg.Dir when there is one. It does not connect to
+// New returns a server; it reads its state from opts.Dir when there is one. It does not connect to
 // the cluster until a call needs it.
-func New(cfg Config) (*Server, error) {
-	if cfg.Delay == 0 {
-		cfg.Delay = DefaultDelay
+func New(opts Options) (*Server, error) {
+	if opts.Delay == 0 {
+		opts.Delay = DefaultDelay
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, pg: &cluster{adminURL: cfg.AdminURL},
-		st: state{Delay: cfg.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
+	s := &Server{opts: opts, log: opts.Logger, pg: &cluster{adminURL: opts.AdminURL},
+		st: state{Delay: opts.Delay, Snapshots: map[string]*snapshot{}, Clusters: map[string]*dbCluster{}, Instances: map[string]*instance{}}}
 	if err := awssim.LoadState(s.statePath(), &s.st); err != nil {
 		return nil, fmt.Errorf("rds: read state: %w", err)
 	}
-	s.st.Delay = cfg.Delay // the configuration wins over the knob's last setting
+	s.st.Delay = opts.Delay // the options win over the knob's last setting
 	return s, nil
 }
 
-// Register routes the RDS query protocol and the /_dev/rds/ knobs of srv to s.
-func (s *Server) Register(srv *awssim.Server) {
-	srv.HandleQuery(Version, s)
-	srv.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
-	srv.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
-	srv.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
-	srv.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
+// Register routes the RDS query protocol and the /_dev/rds/ knobs of a to s.
+func (s *Server) Register(a *awssim.Server) {
+	a.HandleQuery(Version, s)
+	a.HandleDev("POST /_dev/rds/snapshots", http.HandlerFunc(s.devCreateSnapshot))
+	a.HandleDev("DELETE /_dev/rds/snapshots/{id}", http.HandlerFunc(s.devDeleteSnapshot))
+	a.HandleDev("POST /_dev/rds/delay", http.HandlerFunc(s.devSetDelay))
+	a.HandleDev("GET /_dev/rds/clusters/{id}/source-db", http.HandlerFunc(s.devSourceDB))
 }
 
 // statePath is where the state is kept: "" (memory only) without a Dir.
 func (s *Server) statePath() string {
-	if s.cfg.Dir == "" {
+	if s.opts.Dir == "" {
 		return ""
 	}
-	return filepath.Join(s.cfg.Dir, "rds.json")
+	return filepath.Join(s.opts.Dir, "rds.json")
 }
 
 // save writes the state; the caller holds mu.
@@ -192,6 +192,41 @@ func (f *fault) Error() string { return f.Code + ": " + f.Msg }
 
 func notFound(code, msg string) *fault { return &fault{http.StatusNotFound, code, msg} }
 func invalid(code, msg string) *fault  { return &fault{http.StatusBadRequest, code, msg} }
+
+// The NotFound faults of the three kinds of resource, worded as RDS words them.
+func snapshotNotFound(id string) *fault {
+	return notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", id))
+}
+func clusterNotFound(id string) *fault {
+	return notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+}
+func instanceNotFound(id string) *fault {
+	return notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", id))
+}
+
+// lookup is the resource id of a state map, or its kind's NotFound fault (missing).
+func lookup[T any](m map[string]*T, id string, missing func(string) *fault) (*T, error) {
+	if v, ok := m[id]; ok {
+		return v, nil
+	}
+	return nil, missing(id)
+}
+
+// describe renders the resources of a state map that keep accepts, in identifier order. As in
+// RDS, a Describe that names one resource (id) and finds none answers its kind's NotFound fault;
+// one that names none answers an empty list.
+func describe[T, X any](m map[string]*T, id string, missing func(string) *fault, keep func(*T) bool, render func(*T) X) ([]X, error) {
+	var out []X
+	for _, v := range sortedByID(m) {
+		if keep(v) {
+			out = append(out, render(v))
+		}
+	}
+	if id != "" && len(out) == 0 {
+		return nil, missing(id)
+	}
+	return out, nil
+}
 
 // ServeHTTP answers one query protocol call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -221,7 +256,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awssim.WriteQueryError(w, http.StatusBadRequest, "InvalidAction", "The action "+action+" is not valid for this web service.")
 		return
 	}
-	result, err := h(r.Context(), f)
+	// Every handler reads the state and may change it and the databases: one call at a time, so
+	// that two calls never race on one name. The handlers run with mu held (deferred, so that a
+	// handler's panic does not leave it locked).
+	result, err := func() (any, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return h(r.Context(), f)
+	}()
 	var flt *fault
 	switch {
 	case errors.As(err, &flt):
@@ -251,20 +293,14 @@ func (s *Server) readyAt() time.Time {
 }
 
 func (s *Server) describeSnapshots(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := snapshotID(f.get("DBClusterSnapshotIdentifier"))
 	clusterID := f.get("DBClusterIdentifier")
 	typ := f.get("SnapshotType")
-	var out []xmlSnapshot
-	for _, sn := range sortedByID(s.st.Snapshots) {
-		if (id != "" && sn.ID != id) || (clusterID != "" && sn.ClusterID != clusterID) || (typ != "" && sn.Type != typ) {
-			continue
-		}
-		out = append(out, renderSnapshot(sn))
-	}
-	if id != "" && len(out) == 0 {
-		return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", id))
+	out, err := describe(s.st.Snapshots, id, snapshotNotFound, func(sn *snapshot) bool {
+		return (id == "" || sn.ID == id) && (clusterID == "" || sn.ClusterID == clusterID) && (typ == "" || sn.Type == typ)
+	}, renderSnapshot)
+	if err != nil {
+		return nil, err
 	}
 	return struct {
 		Snapshots []xmlSnapshot `xml:"DBClusterSnapshots>DBClusterSnapshot"`
@@ -272,8 +308,6 @@ func (s *Server) describeSnapshots(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) restore(ctx context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBClusterIdentifier")
 	if err := checkIdentifier("DBClusterIdentifier", id); err != nil {
 		return nil, err
@@ -285,9 +319,9 @@ func (s *Server) restore(ctx context.Context, f form) (any, error) {
 	if _, ok := s.st.Clusters[id]; ok {
 		return nil, invalid("DBClusterAlreadyExistsFault", "DB Cluster already exists")
 	}
-	sn, ok := s.st.Snapshots[snapID]
-	if !ok {
-		return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", snapID))
+	sn, err := lookup(s.st.Snapshots, snapID, snapshotNotFound)
+	if err != nil {
+		return nil, err
 	}
 	if sn.Status != "available" {
 		return nil, invalid("InvalidDBClusterSnapshotStateFault", fmt.Sprintf("DBClusterSnapshot %s is not in available state: %s", snapID, sn.Status))
@@ -324,8 +358,6 @@ func (s *Server) restore(ctx context.Context, f form) (any, error) {
 }
 
 func (s *Server) createInstance(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBInstanceIdentifier")
 	if err := checkIdentifier("DBInstanceIdentifier", id); err != nil {
 		return nil, err
@@ -334,9 +366,9 @@ func (s *Server) createInstance(_ context.Context, f form) (any, error) {
 		return nil, invalid("DBInstanceAlreadyExistsFault", "DB instance already exists")
 	}
 	clusterID := f.get("DBClusterIdentifier")
-	c, ok := s.st.Clusters[clusterID]
-	if !ok {
-		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", clusterID))
+	c, err := lookup(s.st.Clusters, clusterID, clusterNotFound)
+	if err != nil {
+		return nil, err
 	}
 	class := f.get("DBInstanceClass")
 	if class == "" || f.get("Engine") != engine {
@@ -356,17 +388,12 @@ func (s *Server) createInstance(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) describeClusters(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBClusterIdentifier")
-	var out []xmlCluster
-	for _, c := range sortedByID(s.st.Clusters) {
-		if id == "" || c.ID == id || s.clusterARN(c.ID) == id {
-			out = append(out, s.renderCluster(c))
-		}
-	}
-	if id != "" && len(out) == 0 {
-		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	out, err := describe(s.st.Clusters, id, clusterNotFound, func(c *dbCluster) bool {
+		return id == "" || c.ID == id || s.clusterARN(c.ID) == id
+	}, s.renderCluster)
+	if err != nil {
+		return nil, err
 	}
 	return struct {
 		Clusters []xmlCluster `xml:"DBClusters>DBCluster"`
@@ -374,22 +401,14 @@ func (s *Server) describeClusters(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) describeInstances(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBInstanceIdentifier")
-	filters := f.filters()
-	var out []xmlInstance
-	for _, in := range sortedByID(s.st.Instances) {
-		if id != "" && in.ID != id {
-			continue
-		}
-		if want, ok := filters["db-cluster-id"]; ok && !slices.Contains(want, in.ClusterID) && !slices.Contains(want, s.clusterARN(in.ClusterID)) {
-			continue
-		}
-		out = append(out, renderInstance(in))
-	}
-	if id != "" && len(out) == 0 {
-		return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", id))
+	want, byCluster := f.filters()["db-cluster-id"]
+	out, err := describe(s.st.Instances, id, instanceNotFound, func(in *instance) bool {
+		return (id == "" || in.ID == id) &&
+			(!byCluster || slices.Contains(want, in.ClusterID) || slices.Contains(want, s.clusterARN(in.ClusterID)))
+	}, renderInstance)
+	if err != nil {
+		return nil, err
 	}
 	return struct {
 		Instances []xmlInstance `xml:"DBInstances>DBInstance"`
@@ -397,18 +416,16 @@ func (s *Server) describeInstances(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBClusterIdentifier")
-	c, ok := s.st.Clusters[id]
-	if !ok {
-		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	c, err := lookup(s.st.Clusters, id, clusterNotFound)
+	if err != nil {
+		return nil, err
 	}
 	if st := status(c.ReadyAt); st != "available" {
 		return nil, invalid("InvalidDBClusterStateFault", fmt.Sprintf("DB cluster %s is not in an available state: %s", id, st))
 	}
 	if f.get("ManageMasterUserPassword") == "true" && c.SecretARN == "" {
-		if s.cfg.Secrets == nil {
+		if s.opts.Secrets == nil {
 			return nil, errors.New("no Secrets Manager to keep the master user secret in")
 		}
 		password := randomHex(16)
@@ -416,7 +433,7 @@ func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
 			return nil, fmt.Errorf("master user password of %s: %w", id, err)
 		}
 		secret, _ := json.Marshal(map[string]string{"username": id, "password": password})
-		arn, err := s.cfg.Secrets.Put("rds!"+c.ResourceID, string(secret))
+		arn, err := s.opts.Secrets.Put("rds!"+c.ResourceID, string(secret))
 		if err != nil {
 			return nil, fmt.Errorf("master user secret of %s: %w", id, err)
 		}
@@ -432,27 +449,25 @@ func (s *Server) modifyCluster(ctx context.Context, f form) (any, error) {
 }
 
 func (s *Server) listTags(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	arn := f.get("ResourceName")
 	var tags []tag
 	switch kind, name, _ := strings.Cut(strings.TrimPrefix(arn, "arn:aws:rds:"+region+":"+account+":"), ":"); kind {
 	case "cluster":
-		c, ok := s.st.Clusters[name]
-		if !ok {
-			return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", name))
+		c, err := lookup(s.st.Clusters, name, clusterNotFound)
+		if err != nil {
+			return nil, err
 		}
 		tags = c.Tags
 	case "db":
-		in, ok := s.st.Instances[name]
-		if !ok {
-			return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", name))
+		in, err := lookup(s.st.Instances, name, instanceNotFound)
+		if err != nil {
+			return nil, err
 		}
 		tags = in.Tags
 	case "cluster-snapshot":
-		sn, ok := s.st.Snapshots[name]
-		if !ok {
-			return nil, notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", name))
+		sn, err := lookup(s.st.Snapshots, name, snapshotNotFound)
+		if err != nil {
+			return nil, err
 		}
 		tags = sn.Tags
 	default:
@@ -464,12 +479,10 @@ func (s *Server) listTags(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) deleteInstance(_ context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBInstanceIdentifier")
-	in, ok := s.st.Instances[id]
-	if !ok {
-		return nil, notFound("DBInstanceNotFoundFault", fmt.Sprintf("DBInstance %s not found.", id))
+	in, err := lookup(s.st.Instances, id, instanceNotFound)
+	if err != nil {
+		return nil, err
 	}
 	if st := status(in.ReadyAt); st != "available" {
 		return nil, invalid("InvalidDBInstanceStateFault", fmt.Sprintf("Instance %s is not in available state: %s", id, st))
@@ -486,12 +499,10 @@ func (s *Server) deleteInstance(_ context.Context, f form) (any, error) {
 }
 
 func (s *Server) deleteCluster(ctx context.Context, f form) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	id := f.get("DBClusterIdentifier")
-	c, ok := s.st.Clusters[id]
-	if !ok {
-		return nil, notFound("DBClusterNotFoundFault", fmt.Sprintf("DBCluster %s not found.", id))
+	c, err := lookup(s.st.Clusters, id, clusterNotFound)
+	if err != nil {
+		return nil, err
 	}
 	if f.get("SkipFinalSnapshot") != "true" {
 		// The rig takes no final snapshots: a client that wants none must say so, as RDS requires
@@ -579,9 +590,9 @@ func (s *Server) MakeAvailable() error {
 func (s *Server) DeleteSnapshot(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sn, ok := s.st.Snapshots[id]
-	if !ok {
-		return notFound("DBClusterSnapshotNotFoundFault", fmt.Sprintf("DBClusterSnapshot %s not found.", id))
+	sn, err := lookup(s.st.Snapshots, id, snapshotNotFound)
+	if err != nil {
+		return err
 	}
 	if err := s.pg.dropDatabase(ctx, sn.Database); err != nil {
 		return err
@@ -638,7 +649,7 @@ func (s *Server) devSetDelay(w http.ResponseWriter, r *http.Request) {
 // read from the RDS-managed secret when the SecretStore can read secrets back (MemorySecrets):
 // the development rig's stand-in for reading the secret from Secrets Manager.
 func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
-	getter, ok := s.cfg.Secrets.(interface {
+	getter, ok := s.opts.Secrets.(interface {
 		SecretString(id string) (string, bool)
 	})
 	s.mu.Lock()
@@ -665,7 +676,7 @@ func (s *Server) devSourceDB(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "secret "+arn+": "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	u, err := SourceURL(s.cfg.AdminURL, c.ID, creds.Password)
+	u, err := SourceURL(s.opts.AdminURL, c.ID, creds.Password)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -34,7 +34,7 @@ func TestRestoreLifecycle(t *testing.T) {
 
 	secrets := &rdssim.MemorySecrets{}
 	dir := t.TempDir()
-	sim, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets, Delay: time.Hour})
+	sim, err := rdssim.New(rdssim.Options{AdminURL: admin, Dir: dir, Secrets: secrets, Delay: time.Hour})
 	require.NoError(t, err)
 	endpoint := stacktest.AWSServer(t, sim.Register)
 	clients, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1"})
@@ -143,7 +143,7 @@ func TestRestoreLifecycle(t *testing.T) {
 	require.ErrorAs(t, err, &clusterNotFound)
 
 	// The state survives a restart of the server.
-	again, err := rdssim.New(rdssim.Config{AdminURL: admin, Dir: dir, Secrets: secrets})
+	again, err := rdssim.New(rdssim.Options{AdminURL: admin, Dir: dir, Secrets: secrets})
 	require.NoError(t, err)
 	endpoint2 := stacktest.AWSServer(t, again.Register)
 	client2 := rds.NewFromConfig(clients.Config, func(o *rds.Options) { o.BaseEndpoint = aws.String(endpoint2) })

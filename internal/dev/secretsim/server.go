@@ -6,7 +6,7 @@
 // Its knob POST /_dev/secretsmanager/rotate?secret-id=… rotates a database secret the way a
 // single-user rotation does: a new password, set on the database role (ALTER ROLE … PASSWORD,
 // through an admin URL the server was given for that host and port) and then stored. Rotation
-// holds the store's lock throughout, so from the moment the role's password changes no reader
+// holds the server's lock throughout, so from the moment the role's password changes no reader
 // gets the old one, and the old password stops working at once, as it does in AWS.
 //
 // It is part of the development rig and never linked into the operator's binary.
@@ -46,9 +46,9 @@ type secret struct {
 	Created      time.Time `json:"Created"`
 }
 
-// Store is the Secrets Manager test double: an http.Handler for the API, safe for concurrent
+// Server is the Secrets Manager test double: an http.Handler for the API, safe for concurrent
 // use. Other contract servers create secrets through Put (an RDS-managed cluster secret, say).
-type Store struct {
+type Server struct {
 	mu      sync.Mutex
 	file    string   // "" keeps secrets in memory only
 	admins  []string // superuser URLs of the clusters whose roles rotation may change
@@ -56,11 +56,11 @@ type Store struct {
 	gets    map[string]int // GetSecretValue calls by secret name
 }
 
-// New returns a store keeping its secrets in dir/secretsmanager.json ("" for memory only).
+// New returns a server keeping its secrets in dir/secretsmanager.json ("" for memory only).
 // admins are PostgreSQL URLs of superusers, one per cluster; rotating a secret changes its
 // role's password through the admin URL whose host and port match the secret's.
-func New(dir string, admins []string) (*Store, error) {
-	s := &Store{admins: admins, secrets: map[string]*secret{}, gets: map[string]int{}}
+func New(dir string, admins []string) (*Server, error) {
+	s := &Server{admins: admins, secrets: map[string]*secret{}, gets: map[string]int{}}
 	if dir == "" {
 		return s, nil
 	}
@@ -71,8 +71,8 @@ func New(dir string, admins []string) (*Store, error) {
 	return s, nil
 }
 
-// Register routes the store's API and development endpoints on a.
-func (s *Store) Register(a *awssim.Server) {
+// Register routes the server's API and development endpoints on a.
+func (s *Server) Register(a *awssim.Server) {
 	a.HandleJSON(TargetPrefix, s)
 	a.HandleDev("POST /_dev/secretsmanager/rotate", http.HandlerFunc(s.serveRotate))
 	a.HandleDev("POST /_dev/secretsmanager/secrets", http.HandlerFunc(s.servePut))
@@ -86,13 +86,13 @@ func ARN(name string) string {
 }
 
 // Put creates or replaces secret name with secretString and returns its ARN.
-func (s *Store) Put(name, secretString string) (string, error) {
+func (s *Server) Put(name, secretString string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.put(name, secretString)
 }
 
-func (s *Store) put(name, secretString string) (string, error) {
+func (s *Server) put(name, secretString string) (string, error) {
 	sec := s.secrets[name]
 	if sec == nil {
 		sec = &secret{ARN: ARN(name), Name: name, Created: time.Now().UTC().Truncate(time.Second)}
@@ -105,7 +105,7 @@ func (s *Store) put(name, secretString string) (string, error) {
 
 // PutIfAbsent creates secret name with secretString unless it exists, and returns its ARN and
 // current value either way.
-func (s *Store) PutIfAbsent(name, secretString string) (arn, current string, err error) {
+func (s *Server) PutIfAbsent(name, secretString string) (arn, current string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sec := s.secrets[name]; sec != nil {
@@ -116,7 +116,7 @@ func (s *Store) PutIfAbsent(name, secretString string) (arn, current string, err
 }
 
 // Gets counts the GetSecretValue calls that named secret name (by name or ARN).
-func (s *Store) Gets(name string) int {
+func (s *Server) Gets(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gets[name]
@@ -124,7 +124,7 @@ func (s *Store) Gets(name string) int {
 
 // SecretString returns the current value of secret id (name or ARN), for tests that look for
 // the password where it must not be.
-func (s *Store) SecretString(id string) (string, bool) {
+func (s *Server) SecretString(id string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sec := s.lookup(id); sec != nil {
@@ -134,7 +134,7 @@ func (s *Store) SecretString(id string) (string, bool) {
 }
 
 // lookup finds a secret by name or ARN; the caller holds mu.
-func (s *Store) lookup(id string) *secret {
+func (s *Server) lookup(id string) *secret {
 	if sec := s.secrets[id]; sec != nil {
 		return sec
 	}
@@ -146,7 +146,7 @@ func (s *Store) lookup(id string) *secret {
 	return nil
 }
 
-func (s *Store) save() error {
+func (s *Server) save() error {
 	if err := awssim.SaveState(s.file, s.secrets); err != nil {
 		return fmt.Errorf("save secrets manager state: %w", err)
 	}
@@ -161,7 +161,7 @@ func newVersionID() string {
 }
 
 // ServeHTTP answers one JSON-protocol call.
-func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix+".")
 	if op != "GetSecretValue" {
 		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation: "+op)
@@ -210,8 +210,8 @@ type dbSecret struct {
 }
 
 // Rotate gives database secret id (name or ARN) a new password: it sets it on the role first,
-// then stores it, both under the store's lock. It returns the new version id.
-func (s *Store) Rotate(ctx context.Context, id string) (string, error) {
+// then stores it, both under the server's lock. It returns the new version id.
+func (s *Server) Rotate(ctx context.Context, id string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.lookup(id)
@@ -257,7 +257,7 @@ func (s *Store) Rotate(ctx context.Context, id string) (string, error) {
 }
 
 // adminFor finds the admin URL of the cluster at host:port.
-func (s *Store) adminFor(host, port string) (string, error) {
+func (s *Server) adminFor(host, port string) (string, error) {
 	for _, a := range s.admins {
 		u, err := url.Parse(a)
 		if err != nil {
@@ -286,7 +286,7 @@ func newPassword() (string, error) {
 	return string(b), nil
 }
 
-func (s *Store) serveRotate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveRotate(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("secret-id")
 	if id == "" {
 		http.Error(w, "secret-id is required", http.StatusBadRequest)
@@ -302,7 +302,7 @@ func (s *Store) serveRotate(w http.ResponseWriter, r *http.Request) {
 
 // servePut creates secret ?name= with the body as its value; with ?if-absent=true an existing
 // secret is kept. It answers the ARN and the current value.
-func (s *Store) servePut(w http.ResponseWriter, r *http.Request) {
+func (s *Server) servePut(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 	if name == "" || err != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
@@ -63,39 +62,39 @@ func (s *Server) Quotas() []Quota {
 	return append([]Quota(nil), s.quotas...)
 }
 
-// DevHandler serves the knobs of a stack's Service Quotas at run time, under
-// prefix ("/_dev/servicequotas/"):
+// Register routes the Service Quotas JSON protocol of a to s, and its knobs, with which a
+// benchmark or a demo gives the model a quota to read without restarting the stack:
 //
-//	GET  quotas   the quotas listed, as a JSON array of Quota
-//	PUT  quotas   replace them ([] lists none: the account's quotas unreadable by name)
-//
-// so that a benchmark or a demo can give the model a quota to read without
-// restarting the stack.
-func (s *Server) DevHandler(prefix string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+prefix+"quotas", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(append([]Quota{}, s.Quotas()...)) // [] rather than null
-	})
-	mux.HandleFunc("PUT "+prefix+"quotas", func(w http.ResponseWriter, r *http.Request) {
-		var qs []Quota
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&qs); err != nil {
-			http.Error(w, "decode quotas: "+err.Error(), http.StatusBadRequest)
+//	GET /_dev/servicequotas/quotas   the quotas listed, as a JSON array of Quota
+//	PUT /_dev/servicequotas/quotas   replace them ([] lists none: the account's quotas unreadable by name)
+func (s *Server) Register(a *awssim.Server) {
+	a.HandleJSON(TargetPrefix, s)
+	a.HandleDev("GET /_dev/servicequotas/quotas", http.HandlerFunc(s.getQuotas))
+	a.HandleDev("PUT /_dev/servicequotas/quotas", http.HandlerFunc(s.putQuotas))
+}
+
+func (s *Server) getQuotas(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(append([]Quota{}, s.Quotas()...)) // [] rather than null
+}
+
+func (s *Server) putQuotas(w http.ResponseWriter, r *http.Request) {
+	var qs []Quota
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&qs); err != nil {
+		http.Error(w, "decode quotas: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, q := range qs {
+		if q.ServiceCode == "" || q.QuotaCode == "" || q.QuotaName == "" || q.Value < 0 {
+			http.Error(w, "every quota needs a ServiceCode, QuotaCode, QuotaName and a Value of 0 or more", http.StatusBadRequest)
 			return
 		}
-		for _, q := range qs {
-			if q.ServiceCode == "" || q.QuotaCode == "" || q.QuotaName == "" || q.Value < 0 {
-				http.Error(w, "every quota needs a ServiceCode, QuotaCode, QuotaName and a Value of 0 or more", http.StatusBadRequest)
-				return
-			}
-		}
-		s.SetQuotas(qs)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(qs)
-	})
-	return mux
+	}
+	s.SetQuotas(qs)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(qs)
 }
 
 // Calls counts the calls by operation.
@@ -105,16 +104,15 @@ func (s *Server) Calls(op string) int {
 	return s.calls[op]
 }
 
-const targetPrefix = "ServiceQuotasV20190624."
+// TargetPrefix is the X-Amz-Target prefix of the Service Quotas API.
+const TargetPrefix = "ServiceQuotasV20190624"
 
 // ServeHTTP answers one call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	target := r.Header.Get("X-Amz-Target")
-	if r.Method != http.MethodPost || !strings.HasPrefix(target, targetPrefix) {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "UnknownOperationException", "no such operation")
+	op, ok := awssim.JSONOperation(w, r, TargetPrefix)
+	if !ok {
 		return
 	}
-	op := strings.TrimPrefix(target, targetPrefix)
 	var in struct {
 		ServiceCode string
 		QuotaCode   string
@@ -130,10 +128,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	deny := s.deny
 	quotas := append([]Quota(nil), s.quotas...)
 	s.mu.Unlock()
-	if r.Header.Get("Authorization") == "" {
-		awssim.WriteJSONError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
-		return
-	}
 	if deny {
 		awssim.WriteJSONError(w, http.StatusBadRequest, "AccessDeniedException",
 			fmt.Sprintf("User is not authorized to perform: servicequotas:%s", op))
