@@ -102,6 +102,7 @@ Progress goes to stderr (a bar on a terminal, log lines otherwise); the report t
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 

@@ -102,6 +102,7 @@ the cost saved. It never writes, and it is the dry run of 'ragmigrate reembed'.`
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,6 +151,23 @@ Example:
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(*globalOptions) error {
+		// What --stack places the task with (fillRemoteTarget) counts as given until it is read.
+		pending := o
+		if g.awsStack.Stack != "" {
+			pending.Target.Cluster = cmp.Or(pending.Target.Cluster, fromStack)
+			if len(pending.Target.Subnets) == 0 {
+				pending.Target.Subnets = []string{fromStack}
+			}
+			if len(pending.Target.SecurityGroups) == 0 {
+				pending.Target.SecurityGroups = []string{fromStack}
+			}
+		}
+		if err := pending.Validate(); err != nil {
+			return usageError{err}
+		}
+		return nil
+	})
 	return cmd
 }
 

@@ -122,16 +122,24 @@ the slot instead. A start that fails removes its slot, publication and subscript
 	fs.BoolVar(&o.EmptyTarget, "empty-target", false, "delete the rows of non-empty target tables first (TRUNCATE; their rows are lost)")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create what the target database lacks: the vector extension and missing tables (the source's columns)")
 	fs.StringVar(&o.PublisherURL, "publisher-url", "", "the source as the target cluster reaches it, for the subscription's connection (default --source-db; env RAGMIGRATE_PUBLISHER_URL); its password is stored in the target's pg_subscription, as PostgreSQL does, and never printed")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
+}
+
+func (o *replicateStartOptions) Validate(g *globalOptions) error {
+	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalOptions) error {
 	if o.PublisherURL == "" {
 		o.PublisherURL = os.Getenv("RAGMIGRATE_PUBLISHER_URL")
 	}
-	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
-	if err := errors.Join(errs...); err != nil {
-		return usageError{err}
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	progress, logger := g.newProgress()
 	opts := o.options(g)
@@ -209,10 +217,11 @@ apply worker, apply errors. Read-only. --watch repeats every --interval until Ct
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "time between two looks with --watch")
 	fs.BoolVar(&o.Exact, "exact", false, "count the rows on both sides (count(*)) instead of the planner's estimates")
 	fs.Var(&o.WarnRetained, "warn-retained", "warn when the slot retains more WAL than this on the source (e.g. 10GB)")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globalOptions) error {
+func (o *replicateStatusOptions) Validate(g *globalOptions) error {
 	errs := (&replicateOptions{}).validate(g)
 	if o.Interval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--interval %s: want at least 100ms", o.Interval))
@@ -222,6 +231,13 @@ func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globa
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
+	}
+	return nil
+}
+
+func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	w, err := replicate.NewStatusWatcher(ctx, replicate.StatusOptions{
 		Options: replicate.Options{SourceURL: g.SourceDB, TargetURL: g.TargetDB, Timeouts: g.dbTimeouts(), Logger: g.logger},
@@ -285,10 +301,11 @@ target is ready. A difference exits 3 and leaves the replication running. It ref
 	o.replicateOptions.AddFlags(fs)
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for the target to apply the source's current position")
 	fs.IntVar(&o.Queries, "queries", 5, "bots sampled for search equivalence in the verify step (0 turns it off)")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *globalOptions) error {
+func (o *replicateCutoverOptions) Validate(g *globalOptions) error {
 	errs := o.validate(g)
 	if o.Timeout < time.Second {
 		errs = append(errs, fmt.Errorf("--timeout %s: want at least 1s", o.Timeout))
@@ -298,6 +315,13 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
+	}
+	return nil
+}
+
+func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	res, err := replicate.Cutover(ctx, replicate.CutoverConfig{Options: o.options(g), Timeout: o.Timeout, Queries: o.Queries})
 	if errors.Is(err, replicate.ErrMismatch) {
@@ -363,6 +387,12 @@ and it finds nothing left. The rows loaded into the target stay.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(pending *globalOptions) error {
+		if err := errors.Join(o.validate(pending)...); err != nil {
+			return usageError{err}
+		}
+		return nil
+	})
 	return cmd
 }
 

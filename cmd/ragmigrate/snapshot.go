@@ -111,6 +111,7 @@ so nothing is paid for twice; 'snapshot cleanup' deletes it.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(*globalOptions) error { return o.Validate() })
 	return cmd
 }
 
@@ -285,10 +286,11 @@ in scripts).`,
 	fs.StringVar(&o.ClusterID, "cluster-id", "", "the restored cluster to delete (default: the one cluster tagged ragmigrate:created-by=ragmigrate)")
 	fs.BoolVar(&o.Force, "force", false, "delete without a passed verify in the target's journal")
 	fs.DurationVar(&o.Timeout, "timeout", defaultSnapshotTimeout, "how long to wait for the writer to be deleted")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globalOptions) error {
+func (o *snapshotCleanupOptions) Validate(g *globalOptions) error {
 	var errs []error
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: want a positive duration", o.Timeout))
@@ -298,6 +300,13 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
+	}
+	return nil
+}
+
+func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	api, err := rdsClient(ctx, g)
 	if err != nil {

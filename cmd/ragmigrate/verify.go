@@ -134,6 +134,7 @@ Exit status 0 when everything matches, 3 when anything differs.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
