@@ -145,7 +145,11 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	if o.DryRun && g.JSON {
 		return writeJSON(g, plan)
 	}
-	describeRestorePlan(g, plan, o.DryRun)
+	if g.jsonLogs() && !o.DryRun {
+		logRestorePlan(ctx, g, plan)
+	} else {
+		describeRestorePlan(g, plan, o.DryRun)
+	}
 	if o.DryRun {
 		return nil
 	}
@@ -157,7 +161,7 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	}
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	report, done := waitReporter(g, plan.ClusterID, plan.InstanceID)
+	report, done := waitReporter(ctx, g, plan.ClusterID, plan.InstanceID)
 	restored, err := snapshot.Restore(wctx, api, plan, report)
 	done()
 	if err != nil {
@@ -230,11 +234,23 @@ func describeRestorePlan(g *globalOptions, p *snapshot.Plan, dryRun bool) {
 	}
 }
 
+// logRestorePlan is describeRestorePlan as one log record, under --log-format json.
+func logRestorePlan(ctx context.Context, g *globalOptions, p *snapshot.Plan) {
+	g.logger.LogAttrs(ctx, slog.LevelInfo, "restore plan", slog.String("snapshot", p.Snapshot.ID),
+		slog.String("snapshot_cluster", p.Snapshot.ClusterID), slog.String("snapshot_type", p.Snapshot.Type),
+		slog.Time("snapshot_created", p.Snapshot.Created.UTC()), slog.String("engine_version", p.Snapshot.EngineVersion),
+		slog.String("cluster", p.ClusterID), slog.Bool("cluster_exists", p.ClusterExists), slog.String("run", p.Run),
+		slog.String("writer", p.InstanceID), slog.Bool("writer_exists", p.InstanceExists), slog.String("writer_class", snapshot.WriterClass),
+		slog.Float64("min_acu", p.Input.MinACU), slog.Float64("max_acu", p.Input.MaxACU),
+		slog.String("db_subnet_group", p.Input.SubnetGroup), slog.String("security_groups", strings.Join(p.Input.SecurityGroups, ",")))
+}
+
 // waitReporter shows the wait: one line rewritten in place on a terminal, a line per change (and
-// one a minute) otherwise. done ends the terminal's line.
-func waitReporter(g *globalOptions, clusterID, instanceID string) (func(snapshot.Status), func()) {
+// one a minute) otherwise, as a log record under --log-format json. done ends the terminal's
+// line.
+func waitReporter(ctx context.Context, g *globalOptions, clusterID, instanceID string) (func(snapshot.Status), func()) {
 	f, ok := g.stderr.(*os.File)
-	terminal := ok && term.IsTerminal(int(f.Fd()))
+	terminal := ok && term.IsTerminal(int(f.Fd())) && !g.jsonLogs()
 	var last snapshot.Status
 	var printed time.Time
 	shown := false
@@ -245,7 +261,8 @@ func waitReporter(g *globalOptions, clusterID, instanceID string) (func(snapshot
 			fmt.Fprintf(g.stderr, "\r\033[K%s", line)
 			shown = true
 		case s.Cluster != last.Cluster || s.Instance != last.Instance || time.Since(printed) >= time.Minute:
-			fmt.Fprintln(g.stderr, line)
+			g.note(ctx, line, "waiting for the restored cluster", slog.String("cluster", clusterID), slog.String("cluster_status", s.Cluster),
+				slog.String("writer", instanceID), slog.String("writer_status", s.Instance), slog.Duration("elapsed", s.Elapsed.Round(time.Second)))
 			printed = time.Now()
 		}
 		last = s
@@ -317,10 +334,12 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 		return err
 	}
 	source := journal.SourceKey(owned.Endpoint, owned.Port, owned.Database)
-	fmt.Fprintf(g.stderr, "Cluster %s (%s), restored from snapshot %s by run %s; writers %s; data at %s.\n", owned.ClusterID, owned.Status,
-		owned.Snapshot, owned.Run, strings.Join(owned.Instances, ", "), source)
+	g.note(ctx, fmt.Sprintf("Cluster %s (%s), restored from snapshot %s by run %s; writers %s; data at %s.", owned.ClusterID, owned.Status,
+		owned.Snapshot, owned.Run, strings.Join(owned.Instances, ", "), source),
+		"restored cluster", slog.String("cluster", owned.ClusterID), slog.String("status", owned.Status), slog.String("snapshot", owned.Snapshot),
+		slog.String("run", owned.Run), slog.String("writers", strings.Join(owned.Instances, ",")), slog.String("data", source))
 	if o.Force {
-		fmt.Fprintln(g.stderr, "--force: not checking for a passed verify.")
+		g.note(ctx, "--force: not checking for a passed verify.", "not checking for a passed verify", slog.String("because", "--force"))
 	} else {
 		v, err := latestVerify(ctx, g, source)
 		switch {
@@ -332,14 +351,15 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 			return fmt.Errorf("refusing to delete cluster %s: the newest verify of its data (%s) found differences: %s; fix them and verify again, or give --force",
 				owned.ClusterID, v.At.UTC().Format(time.RFC3339), v.Summary)
 		}
-		fmt.Fprintf(g.stderr, "verify passed at %s (%s).\n", v.At.UTC().Format(time.RFC3339), v.Summary)
+		g.note(ctx, fmt.Sprintf("verify passed at %s (%s).", v.At.UTC().Format(time.RFC3339), v.Summary),
+			"verify passed", slog.Time("at", v.At.UTC()), slog.String("summary", v.Summary))
 	}
 	if err := g.confirm(fmt.Sprintf("Delete cluster %s and its writer, without a final snapshot?", owned.ClusterID)); err != nil {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if err := snapshot.Delete(dctx, api, owned, func(s string) { fmt.Fprintln(g.stderr, s) }); err != nil {
+	if err := snapshot.Delete(dctx, api, owned, func(s string) { g.note(ctx, s, "deleting the restored cluster", slog.String("step", s)) }); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: run 'ragmigrate snapshot cleanup --cluster-id %s' again to finish: %w", owned.ClusterID, err)
 		}

@@ -371,3 +371,27 @@ func TestSnapshotRestoreInterrupted(t *testing.T) {
 	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
 	require.Zero(t, r.code, r.stderr)
 }
+
+// TestSnapshotLogFormatJSON: under --log-format json every line restore and cleanup write on
+// stderr is a JSON log record — the plan, the wait, what cleanup found and each deletion step —
+// as for every other command (they were sentences before, which a log shipper cannot parse).
+func TestSnapshotLogFormatJSON(t *testing.T) {
+	t.Parallel()
+	b := setupSnapshot(t, 0)
+	id := "ragmigrate-" + b.snapID
+	b.dropRestored(t, id)
+
+	r := ragmigrate(t, b.env, "snapshot", "restore", "--snapshot", b.snapID, "--yes", "--log-format", "json")
+	require.Zero(t, r.code, r.stderr)
+	requireOwnStderr(t, r, true, "snapshot restore")
+	require.Contains(t, r.stderr, `"msg":"restore plan"`)
+	require.Contains(t, r.stderr, `"msg":"waiting for the restored cluster","cluster":"`+id+`"`)
+	require.Contains(t, r.stderr, `"cluster_status":"available"`)
+
+	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes", "--log-format", "json")
+	require.Zero(t, r.code, r.stderr)
+	requireOwnStderr(t, r, true, "snapshot cleanup")
+	require.Contains(t, r.stderr, `"msg":"restored cluster","cluster":"`+id+`"`)
+	require.Contains(t, r.stderr, `"msg":"not checking for a passed verify","because":"--force"`)
+	require.Contains(t, r.stderr, `"msg":"deleting the restored cluster","step":"cluster `+id+`: deleting"`)
+}
