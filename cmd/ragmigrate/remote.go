@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -123,6 +124,8 @@ command and environment in its description (ecs:DescribeTasks); ragmigrate print
 
 Ctrl-C asks whether to stop the task (--yes stops it without asking), then calls StopTask and
 waits up to --stop-wait for it to stop; a second Ctrl-C leaves at once, the task running.
+
+` + remoteJSONHelp + `
 
 Example:
   ragmigrate remote --image 123456789012.dkr.ecr.us-east-1.amazonaws.com/ragmigrate:1 \
@@ -273,13 +276,28 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		slog.String("subnets", strings.Join(target.Subnets, ",")), slog.String("security_groups", strings.Join(target.SecurityGroups, ",")),
 		slog.String("execution_role", target.ExecutionRole), slog.String("log_group", target.LogGroup))
 
+	var out io.Writer = g.stdout
+	var taskOut *taskOutput
+	if g.JSON {
+		// stdout is the one JSON document; the task's lines go to stderr.
+		taskOut = &taskOutput{stderr: g.stderr}
+		out = taskOut
+	}
 	res, err := r.Run(ctx, target, remote.Options{
 		Target: target.Target, Image: o.Image, CPU: o.CPU, Memory: o.Memory, Command: command, Env: env,
-		PollInterval: o.PollInterval, StopWait: o.StopWait, Out: g.stdout, Logger: log,
+		PollInterval: o.PollInterval, StopWait: o.StopWait, Out: out, Logger: log,
 		ConfirmStop: func(taskID string) bool { return confirmStop(g, taskID) },
 	})
+	if taskOut != nil {
+		taskOut.close()
+	}
 	if err != nil {
 		return err
+	}
+	if taskOut != nil {
+		if err := writeJSON(g, newRemoteJSON(res, target.Cluster, taskOut)); err != nil {
+			return err
+		}
 	}
 	switch {
 	case res.Interrupted && res.Stopped:
