@@ -150,6 +150,9 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 		EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing,
 	})
 	progress.Close()
+	if err != nil && ctx.Err() != nil {
+		err = startInterrupted(err, res)
+	}
 	if res == nil {
 		return err
 	}
@@ -162,10 +165,30 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 	return cmp.Or(err, werr)
 }
 
+// startInterrupted says what an interrupted start left (res, nil when it stopped in its
+// preflight) and how to start again.
+func startInterrupted(err error, res *replicate.StartResult) error {
+	if res == nil {
+		return interrupted(err, "replicate start stopped in its preflight, before it created anything: run it again")
+	}
+	var rows int64
+	if res.Load != nil {
+		for _, t := range res.Load.Tables {
+			rows += t.Rows
+		}
+	}
+	again := "run 'ragmigrate replicate start' again to start over"
+	if rows > 0 {
+		// The snapshot those rows came from went with the slot: a new start loads from scratch.
+		again = fmt.Sprintf("the target keeps the %d rows it loaded, from a snapshot that is gone: run 'ragmigrate replicate start --empty-target' to start over", rows)
+	}
+	return interrupted(err, "replication run %d did not start (what it removed again is listed on stdout): %s", res.RunID, again)
+}
+
 func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	var b strings.Builder
 	if r.Replaced != 0 {
-		fmt.Fprintf(&b, "replaced run %d, killed during its load: subscription %s, slot %s, publication %s\n", r.Replaced,
+		fmt.Fprintf(&b, "replaced run %d, %s: subscription %s, slot %s, publication %s\n", r.Replaced, cmp.Or(r.ReplacedHow, "killed during its load"),
 			r.ReplacedDrop.Subscription, r.ReplacedDrop.Slot, r.ReplacedDrop.Publication)
 	}
 	if runErr != nil {
@@ -179,6 +202,11 @@ func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	}
 	if r.Load != nil {
 		for _, t := range r.Load.Tables {
+			if runErr != nil {
+				// The planned parts are not what a start that stopped loaded.
+				fmt.Fprintf(&b, "  loaded %s before it stopped: %d rows, %d of %d parts\n", t.Target, t.Rows, t.PartsDone, t.Parts)
+				continue
+			}
 			fmt.Fprintf(&b, "  loaded %s: %d rows, %d parts\n", t.Target, t.Rows, t.Parts)
 		}
 		fmt.Fprintf(&b, "  load %.1fs (data %.1fs, indexes %.1fs), total %.1fs\n", r.LoadSeconds, r.Load.DataSeconds, r.Load.IndexSeconds, r.TotalSeconds)

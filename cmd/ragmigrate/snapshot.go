@@ -169,10 +169,11 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 		after := fmt.Sprintf("run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id %s --force'", plan.ClusterID)
 		switch {
 		case ctx.Err() != nil && errors.As(err, &we):
-			return fmt.Errorf("interrupted: cluster %s goes on being created (and billed) in AWS: %s: %w", plan.ClusterID, after, err)
+			return interrupted(err, "cluster %s goes on being created (and billed) in AWS: %s (when interrupted, after %s: cluster %s, writer %s)",
+				plan.ClusterID, after, we.Last.Elapsed.Round(time.Second), we.Last.Cluster, we.Last.Instance)
 		case ctx.Err() != nil:
 			// Cut off mid-request: AWS may or may not have created the cluster or its writer.
-			return fmt.Errorf("interrupted before RDS confirmed cluster %s: it may exist already: %s: %w", plan.ClusterID, after, err)
+			return interrupted(err, "before RDS confirmed cluster %s: it may exist already: %s", plan.ClusterID, after)
 		case errors.As(err, &we) && errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("cluster %s is not available after --timeout %s (cluster %s, writer %s); it goes on being created in AWS: %s",
 				plan.ClusterID, o.Timeout, we.Last.Cluster, we.Last.Instance, after)
@@ -361,7 +362,7 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 	defer cancel()
 	if err := snapshot.Delete(dctx, api, owned, func(s string) { g.note(ctx, s, "deleting the restored cluster", slog.String("step", s)) }); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: run 'ragmigrate snapshot cleanup --cluster-id %s' again to finish: %w", owned.ClusterID, err)
+			return interrupted(err, "cluster %s is not deleted yet: run 'ragmigrate snapshot cleanup --cluster-id %s' again, with the same --target-db or --force, to finish", owned.ClusterID, owned.ClusterID)
 		}
 		return err
 	}

@@ -351,11 +351,22 @@ func TestSnapshotRestoreInterrupted(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 		require.Error(t, cmd.Wait())
 		require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
-		require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id "+id+" --force'")
+		require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id "+id+" --force' (when interrupted, after ")
+		require.NotContains(t, stderr.String(), "context canceled", "the message says what stopped, not how")
 	}
 
 	interrupt()
+	// Ctrl-C while cleanup waits for RDS to let it delete: it says the cluster is not deleted yet
+	// and how to finish.
 	cmd, stderr := startRagmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "not deletable yet") }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "interrupted: cluster "+id+" is not deleted yet: run 'ragmigrate snapshot cleanup --cluster-id "+id+"' again, with the same --target-db or --force, to finish\n")
+	require.NotContains(t, stderr.String(), "context canceled")
+
+	cmd, stderr = startRagmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "not deletable yet") }, time.Minute, 20*time.Millisecond)
 	require.NoError(t, b.sim.MakeAvailable())
 	require.NoError(t, cmd.Wait(), stderr.String())

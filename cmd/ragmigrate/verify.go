@@ -168,6 +168,9 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	}
 	report, err := verify.Run(ctx, vo)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(err, "verify stopped before its report; it changed nothing and recorded no verdict: run it again")
+		}
 		return err
 	}
 	if g.SourceDB != "" {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+)
+
+// TestVerifyInterrupted: Ctrl-C while verify reads says what stopped (verify, before its report,
+// having changed nothing and recorded no verdict) and what to do (run it again), not "context
+// canceled"; and indeed no verdict is recorded.
+func TestVerifyInterrupted(t *testing.T) {
+	t.Parallel()
+	b := setupCopy(t, 50, "", nil)
+	r, _ := b.copy(t)
+	require.Zero(t, r.code, r.stderr)
+
+	// A transaction holding the source's items table makes verify wait on its first read of it,
+	// so the interrupt lands while verify reads.
+	src := connectTest(t, b.src)
+	tx, err := src.Begin(stacktest.Context(t))
+	require.NoError(t, err)
+	defer tx.Rollback(stacktest.Context(t))
+	_, err = tx.Exec(stacktest.Context(t), `LOCK TABLE items IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	cmd, stderr := startRagmigrate(t, b.env, "verify", "--source-db", b.src, "--target-db", b.dst)
+	waiting := connectTest(t, b.src)
+	require.Eventually(t, func() bool {
+		var n int
+		err := waiting.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'ragmigrate/verify' AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	}, time.Minute, 20*time.Millisecond, "verify never waited for the source's table: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "ragmigrate: interrupted: verify stopped before its report; it changed nothing and recorded no verdict: run it again\n")
+	require.NotContains(t, stderr.String(), "context canceled")
+	dst := connectTest(t, b.dst)
+	if queryInt(t, dst, `SELECT count(*) FROM pg_class WHERE oid = to_regclass('ragmigrate.verifications')`) > 0 {
+		require.Zero(t, queryInt(t, dst, `SELECT count(*) FROM ragmigrate.verifications`), "no verdict recorded")
+	}
+}
