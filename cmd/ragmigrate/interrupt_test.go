@@ -12,7 +12,7 @@ import (
 
 // TestVerifyInterrupted: Ctrl-C while verify reads says what stopped (verify, before its report,
 // having changed nothing and recorded no verdict) and what to do (run it again), not "context
-// canceled"; and indeed no verdict is recorded.
+// canceled"; and indeed no verdict is recorded. status, interrupted, says to run it again.
 func TestVerifyInterrupted(t *testing.T) {
 	t.Parallel()
 	b := setupCopy(t, 50, "", nil)
@@ -45,4 +45,24 @@ func TestVerifyInterrupted(t *testing.T) {
 	if queryInt(t, dst, `SELECT count(*) FROM pg_class WHERE oid = to_regclass('ragmigrate.verifications')`) > 0 {
 		require.Zero(t, queryInt(t, dst, `SELECT count(*) FROM ragmigrate.verifications`), "no verdict recorded")
 	}
+
+	// status, read-only too, waiting on the journal's runs table: the same words.
+	tx, err = dst.Begin(stacktest.Context(t))
+	require.NoError(t, err)
+	defer tx.Rollback(stacktest.Context(t))
+	_, err = tx.Exec(stacktest.Context(t), `LOCK TABLE ragmigrate.runs IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	cmd, stderr = startRagmigrate(t, b.env, "status", "--target-db", b.dst)
+	waiting = connectTest(t, b.dst)
+	require.Eventually(t, func() bool {
+		var n int
+		err := waiting.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'ragmigrate/status' AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	}, time.Minute, 20*time.Millisecond, "status never waited for the journal: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "ragmigrate: interrupted: status stopped before it finished: run it again\n")
+	require.NotContains(t, stderr.String(), "context canceled")
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -107,6 +111,74 @@ func TestSilentLookupBounded(t *testing.T) {
 			require.Equal(t, exitFailure, r.code, r.stderr)
 			require.Contains(t, r.stderr, tt.says+url+" within 700ms (--aws-timeout, retries included)")
 			require.Equal(t, 1, strings.Count(r.stderr, "no answer"), r.stderr)
+		})
+	}
+}
+
+// notifyingListener accepts connections and never answers, as stacktest.SilentListener does,
+// and says on the channel when it has accepted one: the client is then waiting for an answer.
+func notifyingListener(t *testing.T) (addr string, accepted <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ch := make(chan struct{}, 1)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), ch
+}
+
+// TestInterruptedBeforeTheCommand: Ctrl-C while --stack is read (before the command began), and
+// while remote looks up the task definition (before it started a task), says so and that nothing
+// was done or runs — not "context canceled".
+func TestInterruptedBeforeTheCommand(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		envName string
+		args    []string
+		says    string
+	}{
+		"StackLookup": {"AWS_ENDPOINT_URL_CLOUDFORMATION", []string{"plan", "--stack", "BedrockChatStack"},
+			"ragmigrate: interrupted: while reading --stack or a secret, before ragmigrate plan began: nothing was done: run it again\n"},
+		"RemoteTaskDefinition": {"AWS_ENDPOINT_URL_ECS", []string{"remote", "--image", "i", "--cluster", "c", "--subnets", "s", "--security-groups", "g",
+			"--task-definition", "F", "--", "status"}, "ragmigrate: interrupted: remote stopped before it started a task: nothing runs: run it again\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addr, accepted := notifyingListener(t)
+			cmd, stderr := startRagmigrate(t, []string{tt.envName + "=http://" + addr}, tt.args...)
+			select {
+			case <-accepted:
+			case <-time.After(time.Minute):
+				t.Fatalf("no request reached the endpoint: %s", stderr)
+			}
+			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+			require.Error(t, cmd.Wait())
+			require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+			require.Contains(t, stderr.String(), tt.says)
+			require.NotContains(t, stderr.String(), "context canceled")
 		})
 	}
 }

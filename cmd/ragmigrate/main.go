@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -40,6 +42,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(ctx, err)
+	if code == exitInterrupted {
+		err = explainInterrupt(root, args, err)
+	}
 	if jsonLogs(root) {
 		// Under --log-format json every line on stderr is a JSON object, this last one too.
 		attrs := []any{slog.Int("exit_code", code)}
@@ -54,6 +59,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "Run 'ragmigrate --help' for usage.")
 	}
 	return code
+}
+
+// readOnly are the commands an interrupt cannot leave anything half done in (verify without
+// --delete-orphans; status's upgrade of an old journal is idempotent): running them again is all
+// there is to do.
+var readOnly = []string{"ragmigrate plan", "ragmigrate status", "ragmigrate inspect", "ragmigrate verify",
+	"ragmigrate replicate status", "ragmigrate iam-policy"}
+
+// explainInterrupt gives an interrupted read-only command's error the interruptedError's words
+// (what stopped, and to run it again) when the command did not say so itself; the commands that
+// write say what they left (see interrupted).
+func explainInterrupt(root *cobra.Command, args []string, err error) error {
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return err
+	}
+	cmd, _, ferr := root.Find(args)
+	if ferr != nil || !slices.Contains(readOnly, cmd.CommandPath()) {
+		return err
+	}
+	if f := cmd.Flags().Lookup("delete-orphans"); f != nil && f.Changed {
+		return err
+	}
+	return interrupted(err, "%s stopped before it finished: run it again", strings.TrimPrefix(cmd.CommandPath(), "ragmigrate "))
 }
 
 // jsonLogs tells whether the run's logs are JSON: --log-format json, or RAGMIGRATE_LOG_FORMAT=json

@@ -250,6 +250,9 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 	}
 	target, err := r.Resolve(ctx, o.Target, remote.Backoff{})
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(err, "remote stopped before it started a task: nothing runs: run it again")
+		}
 		return err
 	}
 	log := g.logger
@@ -292,6 +295,10 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		taskOut.close()
 	}
 	if err != nil {
+		if res == nil && ctx.Err() != nil {
+			// Run starts no task once interrupted (RunTask itself is never cut short).
+			return interrupted(err, "remote stopped before it started a task: nothing runs: run it again")
+		}
 		return err
 	}
 	if taskOut != nil {
@@ -305,9 +312,14 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		if res.ExitCode != nil {
 			code = fmt.Sprint(*res.ExitCode)
 		}
-		return fmt.Errorf("interrupted: task %s stopped (%s: %s; exit code %s)", res.TaskID, res.StopCode, res.StoppedReason, code)
+		msg := fmt.Sprintf("task %s stopped (%s: %s; exit code %s)", res.TaskID, res.StopCode, res.StoppedReason, code)
+		if res.ExitCode != nil && *res.ExitCode == exitInterrupted {
+			// ragmigrate in the task handled the SIGTERM: its last line says how it continues.
+			msg += "; the task's last log line says what its command left and how to continue"
+		}
+		return interrupted(nil, "%s", msg)
 	case res.Interrupted:
-		return fmt.Errorf("interrupted: task %s left running; stop it with: aws ecs stop-task --cluster %s --task %s",
+		return interrupted(nil, "task %s left running; stop it with: aws ecs stop-task --cluster %s --task %s",
 			res.TaskID, target.Cluster, res.TaskID)
 	}
 	log.InfoContext(ctx, "task stopped", slog.String("task", res.TaskID), slog.String("stop_code", res.StopCode),

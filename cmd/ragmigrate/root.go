@@ -182,6 +182,24 @@ func (g *globalOptions) stackPending() *globalOptions {
 	return &p
 }
 
+// lookUp reads what cmd needs of --stack and the secrets before it runs.
+func (g *globalOptions) lookUp(cmd *cobra.Command) error {
+	switch cmd.Name() {
+	case "iam-policy":
+		// It prints a policy and calls no AWS API; its --stack only scopes ARNs.
+		return nil
+	case "remote":
+		// The task resolves the stack and reads the secrets itself, inside the VPC with
+		// its role; here the stack only places the task (cluster, subnets, groups).
+		return g.describeStackOnly(cmd.Context())
+	case "worker":
+		// The app's task definition configures it through its own variables.
+		return g.resolveWorker(cmd.Context(), cmd.Flags())
+	default:
+		return g.resolveStack(cmd.Context(), cmd.Flags())
+	}
+}
+
 // stdinIsTerminal tells whether a confirmation prompt can be answered by a person.
 func (g *globalOptions) stdinIsTerminal() bool {
 	f, ok := g.stdin.(*os.File)
@@ -264,24 +282,11 @@ build', 'ragmigrate dev stack up').
 					return err
 				}
 			}
-			switch cmd.Name() {
-			case "iam-policy":
-				// It prints a policy and calls no AWS API; its --stack only scopes ARNs.
-			case "remote":
-				// The task resolves the stack and reads the secrets itself, inside the VPC with
-				// its role; here the stack only places the task (cluster, subnets, groups).
-				if err := g.describeStackOnly(cmd.Context()); err != nil {
-					return err
+			if err := g.lookUp(cmd); err != nil {
+				if cmd.Context().Err() != nil {
+					return interrupted(err, "while reading --stack or a secret, before %s began: nothing was done: run it again", cmd.CommandPath())
 				}
-			case "worker":
-				// The app's task definition configures it through its own variables.
-				if err := g.resolveWorker(cmd.Context(), cmd.Flags()); err != nil {
-					return err
-				}
-			default:
-				if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
-					return err
-				}
+				return err
 			}
 			warnDeprecated(cmd.Flags(), g.logger)
 			return nil
