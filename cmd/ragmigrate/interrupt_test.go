@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -65,4 +66,48 @@ func TestVerifyInterrupted(t *testing.T) {
 	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
 	require.Contains(t, stderr.String(), "ragmigrate: interrupted: status stopped before it finished: run it again\n")
 	require.NotContains(t, stderr.String(), "context canceled")
+}
+
+// TestReplicateCutoverInterrupted: Ctrl-C while cutover waits for the target to catch up says
+// that the replication goes on streaming and to cut over again — and it does: the run is back in
+// its streaming phase, its slot and subscription in place.
+func TestReplicateCutoverInterrupted(t *testing.T) {
+	t.Parallel()
+	b := setupReplicate(t, 100)
+	r := ragmigrate(t, b.env, b.args("start")...)
+	require.Zero(t, r.code, r.stderr)
+	src, dst := connectTest(t, b.src), connectTest(t, b.dst)
+
+	// A transaction holding the target's items keeps the subscription from applying a new source
+	// row, so cutover waits for the target to catch up until it is interrupted.
+	tx, err := dst.Begin(stacktest.Context(t))
+	require.NoError(t, err)
+	defer tx.Rollback(stacktest.Context(t))
+	_, err = tx.Exec(stacktest.Context(t), `LOCK TABLE items IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	_, err = src.Exec(stacktest.Context(t), `INSERT INTO items SELECT '0INTERRUPTEDCUTOVER0000000', botid, content, source, embedding FROM items LIMIT 1`)
+	require.NoError(t, err)
+
+	cmd, stderr := startRagmigrate(t, b.env, b.args("cutover")...)
+	journal := connectTest(t, b.dst)
+	require.Eventually(t, func() bool {
+		var phase string
+		err := journal.QueryRow(t.Context(), `SELECT phase FROM ragmigrate.runs WHERE kind = 'replicate'`).Scan(&phase)
+		return err == nil && phase == "cutover"
+	}, time.Minute, 20*time.Millisecond, "cutover never began: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	runID := queryInt(t, journal, `SELECT id FROM ragmigrate.runs WHERE kind = 'replicate'`)
+	require.Contains(t, stderr.String(), fmt.Sprintf("ragmigrate: interrupted: cutover of replication run %d stopped before it dropped anything; the replication goes on streaming: run 'ragmigrate replicate cutover' again once writes to the source have stopped\n", runID))
+	require.NotContains(t, stderr.String(), "context canceled")
+	var phase string
+	require.NoError(t, journal.QueryRow(t.Context(), `SELECT phase FROM ragmigrate.runs WHERE id = $1`, runID).Scan(&phase))
+	require.Equal(t, "streaming", phase)
+	slots, pubs, subs := b.replicationObjects(t)
+	require.EqualValues(t, 3, slots+pubs+subs, "slot, publication and subscription stay")
+
+	require.NoError(t, tx.Rollback(stacktest.Context(t)))
+	r = ragmigrate(t, b.env, b.args("abort")...)
+	require.Zero(t, r.code, r.stderr)
 }

@@ -61,22 +61,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return code
 }
 
-// readOnly are the commands an interrupt cannot leave anything half done in (verify without
-// --delete-orphans; status's upgrade of an old journal is idempotent): running them again is all
-// there is to do.
-var readOnly = []string{"ragmigrate plan", "ragmigrate status", "ragmigrate inspect", "ragmigrate verify",
-	"ragmigrate replicate status", "ragmigrate iam-policy"}
+// rerunnable are the commands after whose interrupt running them again is all there is to do:
+// they read only (verify without --delete-orphans; status's upgrade of an old journal is
+// idempotent), or their one write is atomic (cleanup's DROP SCHEMA) or idempotent (replicate
+// abort drops whatever is left).
+var rerunnable = []string{"ragmigrate plan", "ragmigrate status", "ragmigrate inspect", "ragmigrate verify",
+	"ragmigrate replicate status", "ragmigrate iam-policy", "ragmigrate cleanup", "ragmigrate replicate abort"}
 
-// explainInterrupt gives an interrupted read-only command's error the interruptedError's words
-// (what stopped, and to run it again) when the command did not say so itself; the commands that
-// write say what they left (see interrupted).
+// explainInterrupt gives an interrupted rerunnable command's error the interruptedError's words
+// (what stopped, and to run it again) when the command did not say so itself; the other commands
+// say what they left (see interrupted).
 func explainInterrupt(root *cobra.Command, args []string, err error) error {
 	var ie *interruptedError
 	if errors.As(err, &ie) {
 		return err
 	}
 	cmd, _, ferr := root.Find(args)
-	if ferr != nil || !slices.Contains(readOnly, cmd.CommandPath()) {
+	if ferr != nil || !slices.Contains(rerunnable, cmd.CommandPath()) {
 		return err
 	}
 	if f := cmd.Flags().Lookup("delete-orphans"); f != nil && f.Changed {

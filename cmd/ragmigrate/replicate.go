@@ -355,6 +355,9 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	if errors.Is(err, replicate.ErrMismatch) {
 		err = fmt.Errorf("%w: %w", errMismatch, err)
 	}
+	if err != nil && ctx.Err() != nil {
+		err = cutoverInterrupted(err, res)
+	}
 	if res == nil {
 		return err
 	}
@@ -384,6 +387,21 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 		_, werr = io.WriteString(g.stdout, b.String())
 	}
 	return cmp.Or(err, werr)
+}
+
+// cutoverInterrupted says where an interrupted cutover (res, nil before it found the run)
+// stopped: before the drop the replication goes on streaming (Cutover puts the run back), after
+// it abort finishes.
+func cutoverInterrupted(err error, res *replicate.CutoverResult) error {
+	again := "run 'ragmigrate replicate cutover' again once writes to the source have stopped"
+	switch {
+	case res == nil:
+		return interrupted(err, "cutover stopped before it began; the replication goes on as it was: %s", again)
+	case res.Dropped == nil:
+		return interrupted(err, "cutover of replication run %d stopped before it dropped anything; the replication goes on streaming: %s", res.RunID, again)
+	default:
+		return interrupted(err, "cutover of replication run %d stopped while it dropped the replication: run 'ragmigrate replicate abort' to finish", res.RunID)
+	}
 }
 
 func newReplicateAbortCommand(g *globalOptions) *cobra.Command {
