@@ -167,8 +167,7 @@ func (g *globalOptions) describeStackOnly(ctx context.Context) error {
 	return err
 }
 
-// lookupBound bounds one control-plane lookup (DescribeStacks, ListStackResources,
-// GetSecretValue) as a whole, its retries included, by --aws-timeout. The SDK's retryer would
+// lookupBound bounds one control-plane lookup (DescribeStacks, GetSecretValue) as a whole, its retries included, by --aws-timeout. The SDK's retryer would
 // otherwise repeat an attempt that waited the whole --aws-timeout for a silent endpoint up to 8
 // times, with back-offs between: about 9 × --aws-timeout before the command said anything. A
 // lookup answers within a second when it answers at all, so the bound leaves room for the
@@ -215,14 +214,6 @@ type boundedStacks struct {
 func (s boundedStacks) DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (out *cloudformation.DescribeStacksOutput, err error) {
 	err = s.bound.do(ctx, "CloudFormation", "CLOUDFORMATION", "cloudformation", "DescribeStacks", func(ctx context.Context) (err error) {
 		out, err = s.api.DescribeStacks(ctx, in, optFns...)
-		return err
-	})
-	return out, err
-}
-
-func (s boundedStacks) ListStackResources(ctx context.Context, in *cloudformation.ListStackResourcesInput, optFns ...func(*cloudformation.Options)) (out *cloudformation.ListStackResourcesOutput, err error) {
-	err = s.bound.do(ctx, "CloudFormation", "CLOUDFORMATION", "cloudformation", "ListStackResources", func(ctx context.Context) (err error) {
-		out, err = s.api.ListStackResources(ctx, in, optFns...)
 		return err
 	})
 	return out, err
