@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -181,14 +182,20 @@ func (g *globalOptions) lookupBound(cfg aws.Config) lookupBound {
 	return lookupBound{timeout: g.AWSTimeout, region: cfg.Region}
 }
 
-// do runs op of service within the bound. When the bound ends it (and not an interrupt), the
-// error names the endpoint that did not answer and the flag that sets the bound.
-func (b lookupBound) do(ctx context.Context, service, envName, host, op string, fn func(context.Context) error) error {
+// do runs op of service within the bound, its attempts recorded by rec. When the bound ends it
+// (and not an interrupt), the error names the endpoint that did not answer, the flag that sets
+// the bound, and the last attempt's own error (a refused connection, say), which the SDK's error
+// loses when the bound ends a back-off.
+func (b lookupBound) do(ctx context.Context, service, envName, host, op string, rec *attempts, fn func(context.Context) error) error {
 	lctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	err := fn(lctx)
 	if err == nil || ctx.Err() != nil || !errors.Is(lctx.Err(), context.DeadlineExceeded) {
 		return err
+	}
+	last := ""
+	if l := rec.lastErr(); l != nil && !errors.Is(l, context.DeadlineExceeded) && !errors.Is(l, context.Canceled) {
+		last = ": last attempt: " + l.Error()
 	}
 	endpoint := "https://" + host + "." + b.region + ".amazonaws.com"
 	var ue *url.Error
@@ -202,7 +209,38 @@ func (b lookupBound) do(ctx context.Context, service, envName, host, op string, 
 	case os.Getenv("AWS_ENDPOINT_URL") != "":
 		endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	}
-	return fmt.Errorf("%s %s: no answer from %s within %s (--aws-timeout, retries included)", service, op, endpoint, b.timeout)
+	return fmt.Errorf("%s %s: no answer from %s within %s (--aws-timeout, retries included)%s", service, op, endpoint, b.timeout, last)
+}
+
+// attempts is a retryer that records the error of each attempt of one call before the SDK's
+// retryer decides on it.
+type attempts struct {
+	aws.RetryerV2
+	mu   sync.Mutex
+	last error
+}
+
+// wrap returns a, recording around r (r itself when it is not a RetryerV2, as the SDK's are).
+func (a *attempts) wrap(r aws.Retryer) aws.Retryer {
+	v2, ok := r.(aws.RetryerV2)
+	if !ok {
+		return r
+	}
+	a.RetryerV2 = v2
+	return a
+}
+
+func (a *attempts) IsErrorRetryable(err error) bool {
+	a.mu.Lock()
+	a.last = err
+	a.mu.Unlock()
+	return a.RetryerV2.IsErrorRetryable(err)
+}
+
+func (a *attempts) lastErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
 }
 
 // boundedStacks is the CloudFormation client with each call within a lookupBound.
@@ -212,7 +250,9 @@ type boundedStacks struct {
 }
 
 func (s boundedStacks) DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (out *cloudformation.DescribeStacksOutput, err error) {
-	err = s.bound.do(ctx, "CloudFormation", "CLOUDFORMATION", "cloudformation", "DescribeStacks", func(ctx context.Context) (err error) {
+	rec := &attempts{}
+	optFns = append(optFns, func(o *cloudformation.Options) { o.Retryer = rec.wrap(o.Retryer) })
+	err = s.bound.do(ctx, "CloudFormation", "CLOUDFORMATION", "cloudformation", "DescribeStacks", rec, func(ctx context.Context) (err error) {
 		out, err = s.api.DescribeStacks(ctx, in, optFns...)
 		return err
 	})
@@ -227,7 +267,9 @@ type boundedSecrets struct {
 }
 
 func (s boundedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (out *secretsmanager.GetSecretValueOutput, err error) {
-	err = s.bound.do(ctx, "Secrets Manager", "SECRETS_MANAGER", "secretsmanager", "GetSecretValue", func(ctx context.Context) (err error) {
+	rec := &attempts{}
+	optFns = append(optFns, func(o *secretsmanager.Options) { o.Retryer = rec.wrap(o.Retryer) })
+	err = s.bound.do(ctx, "Secrets Manager", "SECRETS_MANAGER", "secretsmanager", "GetSecretValue", rec, func(ctx context.Context) (err error) {
 		out, err = s.api.GetSecretValue(ctx, in, optFns...)
 		return err
 	})

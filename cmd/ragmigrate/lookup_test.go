@@ -113,6 +113,20 @@ func TestSilentLookupBounded(t *testing.T) {
 			require.Equal(t, 1, strings.Count(r.stderr, "no answer"), r.stderr)
 		})
 	}
+
+	// An endpoint that refuses connections: the retries end with the bound too, and the message
+	// says what the last attempt met (the SDK's own error, cut short in a back-off, does not).
+	t.Run("Refused", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		url := "http://" + ln.Addr().String()
+		require.NoError(t, ln.Close())
+		r := ragmigrate(t, []string{"AWS_ENDPOINT_URL_CLOUDFORMATION=" + url}, "plan", "--stack", "BedrockChatStack", "--aws-timeout", "700ms")
+		require.Equal(t, exitFailure, r.code, r.stderr)
+		require.Contains(t, r.stderr, "CloudFormation DescribeStacks: no answer from "+url+" within 700ms (--aws-timeout, retries included): last attempt: ")
+		require.Contains(t, r.stderr, "connection refused")
+	})
 }
 
 // notifyingListener accepts connections and never answers, as stacktest.SilentListener does,
