@@ -62,6 +62,8 @@ func TestFlagsCheckedBeforeStack(t *testing.T) {
 		"SnapshotRestore":  {append([]string{"snapshot", "restore", "--latest", "--max-acu", "0.7"}, stack...), "--max-acu 0.7"},
 		"SnapshotCleanup":  {append([]string{"snapshot", "cleanup", "--timeout", "0s"}, stack...), "--timeout 0s"},
 		"Remote":           {append([]string{"remote", "--image", "i", "--cpu", "3"}, append(stack, "--", "status")...), `--cpu "3"`},
+		"Inspect":          {append([]string{"inspect", "notes.txt", "--chunk-size", "0"}, stack...), "--chunk-size 0"},
+		"Status":           {append([]string{"status", "--limit", "0"}, stack...), "--limit 0"},
 		"TargetSecret":     {[]string{"plan", "--table", "t", "--bucket", "b", "--target-secret", secret, "--rpm", "-5"}, "--rpm -5"},
 		"SourceSecret":     {[]string{"copy", "--source-secret", secret, "--target-db", "postgres://u@h/db", "--jobs", "0"}, "--jobs"},
 		"StackAndSecret":   {append([]string{"verify", "--source-secret", secret, "--top-k", "0"}, stack...), "--top-k"},
