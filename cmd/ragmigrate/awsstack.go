@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -62,7 +66,7 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 		return err
 	}
 	if o.Stack != "" {
-		st, err := describeStack(ctx, clients.Config, o.Stack)
+		st, err := describeStack(ctx, clients.Config, g.lookupBound(clients.Config), o.Stack)
 		if err != nil {
 			return err
 		}
@@ -79,7 +83,7 @@ func (g *globalOptions) resolveStack(ctx context.Context, fs *pflag.FlagSet) err
 			}
 		}
 	}
-	sm := secretsmanager.NewFromConfig(clients.Config)
+	sm := boundedSecrets{api: secretsmanager.NewFromConfig(clients.Config), bound: g.lookupBound(clients.Config)}
 	copts := dbcred.Options{IAMAuth: o.IAMAuth, AWS: clients.Config}
 	for _, db := range []struct {
 		name, secretFlag, urlFlag string
@@ -138,9 +142,9 @@ func (g *globalOptions) fillFromStack(st *awsstack.Stack, dst *string, v awsstac
 	return nil
 }
 
-// describeStack reads stack name's outputs; an unknown stack is a usage error.
-func describeStack(ctx context.Context, cfg aws.Config, name string) (*awsstack.Stack, error) {
-	st, err := awsstack.Describe(ctx, cloudformation.NewFromConfig(cfg), name)
+// describeStack reads stack name's outputs, within bound; an unknown stack is a usage error.
+func describeStack(ctx context.Context, cfg aws.Config, bound lookupBound, name string) (*awsstack.Stack, error) {
+	st, err := awsstack.Describe(ctx, boundedStacks{api: cloudformation.NewFromConfig(cfg), bound: bound}, name)
 	if err != nil {
 		if errors.Is(err, awsstack.ErrNotFound) {
 			return nil, usageError{fmt.Errorf("--stack %s: %w", name, err)}
@@ -160,6 +164,114 @@ func (g *globalOptions) describeStackOnly(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.awsStack.Resolved, err = describeStack(ctx, clients.Config, g.awsStack.Stack)
+	g.awsStack.Resolved, err = describeStack(ctx, clients.Config, g.lookupBound(clients.Config), g.awsStack.Stack)
 	return err
+}
+
+// lookupBound bounds one control-plane lookup (DescribeStacks, GetSecretValue) as a whole, its retries included, by --aws-timeout. The SDK's retryer would
+// otherwise repeat an attempt that waited the whole --aws-timeout for a silent endpoint up to 8
+// times, with back-offs between: about 9 × --aws-timeout before the command said anything. A
+// lookup answers within a second when it answers at all, so the bound leaves room for the
+// retries of a throttled or reset call.
+type lookupBound struct {
+	timeout time.Duration
+	region  string
+}
+
+func (g *globalOptions) lookupBound(cfg aws.Config) lookupBound {
+	return lookupBound{timeout: g.AWSTimeout, region: cfg.Region}
+}
+
+// do runs op of service within the bound, its attempts recorded by rec. When the bound ends it
+// (and not an interrupt), the error names the endpoint that did not answer, the flag that sets
+// the bound, and the last attempt's own error (a refused connection, say), which the SDK's error
+// loses when the bound ends a back-off.
+func (b lookupBound) do(ctx context.Context, service, envName, host, op string, rec *attempts, fn func(context.Context) error) error {
+	lctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	err := fn(lctx)
+	if err == nil || ctx.Err() != nil || !errors.Is(lctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	last := ""
+	if l := rec.lastErr(); l != nil && !errors.Is(l, context.DeadlineExceeded) && !errors.Is(l, context.Canceled) {
+		last = ": last attempt: " + l.Error()
+	}
+	endpoint := "https://" + host + "." + b.region + ".amazonaws.com"
+	var ue *url.Error
+	switch {
+	case errors.As(err, &ue):
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			endpoint = u.Scheme + "://" + u.Host
+		}
+	case os.Getenv("AWS_ENDPOINT_URL_"+envName) != "":
+		endpoint = os.Getenv("AWS_ENDPOINT_URL_" + envName)
+	case os.Getenv("AWS_ENDPOINT_URL") != "":
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	return fmt.Errorf("%s %s: no answer from %s within %s (--aws-timeout, retries included)%s", service, op, endpoint, b.timeout, last)
+}
+
+// attempts is a retryer that records the error of each attempt of one call before the SDK's
+// retryer decides on it.
+type attempts struct {
+	aws.RetryerV2
+	mu   sync.Mutex
+	last error
+}
+
+// wrap returns a, recording around r (r itself when it is not a RetryerV2, as the SDK's are).
+func (a *attempts) wrap(r aws.Retryer) aws.Retryer {
+	v2, ok := r.(aws.RetryerV2)
+	if !ok {
+		return r
+	}
+	a.RetryerV2 = v2
+	return a
+}
+
+func (a *attempts) IsErrorRetryable(err error) bool {
+	a.mu.Lock()
+	a.last = err
+	a.mu.Unlock()
+	return a.RetryerV2.IsErrorRetryable(err)
+}
+
+func (a *attempts) lastErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+// boundedStacks is the CloudFormation client with each call within a lookupBound.
+type boundedStacks struct {
+	api   *cloudformation.Client
+	bound lookupBound
+}
+
+func (s boundedStacks) DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (out *cloudformation.DescribeStacksOutput, err error) {
+	rec := &attempts{}
+	optFns = append(optFns, func(o *cloudformation.Options) { o.Retryer = rec.wrap(o.Retryer) })
+	err = s.bound.do(ctx, "CloudFormation", "CLOUDFORMATION", "cloudformation", "DescribeStacks", rec, func(ctx context.Context) (err error) {
+		out, err = s.api.DescribeStacks(ctx, in, optFns...)
+		return err
+	})
+	return out, err
+}
+
+// boundedSecrets is the Secrets Manager client with each read within a lookupBound: the first
+// one here, and those a refused login makes after a rotation.
+type boundedSecrets struct {
+	api   *secretsmanager.Client
+	bound lookupBound
+}
+
+func (s boundedSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (out *secretsmanager.GetSecretValueOutput, err error) {
+	rec := &attempts{}
+	optFns = append(optFns, func(o *secretsmanager.Options) { o.Retryer = rec.wrap(o.Retryer) })
+	err = s.bound.do(ctx, "Secrets Manager", "SECRETS_MANAGER", "secretsmanager", "GetSecretValue", rec, func(ctx context.Context) (err error) {
+		out, err = s.api.GetSecretValue(ctx, in, optFns...)
+		return err
+	})
+	return out, err
 }

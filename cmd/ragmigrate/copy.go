@@ -102,6 +102,7 @@ Progress goes to stderr (a bar on a terminal, log lines otherwise); the report t
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
@@ -168,11 +169,27 @@ func runCopy(ctx context.Context, o *copyOptions, g *globalOptions) error {
 		Logger: logger, Progress: progress, Confirm: g.confirm,
 	})
 	progress.Close()
+	if err != nil && ctx.Err() != nil && !o.Merge { // a merge says itself what an interrupt left
+		err = copyInterrupted(err, res)
+	}
 	if res == nil {
 		return err
 	}
 	summary := &pgcopy.Summary{Result: res, Stopped: err != nil}
 	return writeResult(g, summary, err, summary.WriteText)
+}
+
+// copyInterrupted says what an interrupted copy left (res, nil before the run was recorded) and
+// how to continue it.
+func copyInterrupted(err error, res *pgcopy.Result) error {
+	if res == nil || res.RunID == 0 {
+		return interrupted(err, "copy stopped before it copied a row: 'ragmigrate status' shows whether it recorded a copy run, which 'ragmigrate copy --resume' continues; otherwise run the same copy again")
+	}
+	done, parts := 0, 0
+	for _, t := range res.Tables {
+		done, parts = done+t.PartsDone, parts+t.Parts
+	}
+	return interrupted(err, "copy run %d stopped with %d of %d parts copied; 'ragmigrate copy --resume' continues it (the parts copied are kept)", res.RunID, done, parts)
 }
 
 // byteSize is a flag holding a size such as 64MB, 1GB or 1048576 (bytes); units are powers of 1024.

@@ -32,6 +32,7 @@ type copyReport struct {
 		BytesThisInvocation int64 `json:"bytes_this_invocation"`
 		SourceRows          int64 `json:"source_rows"`
 		Parts               int   `json:"parts"`
+		PartsDone           int   `json:"parts_done"`
 		PartsSkipped        int   `json:"parts_skipped"`
 		PartsRetried        int   `json:"parts_retried"`
 		Created             bool
@@ -465,11 +466,13 @@ func TestCopyLockHeld(t *testing.T) {
 }
 
 // TestCopyInterruptedResumes sends SIGINT (Ctrl-C) during the data phase: the copy abandons its
-// current parts cleanly, records the run as interrupted, exits 130, and --resume finishes it.
+// current parts cleanly, records the run as interrupted, exits 130, says how many parts it
+// copied and how to continue (not "context canceled"), and --resume finishes it.
 func TestCopyInterruptedResumes(t *testing.T) {
 	t.Parallel()
 	b := setupCopy(t, 1500, "", nil)
-	cmd, stderr := b.start(t, "--part-size", "1MB", "--max-rate", "1MB")
+	stdout := &syncBuffer{}
+	cmd, stderr := startRagmigrateOut(t, b.env, stdout, b.args("--part-size", "1MB", "--max-rate", "1MB")...)
 	dst := connectTest(t, b.dst)
 	require.Eventually(t, func() bool {
 		var done int64
@@ -491,6 +494,17 @@ func TestCopyInterruptedResumes(t *testing.T) {
 	require.EqualValues(t, queryInt(t, dst, `SELECT count(*) FROM items`),
 		queryInt(t, dst, `SELECT coalesce(sum(rows), 0) FROM ragmigrate.copy_parts WHERE done_at IS NOT NULL`),
 		"abandoned parts left no rows behind")
+	runID := queryInt(t, dst, `SELECT max(id) FROM ragmigrate.runs`)
+	done := queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts WHERE done_at IS NOT NULL`)
+	parts := queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts`)
+	require.Contains(t, stderr.String(), fmt.Sprintf("ragmigrate: interrupted: copy run %d stopped with %d of %d parts copied; 'ragmigrate copy --resume' continues it (the parts copied are kept)\n", runID, done, parts))
+	require.NotContains(t, stderr.String(), "context canceled")
+	require.Contains(t, stderr.String(), `msg="phase stopped" phase=data`, "the data phase is not said to be done")
+	var rep copyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep), stdout.String())
+	require.Len(t, rep.Tables, 1)
+	require.EqualValues(t, parts, rep.Tables[0].Parts)
+	require.EqualValues(t, done, rep.Tables[0].PartsDone, "the report says how many parts the stopped run copied")
 
 	kept := queryInt(t, dst, `SELECT count(*) FROM items`)
 

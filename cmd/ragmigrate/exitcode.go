@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
@@ -38,6 +39,37 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// interruptedError is a command's error after SIGINT/SIGTERM: what was interrupted and how to go
+// on. The "context canceled" the interrupt caused in whatever was running says neither, so the
+// message leaves it out (it stays in the chain); an error of another cause that came with the
+// interrupt is kept.
+type interruptedError struct {
+	msg string
+	err error
+}
+
+func (e *interruptedError) Error() string {
+	msg := "interrupted: " + e.msg
+	errs := []error{e.err}
+	if j, ok := e.err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap() // errors.Join: keep the parts the interrupt did not cause
+	}
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			msg += ": " + err.Error()
+		}
+	}
+	return msg
+}
+
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// interrupted wraps err, the error an interrupt caused, in an interruptedError saying what
+// stopped and how to continue.
+func interrupted(err error, format string, args ...any) error {
+	return &interruptedError{msg: fmt.Sprintf(format, args...), err: err}
+}
 
 // errMismatch is returned (wrapped) by commands whose check found a difference.
 var errMismatch = errors.New("verification mismatch")

@@ -63,20 +63,33 @@ Operators use it to see why a bot fails or how it is split. Read-only; --json fo
 	cmd.Flags().BoolVar(&o.TextOnly, "text-only", false, "print only the extracted text")
 	cmd.Flags().StringVar(&o.Model, "model", "cohere.embed-multilingual-v3", "embedding model whose input limit the chunks are checked against: "+strings.Join(embed.ModelIDs(), ", "))
 	o.sourceOptions.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(*globalOptions) error {
+		_, _, err := o.check()
+		return err
+	})
 	return cmd
 }
 
-func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg string) error {
+// check validates inspect's flags and returns the splitter and the model they name.
+func (o *inspectOptions) check() (*chunk.Splitter, embed.Model, error) {
 	if err := errors.Join(o.sourceOptions.validate()...); err != nil {
-		return usageError{err}
+		return nil, embed.Model{}, usageError{err}
 	}
 	splitter, err := chunk.New(o.ChunkSize, o.ChunkOverlap)
 	if err != nil {
-		return usageError{fmt.Errorf("--chunk-size %d, --chunk-overlap %d: %w", o.ChunkSize, o.ChunkOverlap, err)}
+		return nil, embed.Model{}, usageError{fmt.Errorf("--chunk-size %d, --chunk-overlap %d: %w", o.ChunkSize, o.ChunkOverlap, err)}
 	}
 	model, err := embed.LookupModel(o.Model)
 	if err != nil {
-		return usageError{fmt.Errorf("--model: %w", err)}
+		return nil, embed.Model{}, usageError{fmt.Errorf("--model: %w", err)}
+	}
+	return splitter, model, nil
+}
+
+func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg string) error {
+	splitter, model, err := o.check()
+	if err != nil {
+		return err
 	}
 	var doc loader.Document
 	switch {

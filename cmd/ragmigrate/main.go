@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -40,6 +42,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code := exitCode(ctx, err)
+	if code == exitInterrupted {
+		err = explainInterrupt(root, args, err)
+	}
 	if jsonLogs(root) {
 		// Under --log-format json every line on stderr is a JSON object, this last one too.
 		attrs := []any{slog.Int("exit_code", code)}
@@ -54,6 +59,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "Run 'ragmigrate --help' for usage.")
 	}
 	return code
+}
+
+// rerunnable are the commands after whose interrupt running them again is all there is to do:
+// they read only (verify without --delete-orphans; status's upgrade of an old journal is
+// idempotent), or their one write is atomic (cleanup's DROP SCHEMA) or idempotent (replicate
+// abort drops whatever is left).
+var rerunnable = []string{"ragmigrate plan", "ragmigrate status", "ragmigrate inspect", "ragmigrate verify",
+	"ragmigrate replicate status", "ragmigrate iam-policy", "ragmigrate cleanup", "ragmigrate replicate abort"}
+
+// explainInterrupt gives an interrupted rerunnable command's error the interruptedError's words
+// (what stopped, and to run it again) when the command did not say so itself; the other commands
+// say what they left (see interrupted).
+func explainInterrupt(root *cobra.Command, args []string, err error) error {
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		return err
+	}
+	cmd, _, ferr := root.Find(args)
+	if ferr != nil || !slices.Contains(rerunnable, cmd.CommandPath()) {
+		return err
+	}
+	if f := cmd.Flags().Lookup("delete-orphans"); f != nil && f.Changed {
+		return err
+	}
+	return interrupted(err, "%s stopped before it finished: run it again", strings.TrimPrefix(cmd.CommandPath(), "ragmigrate "))
 }
 
 // jsonLogs tells whether the run's logs are JSON: --log-format json, or RAGMIGRATE_LOG_FORMAT=json

@@ -110,6 +110,7 @@ why), and Fargate's cost for the task's size (--task-definition or --stack, else
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 

@@ -135,6 +135,7 @@ ragmigrate's running 'ragmigrate worker' (see its help).`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 

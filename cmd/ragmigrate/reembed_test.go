@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -270,8 +271,13 @@ func TestReembedInterrupted(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, exitInterrupted, ee.ExitCode(), stderr.String())
 	var status string
-	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status FROM ragmigrate.runs ORDER BY id DESC LIMIT 1`).Scan(&status))
+	var runID int64
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, id FROM ragmigrate.runs ORDER BY id DESC LIMIT 1`).Scan(&status, &runID))
 	require.Equal(t, "interrupted", status)
+	require.Contains(t, stderr.String(), fmt.Sprintf("ragmigrate: reembed run %d interrupted: run 'ragmigrate reembed' again to continue it (the bots done are skipped)\n", runID))
+	require.NotContains(t, stderr.String(), "context canceled")
+	require.Contains(t, stderr.String(), `msg="phase stopped" phase=bots`)
+	require.NotContains(t, stderr.String(), `msg="phase done" phase=bots`, "an interrupted phase is not done")
 	for id, bot := range b.bots(t) {
 		// (The seed has a bot stuck RUNNING since v0; only this run's own claims count.)
 		ours := strings.HasPrefix(bot.LastExecID, "ragmigrate-")

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -123,6 +125,8 @@ command and environment in its description (ecs:DescribeTasks); ragmigrate print
 Ctrl-C asks whether to stop the task (--yes stops it without asking), then calls StopTask and
 waits up to --stop-wait for it to stop; a second Ctrl-C leaves at once, the task running.
 
+` + remoteJSONHelp + `
+
 Example:
   ragmigrate remote --image 123456789012.dkr.ecr.us-east-1.amazonaws.com/ragmigrate:1 \
     --cluster C --subnets subnet-a,subnet-b --security-groups sg-x --task-definition F \
@@ -150,6 +154,23 @@ Example:
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(*globalOptions) error {
+		// What --stack places the task with (fillRemoteTarget) counts as given until it is read.
+		pending := o
+		if g.awsStack.Stack != "" {
+			pending.Target.Cluster = cmp.Or(pending.Target.Cluster, fromStack)
+			if len(pending.Target.Subnets) == 0 {
+				pending.Target.Subnets = []string{fromStack}
+			}
+			if len(pending.Target.SecurityGroups) == 0 {
+				pending.Target.SecurityGroups = []string{fromStack}
+			}
+		}
+		if err := pending.Validate(); err != nil {
+			return usageError{err}
+		}
+		return nil
+	})
 	return cmd
 }
 
@@ -229,6 +250,9 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 	}
 	target, err := r.Resolve(ctx, o.Target, remote.Backoff{})
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(err, "remote stopped before it started a task: nothing runs: run it again")
+		}
 		return err
 	}
 	log := g.logger
@@ -255,13 +279,32 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		slog.String("subnets", strings.Join(target.Subnets, ",")), slog.String("security_groups", strings.Join(target.SecurityGroups, ",")),
 		slog.String("execution_role", target.ExecutionRole), slog.String("log_group", target.LogGroup))
 
+	var out io.Writer = g.stdout
+	var taskOut *taskOutput
+	if g.JSON {
+		// stdout is the one JSON document; the task's lines go to stderr.
+		taskOut = &taskOutput{stderr: g.stderr}
+		out = taskOut
+	}
 	res, err := r.Run(ctx, target, remote.Options{
 		Target: target.Target, Image: o.Image, CPU: o.CPU, Memory: o.Memory, Command: command, Env: env,
-		PollInterval: o.PollInterval, StopWait: o.StopWait, Out: g.stdout, Logger: log,
+		PollInterval: o.PollInterval, StopWait: o.StopWait, Out: out, Logger: log,
 		ConfirmStop: func(taskID string) bool { return confirmStop(g, taskID) },
 	})
+	if taskOut != nil {
+		taskOut.close()
+	}
 	if err != nil {
+		if res == nil && ctx.Err() != nil {
+			// Run starts no task once interrupted (RunTask itself is never cut short).
+			return interrupted(err, "remote stopped before it started a task: nothing runs: run it again")
+		}
 		return err
+	}
+	if taskOut != nil {
+		if err := writeJSON(g, newRemoteJSON(res, target.Cluster, taskOut)); err != nil {
+			return err
+		}
 	}
 	switch {
 	case res.Interrupted && res.Stopped:
@@ -269,9 +312,14 @@ func runRemote(ctx context.Context, o *remoteOptions, g *globalOptions, command 
 		if res.ExitCode != nil {
 			code = fmt.Sprint(*res.ExitCode)
 		}
-		return fmt.Errorf("interrupted: task %s stopped (%s: %s; exit code %s)", res.TaskID, res.StopCode, res.StoppedReason, code)
+		msg := fmt.Sprintf("task %s stopped (%s: %s; exit code %s)", res.TaskID, res.StopCode, res.StoppedReason, code)
+		if res.ExitCode != nil && *res.ExitCode == exitInterrupted {
+			// ragmigrate in the task handled the SIGTERM: its last line says how it continues.
+			msg += "; the task's last log line says what its command left and how to continue"
+		}
+		return interrupted(nil, "%s", msg)
 	case res.Interrupted:
-		return fmt.Errorf("interrupted: task %s left running; stop it with: aws ecs stop-task --cluster %s --task %s",
+		return interrupted(nil, "task %s left running; stop it with: aws ecs stop-task --cluster %s --task %s",
 			res.TaskID, target.Cluster, res.TaskID)
 	}
 	log.InfoContext(ctx, "task stopped", slog.String("task", res.TaskID), slog.String("stop_code", res.StopCode),

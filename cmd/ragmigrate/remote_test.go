@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -153,6 +154,67 @@ func TestRemoteCopyThenVerify(t *testing.T) {
 	require.Len(t, st.Tasks, 3)
 	require.Equal(t, st.Tasks[1].TaskDefinitionArn, st.Tasks[2].TaskDefinitionArn)
 	require.Equal(t, 2, st.Calls["RegisterTaskDefinition"], "the app's, then remote's once for three tasks")
+}
+
+// TestRemoteJSON: with --json, stdout is exactly one JSON document — the task and its command's
+// own --json result — and the task's log lines go to stderr; a task whose command printed no
+// result (a write refused without --yes) still gives the document, with result null.
+func TestRemoteJSON(t *testing.T) {
+	t.Parallel()
+	b := setupRemote(t)
+	c := setupCopy(t, 300, "", nil)
+	dbs := []string{"RAGMIGRATE_SOURCE_DB=" + c.src, "RAGMIGRATE_TARGET_DB=" + c.dst}
+	type doc struct {
+		Task struct {
+			ID       string `json:"id"`
+			Cluster  string `json:"cluster"`
+			ExitCode *int   `json:"exit_code"`
+			StopCode string `json:"stop_code"`
+		} `json:"task"`
+		Result *struct {
+			RunID  int64 `json:"run_id"`
+			Tables []struct {
+				Rows int64 `json:"rows"`
+			} `json:"tables"`
+		} `json:"result"`
+	}
+	// one decodes stdout as one JSON document and nothing else.
+	one := func(t *testing.T, stdout string) doc {
+		t.Helper()
+		dec := json.NewDecoder(strings.NewReader(stdout))
+		var d doc
+		require.NoError(t, dec.Decode(&d), "stdout:\n%s", stdout)
+		var rest json.RawMessage
+		require.ErrorIs(t, dec.Decode(&rest), io.EOF, "stdout holds one JSON document and nothing after it:\n%s", stdout)
+		return d
+	}
+
+	// --json as a flag of remote reaches the task as well; the task refuses to write without --yes.
+	args := append(slices.Clone(b.args), "--json", "--", "copy")
+	r := ragmigrate(t, append(slices.Clone(b.env), dbs...), args...)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	d := one(t, r.stdout)
+	require.NotNil(t, d.Task.ExitCode)
+	require.Equal(t, exitUsage, *d.Task.ExitCode)
+	require.Nil(t, d.Result, "the command printed no result")
+	require.Contains(t, r.stderr, "refusing to write without --yes")
+
+	r = b.remote(t, append(dbs, "RAGMIGRATE_JSON=true"), "copy", "--yes")
+	require.Zero(t, r.code, r.stderr)
+	c.requireSameItems(t)
+	d = one(t, r.stdout)
+	task := b.sim.State().Tasks[1]
+	require.Equal(t, task.ID, d.Task.ID)
+	require.Equal(t, "embedding", d.Task.Cluster)
+	require.Equal(t, "EssentialContainerExited", d.Task.StopCode)
+	require.NotNil(t, d.Task.ExitCode)
+	require.Zero(t, *d.Task.ExitCode)
+	require.NotNil(t, d.Result, "copy's own --json report")
+	require.Positive(t, d.Result.RunID)
+	require.Len(t, d.Result.Tables, 1)
+	require.Positive(t, d.Result.Tables[0].Rows)
+	require.Contains(t, r.stderr, "pgvector_source=", "the task's log lines, on stderr")
+	require.NotContains(t, r.stderr, `"run_id"`, "the result is on stdout only")
 }
 
 // TestRemoteInterrupt sends SIGINT to remote with --yes while its task runs: remote stops the

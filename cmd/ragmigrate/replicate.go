@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,16 +122,24 @@ the slot instead. A start that fails removes its slot, publication and subscript
 	fs.BoolVar(&o.EmptyTarget, "empty-target", false, "delete the rows of non-empty target tables first (TRUNCATE; their rows are lost)")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create what the target database lacks: the vector extension and missing tables (the source's columns)")
 	fs.StringVar(&o.PublisherURL, "publisher-url", "", "the source as the target cluster reaches it, for the subscription's connection (default --source-db; env RAGMIGRATE_PUBLISHER_URL); its password is stored in the target's pg_subscription, as PostgreSQL does, and never printed")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
+}
+
+func (o *replicateStartOptions) Validate(g *globalOptions) error {
+	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
+	if err := errors.Join(errs...); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalOptions) error {
 	if o.PublisherURL == "" {
 		o.PublisherURL = os.Getenv("RAGMIGRATE_PUBLISHER_URL")
 	}
-	errs := append(o.replicateOptions.validate(g), o.loadOptions.validate()...)
-	if err := errors.Join(errs...); err != nil {
-		return usageError{err}
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	progress, logger := g.newProgress()
 	opts := o.options(g)
@@ -141,16 +150,39 @@ func runReplicateStart(ctx context.Context, o *replicateStartOptions, g *globalO
 		EmptyTarget: o.EmptyTarget, CreateMissing: o.CreateMissing,
 	})
 	progress.Close()
+	if err != nil && ctx.Err() != nil {
+		err = startInterrupted(err, res)
+	}
 	if res == nil {
 		return err
 	}
 	return writeResult(g, res, err, func(w io.Writer) error { return writeStartText(w, res, err) })
 }
 
+// startInterrupted says what an interrupted start left (res, nil when it stopped in its
+// preflight) and how to start again.
+func startInterrupted(err error, res *replicate.StartResult) error {
+	if res == nil {
+		return interrupted(err, "replicate start stopped in its preflight, before it created anything: run it again")
+	}
+	var rows int64
+	if res.Load != nil {
+		for _, t := range res.Load.Tables {
+			rows += t.Rows
+		}
+	}
+	again := "run 'ragmigrate replicate start' again to start over"
+	if rows > 0 {
+		// The snapshot those rows came from went with the slot: a new start loads from scratch.
+		again = fmt.Sprintf("the target keeps the %d rows it loaded, from a snapshot that is gone: run 'ragmigrate replicate start --empty-target' to start over", rows)
+	}
+	return interrupted(err, "replication run %d did not start (what it removed again is listed on stdout): %s", res.RunID, again)
+}
+
 func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	var b strings.Builder
 	if r.Replaced != 0 {
-		fmt.Fprintf(&b, "replaced run %d, killed during its load: subscription %s, slot %s, publication %s\n", r.Replaced,
+		fmt.Fprintf(&b, "replaced run %d, %s: subscription %s, slot %s, publication %s\n", r.Replaced, cmp.Or(r.ReplacedHow, "killed during its load"),
 			r.ReplacedDrop.Subscription, r.ReplacedDrop.Slot, r.ReplacedDrop.Publication)
 	}
 	if runErr != nil {
@@ -164,6 +196,11 @@ func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 	}
 	if r.Load != nil {
 		for _, t := range r.Load.Tables {
+			if runErr != nil {
+				// The planned parts are not what a start that stopped loaded.
+				fmt.Fprintf(&b, "  loaded %s before it stopped: %d rows, %d of %d parts\n", t.Target, t.Rows, t.PartsDone, t.Parts)
+				continue
+			}
 			fmt.Fprintf(&b, "  loaded %s: %d rows, %d parts\n", t.Target, t.Rows, t.Parts)
 		}
 		fmt.Fprintf(&b, "  load %.1fs (data %.1fs, indexes %.1fs), total %.1fs\n", r.LoadSeconds, r.Load.DataSeconds, r.Load.IndexSeconds, r.TotalSeconds)
@@ -202,10 +239,11 @@ apply worker, apply errors. Read-only. --watch repeats every --interval until Ct
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "time between two looks with --watch")
 	fs.BoolVar(&o.Exact, "exact", false, "count the rows on both sides (count(*)) instead of the planner's estimates")
 	fs.Var(&o.WarnRetained, "warn-retained", "warn when the slot retains more WAL than this on the source (e.g. 10GB)")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globalOptions) error {
+func (o *replicateStatusOptions) Validate(g *globalOptions) error {
 	errs := (&replicateOptions{}).validate(g)
 	if o.Interval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--interval %s: want at least 100ms", o.Interval))
@@ -215,6 +253,13 @@ func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globa
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
+	}
+	return nil
+}
+
+func runReplicateStatus(ctx context.Context, o *replicateStatusOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
 	}
 	w, err := replicate.NewStatusWatcher(ctx, replicate.StatusOptions{
 		Options: replicate.Options{SourceURL: g.SourceDB, TargetURL: g.TargetDB, Timeouts: g.dbTimeouts(), Logger: g.logger},
@@ -278,10 +323,11 @@ target is ready. A difference exits 3 and leaves the replication running. It ref
 	o.replicateOptions.AddFlags(fs)
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for the target to apply the source's current position")
 	fs.IntVar(&o.Queries, "queries", 5, "bots sampled for search equivalence in the verify step (0 turns it off)")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *globalOptions) error {
+func (o *replicateCutoverOptions) Validate(g *globalOptions) error {
 	errs := o.validate(g)
 	if o.Timeout < time.Second {
 		errs = append(errs, fmt.Errorf("--timeout %s: want at least 1s", o.Timeout))
@@ -292,9 +338,19 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
+	return nil
+}
+
+func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
+	}
 	res, err := replicate.Cutover(ctx, replicate.CutoverConfig{Options: o.options(g), Timeout: o.Timeout, Queries: o.Queries})
 	if errors.Is(err, replicate.ErrMismatch) {
 		err = fmt.Errorf("%w: %w", errMismatch, err)
+	}
+	if err != nil && ctx.Err() != nil {
+		err = cutoverInterrupted(err, res)
 	}
 	if res == nil {
 		return err
@@ -324,6 +380,21 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	})
 }
 
+// cutoverInterrupted says where an interrupted cutover (res, nil before it found the run)
+// stopped: before the drop the replication goes on streaming (Cutover puts the run back), after
+// it abort finishes.
+func cutoverInterrupted(err error, res *replicate.CutoverResult) error {
+	again := "run 'ragmigrate replicate cutover' again once writes to the source have stopped"
+	switch {
+	case res == nil:
+		return interrupted(err, "cutover stopped before it began; the replication goes on as it was: %s", again)
+	case res.Dropped == nil:
+		return interrupted(err, "cutover of replication run %d stopped before it dropped anything; the replication goes on streaming: %s", res.RunID, again)
+	default:
+		return interrupted(err, "cutover of replication run %d stopped while it dropped the replication: run 'ragmigrate replicate abort' to finish", res.RunID)
+	}
+}
+
 func newReplicateAbortCommand(g *globalOptions) *cobra.Command {
 	o := &replicateOptions{}
 	cmd := &cobra.Command{
@@ -350,6 +421,12 @@ and it finds nothing left. The rows loaded into the target stay.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(pending *globalOptions) error {
+		if err := errors.Join(o.validate(pending)...); err != nil {
+			return usageError{err}
+		}
+		return nil
+	})
 	return cmd
 }
 

@@ -478,8 +478,10 @@ func TestReplicateAbort(t *testing.T) {
 	r = ragmigrate(t, b.env, b.args("abort")...)
 	require.Zero(t, r.code, r.stderr)
 
-	// Ctrl-C during the load: the start stops, removes what it created and exits 130.
-	cmd, stderr := startRagmigrate(t, b.env, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
+	// Ctrl-C during the load: the start stops, removes what it created and exits 130; it says
+	// how many of the planned parts it loaded, and how to start again.
+	stdout := &syncBuffer{}
+	cmd, stderr := startRagmigrateOut(t, b.env, stdout, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
 	require.Eventually(t, func() bool {
 		var n int64
 		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running'`).Scan(&n)
@@ -496,6 +498,14 @@ func TestReplicateAbort(t *testing.T) {
 	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
 	slots, pubs, subs = b.replicationObjects(t)
 	require.Zero(t, slots+pubs+subs, "an interrupted start leaves nothing behind: %s", stderr)
+	interruptedRun := queryInt(t, dst, `SELECT max(id) FROM ragmigrate.runs WHERE kind = 'replicate'`)
+	load := queryInt(t, dst, `SELECT max(id) FROM ragmigrate.runs WHERE kind = 'copy'`)
+	done := queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts WHERE run_id = $1 AND done_at IS NOT NULL`, load)
+	parts := queryInt(t, dst, `SELECT count(*) FROM ragmigrate.copy_parts WHERE run_id = $1`, load)
+	require.Regexp(t, fmt.Sprintf(`  loaded public\.items before it stopped: \d+ rows, %d of %d parts\n`, done, parts), stdout.String())
+	require.Contains(t, stderr.String(), fmt.Sprintf("ragmigrate: interrupted: replication run %d did not start (what it removed again is listed on stdout): ", interruptedRun))
+	require.Contains(t, stderr.String(), "to start over\n")
+	require.NotContains(t, stderr.String(), "context canceled")
 	r = ragmigrate(t, b.env, "status", "--target-db", b.dst)
 	require.Zero(t, r.code, r.stderr)
 	require.Regexp(t, `replicate +items +interrupted +load +slot ragmigrate_r\d+_[0-9a-f]{6}`, r.stdout)
@@ -512,6 +522,9 @@ func TestReplicateAbort(t *testing.T) {
 	cmd.Wait()
 	slots, _, _ = b.replicationObjects(t)
 	require.EqualValues(t, 1, slots)
+	var replaced string
+	require.NoError(t, dst.QueryRow(t.Context(), `SELECT error FROM ragmigrate.runs WHERE id = $1`, interruptedRun).Scan(&replaced))
+	require.Equal(t, "interrupted; replaced by a new start", replaced, "the interrupted start is not said to have been killed")
 
 	r = ragmigrate(t, b.env, b.args("abort")...)
 	require.Zero(t, r.code, r.stderr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,6 +46,10 @@ type globalOptions struct {
 	stdout io.Writer
 	stderr io.Writer
 	logger *slog.Logger
+
+	// flagChecks are the commands' flag validations that run before anything is looked up in
+	// AWS (see checkFlagsFirst).
+	flagChecks map[*cobra.Command]func(*globalOptions) error
 }
 
 // envFlag ties a global flag to its environment variable.
@@ -82,7 +87,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&g.DBConnectTimeout, "db-connect-timeout", vectorstore.DefaultConnectTimeout, "how long connecting to PostgreSQL may take (TCP, TLS, login) before it fails; connect_timeout in the URL wins (env RAGMIGRATE_DB_CONNECT_TIMEOUT)")
 	fs.DurationVar(&g.DBStatementTimeout, "db-statement-timeout", vectorstore.DefaultStatementTimeout, "PostgreSQL statement_timeout of ragmigrate's sessions (copy's data and index phases are bounded by the run instead); statement_timeout in the URL wins (env RAGMIGRATE_DB_STATEMENT_TIMEOUT)")
 	g.awsStack.AddFlags(fs)
-	fs.DurationVar(&g.AWSTimeout, "aws-timeout", awsclient.DefaultTimeout, "how long an AWS request (DynamoDB, S3, Bedrock) may wait for connecting, for the answer to begin, and for each pause in its body; a long S3 download goes on while bytes flow (env RAGMIGRATE_AWS_TIMEOUT)")
+	fs.DurationVar(&g.AWSTimeout, "aws-timeout", awsclient.DefaultTimeout, "how long an AWS request (DynamoDB, S3, Bedrock) may wait for connecting, for the answer to begin, and for each pause in its body; a long S3 download goes on while bytes flow; a lookup of --stack or a secret (CloudFormation, Secrets Manager) takes at most this in all, its retries included (env RAGMIGRATE_AWS_TIMEOUT)")
 }
 
 // dbTimeouts are the PostgreSQL bounds every command connects with.
@@ -141,6 +146,57 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// checkFlagsFirst makes check, cmd's flag validation, run before --stack and the secrets are
+// read: a bad flag is a usage error at once, not after a DescribeStacks or GetSecretValue that
+// may wait on AWS. check sees what the stack and the secrets would fill as given (stackPending);
+// the command validates again, with the values found, when it runs.
+func (g *globalOptions) checkFlagsFirst(cmd *cobra.Command, check func(*globalOptions) error) {
+	if g.flagChecks == nil {
+		g.flagChecks = map[*cobra.Command]func(*globalOptions) error{}
+	}
+	g.flagChecks[cmd] = check
+}
+
+// fromStack stands, in stackPending, for a value that --stack or a secret will give.
+const fromStack = "(to be read from --stack or a secret)"
+
+// stackPending is g as a flag check sees it before --stack and the secrets are read: each
+// setting they would fill, and no flag or environment variable gave, holds fromStack. Whether
+// the stack really has it is checked when it is read (a missing output is a usage error too).
+func (g *globalOptions) stackPending() *globalOptions {
+	p := *g
+	o := &g.awsStack
+	if o.Stack != "" {
+		p.Table = cmp.Or(p.Table, fromStack)
+		p.Bucket = cmp.Or(p.Bucket, fromStack)
+	}
+	if o.Stack != "" || o.TargetSecret != "" {
+		p.TargetDB = cmp.Or(p.TargetDB, fromStack)
+	}
+	if o.SourceSecret != "" {
+		p.SourceDB = cmp.Or(p.SourceDB, fromStack)
+	}
+	return &p
+}
+
+// lookUp reads what cmd needs of --stack and the secrets before it runs.
+func (g *globalOptions) lookUp(cmd *cobra.Command) error {
+	switch cmd.Name() {
+	case "iam-policy":
+		// It prints a policy and calls no AWS API; its --stack only scopes ARNs.
+		return nil
+	case "remote":
+		// The task resolves the stack and reads the secrets itself, inside the VPC with
+		// its role; here the stack only places the task (cluster, subnets, groups).
+		return g.describeStackOnly(cmd.Context())
+	case "worker":
+		// The app's task definition configures it through its own variables.
+		return g.resolveWorker(cmd.Context(), cmd.Flags())
+	default:
+		return g.resolveStack(cmd.Context(), cmd.Flags())
 	}
 }
 
@@ -221,24 +277,16 @@ build', 'ragmigrate dev stack up').
 			if err := g.resolve(cmd.Flags()); err != nil {
 				return err
 			}
-			switch cmd.Name() {
-			case "iam-policy":
-				// It prints a policy and calls no AWS API; its --stack only scopes ARNs.
-			case "remote":
-				// The task resolves the stack and reads the secrets itself, inside the VPC with
-				// its role; here the stack only places the task (cluster, subnets, groups).
-				if err := g.describeStackOnly(cmd.Context()); err != nil {
+			if check := g.flagChecks[cmd]; check != nil {
+				if err := check(g.stackPending()); err != nil {
 					return err
 				}
-			case "worker":
-				// The app's task definition configures it through its own variables.
-				if err := g.resolveWorker(cmd.Context(), cmd.Flags()); err != nil {
-					return err
+			}
+			if err := g.lookUp(cmd); err != nil {
+				if cmd.Context().Err() != nil {
+					return interrupted(err, "while reading --stack or a secret, before %s began: nothing was done: run it again", cmd.CommandPath())
 				}
-			default:
-				if err := g.resolveStack(cmd.Context(), cmd.Flags()); err != nil {
-					return err
-				}
+				return err
 			}
 			warnDeprecated(cmd.Flags(), g.logger)
 			return nil

@@ -111,6 +111,7 @@ so nothing is paid for twice; 'snapshot cleanup' deletes it.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, func(*globalOptions) error { return o.Validate() })
 	return cmd
 }
 
@@ -144,7 +145,11 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	if o.DryRun && g.JSON {
 		return writeJSON(g, plan)
 	}
-	describeRestorePlan(g, plan, o.DryRun)
+	if g.jsonLogs() && !o.DryRun {
+		logRestorePlan(ctx, g, plan)
+	} else {
+		describeRestorePlan(g, plan, o.DryRun)
+	}
 	if o.DryRun {
 		return nil
 	}
@@ -156,7 +161,7 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 	}
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	report, done := waitReporter(g, plan.ClusterID, plan.InstanceID)
+	report, done := waitReporter(ctx, g, plan.ClusterID, plan.InstanceID)
 	restored, err := snapshot.Restore(wctx, api, plan, report)
 	done()
 	if err != nil {
@@ -164,10 +169,11 @@ func runSnapshotRestore(ctx context.Context, o *snapshotRestoreOptions, g *globa
 		after := fmt.Sprintf("run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id %s --force'", plan.ClusterID)
 		switch {
 		case ctx.Err() != nil && errors.As(err, &we):
-			return fmt.Errorf("interrupted: cluster %s goes on being created (and billed) in AWS: %s: %w", plan.ClusterID, after, err)
+			return interrupted(err, "cluster %s goes on being created (and billed) in AWS: %s (when interrupted, after %s: cluster %s, writer %s)",
+				plan.ClusterID, after, we.Last.Elapsed.Round(time.Second), we.Last.Cluster, we.Last.Instance)
 		case ctx.Err() != nil:
 			// Cut off mid-request: AWS may or may not have created the cluster or its writer.
-			return fmt.Errorf("interrupted before RDS confirmed cluster %s: it may exist already: %s: %w", plan.ClusterID, after, err)
+			return interrupted(err, "before RDS confirmed cluster %s: it may exist already: %s", plan.ClusterID, after)
 		case errors.As(err, &we) && errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("cluster %s is not available after --timeout %s (cluster %s, writer %s); it goes on being created in AWS: %s",
 				plan.ClusterID, o.Timeout, we.Last.Cluster, we.Last.Instance, after)
@@ -229,11 +235,23 @@ func describeRestorePlan(g *globalOptions, p *snapshot.Plan, dryRun bool) {
 	}
 }
 
+// logRestorePlan is describeRestorePlan as one log record, under --log-format json.
+func logRestorePlan(ctx context.Context, g *globalOptions, p *snapshot.Plan) {
+	g.logger.LogAttrs(ctx, slog.LevelInfo, "restore plan", slog.String("snapshot", p.Snapshot.ID),
+		slog.String("snapshot_cluster", p.Snapshot.ClusterID), slog.String("snapshot_type", p.Snapshot.Type),
+		slog.Time("snapshot_created", p.Snapshot.Created.UTC()), slog.String("engine_version", p.Snapshot.EngineVersion),
+		slog.String("cluster", p.ClusterID), slog.Bool("cluster_exists", p.ClusterExists), slog.String("run", p.Run),
+		slog.String("writer", p.InstanceID), slog.Bool("writer_exists", p.InstanceExists), slog.String("writer_class", snapshot.WriterClass),
+		slog.Float64("min_acu", p.Input.MinACU), slog.Float64("max_acu", p.Input.MaxACU),
+		slog.String("db_subnet_group", p.Input.SubnetGroup), slog.String("security_groups", strings.Join(p.Input.SecurityGroups, ",")))
+}
+
 // waitReporter shows the wait: one line rewritten in place on a terminal, a line per change (and
-// one a minute) otherwise. done ends the terminal's line.
-func waitReporter(g *globalOptions, clusterID, instanceID string) (func(snapshot.Status), func()) {
+// one a minute) otherwise, as a log record under --log-format json. done ends the terminal's
+// line.
+func waitReporter(ctx context.Context, g *globalOptions, clusterID, instanceID string) (func(snapshot.Status), func()) {
 	f, ok := g.stderr.(*os.File)
-	terminal := ok && term.IsTerminal(int(f.Fd()))
+	terminal := ok && term.IsTerminal(int(f.Fd())) && !g.jsonLogs()
 	var last snapshot.Status
 	var printed time.Time
 	shown := false
@@ -244,7 +262,8 @@ func waitReporter(g *globalOptions, clusterID, instanceID string) (func(snapshot
 			fmt.Fprintf(g.stderr, "\r\033[K%s", line)
 			shown = true
 		case s.Cluster != last.Cluster || s.Instance != last.Instance || time.Since(printed) >= time.Minute:
-			fmt.Fprintln(g.stderr, line)
+			g.note(ctx, line, "waiting for the restored cluster", slog.String("cluster", clusterID), slog.String("cluster_status", s.Cluster),
+				slog.String("writer", instanceID), slog.String("writer_status", s.Instance), slog.Duration("elapsed", s.Elapsed.Round(time.Second)))
 			printed = time.Now()
 		}
 		last = s
@@ -285,10 +304,11 @@ in scripts).`,
 	fs.StringVar(&o.ClusterID, "cluster-id", "", "the restored cluster to delete (default: the one cluster tagged ragmigrate:created-by=ragmigrate)")
 	fs.BoolVar(&o.Force, "force", false, "delete without a passed verify in the target's journal")
 	fs.DurationVar(&o.Timeout, "timeout", defaultSnapshotTimeout, "how long to wait for the writer to be deleted")
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
-func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globalOptions) error {
+func (o *snapshotCleanupOptions) Validate(g *globalOptions) error {
 	var errs []error
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: want a positive duration", o.Timeout))
@@ -299,6 +319,13 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
+	return nil
+}
+
+func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globalOptions) error {
+	if err := o.Validate(g); err != nil {
+		return err
+	}
 	api, err := rdsClient(ctx, g)
 	if err != nil {
 		return err
@@ -308,10 +335,12 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 		return err
 	}
 	source := journal.SourceKey(owned.Endpoint, owned.Port, owned.Database)
-	fmt.Fprintf(g.stderr, "Cluster %s (%s), restored from snapshot %s by run %s; writers %s; data at %s.\n", owned.ClusterID, owned.Status,
-		owned.Snapshot, owned.Run, strings.Join(owned.Instances, ", "), source)
+	g.note(ctx, fmt.Sprintf("Cluster %s (%s), restored from snapshot %s by run %s; writers %s; data at %s.", owned.ClusterID, owned.Status,
+		owned.Snapshot, owned.Run, strings.Join(owned.Instances, ", "), source),
+		"restored cluster", slog.String("cluster", owned.ClusterID), slog.String("status", owned.Status), slog.String("snapshot", owned.Snapshot),
+		slog.String("run", owned.Run), slog.String("writers", strings.Join(owned.Instances, ",")), slog.String("data", source))
 	if o.Force {
-		fmt.Fprintln(g.stderr, "--force: not checking for a passed verify.")
+		g.note(ctx, "--force: not checking for a passed verify.", "not checking for a passed verify", slog.String("because", "--force"))
 	} else {
 		v, err := latestVerify(ctx, g, source)
 		switch {
@@ -323,16 +352,17 @@ func runSnapshotCleanup(ctx context.Context, o *snapshotCleanupOptions, g *globa
 			return fmt.Errorf("refusing to delete cluster %s: the newest verify of its data (%s) found differences: %s; fix them and verify again, or give --force",
 				owned.ClusterID, v.At.UTC().Format(time.RFC3339), v.Summary)
 		}
-		fmt.Fprintf(g.stderr, "verify passed at %s (%s).\n", v.At.UTC().Format(time.RFC3339), v.Summary)
+		g.note(ctx, fmt.Sprintf("verify passed at %s (%s).", v.At.UTC().Format(time.RFC3339), v.Summary),
+			"verify passed", slog.Time("at", v.At.UTC()), slog.String("summary", v.Summary))
 	}
 	if err := g.confirm(fmt.Sprintf("Delete cluster %s and its writer, without a final snapshot?", owned.ClusterID)); err != nil {
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if err := snapshot.Delete(dctx, api, owned, func(s string) { fmt.Fprintln(g.stderr, s) }); err != nil {
+	if err := snapshot.Delete(dctx, api, owned, func(s string) { g.note(ctx, s, "deleting the restored cluster", slog.String("step", s)) }); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: run 'ragmigrate snapshot cleanup --cluster-id %s' again to finish: %w", owned.ClusterID, err)
+			return interrupted(err, "cluster %s is not deleted yet: run 'ragmigrate snapshot cleanup --cluster-id %s' again, with the same --target-db or --force, to finish", owned.ClusterID, owned.ClusterID)
 		}
 		return err
 	}

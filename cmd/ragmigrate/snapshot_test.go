@@ -351,11 +351,22 @@ func TestSnapshotRestoreInterrupted(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 		require.Error(t, cmd.Wait())
 		require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
-		require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id "+id+" --force'")
+		require.Contains(t, stderr.String(), "interrupted: cluster "+id+" goes on being created (and billed) in AWS: run the same 'ragmigrate snapshot restore' again to wait for it and finish, or delete it with 'ragmigrate snapshot cleanup --cluster-id "+id+" --force' (when interrupted, after ")
+		require.NotContains(t, stderr.String(), "context canceled", "the message says what stopped, not how")
 	}
 
 	interrupt()
+	// Ctrl-C while cleanup waits for RDS to let it delete: it says the cluster is not deleted yet
+	// and how to finish.
 	cmd, stderr := startRagmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "not deletable yet") }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "interrupted: cluster "+id+" is not deleted yet: run 'ragmigrate snapshot cleanup --cluster-id "+id+"' again, with the same --target-db or --force, to finish\n")
+	require.NotContains(t, stderr.String(), "context canceled")
+
+	cmd, stderr = startRagmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "not deletable yet") }, time.Minute, 20*time.Millisecond)
 	require.NoError(t, b.sim.MakeAvailable())
 	require.NoError(t, cmd.Wait(), stderr.String())
@@ -370,4 +381,28 @@ func TestSnapshotRestoreInterrupted(t *testing.T) {
 	b.sourceURL(t, out)
 	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes")
 	require.Zero(t, r.code, r.stderr)
+}
+
+// TestSnapshotLogFormatJSON: under --log-format json every line restore and cleanup write on
+// stderr is a JSON log record — the plan, the wait, what cleanup found and each deletion step —
+// as for every other command (they were sentences before, which a log shipper cannot parse).
+func TestSnapshotLogFormatJSON(t *testing.T) {
+	t.Parallel()
+	b := setupSnapshot(t, 0)
+	id := "ragmigrate-" + b.snapID
+	b.dropRestored(t, id)
+
+	r := ragmigrate(t, b.env, "snapshot", "restore", "--snapshot", b.snapID, "--yes", "--log-format", "json")
+	require.Zero(t, r.code, r.stderr)
+	requireOwnStderr(t, r, true, "snapshot restore")
+	require.Contains(t, r.stderr, `"msg":"restore plan"`)
+	require.Contains(t, r.stderr, `"msg":"waiting for the restored cluster","cluster":"`+id+`"`)
+	require.Contains(t, r.stderr, `"cluster_status":"available"`)
+
+	r = ragmigrate(t, b.env, "snapshot", "cleanup", "--cluster-id", id, "--force", "--yes", "--log-format", "json")
+	require.Zero(t, r.code, r.stderr)
+	requireOwnStderr(t, r, true, "snapshot cleanup")
+	require.Contains(t, r.stderr, `"msg":"restored cluster","cluster":"`+id+`"`)
+	require.Contains(t, r.stderr, `"msg":"not checking for a passed verify","because":"--force"`)
+	require.Contains(t, r.stderr, `"msg":"deleting the restored cluster","step":"cluster `+id+`: deleting"`)
 }

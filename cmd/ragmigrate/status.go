@@ -107,6 +107,15 @@ error, and each bot it left to the live app with what the app changed. Read-only
 	}
 	cmd.Flags().IntVar(&limit, "limit", 10, "runs to show")
 	cmd.Flags().BoolVar(&failures, "failures", false, "list the failed bots of the newest re-embed run, and those it left to the live app")
+	g.checkFlagsFirst(cmd, func(pending *globalOptions) error {
+		if pending.TargetDB == "" {
+			return usageError{errors.New("--target-db is required")}
+		}
+		if limit < 1 {
+			return usageError{fmt.Errorf("--limit %d: want at least 1", limit)}
+		}
+		return nil
+	})
 	return cmd
 }
 

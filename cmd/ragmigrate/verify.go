@@ -134,6 +134,7 @@ Exit status 0 when everything matches, 3 when anything differs.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
 
@@ -167,6 +168,9 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	}
 	report, err := verify.Run(ctx, vo)
 	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(err, "verify stopped before its report; it changed nothing and recorded no verdict: run it again")
+		}
 		return err
 	}
 	if g.SourceDB != "" {

@@ -24,7 +24,7 @@ import (
 const pipeBuffer = 256 << 10
 
 // copyData copies every part not yet done, cfg.Jobs at a time, from one exported snapshot.
-func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
+func copyData(ctx context.Context, cfg Config, jobs []*tableJob) (err error) {
 	type work struct {
 		job  *tableJob
 		part Part
@@ -57,6 +57,11 @@ func copyData(ctx context.Context, cfg Config, jobs []*tableJob) error {
 	}
 	phase := cfg.Progress.Start("data", progress.Bytes, estBytes)
 	defer cfg.Progress.End(phase)
+	defer func() {
+		if err != nil {
+			phase.Stop()
+		}
+	}()
 	phase.SetParts(int64(len(todo)))
 	phase.SetRows(max(rows, 0))
 	if skipped > 0 {

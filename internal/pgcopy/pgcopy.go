@@ -146,12 +146,15 @@ type TableResult struct {
 	RowsThisInvocation  int64 `json:"rows_this_invocation"`
 	BytesThisInvocation int64 `json:"bytes_this_invocation"`
 	// SourceRows is the source table's count(*) at the preflight.
-	SourceRows    int64         `json:"source_rows"`
-	RelationBytes int64         `json:"relation_bytes"`
-	Parts         int           `json:"parts"`
-	PartsSkipped  int           `json:"parts_skipped"` // done before this invocation
-	PartsRetried  int           `json:"parts_retried"`
-	Indexes       []IndexResult `json:"indexes"`
+	SourceRows    int64 `json:"source_rows"`
+	RelationBytes int64 `json:"relation_bytes"`
+	Parts         int   `json:"parts"`
+	// PartsDone are the run's parts copied and committed, resumed ones included: Parts when
+	// the copy is complete, fewer when it stopped.
+	PartsDone    int           `json:"parts_done"`
+	PartsSkipped int           `json:"parts_skipped"` // done before this invocation
+	PartsRetried int           `json:"parts_retried"`
+	Indexes      []IndexResult `json:"indexes"`
 }
 
 // IndexResult reports one index build.
@@ -258,10 +261,12 @@ func runTotals(ctx context.Context, log *slog.Logger, dst *pgx.Conn, jobs []*tab
 			parts = j.parts
 		}
 		var rows, bytes int64
+		done := 0
 		for _, p := range parts {
 			if p.Done {
 				rows += p.Rows
 				bytes += p.Bytes
+				done++
 			}
 		}
 		j.mu.Lock()
@@ -269,7 +274,7 @@ func runTotals(ctx context.Context, log *slog.Logger, dst *pgx.Conn, jobs []*tab
 			rows += j.result.RowsThisInvocation
 			bytes += j.result.BytesThisInvocation
 		}
-		j.result.Rows, j.result.Bytes = rows, bytes
+		j.result.Rows, j.result.Bytes, j.result.PartsDone = rows, bytes, done
 		j.mu.Unlock()
 	}
 }

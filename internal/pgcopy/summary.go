@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 )
 
@@ -33,7 +34,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	// ROWS and MB are the whole run's, resumed parts included (from the journal).
 	fmt.Fprintln(tw, "TABLE\tROWS\tMB\tPARTS\tSKIPPED\tRETRIED")
 	for _, t := range res.Tables {
-		fmt.Fprintf(tw, "%s → %s\t%d\t%.0f\t%d\t%d\t%d\n", t.Source, t.Target, t.Rows, float64(t.Bytes)/1e6, t.Parts, t.PartsSkipped, t.PartsRetried)
+		parts := strconv.Itoa(t.Parts)
+		if s.Stopped {
+			// The planned parts are not what a stopped run copied.
+			parts = fmt.Sprintf("%d of %d", t.PartsDone, t.Parts)
+		}
+		fmt.Fprintf(tw, "%s → %s\t%d\t%.0f\t%s\t%d\t%d\n", t.Source, t.Target, t.Rows, float64(t.Bytes)/1e6, parts, t.PartsSkipped, t.PartsRetried)
 	}
 	tw.Flush()
 	for _, t := range res.Tables {

@@ -72,13 +72,14 @@ public.items → public.items  100000  500  10     10       1
 data copied before the resume, indexes 0.0s, analyze 0.4s, total 0.6s
 `,
 	}, {
+		// The parts column says how many of the planned parts the stopped run copied.
 		name: "a stopped copy says how to continue",
 		s: Summary{Stopped: true, Result: &Result{RunID: 5, PgvectorSource: "0.5.1", PgvectorTarget: "0.8.0",
-			Tables:      []TableResult{{Source: "public.items", Target: "public.items", Rows: 30000, Bytes: 150e6, RowsThisInvocation: 30000, BytesThisInvocation: 150e6, Parts: 10}},
+			Tables:      []TableResult{{Source: "public.items", Target: "public.items", Rows: 30000, Bytes: 150e6, RowsThisInvocation: 30000, BytesThisInvocation: 150e6, Parts: 10, PartsDone: 6}},
 			DataSeconds: 5, TotalSeconds: 5.2}},
 		want: `copy run 5 stopped (re-run with --resume to continue); pgvector 0.5.1 → 0.8.0
-TABLE                        ROWS   MB   PARTS  SKIPPED  RETRIED
-public.items → public.items  30000  150  10     0        0
+TABLE                        ROWS   MB   PARTS    SKIPPED  RETRIED
+public.items → public.items  30000  150  6 of 10  0        0
 data 5.0s (30 MB/s), indexes 0.0s, analyze 0.0s, total 5.2s
 `,
 	}} {

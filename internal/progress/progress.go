@@ -87,6 +87,7 @@ type Phase struct {
 	parts, partsTot atomic.Int64
 	detail          atomic.Pointer[string]
 	ended           atomic.Bool
+	stopped         atomic.Bool
 }
 
 // Start makes name the current phase, ending the previous one.
@@ -102,6 +103,10 @@ func (p *Progress) Start(name string, unit Unit, total int64) *Phase {
 	}
 	return ph
 }
+
+// Stop marks ph as ending short of its work (an interrupt, an error): its last log line says
+// "phase stopped", not "phase done".
+func (ph *Phase) Stop() { ph.stopped.Store(true) }
 
 // Add counts n more units done (negative to take back a failed attempt).
 func (ph *Phase) Add(n int64) { ph.done.Add(n) }
@@ -140,7 +145,11 @@ func (p *Progress) End(ph *Phase) {
 	if p.opts.Terminal {
 		fmt.Fprintf(p.opts.Out, "\r\033[K%s\n", ph.line(true))
 	} else {
-		p.opts.Logger.LogAttrs(context.Background(), slog.LevelInfo, "phase done", ph.attrs(true)...)
+		msg := "phase done"
+		if ph.stopped.Load() {
+			msg = "phase stopped"
+		}
+		p.opts.Logger.LogAttrs(context.Background(), slog.LevelInfo, msg, ph.attrs(true)...)
 	}
 	if p.cur == ph {
 		p.cur = nil

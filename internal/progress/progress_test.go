@@ -98,3 +98,17 @@ func TestLogLinesWithoutTerminal(t *testing.T) {
 	require.Contains(t, s, "msg=\"phase done\"")
 	require.NotContains(t, s, "\r", "no terminal control characters in logs")
 }
+
+// TestStoppedPhase: a phase its caller marks stopped (an interrupt) does not end with "phase
+// done".
+func TestStoppedPhase(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	p := progress.New(progress.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ph := p.Start("bots", progress.Count, 16)
+	ph.Add(6)
+	ph.Stop()
+	p.Close()
+	require.Contains(t, logs.String(), `msg="phase stopped" phase=bots done=6 total=16`)
+	require.NotContains(t, logs.String(), "phase done")
+}

@@ -153,7 +153,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			b = &botstore.Bot{UserID: j.UserID, ID: j.BotID}
 		}
 		_, err := c.Job.Run(ctx, b, j)
-		if phase != nil {
+		// A job cut short by an interrupt is not done; the phase then ends short of its total.
+		if phase != nil && (err == nil || ctx.Err() == nil) {
 			phase.Add(1)
 			phase.SetDetail(fmt.Sprintf("%d chunks (%d reused) · %d requests · %d throttles · %d failed · %d left to the app",
 				c.Counters.Chunks.Load(), c.Counters.Reused.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
@@ -163,6 +164,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if runErr == nil {
 		runErr = rn.Run(ctx, todo, do)
 	}
+	if phase != nil && (runErr != nil || ctx.Err() != nil) {
+		phase.Stop()
+	}
 	res.Elapsed = time.Since(start)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -170,7 +174,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	switch {
 	case ctx.Err() != nil:
 		finishErr = sess.Finish(ctx, ctx.Err())
-		runErr = fmt.Errorf("reembed run %d interrupted; run again to continue: %w", run.ID, ctx.Err())
+		runErr = &interruptedError{runID: run.ID, err: ctx.Err()}
 	case runErr != nil:
 		finishErr = sess.Finish(ctx, runErr)
 		runErr = fmt.Errorf("reembed run %d: %w", run.ID, runErr)
@@ -402,3 +406,16 @@ func inScope(c Config, user, bot string) bool {
 	return (len(c.BotIDs) == 0 || slices.Contains(c.BotIDs, bot)) &&
 		(len(c.UserIDs) == 0 || slices.Contains(c.UserIDs, user))
 }
+
+// interruptedError is a run stopped by its context (SIGINT/SIGTERM): it says how to continue,
+// and not the "context canceled" of how it stopped, which is in the chain for errors.Is.
+type interruptedError struct {
+	runID int64
+	err   error
+}
+
+func (e *interruptedError) Error() string {
+	return fmt.Sprintf("reembed run %d interrupted: run 'ragmigrate reembed' again to continue it (the bots done are skipped)", e.runID)
+}
+
+func (e *interruptedError) Unwrap() error { return e.err }

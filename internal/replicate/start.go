@@ -45,8 +45,12 @@ type StartConfig struct {
 type StartResult struct {
 	RunID int64 `json:"run_id"`
 	// Replaced is the unfinished run (killed during its load) this start cleaned up and redid.
-	Replaced      int64          `json:"replaced_run_id,omitempty"`
-	ReplacedDrop  *Dropped       `json:"replaced_objects,omitempty"`
+	Replaced     int64    `json:"replaced_run_id,omitempty"`
+	ReplacedDrop *Dropped `json:"replaced_objects,omitempty"`
+	// ReplacedHow says how the replaced run ended: "killed during its load" (its process died
+	// and its status says running), "interrupted" or "failed" (its start removed what it
+	// created, and recorded so).
+	ReplacedHow   string         `json:"replaced_how,omitempty"`
 	Slot          string         `json:"slot"`
 	Publication   string         `json:"publication"`
 	Subscription  string         `json:"subscription"`
@@ -156,15 +160,20 @@ func Start(ctx context.Context, cfg StartConfig) (*StartResult, error) {
 	}
 	res := &StartResult{}
 	if redo {
-		log.InfoContext(ctx, "an earlier start was killed during its load; removing its replication objects", slog.Int64("run_id", prev.ID), slog.String("slot", prev.Names.Slot))
+		how := "killed during its load"
+		if prev.Status == journal.StatusInterrupted || prev.Status == journal.StatusFailed {
+			how = prev.Status
+		}
+		log.InfoContext(ctx, "an earlier start did not finish; removing what is left of its replication objects", slog.Int64("run_id", prev.ID),
+			slog.String("how", how), slog.String("slot", prev.Names.Slot))
 		d, err := dropAll(ctx, src, dst, prev.Names, log)
 		if err != nil {
 			return nil, fmt.Errorf("clean up replication run %d: %w", prev.ID, err)
 		}
-		if err := journal.Finish(ctx, dst, prev.ID, journal.StatusAbandoned, errors.New("killed during its load; replaced by a new start")); err != nil {
+		if err := journal.Finish(ctx, dst, prev.ID, journal.StatusAbandoned, errors.New(how+"; replaced by a new start")); err != nil {
 			return nil, err
 		}
-		res.Replaced, res.ReplacedDrop = prev.ID, &d
+		res.Replaced, res.ReplacedDrop, res.ReplacedHow = prev.ID, &d, how
 	}
 
 	// The run and the names of everything it will create commit before any of it exists.
