@@ -29,6 +29,10 @@ type ecsRunOptions struct {
 	TaskTimeout time.Duration
 	TaskRetries int
 	Poll        time.Duration
+	// Image, Workers and Lease are --ecs-task worker's (reembed_workers.go).
+	Image   string
+	Workers int
+	Lease   time.Duration
 }
 
 // fargateVCPUQuota is Fargate's default "Fargate On-Demand vCPU resource count" quota of a new
@@ -37,7 +41,10 @@ const fargateVCPUQuota = 6
 
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (a task per bot on ECS Fargate, --ecs-task)")
-	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, the task per bot: app (the app's own embedding task definition and command, the guide's path)")
+	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task definition and command, the guide's path) or worker (--workers tasks of ragmigrate's --image claiming the bots, sharing one budget)")
+	fs.StringVar(&o.Image, "image", "", "with --ecs-task worker: URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")
+	fs.IntVar(&o.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks at once (1 to %d), each working on --concurrency bots", maxWorkers))
+	fs.DurationVar(&o.Lease, "lease", 2*time.Minute, "with --ecs-task worker: how long a bot stays a worker's without its renewal; a killed worker's bots are claimed by another after it")
 	fs.StringVar(&o.Target.Cluster, "cluster", "", "with --runner ecs: the app's embedding cluster (stack output EmbeddingClusterName…)")
 	fs.StringSliceVar(&o.Target.Subnets, "subnets", nil, "with --runner ecs: the stack's private subnets, comma-separated (PrivateSubnetId0,PrivateSubnetId1); every task may be placed in any of them")
 	fs.StringSliceVar(&o.Target.SecurityGroups, "security-groups", nil, "with --runner ecs: the embedding task's security group, which the database admits (EmbeddingTaskSecurityGroupId…)")
@@ -56,9 +63,10 @@ func (o *ecsRunOptions) validate() []error {
 	if o.Runner != "local" && o.Runner != "ecs" {
 		errs = append(errs, fmt.Errorf("--runner %q: want local or ecs", o.Runner))
 	}
-	if o.Task != "app" {
-		errs = append(errs, fmt.Errorf("--ecs-task %q: want app (ragmigrate's own workers on Fargate, 'worker', are not there yet)", o.Task))
+	if o.Task != "app" && o.Task != "worker" {
+		errs = append(errs, fmt.Errorf("--ecs-task %q: want app or worker", o.Task))
 	}
+	errs = append(errs, o.validateWorkers()...)
 	if o.MaxTasks < 0 {
 		errs = append(errs, fmt.Errorf("--max-tasks %d: want 1 or more (0: the default)", o.MaxTasks))
 	}

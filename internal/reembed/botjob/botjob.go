@@ -43,7 +43,16 @@ ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS task text NOT NULL DEFA
 -- the worker holding the job (reembed --ecs-task worker) and until when: a worker that dies is
 -- replaced once its lease expires, and a worker whose lease was taken cannot commit
 ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS lease_owner text NOT NULL DEFAULT '';
-ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS lease_until timestamptz;`
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+-- the worker tasks a run launched (reembed --ecs-task worker), which a restarted run follows
+-- instead of launching more
+CREATE TABLE IF NOT EXISTS ragmigrate.worker_tasks (
+	run_id     bigint NOT NULL REFERENCES ragmigrate.runs (id) ON DELETE CASCADE,
+	task_arn   text NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	ended      text NOT NULL DEFAULT '',                -- how it ended, once seen stopped
+	PRIMARY KEY (run_id, task_arn)
+);`
 
 // Kind is the journal's name for re-embed runs.
 const Kind = "reembed"
@@ -416,4 +425,35 @@ func CountPending(ctx context.Context, db journal.DB, runID int64) (pending, lea
 		return 0, 0, fmt.Errorf("pending jobs of run %d: %w", runID, err)
 	}
 	return pending, leased, nil
+}
+
+// TaskStarted records a worker task launched for run runID.
+func TaskStarted(ctx context.Context, db journal.DB, runID int64, arn string) error {
+	_, err := db.Exec(ctx, `INSERT INTO ragmigrate.worker_tasks (run_id, task_arn) VALUES ($1, $2) ON CONFLICT DO NOTHING`, runID, arn)
+	if err != nil {
+		return fmt.Errorf("record worker task %s: %w", arn, err)
+	}
+	return nil
+}
+
+// TaskEnded records how a worker task of run runID ended.
+func TaskEnded(ctx context.Context, db journal.DB, runID int64, arn, how string) error {
+	_, err := db.Exec(ctx, `UPDATE ragmigrate.worker_tasks SET ended = $3 WHERE run_id = $1 AND task_arn = $2`, runID, arn, how)
+	if err != nil {
+		return fmt.Errorf("record the end of worker task %s: %w", arn, err)
+	}
+	return nil
+}
+
+// OpenTasks lists the worker tasks of run runID not yet seen ended, oldest first.
+func OpenTasks(ctx context.Context, db journal.DB, runID int64) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT task_arn FROM ragmigrate.worker_tasks WHERE run_id = $1 AND ended = '' ORDER BY started_at, task_arn`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("worker tasks of run %d: %w", runID, err)
+	}
+	arns, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("worker tasks of run %d: %w", runID, err)
+	}
+	return arns, nil
 }
