@@ -82,12 +82,13 @@ var flagRules = map[string]flagRule{
 	"--ecs-task":         {allowed: []string{"app", "worker"}},
 	"--workers":          {},
 	"--lease":            {},
+	"--max-tasks":        {ok: []string{"0"}},
+	"--task-timeout":     {},
+	"--task-retries":     {ok: []string{"0"}},
+	"--task-poll":        {},
+
 	// worker --run: 0 is the app's task contract (one bot, its keys).
-	"worker --run":   {ok: []string{"0"}},
-	"--max-tasks":    {ok: []string{"0"}},
-	"--task-timeout": {},
-	"--task-retries": {ok: []string{"0"}},
-	"--task-poll":    {},
+	"worker --run": {ok: []string{"0"}},
 
 	// status.
 	"--limit": {},
