@@ -252,6 +252,11 @@ func (w *leaseWorker) work(ctx context.Context, j botjob.Job) error {
 	_, err := w.job.Run(jctx, &botstore.Bot{UserID: j.UserID, ID: j.BotID}, j)
 	close(done)
 	<-beat
+	if err == nil {
+		// The bot's outcome is committed (fenced on the lease). A renewal that raced the commit
+		// finds the job no longer pending, which is no loss.
+		return nil
+	}
 	if errors.Is(err, botjob.ErrLeaseLost) || (errors.Is(context.Cause(jctx), botjob.ErrLeaseLost) && ctx.Err() == nil) {
 		log.WarnContext(ctx, "lease lost: another worker claimed the bot, which writes it; nothing of this worker's attempt was written", slog.Any("error", err))
 		return nil

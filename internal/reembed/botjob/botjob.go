@@ -310,10 +310,12 @@ var ErrLeaseLost = errors.New("the job's lease was taken by another worker")
 
 // ClaimNext leases one pending job of run runID to owner for lease, skipping jobs another
 // worker holds (locked now, or leased and not expired): the job of a worker that died is
-// claimed again once its lease has expired. It returns nil when no job is left to claim.
+// claimed again once its lease has expired. Each claim counts an attempt (a worker may die
+// before it does anything else). It returns nil when no job is left to claim.
 func ClaimNext(ctx context.Context, db journal.DB, runID int64, owner string, lease time.Duration) (*Job, error) {
 	var j Job
-	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs j SET lease_owner = $2, lease_until = now() + $3 * interval '1 microsecond'
+	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs j SET lease_owner = $2, lease_until = now() + $3 * interval '1 microsecond',
+			attempts = j.attempts + 1, started_at = now()
 		FROM (SELECT run_id, bot_id FROM ragmigrate.bot_jobs
 			WHERE run_id = $1 AND status = 'pending' AND (lease_owner = '' OR lease_until IS NULL OR lease_until < now())
 			ORDER BY bot_id LIMIT 1 FOR UPDATE SKIP LOCKED) free
@@ -354,9 +356,10 @@ func Release(ctx context.Context, db journal.DB, runID int64, owner string) erro
 	return nil
 }
 
-// StartLeased is Start for a leased job: ErrLeaseLost when the lease is no longer j.Lease's.
+// StartLeased is Start for a leased job, whose claim counted the attempt: ErrLeaseLost when
+// the lease is no longer j.Lease's.
 func StartLeased(ctx context.Context, db journal.DB, j *Job) error {
-	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs SET attempts = attempts + 1, started_at = now(), status_written = false
+	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs SET status_written = false
 		WHERE run_id = $1 AND bot_id = $2 AND lease_owner = $3 AND status = 'pending' RETURNING attempts`, j.RunID, j.BotID, j.Lease).Scan(&j.Attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("start job of bot %s: %w", j.BotID, ErrLeaseLost)

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+)
+
+// workerImage is ragmigrate's image as the workers' task definition names it; the ECS contract
+// server runs the ragmigrate binary for it.
+const workerImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ragmigrate:local"
+
+// workerRun is reembed --runner ecs --ecs-task worker on the seeded deployment, into target.
+func (e *ecsReembed) workerRun(t *testing.T, target string, workers int, extra ...string) result {
+	t.Helper()
+	args := append(slices.Clone(e.args), "--target-db", target, "--ecs-task", "worker", "--image", workerImage,
+		"--workers", strconv.Itoa(workers), "--report", filepath.Join(t.TempDir(), "r.json"))
+	return ragmigrate(t, e.env, append(args, extra...)...)
+}
+
+func setupECSWorkers(t *testing.T, bots int, knobs bedrocksim.Knobs) *ecsReembed {
+	t.Helper()
+	e := setupECSReembed(t, bots, knobs)
+	e.tasks.sim.MapImage(workerImage, []string{binary})
+	return e
+}
+
+// workerTasks are the tasks of ragmigrate's image the contract server ran.
+func (e *ecsReembed) workerTasks(t *testing.T) []ecssim.TaskRecord {
+	t.Helper()
+	var out []ecssim.TaskRecord
+	for _, tr := range e.tasks.sim.State().Tasks {
+		if tr.Family == "ragmigrate" {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+// TestReembedECSWorkers runs the seeded deployment's bots with one worker task, then with three
+// into another target: both leave the same rows per bot (ids aside) and the same SyncStatus and
+// reasons as the local runner, the journal has every bot with its chunks, the tasks ran
+// 'worker --run ID' of ragmigrate's task definition in the private subnets without a public IP,
+// the target's URL only in their environment, and a second run launches nothing.
+func TestReembedECSWorkers(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	for _, workers := range []int{1, 3} {
+		target := e.target
+		if workers > 1 {
+			target = appTarget(t)
+		}
+		before := len(e.workerTasks(t))
+		r := e.workerRun(t, target, workers, "--json", "--lease", "5s")
+		require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+		var sum reembed.Summary
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum), r.stdout)
+
+		require.Equal(t, wantRows, appRows(t, target), "%d workers: the same rows per bot as the local runner's, ids aside", workers)
+		require.Equal(t, want, syncStates(e.bots(t)), "%d workers: the same SyncStatus and reasons as the local runner's", workers)
+		require.Len(t, sum.Bots, len(want))
+		for _, o := range sum.Bots {
+			require.Equal(t, int64(len(wantRows[o.BotID])), o.Chunks, "bot %s: the journal counts its rows", o.BotID)
+		}
+		require.Contains(t, sum.EmbeddedBy, "ragmigrate worker tasks on ECS")
+
+		tasks := e.workerTasks(t)[before:]
+		require.Len(t, tasks, workers, "one task per worker, none replaced")
+		for _, tr := range tasks {
+			require.Equal(t, "DISABLED", tr.AssignPublicIp)
+			require.Equal(t, []string{"sg-0embed"}, tr.SecurityGroups)
+			require.Equal(t, []string{binary, "worker", "--run", strconv.FormatInt(sum.RunID, 10)}, tr.Argv[:4])
+			require.NotContains(t, tr.Argv, target, "the target's URL is not on the command line")
+			require.EqualValues(t, 0, *tr.ExitCode, "the worker ended with no bot pending")
+		}
+	}
+
+	again := e.workerRun(t, e.target, 3)
+	require.Zero(t, again.code, again.stderr)
+	require.Contains(t, again.stdout, "nothing to do")
+	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
+}
+
+// TestReembedECSWorkerKilled kills one of three worker tasks (kill -9) while it holds a bot:
+// the bot's lease expires and another worker claims it, the run completes, and every bot has
+// exactly the local runner's rows: nothing lost, nothing written twice.
+func TestReembedECSWorkerKilled(t *testing.T) {
+	t.Parallel()
+	// Each request takes 300 ms: the kill lands while the workers hold bots.
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "3", "--lease", "3s",
+		"--concurrency", "2", "--task-retries", "0", "--report", filepath.Join(t.TempDir(), "r.json"))
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// A worker task holding a bot that has chunks to embed.
+	var victim, bot string
+	require.Eventually(t, func() bool {
+		for _, tr := range e.workerTasks(t) {
+			if tr.LastStatus != "RUNNING" {
+				continue
+			}
+			var held string
+			err := conn.QueryRow(t.Context(), `SELECT bot_id FROM ragmigrate.bot_jobs WHERE lease_owner = $1 AND status = 'pending' LIMIT 1`, tr.ID).Scan(&held)
+			if err == nil && e.wantRows[held] > 3 {
+				victim, bot = tr.ID, held
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(victim, syscall.SIGKILL, ""))
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+	require.Equal(t, exitFailure, exit.ExitCode(), "the bot with a missing file fails, and only it: %s", stderr.String())
+
+	require.Equal(t, wantRows, appRows(t, e.target), "every bot's rows once, as the local runner's")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	var attempts int
+	var owner string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT attempts, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&attempts, &owner))
+	require.Equal(t, 2, attempts, "the killed worker's bot was claimed again")
+	require.NotEqual(t, victim, owner, "by another worker")
+	for _, tr := range e.workerTasks(t) {
+		if tr.ID == victim {
+			require.EqualValues(t, 137, *tr.ExitCode)
+		}
+	}
+	require.Contains(t, stderr.String(), "worker task ended before the run's bots were done")
+}
