@@ -151,3 +151,69 @@ func TestReembedECSWorkerKilled(t *testing.T) {
 	}
 	require.Contains(t, stderr.String(), "worker task ended before the run's bots were done")
 }
+
+// TestReembedECSWorkersInterruptAndRestart: Ctrl-C stops the worker tasks (StopTask) and
+// leaves the run resumable, no bot left RUNNING; a coordinator killed with kill -9 leaves its
+// tasks working, and the next invocation follows them instead of launching more than --workers.
+// The run then completes with the local runner's rows.
+func TestReembedECSWorkersInterruptAndRestart(t *testing.T) {
+	t.Parallel()
+	// Each request takes 1 s: the run lasts while it is interrupted.
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "2", "--lease", "5s",
+		"--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json"))
+	held := func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status = 'pending' AND lease_owner <> ''`).Scan(&n))
+		return n > 0
+	}
+	journalReady := func() bool {
+		var ok bool
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT to_regclass('ragmigrate.bot_jobs') IS NOT NULL`).Scan(&ok))
+		return ok
+	}
+
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	require.Eventually(t, func() bool { return journalReady() && held() }, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Contains(t, stderr.String(), "interrupted; run again to continue")
+	for _, tr := range e.workerTasks(t) {
+		require.Equal(t, "STOPPED", tr.LastStatus)
+		require.Equal(t, "UserInitiated", tr.StopCode, "stopped by the coordinator")
+	}
+	var pending int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status = 'pending'`).Scan(&pending))
+	require.Positive(t, pending, "the run is resumable")
+	for id, b := range e.bots(t) {
+		require.NotEqual(t, "RUNNING", string(b.SyncStatus), "bot %s: the stopped workers put its status back", id)
+	}
+	stopped := len(e.workerTasks(t))
+
+	// kill -9 of the coordinator once its new tasks hold bots: the tasks go on.
+	cmd, stderr = startRagmigrate(t, e.env, args...)
+	require.Eventually(t, func() bool {
+		var open int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.worker_tasks WHERE ended = ''`).Scan(&open))
+		return open == 2 && held()
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	r := ragmigrate(t, e.env, args...)
+	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+	require.Contains(t, r.stderr, "following the worker task an earlier invocation started")
+	require.Equal(t, wantRows, appRows(t, e.target), "the local runner's rows, each once")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	tasks := e.workerTasks(t)
+	require.LessOrEqual(t, len(tasks)-stopped, 4, "the restart launched only what the followed tasks did not cover")
+	require.LessOrEqual(t, e.tasks.sim.State().MaxInFlight, 2, "never more than --workers tasks at once")
+}

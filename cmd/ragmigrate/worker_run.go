@@ -140,6 +140,10 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 
 	w := &leaseWorker{o: o, job: &job, owner: owner, log: log}
 	runErr := w.run(ctx)
+	if ctx.Err() != nil {
+		// StopTask's SIGTERM, or Ctrl-C.
+		runErr = fmt.Errorf("stopped (%v): the bots it held are pending again, for the run's other workers or its next invocation", context.Cause(ctx))
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	// Bots this worker held and did not finish go to the other workers at once.
