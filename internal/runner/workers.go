@@ -52,6 +52,9 @@ type ECSWorkers struct {
 // Observe makes Run call f with each job it sees finished in the journal (progress).
 func (e *ECSWorkers) Observe(f func(botjob.Job)) { e.observe = f }
 
+// maxFailedReads is how many DescribeTasks calls in a row may fail before the run stops.
+const maxFailedReads = 10
+
 // workerTask is a worker task being followed.
 type workerTask struct {
 	arn, id  string
@@ -121,6 +124,7 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 	}
 
 	seen := map[string]bool{}
+	failedReads := 0
 	replaced := 0
 	first := true // the first launch is not in place of anything
 	var fatal error
@@ -130,8 +134,15 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 			e.stopAll(work, live, "ragmigrate reembed was interrupted", log)
 		}
 		ended, err := e.describe(work, live)
-		if err != nil {
-			return errors.Join(fatal, err)
+		switch {
+		case err == nil:
+			failedReads = 0
+		case failedReads < maxFailedReads:
+			// A dropped connection, a throttled call: the tasks are read again at the next poll.
+			failedReads++
+			log.WarnContext(ctx, "could not read the worker tasks; reading them again", slog.Any("error", err), slog.Int("tries", failedReads))
+		default:
+			return errors.Join(fatal, fmt.Errorf("%w (%d tries); the worker tasks go on, and 'ragmigrate reembed' follows them", err, failedReads+1))
 		}
 		for _, end := range ended {
 			t := live[end.TaskArn]
