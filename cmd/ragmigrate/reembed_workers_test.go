@@ -2,10 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -216,4 +223,85 @@ func TestReembedECSWorkersInterruptAndRestart(t *testing.T) {
 	tasks := e.workerTasks(t)
 	require.LessOrEqual(t, len(tasks)-stopped, 4, "the restart launched only what the followed tasks did not cover")
 	require.LessOrEqual(t, e.tasks.sim.State().MaxInFlight, 2, "never more than --workers tasks at once")
+}
+
+// TestReembedECSWorkersShareBudget: three workers of a run keep together to the run's budget
+// (--rpm 600, the contract server's quota too), as one process would, where each pacing by the
+// whole of it would send three times as much. Titan takes one text a request, so the ~300
+// chunks are ~300 requests, each seen by a proxy in front of the contract server: no 3-second
+// window holds more than 1.5 times the budget's share (wide bounds: the shared bucket paces
+// evenly; three separate ones would reach 3 times), and the contract server throttled nothing.
+func TestReembedECSWorkersShareBudget(t *testing.T) {
+	t.Parallel()
+	const rpm = 600
+	b := setupReembed(t, 12, bedrocksim.Knobs{RequestsPerMinute: rpm, Latency: 50 * time.Millisecond})
+	seen := &requestTimes{}
+	proxy := httptest.NewServer(seen.wrap(t, b.bedrock))
+	t.Cleanup(proxy.Close)
+	for i, kv := range b.env {
+		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=") {
+			b.env[i] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + proxy.URL
+		}
+	}
+	target := appTarget(t)
+	e := &ecsReembed{reembedBundle: b, target: target}
+	e.tasks = newAppTaskRig(t, nil, b.env)
+	e.tasks.sim.MapImage(workerImage, []string{binary})
+	e.env = append(slices.Clone(b.env), "AWS_ENDPOINT_URL_ECS="+e.tasks.url)
+
+	r := ragmigrate(t, e.env, "reembed", "--yes", "--table", b.table, "--bucket", b.bucket, "--target-db", target,
+		"--allow-private-urls", "--on-source-error", "skip-url", "--model", "amazon.titan-embed-text-v2:0", "--rpm", strconv.Itoa(rpm), "--tpm", "0",
+		"--runner", "ecs", "--cluster", "embedding", "--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
+		"--task-definition", appTaskFamily, "--task-poll", "100ms", "--ecs-task", "worker", "--image", workerImage, "--workers", "3",
+		"--concurrency", "8", "--report", filepath.Join(t.TempDir(), "r.json"))
+	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails, and only it: %s", r.stderr)
+	require.Len(t, e.workerTasks(t), 3)
+
+	times := seen.times()
+	require.Greater(t, len(times), 150, "a request per chunk: %s", r.stderr)
+	window := 3 * time.Second
+	most := 0
+	for i := range times {
+		n := sort.Search(len(times), func(k int) bool { return times[k].Sub(times[i]) >= window })
+		most = max(most, n-i)
+	}
+	share := rpm * window.Seconds() / 60
+	t.Logf("%d requests, at most %d in %s (the budget's share: %.0f)", len(times), most, window, share)
+	require.LessOrEqual(t, float64(most), 1.5*share, "at most %.0f requests in %s at %d/min, all workers together", share, window, rpm)
+	st := bedrockStats(t, b.bedrock+"/stats")
+	require.EqualValues(t, len(times), st.Requests)
+	var full struct{ Throttled int64 }
+	resp, err := http.Get(b.bedrock + "/stats")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&full))
+	require.Zero(t, full.Throttled, "the provider throttled nothing")
+}
+
+// requestTimes records when each request reached the provider.
+type requestTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (rt *requestTimes) wrap(t *testing.T, upstream string) http.Handler {
+	u, err := url.Parse(upstream)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/invoke") {
+			rt.mu.Lock()
+			rt.at = append(rt.at, time.Now())
+			rt.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+func (rt *requestTimes) times() []time.Time {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	out := slices.Clone(rt.at)
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
 }
