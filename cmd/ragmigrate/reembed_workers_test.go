@@ -305,3 +305,67 @@ func (rt *requestTimes) times() []time.Time {
 	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
 	return out
 }
+
+// TestReembedECSWorkerPausedLosesLease pauses a worker task (SIGSTOP, as a stalled host or a
+// network partition would) while it embeds a bot: its lease expires, the other worker claims the
+// bot and writes it; resumed, the paused worker finds its lease taken and writes nothing of the
+// bot's, neither rows, nor status, nor outcome. The bot has the local runner's rows, once.
+func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "2", "--lease", "2s",
+		"--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json"))
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// A worker embedding a bot with chunks (RUNNING under its exec id).
+	var paused, bot string
+	require.Eventually(t, func() bool {
+		for _, tr := range e.workerTasks(t) {
+			if tr.LastStatus != "RUNNING" {
+				continue
+			}
+			rows, err := conn.Query(t.Context(), `SELECT bot_id FROM ragmigrate.bot_jobs WHERE lease_owner = $1 AND status = 'pending'`, tr.ID)
+			require.NoError(t, err)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			for _, id := range ids {
+				b := e.bots(t)[id]
+				if e.wantRows[id] > 3 && b.SyncStatus == "RUNNING" && strings.HasSuffix(b.LastExecID, tr.ID[len(tr.ID)-8:]) {
+					paused, bot = tr.ID, id
+					return true
+				}
+			}
+		}
+		return false
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(paused, syscall.SIGSTOP, ""))
+	var owner string
+	require.Eventually(t, func() bool {
+		var status string
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&status, &owner))
+		return status == "done" && owner != paused
+	}, 2*time.Minute, 50*time.Millisecond, "another worker writes the bot once the paused one's lease expired: %s", stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(paused, syscall.SIGCONT, ""))
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+	require.Equal(t, exitFailure, exit.ExitCode(), "the bot with a missing file fails, and only it: %s", stderr.String())
+
+	require.Equal(t, wantRows, appRows(t, e.target), "every bot's rows once, as the local runner's")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	require.True(t, strings.HasSuffix(e.bots(t)[bot].LastExecID, owner[len(owner)-8:]), "the bot's status is the claiming worker's")
+	var status string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&status, &owner))
+	require.Equal(t, "done", status)
+	for _, tr := range e.workerTasks(t) {
+		if tr.ID == paused {
+			require.Contains(t, e.tasks.output(tr), "lease lost", "the resumed worker knows it lost the bot")
+		}
+	}
+}
