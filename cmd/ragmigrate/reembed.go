@@ -129,7 +129,17 @@ rows check out (rows for a bot with knowledge, the run's dimensions, no NULL vec
 failed when the task wrote FAILED. A task that ends otherwise (killed, never started) or runs
 past --task-timeout is stopped and the bot run again, up to --task-retries times. The journal
 records every job as for a local run. The task definition's image may be the app's, or
-ragmigrate's running 'ragmigrate worker' (see its help).`,
+ragmigrate's running 'ragmigrate worker' (see its help).
+
+--runner ecs --ecs-task worker runs ragmigrate's own pipeline on Fargate instead: --workers tasks
+of --image (task definition family "ragmigrate", registered by content as 'remote' does, with the
+roles and log group of --task-definition), placed as above, each running 'ragmigrate worker --run
+ID', which claims the run's bots under leases (--lease) and shares the run's budget with the other
+workers through the target. The target and the global settings reach the tasks as RAGMIGRATE_*
+variables, never on their command line. A task that ends while bots remain is replaced, up to
+--task-retries in all; a bot whose worker died is claimed by another once its lease expires.
+Ctrl-C stops the tasks and leaves the run to continue; a restarted reembed follows the tasks
+still running instead of launching more.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
