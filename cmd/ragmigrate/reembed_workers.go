@@ -14,6 +14,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
+	"github.com/ragmigrate/ragmigrate/internal/runbudget"
 	"github.com/ragmigrate/ragmigrate/internal/runner"
 )
 
@@ -64,10 +65,12 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 	// The run's settings are recorded with it; these are how each worker paces and holds bots.
 	args := []string{"--concurrency", strconv.Itoa(o.Concurrency), "--batch-linger", o.BatchLinger.String(),
 		"--lease", e.Lease.String(), "--request-timeout", o.RequestTimeout.String(), "--provider-timeout", o.ProviderTimeout.String()}
-	if budget.RequestsPerMinute != 0 || budget.TokensPerMinute != 0 || o.rpmSet || o.tpmSet {
+	known := budget.RequestsPerMinute != 0 || budget.TokensPerMinute != 0 || o.rpmSet || o.tpmSet
+	if known {
 		// The budget this process resolved (flags, Service Quotas): the workers share it.
 		args = append(args, "--rpm", strconv.Itoa(budget.RequestsPerMinute), "--tpm", strconv.Itoa(budget.TokensPerMinute))
 	}
+	shared := runbudget.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, Discover: !known}
 	names := make([]string, len(env))
 	for i, kv := range env {
 		names[i] = aws.ToString(kv.Name)
@@ -82,6 +85,16 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 			return append([]string{"worker", "--run", strconv.FormatInt(runID, 10)}, args...)
 		},
 		Env: env, Workers: e.Workers, TaskTimeout: e.TaskTimeout, TaskRetries: e.TaskRetries, Poll: e.Poll, Logger: log,
+		// The run's budget exists before its workers join it, so that a budget the run already
+		// has and this invocation contradicts is said here, once, not by every worker.
+		Prepare: func(ctx context.Context, runID int64) error {
+			b, err := runbudget.Open(ctx, pool, runID, shared)
+			if err != nil {
+				return fmt.Errorf("the run's budget: %w", err)
+			}
+			b.Close()
+			return nil
+		},
 	}, nil
 }
 

@@ -41,6 +41,9 @@ type ECSWorkers struct {
 	// TaskRetries is how many worker tasks may be launched in place of tasks that ended while
 	// jobs were left (killed, timed out, never started).
 	TaskRetries int
+	// Prepare, if set, readies run runID for the workers before any is launched (the run's
+	// shared budget, which they join).
+	Prepare func(ctx context.Context, runID int64) error
 	// Poll is the pause between reads of the tasks and the journal. Default 5 s.
 	Poll    time.Duration
 	Backoff remote.Backoff
@@ -96,6 +99,11 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 	// The journal and ECS are read on, and tasks stopped, after an interrupt.
 	work := context.WithoutCancel(ctx)
 
+	if e.Prepare != nil {
+		if err := e.Prepare(ctx, runID); err != nil {
+			return err
+		}
+	}
 	live := map[string]*workerTask{}
 	open, err := botjob.OpenTasks(ctx, e.DB, runID)
 	if err != nil {
