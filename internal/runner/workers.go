@@ -178,17 +178,25 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 		if err != nil {
 			return errors.Join(fatal, err)
 		}
-		pending := 0
+		pending, outside := 0, 0
 		for _, j := range all {
 			switch {
 			case j.Status == botjob.Pending:
 				pending++
+				if !todo[j.BotID] {
+					outside++
+				}
 			case todo[j.BotID] && !seen[j.BotID]:
 				seen[j.BotID] = true
 				if e.observe != nil {
 					e.observe(j)
 				}
 			}
+		}
+		if first && outside > 0 {
+			// The workers claim every pending bot of the run; this invocation's scope does not
+			// reach them.
+			log.WarnContext(ctx, "the run has pending bots outside this invocation's --bot/--user: the workers re-embed them too", slog.Int("bots", outside))
 		}
 		if fatal != nil {
 			if len(live) == 0 {
