@@ -106,8 +106,9 @@ func TestReembedECSWorkers(t *testing.T) {
 }
 
 // TestReembedECSWorkerKilled kills one of three worker tasks (kill -9) while it holds a bot:
-// the bot's lease expires and another worker claims it, the run completes, and every bot has
-// exactly the local runner's rows: nothing lost, nothing written twice.
+// the coordinator launches a task in its place (--task-retries 1), never more than three at
+// once; the bot's lease expires and another worker claims it, the run completes, and every bot
+// has exactly the local runner's rows: nothing lost, nothing written twice.
 func TestReembedECSWorkerKilled(t *testing.T) {
 	t.Parallel()
 	// Each request takes 300 ms: the kill lands while the workers hold bots.
@@ -121,7 +122,7 @@ func TestReembedECSWorkerKilled(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(t.Context())
 	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "3", "--lease", "3s",
-		"--concurrency", "2", "--task-retries", "0", "--report", filepath.Join(t.TempDir(), "r.json"))
+		"--concurrency", "2", "--task-retries", "1", "--report", filepath.Join(t.TempDir(), "r.json"))
 	cmd, stderr := startRagmigrate(t, e.env, args...)
 	// A worker task holding a bot that has chunks to embed.
 	var victim, bot string
@@ -157,6 +158,9 @@ func TestReembedECSWorkerKilled(t *testing.T) {
 		}
 	}
 	require.Contains(t, stderr.String(), "worker task ended before the run's bots were done")
+	require.Contains(t, stderr.String(), "launching a worker task in place of one that ended")
+	require.Len(t, e.workerTasks(t), 4, "the killed task replaced once")
+	require.LessOrEqual(t, e.tasks.sim.State().MaxInFlight, 3, "never more than --workers at once")
 }
 
 // TestReembedECSWorkersInterruptAndRestart: Ctrl-C stops the worker tasks (StopTask) and
