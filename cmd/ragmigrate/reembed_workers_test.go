@@ -373,3 +373,36 @@ func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
 		}
 	}
 }
+
+// TestReembedECSWorkersProviderRefuses: the provider refuses every call (access denied): a
+// worker exits with its error, the coordinator stops the other workers instead of replacing it,
+// names the worker's log stream, and the run is left to continue, no bot marked FAILED for it
+// or left RUNNING.
+func TestReembedECSWorkersProviderRefuses(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{FailRate: 1, FailError: "AccessDeniedException"})
+	before := syncStates(e.bots(t))
+	r := e.workerRun(t, e.target, 2, "--task-retries", "2")
+	require.NotZero(t, r.code, r.stderr)
+	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	tasks := e.workerTasks(t)
+	require.Len(t, tasks, 2, "a worker's own error is not retried by another task")
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var failed, pending int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'pending') FROM ragmigrate.bot_jobs`).Scan(&failed, &pending))
+	require.Positive(t, pending, "the run continues once the access is fixed")
+	after := syncStates(e.bots(t))
+	for id, st := range after {
+		if before[id].Status != "RUNNING" {
+			require.NotEqual(t, "RUNNING", string(st.Status), "bot %s left RUNNING (was %s)", id, before[id].Status)
+		}
+		if st.Status == "FAILED" && before[id].Status != "FAILED" && strings.Contains(st.Reason, "AccessDenied") {
+			// A QUEUED bot is put back as FAILED saying the run stopped (ragmigrate never writes
+			// QUEUED), as a local run does; no bot is failed for the refusal itself.
+			require.Equal(t, "QUEUED", string(before[id].Status), "bot %s marked FAILED for the provider's refusal: %s", id, st.Reason)
+			require.Contains(t, st.Reason, "stopped before this bot finished")
+		}
+	}
+}
