@@ -40,7 +40,7 @@ type ecsRunOptions struct {
 const fargateVCPUQuota = 6
 
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (a task per bot on ECS Fargate, --ecs-task)")
+	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (tasks on ECS Fargate, --ecs-task)")
 	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task definition and command, the guide's path) or worker (--workers tasks of ragmigrate's --image claiming the bots, sharing one budget)")
 	fs.StringVar(&o.Image, "image", "", "with --ecs-task worker: URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")
 	fs.IntVar(&o.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks at once (1 to %d), each working on --concurrency bots", maxWorkers))
@@ -51,8 +51,8 @@ func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Target.TaskDefinition, "task-definition", "", "with --runner ecs: the app's embedding task definition (EmbeddingTaskDefinitionName…)")
 	fs.StringVar(&o.Target.AppContainer, "app-container", remote.DefaultAppContainer, "with --runner ecs: the container of --task-definition that runs embedding/main.py")
 	fs.IntVar(&o.MaxTasks, "max-tasks", 0, fmt.Sprintf("with --runner ecs: most tasks at once (default: Fargate's default vCPU quota of %d over the task's vCPUs)", fargateVCPUQuota))
-	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries)")
-	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started)")
+	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries); with --ecs-task worker, a worker task running longer is stopped (and replaced)")
+	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started); with --ecs-task worker, worker tasks launched in all in place of tasks that ended while bots remained")
 	fs.DurationVar(&o.Poll, "task-poll", 5*time.Second, "with --runner ecs: pause between reads of a task's status")
 }
 
