@@ -187,9 +187,16 @@ func (w *leaseWorker) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
+		if ctx.Err() != nil {
+			// A bot's error stopped the worker (or it was interrupted): claim no more.
+			return context.Cause(ctx)
+		}
 		j, err := botjob.ClaimNext(ctx, db, w.o.Run, w.owner, w.o.Lease)
 		if err != nil {
 			<-slots
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			stop(err)
 			return err
 		}
@@ -197,16 +204,16 @@ func (w *leaseWorker) run(ctx context.Context) error {
 			<-slots
 			pending, leased, err := botjob.CountPending(ctx, db, w.o.Run)
 			if err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
 				stop(err)
 				return err
 			}
 			if pending == 0 {
-				wg.Wait()
-				// A bot that ended while this worker waited may have been put back.
-				if pending, _, err = botjob.CountPending(ctx, db, w.o.Run); err != nil || pending == 0 {
-					return errors.Join(err, context.Cause(ctx))
-				}
-				continue
+				// No bot of the run is pending, so none is this worker's either: done. (A bot
+				// only leaves pending, never returns to it, while its run's workers run.)
+				return context.Cause(ctx)
 			}
 			// Bots are pending but leased (to this worker or others): wait for one to end or
 			// a lease to expire (a dead worker's).
@@ -244,7 +251,7 @@ func (w *leaseWorker) work(ctx context.Context, j botjob.Job) error {
 	// An exec id of this worker's attempt: a worker that lost its lease cannot take the bot's
 	// status from the worker that claimed it next (the status writes compare the exec id).
 	j.Exec = fmt.Sprintf("ragmigrate-run%d-%s-%s", j.RunID, j.BotID, w.owner[max(0, len(w.owner)-8):])
-	log.InfoContext(ctx, "bot claimed", slog.Int("attempts_before", j.Attempts), slog.String("exec_id", j.Exec))
+	log.InfoContext(ctx, "bot claimed", slog.Int("attempt", j.Attempts), slog.String("exec_id", j.Exec))
 	jctx, lose := context.WithCancelCause(ctx)
 	defer lose(nil)
 	done := make(chan struct{})

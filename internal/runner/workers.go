@@ -231,10 +231,15 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 				e.stop(work, t, "ragmigrate reembed: the worker task ran past --task-timeout", log)
 			}
 		}
+		// Once interrupted, the tasks being stopped are read at the same pace.
+		wake := ctx.Done()
+		if fatal != nil {
+			wake = nil
+		}
 		timer := time.NewTimer(poll)
 		select {
 		case <-timer.C:
-		case <-ctx.Done():
+		case <-wake:
 		}
 		timer.Stop()
 	}
