@@ -154,13 +154,15 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		runErr = errors.Join(fmt.Errorf("embedding stopped: %w; the bots this worker held are pending again", err), runErr)
 	}
 	c := job.Counters
+	// This process's requests, which its bots shared.
+	st := batcher.Stats()
 	if g.JSON {
 		err := writeJSON(g, map[string]any{"run_id": o.Run, "worker": owner, "done": c.BotsDone.Load(), "failed": c.BotsFailed.Load(),
-			"skipped": c.BotsSkipped.Load(), "left_to_app": c.BotsLeft.Load(), "chunks": c.Chunks.Load(), "requests": c.Requests.Load(), "throttles": c.Throttles.Load()})
+			"skipped": c.BotsSkipped.Load(), "left_to_app": c.BotsLeft.Load(), "chunks": c.Chunks.Load(), "requests": st.Requests, "throttles": st.Throttles})
 		runErr = errors.Join(runErr, err)
 	} else {
 		fmt.Fprintf(g.stdout, "run %d, worker %s: %d bots done · %d failed · %d skipped · %d left to the app · %d chunks · %d requests · %d throttles\n",
-			o.Run, owner, c.BotsDone.Load(), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(), c.Chunks.Load(), c.Requests.Load(), c.Throttles.Load())
+			o.Run, owner, c.BotsDone.Load(), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(), c.Chunks.Load(), st.Requests, st.Throttles)
 	}
 	if runErr != nil {
 		return fmt.Errorf("worker --run %d: %w", o.Run, runErr)
