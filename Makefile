@@ -24,7 +24,7 @@ DEMO_COPY_DB := ragmigrate_copy
 DEMO_SNAPSHOT    := bedrockchatstack-vectorstore-final-snapshot
 DEMO_SNAPSHOT_DB := ragmigrate_snapshot_copy
 
-.PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-loaders bench-memory bench-replicate
+.PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-workers bench-loaders bench-memory bench-replicate
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -124,6 +124,9 @@ bench-copy: stack-up ## copy benchmark: ragmigrate copy vs raw binary pipe, pg_d
 
 bench-reembed: stack-up ## re-embed at the quota: latency {50ms,800ms,2s} x budget {120 rpm; 2M tpm}, given and discovered: wall/floor, throttles, texts per request
 	@$(WITH_STACK) bash scripts/bench-reembed.sh
+
+bench-workers: stack-up ## where to re-embed at 120 requests/min: local pool vs --ecs-task worker with 1 and 3 workers vs the app's task per bot (computed)
+	@$(WITH_STACK) bash scripts/bench-workers.sh
 
 bench-loaders: ## text extraction MB/s per upload type on the seeded corpus
 	@go test -run '^$$' -bench 'File' -benchtime 2s ./internal/loader/

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,8 @@ type reembedOptions struct {
 	// explicit tells which flags the operator set (a resumed run keeps its recorded source
 	// settings unless they are set again).
 	explicit func(flag string) bool
+	// flags are the command's, whose global settings reach --ecs-task worker's tasks.
+	flags *pflag.FlagSet
 }
 
 func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
@@ -126,10 +129,21 @@ rows check out (rows for a bot with knowledge, the run's dimensions, no NULL vec
 failed when the task wrote FAILED. A task that ends otherwise (killed, never started) or runs
 past --task-timeout is stopped and the bot run again, up to --task-retries times. The journal
 records every job as for a local run. The task definition's image may be the app's, or
-ragmigrate's running 'ragmigrate worker' (see its help).`,
+ragmigrate's running 'ragmigrate worker' (see its help).
+
+--runner ecs --ecs-task worker runs ragmigrate's own pipeline on Fargate instead: --workers tasks
+of --image (task definition family "ragmigrate", registered by content as 'remote' does, with the
+roles and log group of --task-definition), placed as above, each running 'ragmigrate worker --run
+ID', which claims the run's bots under leases (--lease) and shares the run's budget with the other
+workers through the target. The target and the global settings reach the tasks as RAGMIGRATE_*
+variables, never on their command line. A task that ends while bots remain is replaced, up to
+--task-retries in all; a bot whose worker died is claimed by another once its lease expires.
+Ctrl-C stops the tasks and leaves the run to continue; a restarted reembed follows the tasks
+still running instead of launching more.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.explicit = func(flag string) bool { return cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) }
+			o.flags = cmd.Flags()
 			o.noteBudgetFlags(cmd)
 			return runReembed(cmd.Context(), o, g)
 		},
@@ -170,7 +184,7 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 	errs = append(errs, o.ECS.validate()...)
 	if o.ECS.Runner == "ecs" && o.ReuseFrom != "" {
 		// The app's task embeds every chunk of its bot; it knows nothing of the old cluster.
-		errs = append(errs, errors.New("--reuse-from: not with --runner ecs, whose app tasks embed every chunk"))
+		errs = append(errs, errors.New("--reuse-from: not with --runner ecs, whose tasks embed every chunk"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
@@ -279,7 +293,12 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	job := reembed.Job{
 		Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 	}
-	rn, err := o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, p, logger)
+	var rn reembed.Runner
+	if o.ECS.Runner == "ecs" && o.ECS.Task == "worker" {
+		rn, err = o.workerRunner(ctx, g, clients.Config, pool, budget, logger)
+	} else {
+		rn, err = o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, p, logger)
+	}
 	if err != nil {
 		progress.Close()
 		return err
@@ -313,7 +332,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	summary := reembed.NewSummary(res, reembed.Embedding{Model: model.ID, PricePerMTok: model.PricePerMTok,
 		EstimatedUSD: p.Reembed.CostUSD, Stats: batcher.Stats()})
-	if rn != nil {
+	switch {
+	case rn == nil:
+	case o.ECS.Task == "worker":
+		summary.EmbeddedBy = "ragmigrate worker tasks on ECS (--workers " + strconv.Itoa(o.ECS.Workers) + ")"
+	default:
 		summary.EmbeddedBy = "the app's embedding tasks on ECS"
 	}
 	if res.RunID != 0 && !res.NothingToDo {

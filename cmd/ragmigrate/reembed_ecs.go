@@ -29,19 +29,26 @@ type ecsRunOptions struct {
 	TaskTimeout time.Duration
 	TaskRetries int
 	Poll        time.Duration
+	// Image, Workers and Lease are --ecs-task worker's (reembed_workers.go).
+	Image   string
+	Workers int
+	Lease   time.Duration
 }
 
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (a task per bot on ECS Fargate, --ecs-task)")
-	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, the task per bot: app (the app's own embedding task definition and command, the guide's path)")
+	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (tasks on ECS Fargate, --ecs-task)")
+	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task definition and command, the guide's path) or worker (--workers tasks of ragmigrate's --image claiming the bots, sharing one budget)")
+	fs.StringVar(&o.Image, "image", "", "with --ecs-task worker: URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")
+	fs.IntVar(&o.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks at once (1 to %d), each working on --concurrency bots", maxWorkers))
+	fs.DurationVar(&o.Lease, "lease", 2*time.Minute, "with --ecs-task worker: how long a bot stays a worker's without its renewal; a killed worker's bots are claimed by another after it")
 	fs.StringVar(&o.Target.Cluster, "cluster", "", "with --runner ecs: the app's embedding cluster (stack output EmbeddingClusterName…)")
 	fs.StringSliceVar(&o.Target.Subnets, "subnets", nil, "with --runner ecs: the stack's private subnets, comma-separated (PrivateSubnetId0,PrivateSubnetId1); every task may be placed in any of them")
 	fs.StringSliceVar(&o.Target.SecurityGroups, "security-groups", nil, "with --runner ecs: the embedding task's security group, which the database admits (EmbeddingTaskSecurityGroupId…)")
 	fs.StringVar(&o.Target.TaskDefinition, "task-definition", "", "with --runner ecs: the app's embedding task definition (EmbeddingTaskDefinitionName…)")
 	fs.StringVar(&o.Target.AppContainer, "app-container", remote.DefaultAppContainer, "with --runner ecs: the container of --task-definition that runs embedding/main.py")
 	fs.IntVar(&o.MaxTasks, "max-tasks", 0, "with --runner ecs: most tasks at once (default: what Fargate's On-Demand vCPU quota fits of the task's size and the provider budget feeds at the app's pace, said with why)")
-	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries)")
-	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started)")
+	fs.DurationVar(&o.TaskTimeout, "task-timeout", time.Hour, "with --runner ecs: a bot's task running longer is stopped, and the bot run again (--task-retries); with --ecs-task worker, a worker task running longer is stopped (and replaced)")
+	fs.IntVar(&o.TaskRetries, "task-retries", 2, "with --runner ecs: times a bot is run again after its task ended without an outcome (killed, timed out, never started); with --ecs-task worker, worker tasks launched in all in place of tasks that ended while bots remained")
 	fs.DurationVar(&o.Poll, "task-poll", 5*time.Second, "with --runner ecs: pause between reads of a task's status")
 }
 
@@ -52,9 +59,10 @@ func (o *ecsRunOptions) validate() []error {
 	if o.Runner != "local" && o.Runner != "ecs" {
 		errs = append(errs, fmt.Errorf("--runner %q: want local or ecs", o.Runner))
 	}
-	if o.Task != "app" {
-		errs = append(errs, fmt.Errorf("--ecs-task %q: want app (ragmigrate's own workers on Fargate, 'worker', are not there yet)", o.Task))
+	if o.Task != "app" && o.Task != "worker" {
+		errs = append(errs, fmt.Errorf("--ecs-task %q: want app or worker", o.Task))
 	}
+	errs = append(errs, o.validateWorkers()...)
 	if o.MaxTasks < 0 {
 		errs = append(errs, fmt.Errorf("--max-tasks %d: want 1 or more (0: the default)", o.MaxTasks))
 	}

@@ -79,11 +79,16 @@ var flagRules = map[string]flagRule{
 	"--request-timeout":  {},
 	"--provider-timeout": {},
 	"--runner":           {allowed: []string{"local", "ecs"}},
-	"--ecs-task":         {allowed: []string{"app"}},
+	"--ecs-task":         {allowed: []string{"app", "worker"}},
+	"--workers":          {},
+	"--lease":            {},
 	"--max-tasks":        {ok: []string{"0"}},
 	"--task-timeout":     {},
 	"--task-retries":     {ok: []string{"0"}},
 	"--task-poll":        {},
+
+	// worker --run: 0 is the app's task contract (one bot, its keys).
+	"worker --run": {ok: []string{"0"}},
 
 	// status.
 	"--limit": {},

@@ -44,6 +44,11 @@ type workerOptions struct {
 	CreateMissing   bool
 	// Unbuffered is python's -u in the app's command; accepted and ignored.
 	Unbuffered bool
+	// Run, Concurrency, BatchLinger and Lease are worker --run's (worker_run.go).
+	Run         int64
+	Concurrency int
+	BatchLinger time.Duration
+	Lease       time.Duration
 }
 
 // appScript is the program the app's command names: `python3 -u embedding/main.py KEYS`.
@@ -61,6 +66,7 @@ func (o *workerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried")
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "fail when no embedding request has succeeded for this long")
 	fs.BoolVar(&o.CreateMissing, "create-missing", false, "create the vector extension and the items table (the app's DDL) if the target lacks them")
+	o.addRunFlags(fs)
 	fs.BoolVarP(&o.Unbuffered, "unbuffered", "u", false, "accepted for the app's command line (python3 -u embedding/main.py KEYS), and ignored")
 	_ = fs.MarkHidden("unbuffered")
 }
@@ -68,8 +74,8 @@ func (o *workerOptions) AddFlags(fs *pflag.FlagSet) {
 func newWorkerCommand(g *globalOptions) *cobra.Command {
 	o := &workerOptions{}
 	cmd := &cobra.Command{
-		Use:   "worker [-u embedding/main.py] KEYS",
-		Short: "Re-embed one bot as the app's embedding task does (its ECS task contract)",
+		Use:   "worker [-u embedding/main.py] KEYS | worker --run ID",
+		Short: "Re-embed one bot as the app's embedding task does (its ECS task contract), or a run's bots (--run)",
 		Long: `worker runs the app's embedding task contract with ragmigrate's pipeline, so that the app's own
 task definition can run ragmigrate in place of 'python3 -u embedding/main.py': its argument is
 the bot's DynamoDB keys, {"PK":{"S":"<user>"},"SK":{"S":"<user>#BOT#<bot>"}}; the app's command
@@ -92,13 +98,21 @@ status write is conditional on the item as read (a user's edit or a deletion mea
 and nothing is written), and QUEUED is never written. It keeps no journal.
 
 Exit status 0 when the bot is SUCCEEDED, 1 when it is FAILED or was left to the app (edited or
-deleted while it ran), 2 for a usage error.`,
-		Args: cobra.RangeArgs(1, 2),
+deleted while it ran), 2 for a usage error.
+
+` + workerRunHelp,
+		Args: cobra.RangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := workerFlagsFromEnv(cmd.Flags()); err != nil {
 				return err
 			}
 			o.noteBudgetFlags(cmd)
+			if o.Run != 0 || len(args) == 0 {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("worker --run %d: takes no bot keys (it claims the run's bots)", o.Run)}
+				}
+				return runWorkerRun(cmd.Context(), o, g, cmd.Flags())
+			}
 			if len(args) == 2 {
 				if args[0] != appScript {
 					return usageError{fmt.Errorf("worker %s: want the bot's keys, or %s and the keys (the app's command)", args[0], appScript)}
@@ -245,6 +259,7 @@ func (o *workerOptions) Validate(g *globalOptions) error {
 	if o.RequestTimeout < time.Millisecond || o.ProviderTimeout < time.Millisecond {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
+	errs = append(errs, o.validateRun()...)
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}

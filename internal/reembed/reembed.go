@@ -113,6 +113,26 @@ func (NoJournal) Claim(context.Context, pgx.Tx, int64, string) (bool, error) { r
 
 func (NoJournal) Finish(context.Context, journal.DB, botjob.Job) error { return nil }
 
+// Leased is the journal of a job a worker claimed with a lease (botjob.ClaimNext, reembed
+// --ecs-task worker): the same records as BotJobs, each fenced on the lease being Owner's, so
+// that a worker whose lease another worker took (it was paused or cut off past its expiry)
+// writes nothing of the job's: its bot transaction rolls back with botjob.ErrLeaseLost.
+type Leased struct{ Owner string }
+
+func (l Leased) Start(ctx context.Context, db journal.DB, j *botjob.Job) error {
+	j.Lease = l.Owner
+	return botjob.StartLeased(ctx, db, j)
+}
+
+func (l Leased) Claim(ctx context.Context, tx pgx.Tx, runID int64, botID string) (bool, error) {
+	return botjob.ClaimLeased(ctx, tx, runID, botID, l.Owner)
+}
+
+func (l Leased) Finish(ctx context.Context, db journal.DB, j botjob.Job) error {
+	j.Lease = l.Owner
+	return botjob.FinishLeased(ctx, db, j)
+}
+
 func (jb *Job) journal() Journal {
 	if jb.Journal == nil {
 		return BotJobs{}
@@ -194,7 +214,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	if err := jb.Bots.UpdateStatus(ctx, b, botstore.StatusRunning, "", execID); err != nil {
 		if ctx.Err() != nil {
 			// The update may have landed before the cancellation was noticed.
-			return out, jb.abandon(b, &before, &out, ctx.Err())
+			return out, jb.abandon(b, &before, &out, stopCause(ctx))
 		}
 		return out, jb.statusRefused(ctx, &out, err)
 	}
@@ -203,7 +223,7 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return out, jb.abandon(b, &before, &out, ctx.Err())
+		return out, jb.abandon(b, &before, &out, stopCause(ctx))
 	case stopsRun(err):
 		// The operator's problem (credentials, model access, an endpoint that never answers),
 		// not the bot's: its status goes back to what it was, and the run stops.
@@ -440,7 +460,14 @@ func (jb *Job) fail(ctx context.Context, out *Outcome, b *botstore.Bot, cause er
 // abandon stops a bot for a reason that is not the bot's (an interruption, a provider refusing
 // every call): its job stays pending for the next run, and its SyncStatus goes back to what it
 // was before this run claimed it — if the item is still as this run left it.
+//
+// A job whose lease was lost (cause botjob.ErrLeaseLost) is not put back: the bot is another
+// worker's now, and its status that worker's to write.
 func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error {
+	out.Status = botjob.Pending
+	if errors.Is(cause, botjob.ErrLeaseLost) {
+		return cause
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if b.LastExecID != out.ExecID() {
@@ -464,6 +491,15 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	}
 	out.Status = botjob.Pending
 	return cause
+}
+
+// stopCause is why ctx ended: ctx.Err(), or botjob.ErrLeaseLost when the worker holding the
+// job cancelled it for that (its lease was taken).
+func stopCause(ctx context.Context) error {
+	if c := context.Cause(ctx); errors.Is(c, botjob.ErrLeaseLost) {
+		return c
+	}
+	return ctx.Err()
 }
 
 // stopsRun reports whether err is the operator's problem rather than the bot's: the provider

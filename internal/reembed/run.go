@@ -29,6 +29,12 @@ type Runner interface {
 	Run(ctx context.Context, jobs []botjob.Job, do func(context.Context, botjob.Job) error) error
 }
 
+// Observed is a Runner whose jobs run in other processes (runner.ECSWorkers): Run gives it a
+// function to call with each job it sees finished in the journal, for progress.
+type Observed interface {
+	Observe(func(botjob.Job))
+}
+
 // Config is one re-embed invocation.
 type Config struct {
 	Job
@@ -160,6 +166,18 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 				c.Counters.Chunks.Load(), c.Counters.Reused.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 		}
 		return err
+	}
+	if ob, ok := rn.(Observed); ok {
+		// The jobs run elsewhere: their outcomes, read from the journal, are the progress.
+		ob.Observe(func(j botjob.Job) {
+			out := Outcome{Job: j}
+			c.Job.count(&out)
+			if phase != nil {
+				phase.Add(1)
+				phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
+					c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+			}
+		})
 	}
 	if runErr == nil {
 		runErr = rn.Run(ctx, todo, do)

@@ -380,6 +380,14 @@ func (r *Runner) taskDefinition(ctx context.Context, t Target, o Options, log *s
 	return arn, nil
 }
 
+// TaskDefinition returns the ARN of family Family's task definition running image at cpu and
+// memory with t's roles and log group: the latest revision when its content is that, a new
+// revision otherwise (as remote's own run does). reembed --ecs-task worker starts its workers
+// from it.
+func (r *Runner) TaskDefinition(ctx context.Context, t Target, image, cpu, memory string, b Backoff, log *slog.Logger) (string, error) {
+	return r.taskDefinition(ctx, t, Options{Image: image, CPU: cpu, Memory: memory, Backoff: b}, cmp.Or(log, slog.Default()))
+}
+
 // explainAPI adds the likely fix for an ECS error, or nothing.
 func explainAPI(err error, t Target) string {
 	var ae smithy.APIError

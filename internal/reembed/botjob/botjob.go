@@ -4,6 +4,7 @@ package botjob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,7 +39,20 @@ ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused bigint NOT NULL 
 ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS reused_tokens bigint NOT NULL DEFAULT 0;
 -- the ECS task last launched for the job (reembed --runner ecs), which a restarted run follows
 -- before it launches another
-ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS task text NOT NULL DEFAULT '';`
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS task text NOT NULL DEFAULT '';
+-- the worker holding the job (reembed --ecs-task worker) and until when: a worker that dies is
+-- replaced once its lease expires, and a worker whose lease was taken cannot commit
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS lease_owner text NOT NULL DEFAULT '';
+ALTER TABLE ragmigrate.bot_jobs ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+-- the worker tasks a run launched (reembed --ecs-task worker), which a restarted run follows
+-- instead of launching more
+CREATE TABLE IF NOT EXISTS ragmigrate.worker_tasks (
+	run_id     bigint NOT NULL REFERENCES ragmigrate.runs (id) ON DELETE CASCADE,
+	task_arn   text NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	ended      text NOT NULL DEFAULT '',                -- how it ended, once seen stopped
+	PRIMARY KEY (run_id, task_arn)
+);`
 
 // Kind is the journal's name for re-embed runs.
 const Kind = "reembed"
@@ -89,6 +103,9 @@ type Job struct {
 	Exec string `json:"exec_id,omitempty"`
 	// Task is the ECS task last launched for the job (reembed --runner ecs).
 	Task string `json:"task,omitempty"`
+	// Lease is the worker holding the job (ClaimNext), when one does: every write of a leased
+	// job is fenced on it.
+	Lease string `json:"-"`
 }
 
 // ExecID is the bot job's id as written to the bot's LastExecId (the app writes its ECS task id
@@ -285,4 +302,161 @@ func progress(ctx context.Context, db journal.DB, runID int64) (journal.Progress
 		}
 	}
 	return p, nil
+}
+
+// ErrLeaseLost is returned (wrapped) by the leased writes when the job's lease is no longer the
+// writer's: it expired and another worker claimed the job, which now owns its outcome.
+var ErrLeaseLost = errors.New("the job's lease was taken by another worker")
+
+// ClaimNext leases one pending job of run runID to owner for lease, skipping jobs another
+// worker holds (locked now, or leased and not expired): the job of a worker that died is
+// claimed again once its lease has expired. Each claim counts an attempt (a worker may die
+// before it does anything else). It returns nil when no job is left to claim.
+func ClaimNext(ctx context.Context, db journal.DB, runID int64, owner string, lease time.Duration) (*Job, error) {
+	var j Job
+	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs j SET lease_owner = $2, lease_until = now() + $3 * interval '1 microsecond',
+			attempts = j.attempts + 1, started_at = now()
+		FROM (SELECT run_id, bot_id FROM ragmigrate.bot_jobs
+			WHERE run_id = $1 AND status = 'pending' AND (lease_owner = '' OR lease_until IS NULL OR lease_until < now())
+			ORDER BY bot_id LIMIT 1 FOR UPDATE SKIP LOCKED) free
+		WHERE j.run_id = free.run_id AND j.bot_id = free.bot_id
+		RETURNING j.run_id, j.bot_id, j.user_id, j.status, j.attempts, j.task`, runID, owner, lease.Microseconds()).
+		Scan(&j.RunID, &j.BotID, &j.UserID, &j.Status, &j.Attempts, &j.Task)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a job of run %d: %w", runID, err)
+	}
+	j.Lease = owner
+	return &j, nil
+}
+
+// Renew extends j's lease by lease from now, if it is still j.Lease's; ErrLeaseLost otherwise.
+func Renew(ctx context.Context, db journal.DB, j Job, lease time.Duration) error {
+	tag, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET lease_until = now() + $4 * interval '1 microsecond'
+		WHERE run_id = $1 AND bot_id = $2 AND lease_owner = $3 AND status = 'pending'`, j.RunID, j.BotID, j.Lease, lease.Microseconds())
+	if err != nil {
+		return fmt.Errorf("renew the lease of bot %s: %w", j.BotID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("bot %s: %w", j.BotID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// Release gives back owner's leases on run runID's jobs still pending, so that another worker
+// takes them at once instead of after their expiry.
+func Release(ctx context.Context, db journal.DB, runID int64, owner string) error {
+	_, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET lease_owner = '', lease_until = NULL
+		WHERE run_id = $1 AND lease_owner = $2 AND status = 'pending'`, runID, owner)
+	if err != nil {
+		return fmt.Errorf("release the leases of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// StartLeased is Start for a leased job, whose claim counted the attempt: ErrLeaseLost when
+// the lease is no longer j.Lease's.
+func StartLeased(ctx context.Context, db journal.DB, j *Job) error {
+	err := db.QueryRow(ctx, `UPDATE ragmigrate.bot_jobs SET status_written = false
+		WHERE run_id = $1 AND bot_id = $2 AND lease_owner = $3 AND status = 'pending' RETURNING attempts`, j.RunID, j.BotID, j.Lease).Scan(&j.Attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("start job of bot %s: %w", j.BotID, ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("start job of bot %s: %w", j.BotID, err)
+	}
+	return nil
+}
+
+// ClaimLeased is Claim for a job leased to owner, the fence of its commit: it locks the job's
+// row inside tx and returns ErrLeaseLost when the lease is another worker's, so that the
+// caller rolls back and a worker that lost its lease (paused, cut off) never writes over the
+// newer worker's result. The row lock holds until tx ends: no other worker can claim the job
+// in between (ClaimNext skips locked rows), whether the lease expired meanwhile or not.
+func ClaimLeased(ctx context.Context, tx pgx.Tx, runID int64, botID, owner string) (bool, error) {
+	var status, holder string
+	err := tx.QueryRow(ctx, `SELECT status, lease_owner FROM ragmigrate.bot_jobs WHERE run_id = $1 AND bot_id = $2 FOR UPDATE`, runID, botID).Scan(&status, &holder)
+	if err != nil {
+		return false, fmt.Errorf("claim job of bot %s: %w", botID, err)
+	}
+	if holder != owner {
+		return false, fmt.Errorf("claim job of bot %s: %w", botID, ErrLeaseLost)
+	}
+	return status != Done, nil
+}
+
+// FinishLeased is Finish for a leased job: it writes only while the lease is still j.Lease's
+// and the job pending (inside the bot's transaction, ClaimLeased has checked both already).
+func FinishLeased(ctx context.Context, db journal.DB, j Job) error {
+	skipped := j.SkippedSources
+	if skipped == nil {
+		skipped = []string{}
+	}
+	tag, err := db.Exec(ctx, `UPDATE ragmigrate.bot_jobs SET status = $3, chunks = $4, requests = $5, throttles = $6, tokens = $7,
+			content_hash = $8, error = $9, skipped_sources = $10, status_written = $11, reused = $12, reused_tokens = $13, finished_at = now()
+		WHERE run_id = $1 AND bot_id = $2 AND lease_owner = $14 AND status = 'pending'`, j.RunID, j.BotID, j.Status, j.Chunks, j.Requests, j.Throttles, j.Tokens, j.ContentHash, j.Error,
+		skipped, j.StatusWritten, j.Reused, j.ReusedTokens, j.Lease)
+	if err != nil {
+		return fmt.Errorf("finish job of bot %s: %w", j.BotID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("finish job of bot %s: %w", j.BotID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// RunParams returns run runID's kind, status and recorded params: what a worker rebuilds the
+// run's jobs from.
+func RunParams(ctx context.Context, db journal.DB, runID int64) (kind, status string, params []byte, err error) {
+	err = db.QueryRow(ctx, `SELECT kind, status, params FROM ragmigrate.runs WHERE id = $1`, runID).Scan(&kind, &status, &params)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", nil, fmt.Errorf("run %d: %w", runID, journal.ErrNoRun)
+	}
+	if err != nil {
+		return "", "", nil, fmt.Errorf("run %d: %w", runID, err)
+	}
+	return kind, status, params, nil
+}
+
+// CountPending counts run runID's jobs still pending, and those of them leased and not expired.
+func CountPending(ctx context.Context, db journal.DB, runID int64) (pending, leased int, err error) {
+	err = db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE lease_owner <> '' AND lease_until >= now())
+		FROM ragmigrate.bot_jobs WHERE run_id = $1 AND status = 'pending'`, runID).Scan(&pending, &leased)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pending jobs of run %d: %w", runID, err)
+	}
+	return pending, leased, nil
+}
+
+// TaskStarted records a worker task launched for run runID.
+func TaskStarted(ctx context.Context, db journal.DB, runID int64, arn string) error {
+	_, err := db.Exec(ctx, `INSERT INTO ragmigrate.worker_tasks (run_id, task_arn) VALUES ($1, $2) ON CONFLICT DO NOTHING`, runID, arn)
+	if err != nil {
+		return fmt.Errorf("record worker task %s: %w", arn, err)
+	}
+	return nil
+}
+
+// TaskEnded records how a worker task of run runID ended.
+func TaskEnded(ctx context.Context, db journal.DB, runID int64, arn, how string) error {
+	_, err := db.Exec(ctx, `UPDATE ragmigrate.worker_tasks SET ended = $3 WHERE run_id = $1 AND task_arn = $2`, runID, arn, how)
+	if err != nil {
+		return fmt.Errorf("record the end of worker task %s: %w", arn, err)
+	}
+	return nil
+}
+
+// OpenTasks lists the worker tasks of run runID not yet seen ended, oldest first.
+func OpenTasks(ctx context.Context, db journal.DB, runID int64) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT task_arn FROM ragmigrate.worker_tasks WHERE run_id = $1 AND ended = '' ORDER BY started_at, task_arn`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("worker tasks of run %d: %w", runID, err)
+	}
+	arns, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("worker tasks of run %d: %w", runID, err)
+	}
+	return arns, nil
 }

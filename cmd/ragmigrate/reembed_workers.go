@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/remote"
+	"github.com/ragmigrate/ragmigrate/internal/runbudget"
+	"github.com/ragmigrate/ragmigrate/internal/runner"
+)
+
+// workerTaskCPU and workerTaskMemory are the size of a worker task: one vCPU reads, splits and
+// writes a worker's bots; the embedding waits on the provider.
+const (
+	workerTaskCPU    = "1024"
+	workerTaskMemory = "2048"
+)
+
+// maxWorkers bounds --workers: one DescribeTasks call reads them all.
+const maxWorkers = 100
+
+// workerRunner builds the runner of --ecs-task worker: ragmigrate's task definition for --image
+// (registered by content, as remote does), placed as the app's embedding task (--stack or the
+// flags), and the command and environment of each worker task. The target database and the
+// other global settings reach the tasks as RAGMIGRATE_* variables, never on their command line.
+func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg aws.Config, pool *pgxpool.Pool, budget plan.Budget, log *slog.Logger) (*runner.ECSWorkers, error) {
+	e := &o.ECS
+	if err := fillRemoteTarget(&e.Target, g); err != nil {
+		return nil, err
+	}
+	switch {
+	case e.Image == "":
+		return nil, usageError{errors.New("--ecs-task worker: --image: the URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")}
+	case e.Target.Cluster == "":
+		return nil, usageError{errors.New("--runner ecs: --cluster (or --stack): the app's embedding cluster")}
+	case len(e.Target.Subnets) == 0:
+		return nil, usageError{errors.New("--runner ecs: --subnets (or --stack): the stack's private subnets")}
+	case len(e.Target.SecurityGroups) == 0:
+		return nil, usageError{errors.New("--runner ecs: --security-groups (or --stack): the embedding task's security group")}
+	}
+	env, err := remoteEnv(o.flags, nil)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	// ECS calls are retried by remote's backoff, each retry said.
+	client := ecs.NewFromConfig(cfg, func(eo *ecs.Options) { eo.RetryMaxAttempts = 1 })
+	r := &remote.Runner{ECS: client, Region: cfg.Region}
+	target, err := r.Resolve(ctx, e.Target, remote.Backoff{})
+	if err != nil {
+		return nil, err
+	}
+	td, err := r.TaskDefinition(ctx, target.Target, e.Image, workerTaskCPU, workerTaskMemory, remote.Backoff{}, log)
+	if err != nil {
+		return nil, err
+	}
+	// The run's settings are recorded with it; these are how each worker paces and holds bots.
+	args := []string{"--concurrency", strconv.Itoa(o.Concurrency), "--batch-linger", o.BatchLinger.String(),
+		"--lease", e.Lease.String(), "--request-timeout", o.RequestTimeout.String(), "--provider-timeout", o.ProviderTimeout.String()}
+	// The budget this process resolved (flags, Service Quotas) is the run's: the workers join it
+	// in the target (worker --run), whatever their own flags or quotas would say.
+	known := budget.RequestsPerMinute != 0 || budget.TokensPerMinute != 0 || o.rpmSet || o.tpmSet
+	// Reset: the budget this invocation resolved is the run's, also when it resumes a run that
+	// had another (the operator raised --rpm); the buckets keep their place.
+	shared := runbudget.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, Discover: !known, Reset: true, Logger: log}
+	names := make([]string, len(env))
+	for i, kv := range env {
+		names[i] = aws.ToString(kv.Name)
+	}
+	log.InfoContext(ctx, "bots run by ragmigrate workers on ECS", slog.Int("workers", e.Workers), slog.String("image", e.Image),
+		slog.String("task_definition", td), slog.String("cluster", target.Cluster), slog.Any("subnets", target.Subnets),
+		slog.Any("security_groups", target.SecurityGroups), slog.String("worker_args", strings.Join(args, " ")),
+		slog.String("environment", strings.Join(names, ",")))
+	return &runner.ECSWorkers{
+		Starter: r, Tasks: client, DB: pool, Target: target.Target, TaskDefinition: td,
+		Command: func(runID int64) []string {
+			return append([]string{"worker", "--run", strconv.FormatInt(runID, 10)}, args...)
+		},
+		Env: env, Workers: e.Workers, TaskTimeout: e.TaskTimeout, TaskRetries: e.TaskRetries, Poll: e.Poll, Logger: log,
+		// The run's budget exists before its workers join it, so that a budget the run already
+		// has and this invocation contradicts is said here, once, not by every worker.
+		Prepare: func(ctx context.Context, runID int64) error {
+			b, err := runbudget.Open(ctx, pool, runID, shared)
+			if err != nil {
+				return fmt.Errorf("the run's budget: %w", err)
+			}
+			b.Close()
+			return nil
+		},
+	}, nil
+}
+
+// validateWorkers checks --ecs-task worker's flags, whichever the runner.
+func (o *ecsRunOptions) validateWorkers() []error {
+	var errs []error
+	if o.Workers < 1 || o.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 to %d", o.Workers, maxWorkers))
+	}
+	if o.Lease.Seconds() < 1 {
+		errs = append(errs, fmt.Errorf("--lease %s: want at least 1s", o.Lease))
+	}
+	return errs
+}

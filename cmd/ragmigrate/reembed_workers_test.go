@@ -1,0 +1,408 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+)
+
+// workerImage is ragmigrate's image as the workers' task definition names it; the ECS contract
+// server runs the ragmigrate binary for it.
+const workerImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ragmigrate:local"
+
+// workerRun is reembed --runner ecs --ecs-task worker on the seeded deployment, into target.
+func (e *ecsReembed) workerRun(t *testing.T, target string, workers int, extra ...string) result {
+	t.Helper()
+	args := append(slices.Clone(e.args), "--target-db", target, "--ecs-task", "worker", "--image", workerImage,
+		"--workers", strconv.Itoa(workers), "--report", filepath.Join(t.TempDir(), "r.json"))
+	return ragmigrate(t, e.env, append(args, extra...)...)
+}
+
+func setupECSWorkers(t *testing.T, bots int, knobs bedrocksim.Knobs) *ecsReembed {
+	t.Helper()
+	e := setupECSReembed(t, bots, knobs)
+	e.tasks.sim.MapImage(workerImage, []string{binary})
+	return e
+}
+
+// workerTasks are the tasks of ragmigrate's image the contract server ran.
+func (e *ecsReembed) workerTasks(t *testing.T) []ecssim.TaskRecord {
+	t.Helper()
+	var out []ecssim.TaskRecord
+	for _, tr := range e.tasks.sim.State().Tasks {
+		if tr.Family == "ragmigrate" {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+// TestReembedECSWorkers runs the seeded deployment's bots with one worker task, then with three
+// into another target: both leave the same rows per bot (ids aside) and the same SyncStatus and
+// reasons as the local runner, the journal has every bot with its chunks, the tasks ran
+// 'worker --run ID' of ragmigrate's task definition in the private subnets without a public IP,
+// the target's URL only in their environment, and a second run launches nothing.
+func TestReembedECSWorkers(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	for _, workers := range []int{1, 3} {
+		target := e.target
+		if workers > 1 {
+			target = appTarget(t)
+		}
+		before := len(e.workerTasks(t))
+		r := e.workerRun(t, target, workers, "--json", "--lease", "5s")
+		require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+		var sum reembed.Summary
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum), r.stdout)
+
+		require.Equal(t, wantRows, appRows(t, target), "%d workers: the same rows per bot as the local runner's, ids aside", workers)
+		require.Equal(t, want, syncStates(e.bots(t)), "%d workers: the same SyncStatus and reasons as the local runner's", workers)
+		require.Len(t, sum.Bots, len(want))
+		for _, o := range sum.Bots {
+			require.Equal(t, int64(len(wantRows[o.BotID])), o.Chunks, "bot %s: the journal counts its rows", o.BotID)
+		}
+		require.Contains(t, sum.EmbeddedBy, "ragmigrate worker tasks on ECS")
+
+		tasks := e.workerTasks(t)[before:]
+		require.Len(t, tasks, workers, "one task per worker, none replaced")
+		for _, tr := range tasks {
+			require.Equal(t, "DISABLED", tr.AssignPublicIp)
+			require.Equal(t, []string{"sg-0embed"}, tr.SecurityGroups)
+			require.Equal(t, []string{binary, "worker", "--run", strconv.FormatInt(sum.RunID, 10)}, tr.Argv[:4])
+			require.NotContains(t, tr.Argv, target, "the target's URL is not on the command line")
+			require.EqualValues(t, 0, *tr.ExitCode, "the worker ended with no bot pending")
+		}
+	}
+
+	again := e.workerRun(t, e.target, 3)
+	require.Zero(t, again.code, again.stderr)
+	require.Contains(t, again.stdout, "nothing to do")
+	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
+}
+
+// TestReembedECSWorkerKilled kills one of three worker tasks (kill -9) while it holds a bot:
+// the coordinator launches a task in its place (--task-retries 1), never more than three at
+// once; the bot's lease expires and another worker claims it, the run completes, and every bot
+// has exactly the local runner's rows: nothing lost, nothing written twice.
+func TestReembedECSWorkerKilled(t *testing.T) {
+	t.Parallel()
+	// Each request takes 300 ms: the kill lands while the workers hold bots.
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "3", "--lease", "3s",
+		"--concurrency", "2", "--task-retries", "1", "--report", filepath.Join(t.TempDir(), "r.json"))
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// A worker task holding a bot that has chunks to embed.
+	var victim, bot string
+	require.Eventually(t, func() bool {
+		for _, tr := range e.workerTasks(t) {
+			if tr.LastStatus != "RUNNING" {
+				continue
+			}
+			var held string
+			err := conn.QueryRow(t.Context(), `SELECT bot_id FROM ragmigrate.bot_jobs WHERE lease_owner = $1 AND status = 'pending' LIMIT 1`, tr.ID).Scan(&held)
+			if err == nil && e.wantRows[held] > 3 {
+				victim, bot = tr.ID, held
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(victim, syscall.SIGKILL, ""))
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+	require.Equal(t, exitFailure, exit.ExitCode(), "the bot with a missing file fails, and only it: %s", stderr.String())
+
+	require.Equal(t, wantRows, appRows(t, e.target), "every bot's rows once, as the local runner's")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	var attempts int
+	var owner string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT attempts, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&attempts, &owner))
+	require.Equal(t, 2, attempts, "the killed worker's bot was claimed again")
+	require.NotEqual(t, victim, owner, "by another worker")
+	for _, tr := range e.workerTasks(t) {
+		if tr.ID == victim {
+			require.EqualValues(t, 137, *tr.ExitCode)
+		}
+	}
+	require.Contains(t, stderr.String(), "worker task ended before the run's bots were done")
+	require.Contains(t, stderr.String(), "launching a worker task in place of one that ended")
+	require.Len(t, e.workerTasks(t), 4, "the killed task replaced once")
+	require.LessOrEqual(t, e.tasks.sim.State().MaxInFlight, 3, "never more than --workers at once")
+}
+
+// TestReembedECSWorkersInterruptAndRestart: Ctrl-C stops the worker tasks (StopTask) and
+// leaves the run resumable, no bot left RUNNING; a coordinator killed with kill -9 leaves its
+// tasks working, and the next invocation follows them instead of launching more than --workers.
+// The run then completes with the local runner's rows.
+func TestReembedECSWorkersInterruptAndRestart(t *testing.T) {
+	t.Parallel()
+	// Each request takes 1 s: the run lasts while it is interrupted.
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "2", "--lease", "5s",
+		"--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json"))
+	held := func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status = 'pending' AND lease_owner <> ''`).Scan(&n))
+		return n > 0
+	}
+	journalReady := func() bool {
+		var ok bool
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT to_regclass('ragmigrate.bot_jobs') IS NOT NULL`).Scan(&ok))
+		return ok
+	}
+
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	require.Eventually(t, func() bool { return journalReady() && held() }, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Error(t, cmd.Wait())
+	require.Contains(t, stderr.String(), "interrupted; run again to continue")
+	for _, tr := range e.workerTasks(t) {
+		require.Equal(t, "STOPPED", tr.LastStatus)
+		require.Equal(t, "UserInitiated", tr.StopCode, "stopped by the coordinator")
+	}
+	var pending int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status = 'pending'`).Scan(&pending))
+	require.Positive(t, pending, "the run is resumable")
+	for id, b := range e.bots(t) {
+		require.NotEqual(t, "RUNNING", string(b.SyncStatus), "bot %s: the stopped workers put its status back", id)
+	}
+	stopped := len(e.workerTasks(t))
+
+	// kill -9 of the coordinator once its new tasks hold bots: the tasks go on.
+	cmd, stderr = startRagmigrate(t, e.env, args...)
+	require.Eventually(t, func() bool {
+		var open int
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.worker_tasks WHERE ended = ''`).Scan(&open))
+		return open == 2 && held()
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	r := ragmigrate(t, e.env, args...)
+	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+	require.Contains(t, r.stderr, "following the worker task an earlier invocation started")
+	require.Equal(t, wantRows, appRows(t, e.target), "the local runner's rows, each once")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	tasks := e.workerTasks(t)
+	require.LessOrEqual(t, len(tasks)-stopped, 4, "the restart launched only what the followed tasks did not cover")
+	require.LessOrEqual(t, e.tasks.sim.State().MaxInFlight, 2, "never more than --workers tasks at once")
+}
+
+// TestReembedECSWorkersShareBudget: three workers of a run keep together to the run's budget
+// (--rpm 600, the contract server's quota too), as one process would, where each pacing by the
+// whole of it would send three times as much. Titan takes one text a request, so the ~300
+// chunks are ~300 requests, each seen by a proxy in front of the contract server: no 3-second
+// window holds more than 1.5 times the budget's share (wide bounds: the shared bucket paces
+// evenly; three separate ones would reach 3 times), and the contract server throttled nothing.
+func TestReembedECSWorkersShareBudget(t *testing.T) {
+	t.Parallel()
+	const rpm = 600
+	b := setupReembed(t, 12, bedrocksim.Knobs{RequestsPerMinute: rpm, Latency: 50 * time.Millisecond})
+	seen := &requestTimes{}
+	proxy := httptest.NewServer(seen.wrap(t, b.bedrock))
+	t.Cleanup(proxy.Close)
+	for i, kv := range b.env {
+		if strings.HasPrefix(kv, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=") {
+			b.env[i] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + proxy.URL
+		}
+	}
+	target := appTarget(t)
+	e := &ecsReembed{reembedBundle: b, target: target}
+	e.tasks = newAppTaskRig(t, nil, b.env)
+	e.tasks.sim.MapImage(workerImage, []string{binary})
+	e.env = append(slices.Clone(b.env), "AWS_ENDPOINT_URL_ECS="+e.tasks.url)
+
+	r := ragmigrate(t, e.env, "reembed", "--yes", "--table", b.table, "--bucket", b.bucket, "--target-db", target,
+		"--allow-private-urls", "--on-source-error", "skip-url", "--model", "amazon.titan-embed-text-v2:0", "--rpm", strconv.Itoa(rpm), "--tpm", "0",
+		"--runner", "ecs", "--cluster", "embedding", "--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",
+		"--task-definition", appTaskFamily, "--task-poll", "100ms", "--ecs-task", "worker", "--image", workerImage, "--workers", "3",
+		"--concurrency", "8", "--report", filepath.Join(t.TempDir(), "r.json"))
+	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails, and only it: %s", r.stderr)
+	require.Len(t, e.workerTasks(t), 3)
+
+	times := seen.times()
+	require.Greater(t, len(times), 150, "a request per chunk: %s", r.stderr)
+	window := 3 * time.Second
+	most := 0
+	for i := range times {
+		n := sort.Search(len(times), func(k int) bool { return times[k].Sub(times[i]) >= window })
+		most = max(most, n-i)
+	}
+	share := rpm * window.Seconds() / 60
+	t.Logf("%d requests, at most %d in %s (the budget's share: %.0f)", len(times), most, window, share)
+	require.LessOrEqual(t, float64(most), 1.5*share, "at most %.0f requests in %s at %d/min, all workers together", share, window, rpm)
+	st := bedrockStats(t, b.bedrock+"/stats")
+	require.EqualValues(t, len(times), st.Requests)
+	var full struct{ Throttled int64 }
+	resp, err := http.Get(b.bedrock + "/stats")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&full))
+	require.Zero(t, full.Throttled, "the provider throttled nothing")
+}
+
+// requestTimes records when each request reached the provider.
+type requestTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (rt *requestTimes) wrap(t *testing.T, upstream string) http.Handler {
+	u, err := url.Parse(upstream)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/invoke") {
+			rt.mu.Lock()
+			rt.at = append(rt.at, time.Now())
+			rt.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+func (rt *requestTimes) times() []time.Time {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	out := slices.Clone(rt.at)
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+// TestReembedECSWorkerPausedLosesLease pauses a worker task (SIGSTOP, as a stalled host or a
+// network partition would) while it embeds a bot: its lease expires, the other worker claims the
+// bot and writes it; resumed, the paused worker finds its lease taken and writes nothing of the
+// bot's, neither rows, nor status, nor outcome. The bot has the local runner's rows, once.
+func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, local.stderr)
+	wantRows := appRows(t, e.reembedBundle.target)
+	want := syncStates(e.bots(t))
+
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	args := append(slices.Clone(e.args), "--ecs-task", "worker", "--image", workerImage, "--workers", "2", "--lease", "2s",
+		"--concurrency", "2", "--report", filepath.Join(t.TempDir(), "r.json"))
+	cmd, stderr := startRagmigrate(t, e.env, args...)
+	// A worker embedding a bot with chunks (RUNNING under its exec id).
+	var paused, bot string
+	require.Eventually(t, func() bool {
+		for _, tr := range e.workerTasks(t) {
+			if tr.LastStatus != "RUNNING" {
+				continue
+			}
+			rows, err := conn.Query(t.Context(), `SELECT bot_id FROM ragmigrate.bot_jobs WHERE lease_owner = $1 AND status = 'pending'`, tr.ID)
+			require.NoError(t, err)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			for _, id := range ids {
+				b := e.bots(t)[id]
+				if e.wantRows[id] > 3 && b.SyncStatus == "RUNNING" && strings.HasSuffix(b.LastExecID, tr.ID[len(tr.ID)-8:]) {
+					paused, bot = tr.ID, id
+					return true
+				}
+			}
+		}
+		return false
+	}, 2*time.Minute, 20*time.Millisecond, stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(paused, syscall.SIGSTOP, ""))
+	var owner string
+	require.Eventually(t, func() bool {
+		var status string
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&status, &owner))
+		return status == "done" && owner != paused
+	}, 2*time.Minute, 50*time.Millisecond, "another worker writes the bot once the paused one's lease expired: %s", stderr.String())
+	require.NoError(t, e.tasks.sim.Kill(paused, syscall.SIGCONT, ""))
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+	require.Equal(t, exitFailure, exit.ExitCode(), "the bot with a missing file fails, and only it: %s", stderr.String())
+
+	require.Equal(t, wantRows, appRows(t, e.target), "every bot's rows once, as the local runner's")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	require.True(t, strings.HasSuffix(e.bots(t)[bot].LastExecID, owner[len(owner)-8:]), "the bot's status is the claiming worker's")
+	var status string
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT status, lease_owner FROM ragmigrate.bot_jobs WHERE bot_id = $1`, bot).Scan(&status, &owner))
+	require.Equal(t, "done", status)
+	for _, tr := range e.workerTasks(t) {
+		if tr.ID == paused {
+			require.Contains(t, e.tasks.output(tr), "lease lost", "the resumed worker knows it lost the bot")
+		}
+	}
+}
+
+// TestReembedECSWorkersProviderRefuses: the provider refuses every call (access denied): a
+// worker exits with its error, the coordinator stops the other workers instead of replacing it,
+// names the worker's log stream, and the run is left to continue, no bot marked FAILED for it
+// or left RUNNING.
+func TestReembedECSWorkersProviderRefuses(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{FailRate: 1, FailError: "AccessDeniedException"})
+	before := syncStates(e.bots(t))
+	r := e.workerRun(t, e.target, 2, "--task-retries", "2")
+	require.NotZero(t, r.code, r.stderr)
+	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	tasks := e.workerTasks(t)
+	require.Len(t, tasks, 2, "a worker's own error is not retried by another task")
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var failed, pending int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'pending') FROM ragmigrate.bot_jobs`).Scan(&failed, &pending))
+	require.Positive(t, pending, "the run continues once the access is fixed")
+	after := syncStates(e.bots(t))
+	for id, st := range after {
+		if before[id].Status != "RUNNING" {
+			require.NotEqual(t, "RUNNING", string(st.Status), "bot %s left RUNNING (was %s)", id, before[id].Status)
+		}
+		if st.Status == "FAILED" && before[id].Status != "FAILED" && strings.Contains(st.Reason, "AccessDenied") {
+			// A QUEUED bot is put back as FAILED saying the run stopped (ragmigrate never writes
+			// QUEUED), as a local run does; no bot is failed for the refusal itself.
+			require.Equal(t, "QUEUED", string(before[id].Status), "bot %s marked FAILED for the provider's refusal: %s", id, st.Reason)
+			require.Contains(t, st.Reason, "stopped before this bot finished")
+		}
+	}
+}
