@@ -23,7 +23,8 @@ func (o *planOptions) addECSFlags(fs *pflag.FlagSet) {
 	o.ecs = &ecsRunOptions{}
 	e := o.ecs
 	fs.StringVar(&e.Runner, "runner", "local", "also estimate a re-embed on ECS Fargate: ecs (a task per bot, as reembed --runner ecs) or local")
-	fs.StringVar(&e.Task, "ecs-task", "app", "with --runner ecs, the task per bot: app (the app's own embedding task)")
+	fs.StringVar(&e.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task) or worker (--workers tasks of ragmigrate's own worker sharing the run's budget)")
+	fs.IntVar(&e.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks (1 to %d)", maxWorkers))
 	fs.StringVar(&e.Target.TaskDefinition, "task-definition", "", "with --runner ecs: the app's embedding task definition, read for the task's size (or --stack; default: the app's 2 vCPU, 4 GB)")
 	fs.IntVar(&e.MaxTasks, "max-tasks", 0, "with --runner ecs: most tasks at once (default: what Fargate's vCPU quota fits and the provider budget feeds, said with why)")
 }
@@ -37,8 +38,11 @@ func (o *ecsRunOptions) validatePlan() []error {
 	if o.Runner != "local" && o.Runner != "ecs" {
 		errs = append(errs, fmt.Errorf("--runner %q: want local or ecs", o.Runner))
 	}
-	if o.Task != "app" {
-		errs = append(errs, fmt.Errorf("--ecs-task %q: plan estimates app (the app's task per bot) only", o.Task))
+	if o.Task != "app" && o.Task != "worker" {
+		errs = append(errs, fmt.Errorf("--ecs-task %q: want app or worker", o.Task))
+	}
+	if o.Workers < 1 || o.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 to %d", o.Workers, maxWorkers))
 	}
 	if o.MaxTasks < 0 {
 		errs = append(errs, fmt.Errorf("--max-tasks %d: want 1 or more (0: the default)", o.MaxTasks))
@@ -51,6 +55,10 @@ func (o *ecsRunOptions) validatePlan() []error {
 func (o *ecsRunOptions) planECS(ctx context.Context, g *globalOptions, cfg aws.Config) (*plan.ECSOptions, error) {
 	if o == nil || o.Runner != "ecs" {
 		return nil, nil
+	}
+	if o.Task == "worker" {
+		// ragmigrate's own task definition, of a fixed size: nothing to read.
+		return &plan.ECSOptions{Workers: o.Workers}, nil
 	}
 	eo := &plan.ECSOptions{MaxTasks: o.MaxTasks, VCPUQuota: readFargateVCPU(ctx, cfg),
 		Size: plan.TaskSize{CPU: plan.AppTaskCPU, Memory: plan.AppTaskMemory,

@@ -81,6 +81,22 @@ func TestPlanECS(t *testing.T) {
 	require.Contains(t, r.stdout, "at most 1 at once: the provider budget, 120 requests/min, keeps 1 task busy")
 	require.Empty(t, sq.Calls("GetServiceQuota"), "read with ListServiceQuotas, which the model's quotas need anyway")
 
+	// ragmigrate's own workers: three tasks of 1 vCPU, 2 GB, the plan's full requests at the
+	// budget (120/min read above), each running from its start (30 s) to the run's end.
+	w := planJSON(t, "--ecs-task", "worker", "--workers", "3").ECS
+	require.Equal(t, "worker", w.Task)
+	require.Equal(t, 3, w.Tasks)
+	require.Equal(t, plan.TaskSize{CPU: 1024, Memory: 2048, Source: "ragmigrate's worker task"}, w.Size)
+	require.Equal(t, p.Reembed.Requests, w.Requests, "full batches, as a local run")
+	require.Less(t, w.Requests, calls, "fewer requests than the app's calls of 10 texts")
+	run := 30*time.Second + p.Reembed.Duration
+	require.Equal(t, run.Round(time.Second), w.Duration)
+	require.InDelta(t, 3*max(time.Minute, run).Hours(), w.TaskHours, 1e-9)
+	r = ragmigrate(t, env, append(slices.Clone(args), "--ecs-task", "worker", "--workers", "3")...)
+	require.Zero(t, r.code, r.stderr)
+	require.Contains(t, r.stdout, "3 ragmigrate workers claiming the bots · 1 vCPU, 2 GB each")
+
+
 	// Neither the task definition nor Fargate's quota known: the app's size and a new account's
 	// quota, said.
 	sq.SetQuotas(nil)
@@ -89,7 +105,7 @@ func TestPlanECS(t *testing.T) {
 	require.Equal(t, 3, d.MaxTasks.N)
 	require.Equal(t, `Fargate's On-Demand vCPU quota of 6 (a new account's default: Service Quotas lists no "Fargate On-Demand vCPU resource count" in us-east-1) fits 3 tasks of 2 vCPU; no provider budget is known to bound them further`, d.MaxTasks.Reason)
 
-	for _, bad := range [][]string{{"--runner", "lambda"}, {"--ecs-task", "worker"}, {"--max-tasks", "-1"}} {
+	for _, bad := range [][]string{{"--runner", "lambda"}, {"--ecs-task", "lambda"}, {"--workers", "0"}, {"--max-tasks", "-1"}} {
 		r := ragmigrate(t, env, append(slices.Clone(args), bad...)...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", bad, r.stderr)
 	}

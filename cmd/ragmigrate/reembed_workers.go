@@ -18,13 +18,6 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/runner"
 )
 
-// workerTaskCPU and workerTaskMemory are the size of a worker task: one vCPU reads, splits and
-// writes a worker's bots; the embedding waits on the provider.
-const (
-	workerTaskCPU    = "1024"
-	workerTaskMemory = "2048"
-)
-
 // maxWorkers bounds --workers: one DescribeTasks call reads them all.
 const maxWorkers = 100
 
@@ -58,7 +51,7 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 	if err != nil {
 		return nil, err
 	}
-	td, err := r.TaskDefinition(ctx, target.Target, e.Image, workerTaskCPU, workerTaskMemory, remote.Backoff{}, log)
+	td, err := r.TaskDefinition(ctx, target.Target, e.Image, strconv.Itoa(plan.WorkerTaskCPU), strconv.Itoa(plan.WorkerTaskMemory), remote.Backoff{}, log)
 	if err != nil {
 		return nil, err
 	}

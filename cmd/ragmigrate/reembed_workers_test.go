@@ -196,7 +196,7 @@ func TestReembedECSWorkersInterruptAndRestart(t *testing.T) {
 	require.Eventually(t, func() bool { return journalReady() && held() }, 2*time.Minute, 20*time.Millisecond, stderr.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.Error(t, cmd.Wait())
-	require.Contains(t, stderr.String(), "interrupted; run again to continue")
+	require.Contains(t, stderr.String(), "interrupted: run 'ragmigrate reembed' again to continue it")
 	for _, tr := range e.workerTasks(t) {
 		require.Equal(t, "STOPPED", tr.LastStatus)
 		require.Equal(t, "UserInitiated", tr.StopCode, "stopped by the coordinator")

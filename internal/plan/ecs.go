@@ -124,7 +124,26 @@ type ECSOptions struct {
 	VCPUQuota      VCPUQuota
 	// MaxTasks is --max-tasks; 0 for DefaultMaxTasks.
 	MaxTasks int
+	// Workers, when set, prices ragmigrate's own workers instead (--ecs-task worker --workers
+	// N): N tasks of WorkerTaskSize sharing the run's budget, with full requests.
+	Workers int
 }
+
+// What a ragmigrate worker task is (reembed --runner ecs --ecs-task worker).
+const (
+	// WorkerTaskCPU and WorkerTaskMemory are its size: one vCPU reads, splits and sends, and
+	// 2 GB holds the documents of the bots it works on at once.
+	WorkerTaskCPU    = 1024
+	WorkerTaskMemory = 2048
+	// WorkerTaskStart is the time assumed, and billed, before a worker claims a bot: pulling
+	// ragmigrate's small static image and joining the run. Fargate bills a minute at least.
+	WorkerTaskStart = 30 * time.Second
+	// WorkerRequestsPerMinute is what one worker is assumed to send a minute when no budget
+	// bounds it: a few requests of full batches in flight at a few hundred milliseconds each.
+	// It is an assumption, not a measure: without a budget the provider's throttles set the
+	// pace, which no plan can know.
+	WorkerRequestsPerMinute = 600
+)
 
 // ECSEstimate is a re-embed run as the app's tasks on Fargate: a task per bot, what they run
 // for and cost, beside Bedrock's cost of the same tokens.
@@ -177,6 +196,9 @@ func (p *Plan) TokensPerChunk() float64 {
 // the plan says will fail is counted with its start only (it fails on the source it cannot
 // read, as it does before embedding in a local run).
 func estimateECS(p *Plan, o ECSOptions) *ECSEstimate {
+	if o.Workers > 0 {
+		return estimateWorkers(p, o)
+	}
 	e := &ECSEstimate{Task: "app", TaskDefinition: o.TaskDefinition, Size: o.Size, Tasks: len(p.PerBot),
 		Prices: FargatePrices{VCPUHourUSD: FargateVCPUHourUSD, GBHourUSD: FargateGBHourUSD, Source: FargatePriceSource}}
 	tokensPerChunk := p.TokensPerChunk()
@@ -214,8 +236,46 @@ func estimateECS(p *Plan, o ECSOptions) *ECSEstimate {
 	return e
 }
 
+// estimateWorkers sizes the run as o.Workers ragmigrate worker tasks sharing the run's budget:
+// the requests are the plan's (full batches, bots sharing them), the wall time the budget's (or
+// WorkerRequestsPerMinute a worker without one), and every worker runs from its start to the
+// run's end (a worker claims bots until none is left, so none ends much earlier), each billed a
+// minute at least.
+func estimateWorkers(p *Plan, o ECSOptions) *ECSEstimate {
+	size := TaskSize{CPU: WorkerTaskCPU, Memory: WorkerTaskMemory, Source: "ragmigrate's worker task"}
+	e := &ECSEstimate{Task: "worker", Size: size, Tasks: o.Workers, Requests: p.Reembed.Requests,
+		MaxTasks: MaxTasks{N: o.Workers, Reason: "given (--workers)"},
+		Prices:   FargatePrices{VCPUHourUSD: FargateVCPUHourUSD, GBHourUSD: FargateGBHourUSD, Source: FargatePriceSource}}
+	run := p.Reembed.Duration
+	e.Bound = "provider"
+	if own := time.Duration(float64(e.Requests) / float64(WorkerRequestsPerMinute*o.Workers) * float64(time.Minute)); own > run {
+		run, e.Bound = own, "tasks"
+	}
+	each := max(time.Minute, WorkerTaskStart+run)
+	e.TaskHours = (time.Duration(o.Workers) * each).Hours()
+	e.VCPUHours, e.GBHours = e.TaskHours*size.VCPU(), e.TaskHours*size.GB()
+	e.Duration = (WorkerTaskStart + run).Round(time.Second)
+	e.FargateUSD = e.VCPUHours*FargateVCPUHourUSD + e.GBHours*FargateGBHourUSD
+	e.EmbeddingUSD = p.Reembed.CostUSD
+	e.TotalUSD = e.FargateUSD + e.EmbeddingUSD
+	return e
+}
+
 // ecsText is the estimate's lines for WriteText; model is the embedding model's id.
 func ecsText(pr func(string, ...any), e *ECSEstimate, model, approx string) {
+	if e.Task == "worker" {
+		pace := fmt.Sprintf("each worker's own pace (~%d requests/min)", WorkerRequestsPerMinute)
+		if e.Bound == "provider" {
+			pace = "the workers sharing the provider budget"
+		}
+		pr("ecs tasks\t%d ragmigrate %s claiming the bots · %g vCPU, %g GB each (%s)",
+			e.Tasks, plural(e.Tasks, "worker", "workers"), e.Size.VCPU(), e.Size.GB(), e.Size.Source)
+		pr("\t%s%d requests (full batches) · %s%.2f task-hours · %s%s, %s",
+			approx, e.Requests, approx, e.TaskHours, approx, fmtDuration(e.Duration), pace)
+		pr("\tFargate %s$%.4f ($%g/vCPU-hour, $%g/GB-hour: %s) + %s %s$%.4f = %s$%.4f",
+			approx, e.FargateUSD, e.Prices.VCPUHourUSD, e.Prices.GBHourUSD, e.Prices.Source, model, approx, e.EmbeddingUSD, approx, e.TotalUSD)
+		return
+	}
 	pace := "each task making one call at a time"
 	if e.Bound == "provider" {
 		pace = "the tasks at once sharing the provider budget"

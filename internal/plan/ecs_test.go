@@ -90,3 +90,34 @@ func TestEstimateECS(t *testing.T) {
 	require.Contains(t, out.String(), "~11 requests of ≤10 texts · ~0.07 task-hours · ~0:01:26, the tasks at once sharing the provider budget\n")
 	require.Contains(t, out.String(), "Fargate ~$0.0070 ($0.04048/vCPU-hour, $0.004445/GB-hour: Fargate on-demand, Linux/x86, us-east-1, 2026-06) + cohere.embed-multilingual-v3 ~$0.0026 = ~$0.0097\n")
 }
+
+// TestEstimateWorkers prices the known deployment as ragmigrate's workers: the plan's full
+// requests at the budget, every worker running from its start to the run's end. 2 requests at
+// 120/min are 1 s, under the workers' own pace only when the budget is the bound: with 3 workers
+// 30 s start + 1 s, each billed its minute at least. Without a budget, the workers' assumed
+// pace sets the time: 1200 requests at 600 a minute each for 2 workers are 60 s.
+func TestEstimateWorkers(t *testing.T) {
+	p := ecsPlan()
+	p.Reembed.Requests, p.Reembed.Duration = 2, time.Second
+	e := estimateECS(p, ECSOptions{Workers: 3})
+	require.Equal(t, "worker", e.Task)
+	require.Equal(t, 3, e.Tasks)
+	require.Equal(t, int64(2), e.Requests, "full batches, as a local run")
+	require.Equal(t, "provider", e.Bound)
+	require.Equal(t, 31*time.Second, e.Duration)
+	require.InDelta(t, 3.0/60, e.TaskHours, 1e-9, "three workers, a minute each at least")
+	require.InDelta(t, 3.0/60*(1*0.04048+2*0.004445), e.FargateUSD, 1e-12)
+	require.InDelta(t, e.FargateUSD+0.002625, e.TotalUSD, 1e-12)
+
+	p.Reembed.Requests, p.Reembed.Duration = 1200, 0
+	e = estimateECS(p, ECSOptions{Workers: 2})
+	require.Equal(t, "tasks", e.Bound)
+	require.Equal(t, 90*time.Second, e.Duration, "30 s start + 1200 requests at 2 × 600/min")
+	require.InDelta(t, 2*90.0/3600, e.TaskHours, 1e-9)
+
+	p.ECS = e
+	var out bytes.Buffer
+	require.NoError(t, p.WriteText(&out))
+	require.Contains(t, out.String(), "ecs tasks       2 ragmigrate workers claiming the bots · 1 vCPU, 2 GB each (ragmigrate's worker task)\n")
+	require.Contains(t, out.String(), "~1200 requests (full batches) · ~0.05 task-hours · ~0:01:30, each worker's own pace (~600 requests/min)\n")
+}
