@@ -30,6 +30,7 @@ func (o *iamPolicyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.SourceSecret, "source-secret", "", "the source database's secret (ARN or name): adds secretsmanager:GetSecretValue on it")
 	fs.StringVar(&s.Model, "model", "cohere.embed-multilingual-v3", "the Bedrock embedding model reembed invokes: "+strings.Join(bedrockModels(), ", "))
 	fs.StringVar(&s.Runner, "runner", "local", "plan, reembed: the --runner they run with; ecs adds the ECS calls of the app's task per bot, and leaves the reading and embedding to the tasks' role")
+	fs.StringVar(&s.ECSTask, "ecs-task", "app", "reembed --runner ecs: app (the app's task per bot, on --task-definition) or worker (ragmigrate's own workers: its task definition family ragmigrate, registered and run)")
 	fs.StringVar(&s.TaskDefinition, "task-definition", "", "reembed --runner ecs: the app's embedding task definition family the tasks run")
 	fs.StringVar(&s.TableAccessRole, "table-access-role", "", "worker: the app's table access role (name or ARN; TABLE_ACCESS_ROLE_ARN) it assumes in the app's task, in place of its own DynamoDB grants")
 	fs.StringVar(&s.ECSCluster, "ecs-cluster", "", "remote, reembed --runner ecs: the ECS cluster the tasks run in")
@@ -69,6 +70,9 @@ func (o *iamPolicyOptions) Validate(args []string) error {
 	}
 	if s.Runner != "local" && s.Runner != "ecs" {
 		return fmt.Errorf("--runner %q: want local or ecs", s.Runner)
+	}
+	if s.ECSTask != "app" && s.ECSTask != "worker" {
+		return fmt.Errorf("--ecs-task %q: want app or worker", s.ECSTask)
 	}
 	if !slices.Contains(bedrockModels(), s.Model) {
 		return fmt.Errorf("--model %q: want a Bedrock model: %s (an --openai-url model needs no AWS permission)", s.Model, strings.Join(bedrockModels(), ", "))

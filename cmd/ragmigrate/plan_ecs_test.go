@@ -96,7 +96,6 @@ func TestPlanECS(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Contains(t, r.stdout, "3 ragmigrate workers claiming the bots · 1 vCPU, 2 GB each")
 
-
 	// Neither the task definition nor Fargate's quota known: the app's size and a new account's
 	// quota, said.
 	sq.SetQuotas(nil)

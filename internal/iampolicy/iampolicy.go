@@ -42,6 +42,9 @@ type Scope struct {
 	// Runner is plan's and reembed's --runner: "ecs" runs each bot as the app's embedding task
 	// (TaskDefinition, its family), which embeds in place of reembed.
 	Runner, TaskDefinition string
+	// ECSTask is reembed's --ecs-task with --runner ecs: "app" (the app's task per bot) or
+	// "worker" (tasks of ragmigrate's own family, registered by content, running worker --run).
+	ECSTask string
 	// TableAccessRole is the app's table access role, which worker assumes in the app's task
 	// (TABLE_ACCESS_ROLE_ARN) to reach the table; empty: worker reaches it with its own grants.
 	TableAccessRole string
@@ -170,9 +173,12 @@ var Grants = []Grant{
 		},
 	},
 	{
-		Sid: "RemoteRegisterTaskDefinition", Commands: []string{"remote"},
-		Why:     "remote: the task definition family ragmigrate, registered when its content changed (no resource to scope it to)",
+		Sid: "RemoteRegisterTaskDefinition", Commands: []string{"remote", "reembed"},
+		Why:     "remote, reembed --ecs-task worker: the task definition family ragmigrate, registered when its content changed (no resource to scope it to)",
 		Actions: []string{"ecs:RegisterTaskDefinition"},
+		When: func(s Scope, cmds []string) bool {
+			return slices.Contains(cmds, "remote") || (slices.Contains(cmds, "reembed") && ragmigrateWorkers(s))
+		},
 		Resources: func(arns, []string) []string {
 			return []string{"*"}
 		},
@@ -194,10 +200,10 @@ var Grants = []Grant{
 		When:    remoteOrAppTasks,
 		Resources: func(a arns, cmds []string) []string {
 			var out []string
-			if slices.Contains(cmds, "remote") {
+			if slices.Contains(cmds, "remote") || (slices.Contains(cmds, "reembed") && ragmigrateWorkers(a.s)) {
 				out = append(out, a.arn("ecs", a.region(), a.account(), "task-definition/ragmigrate:*"))
 			}
-			if slices.Contains(cmds, "reembed") && a.s.Runner == "ecs" {
+			if slices.Contains(cmds, "reembed") && a.s.Runner == "ecs" && !ragmigrateWorkers(a.s) {
 				out = append(out, a.arn("ecs", a.region(), a.account(), "task-definition/"+a.or(a.s.TaskDefinition, "TASK_DEFINITION")+":*"))
 			}
 			return out
@@ -313,6 +319,9 @@ func unlessAppTasks(commands []string) func(Scope, []string) bool {
 		})
 	}
 }
+
+// ragmigrateWorkers says reembed runs ragmigrate's own workers on ECS (--ecs-task worker).
+func ragmigrateWorkers(s Scope) bool { return s.Runner == "ecs" && s.ECSTask == "worker" }
 
 // remoteOrAppTasks is the When of the ECS grants: remote, or plan and reembed with --runner ecs.
 func remoteOrAppTasks(s Scope, cmds []string) bool {

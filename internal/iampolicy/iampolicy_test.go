@@ -93,6 +93,8 @@ func TestBuildPerCommand(t *testing.T) {
 	t.Parallel()
 	local := full
 	local.Runner, local.TableAccessRole = "local", ""
+	workers := full
+	workers.ECSTask = "worker"
 	for _, tt := range []struct {
 		scope Scope
 		cmds  []string
@@ -103,6 +105,8 @@ func TestBuildPerCommand(t *testing.T) {
 		{local, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{full, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
 			"ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}},
+		{workers, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
+			"RemoteRegisterTaskDefinition", "ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}},
 		{local, []string{"worker"}, []string{"UpdateBotStatus", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{full, []string{"worker"}, []string{"ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets", "AssumeTableAccessRole"}},
 		{full, []string{"reembed", "worker"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
@@ -133,6 +137,14 @@ func TestBuildECSRunTask(t *testing.T) {
 	require.GreaterOrEqual(t, i, 0)
 	require.Equal(t, []string{"arn:aws:ecs:eu-west-1:123456789012:task-definition/ragmigrate:*", "arn:aws:ecs:eu-west-1:123456789012:task-definition/embed:*"}, p.Statement[i].Resource)
 	require.Equal(t, map[string]map[string]any{"ArnEquals": {"ecs:cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/emb"}}, p.Statement[i].Condition)
+
+	// ragmigrate's own workers run its family, not the app's.
+	workers := full
+	workers.ECSTask = "worker"
+	p, _, err = Build(workers, []string{"reembed"})
+	require.NoError(t, err)
+	i = slices.IndexFunc(p.Statement, func(st Statement) bool { return st.Sid == "ECSRunTask" })
+	require.Equal(t, []string{"arn:aws:ecs:eu-west-1:123456789012:task-definition/ragmigrate:*"}, p.Statement[i].Resource)
 
 	p, left, err := Build(Scope{Runner: "ecs", Model: full.Model}, []string{"reembed"})
 	require.NoError(t, err)
