@@ -336,6 +336,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	case rn == nil:
 	case o.ECS.Task == "worker":
 		summary.EmbeddedBy = "ragmigrate worker tasks on ECS (--workers " + strconv.Itoa(o.ECS.Workers) + ")"
+		summary.CountWorkers(model.PricePerMTok)
 	default:
 		summary.EmbeddedBy = "the app's embedding tasks on ECS"
 	}

@@ -50,9 +50,13 @@ type Summary struct {
 	Elapsed         string  `json:"elapsed"`
 	// EmbeddedBy, when set, says who embedded the bots instead of this process (the app's tasks
 	// on ECS): this invocation's counts above are then not theirs.
-	EmbeddedBy string                 `json:"embedded_by,omitempty"`
-	Bots       []Outcome              `json:"bots"`
-	Malformed  []botstore.DecodeError `json:"malformed,omitempty"`
+	EmbeddedBy string `json:"embedded_by,omitempty"`
+	// CountedByWorkers says Texts, Requests, Throttles and Tokens are the whole run's as its
+	// workers recorded them in the journal (each bot's share of the requests it was in), not
+	// this invocation's: ragmigrate's workers on ECS embedded (CountWorkers).
+	CountedByWorkers bool                   `json:"counted_by_workers,omitempty"`
+	Bots             []Outcome              `json:"bots"`
+	Malformed        []botstore.DecodeError `json:"malformed,omitempty"`
 }
 
 // Embedding is what the summary says about the embedding besides the run's outcomes.
@@ -92,6 +96,21 @@ func NewSummary(res *Result, e Embedding) *Summary {
 	s.TokensFrom = tokensFrom(st)
 	s.ActualUSD = float64(s.Tokens) / 1e6 * e.PricePerMTok
 	return s
+}
+
+// CountWorkers replaces this invocation's counts, none, by those the run's workers recorded for
+// each bot in the journal, priced at pricePerMTok.
+func (s *Summary) CountWorkers(pricePerMTok float64) {
+	s.Texts, s.Requests, s.Throttles, s.Tokens = 0, 0, 0, 0
+	for _, o := range s.Bots {
+		s.Texts += o.Chunks - o.Reused
+		s.Requests += o.Requests
+		s.Throttles += o.Throttles
+		s.Tokens += o.Tokens
+	}
+	s.TokensFrom = "recorded by the workers"
+	s.ActualUSD = float64(s.Tokens) / 1e6 * pricePerMTok
+	s.CountedByWorkers = true
 }
 
 // tokensFrom says where the billed tokens come from.
@@ -155,11 +174,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 	default:
 		from = " (as the provider reported them, " + strings.TrimSuffix(strings.TrimPrefix(s.TokensFrom, "reported, "), " estimated") + " of them estimated)"
 	}
-	if s.EmbeddedBy != "" {
+	switch {
+	case s.CountedByWorkers:
+		fmt.Fprintf(tw, "%s\tby %s: %d texts · %d requests · %d throttles · %d tokens · $%.4f, the whole run's as the workers recorded them (each bot's share of the requests it was in) · estimated $%.4f for the whole run · %s · %s\n",
+			label, s.EmbeddedBy, s.Texts, s.Requests, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+	case s.EmbeddedBy != "":
 		// Their requests and tokens are the provider's to count, not this process's.
 		fmt.Fprintf(tw, "%s\tby %s, whose requests are not counted here · estimated $%.4f for the whole run · %s · %s\n",
 			label, s.EmbeddedBy, s.EstimatedUSD, s.Model, s.Elapsed)
-	} else {
+	default:
 		fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
 			label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	}

@@ -145,3 +145,24 @@ func TestSummaryJSONFieldNames(t *testing.T) {
 	require.Equal(t, "b-fail", bots[1]["bot_id"])
 	require.Equal(t, "failed", bots[1]["status"])
 }
+
+// TestSummaryCountWorkers: with ragmigrate's workers on ECS, the counts are the run's jobs' as
+// the workers recorded them, not the coordinator's (which sent nothing), and the text says so.
+func TestSummaryCountWorkers(t *testing.T) {
+	t.Parallel()
+	res := run(false)
+	res.Run[0].Requests, res.Run[0].Throttles, res.Run[0].Tokens, res.Run[0].Reused = 2, 1, 30_000, 10
+	res.Run[4].Requests, res.Run[4].Tokens = 1, 500
+	s := reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02})
+	s.EmbeddedBy = "ragmigrate worker tasks on ECS (--workers 3)"
+	s.CountWorkers(0.02)
+	require.True(t, s.CountedByWorkers)
+	require.Equal(t, int64(32), s.Texts, "the chunks embedded: 40 + 2, less the 10 reused")
+	require.Equal(t, int64(3), s.Requests)
+	require.Equal(t, int64(1), s.Throttles)
+	require.Equal(t, int64(30_500), s.Tokens)
+	require.InDelta(t, 30_500/1e6*0.02, s.ActualUSD, 1e-12)
+	var out bytes.Buffer
+	require.NoError(t, s.WriteText(&out))
+	require.Contains(t, out.String(), "by ragmigrate worker tasks on ECS (--workers 3): 32 texts · 3 requests · 1 throttles · 30500 tokens · $0.0006, the whole run's as the workers recorded them")
+}
