@@ -79,7 +79,7 @@ seed: stack-up ## replace the stack's deployment with a seeded v0 deployment (SE
 	@# app role (its DB secret's user) ownership back.
 	@$(BIN) dev stack up --log-level warn >/dev/null
 
-demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed, copy, verify; restore the old cluster's snapshot, copy, verify, clean up
+demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed (here, then by workers on ECS), copy, verify; restore the old cluster's snapshot, copy, verify, clean up
 	@echo; echo '$$ ragmigrate --help'; $(BIN) --help
 	@echo; echo '$$ ragmigrate dev summary            # the seeded v0 deployment, read back through DynamoDB, S3 and SQL'
 	@$(WITH_STACK) $(BIN) dev summary
@@ -95,7 +95,12 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@$(WITH_STACK) $(BIN) status --failures
 	@echo; echo '$$ ragmigrate verify --table ... --source-db <old cluster> --target-db ...   # the re-embed against v0, by content, and bots vs target'
 	@$(WITH_STACK) $(BIN) verify --allow-private-urls || echo "(exit $$?: see the differences above)"
-	@echo; echo '$$ ragmigrate remote --stack BedrockChatStack --image ragmigrate:local -- verify   # the same, as a Fargate task in the stack'"'"'s VPC (here the ECS contract server runs it)'
+	@echo; echo '$$ ragmigrate reembed --stack BedrockChatStack --runner ecs --ecs-task worker --workers 2 --image ragmigrate:local --fresh --yes   # the same, by two ragmigrate workers on Fargate sharing one budget (here the ECS contract server runs them)'
+	@$(WITH_STACK) env -u RAGMIGRATE_TABLE -u RAGMIGRATE_BUCKET -u RAGMIGRATE_TARGET_DB \
+		$(BIN) reembed --stack BedrockChatStack --runner ecs --ecs-task worker --workers 2 --image ragmigrate:local --fresh --yes \
+		--truncate END --allow-private-urls --report .stack/reembed-workers-report.json \
+		|| echo "(exit $$?: the same bots fail as above, for the same sources)"
+	@echo; echo '$$ ragmigrate remote --stack BedrockChatStack --image ragmigrate:local -- verify   # the workers'"'"' rows verified, as a Fargate task in the stack'"'"'s VPC (here the ECS contract server runs it)'
 	@$(WITH_STACK) env -u RAGMIGRATE_TABLE -u RAGMIGRATE_BUCKET -u RAGMIGRATE_TARGET_DB \
 		$(BIN) remote --stack BedrockChatStack --image ragmigrate:local -- verify --allow-private-urls \
 		|| echo "(exit $$?: the task's exit code, the same as the verify above)"
