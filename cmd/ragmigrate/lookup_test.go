@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -131,41 +130,6 @@ func TestSilentLookupBounded(t *testing.T) {
 	})
 }
 
-// notifyingListener accepts connections and never answers, as stacktest.SilentListener does,
-// and says on the channel when it has accepted one: the client is then waiting for an answer.
-func notifyingListener(t *testing.T) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ch := make(chan struct{}, 1)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), ch
-}
-
 // TestInterruptedBeforeTheCommand: Ctrl-C while --stack is read (before the command began), and
 // while remote looks up the task definition (before it started a task), says so and that nothing
 // was done or runs — not "context canceled".
@@ -183,7 +147,7 @@ func TestInterruptedBeforeTheCommand(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			addr, accepted := notifyingListener(t)
+			addr, accepted := stacktest.NotifyingSilentListener(t)
 			cmd, stderr := startRagmigrate(t, []string{tt.envName + "=http://" + addr}, tt.args...)
 			select {
 			case <-accepted:

@@ -12,8 +12,17 @@ import (
 // connection and never answers: a server that hangs, for tests of the waits that must end.
 func SilentListener(t testing.TB) string {
 	t.Helper()
+	addr, _ := NotifyingSilentListener(t)
+	return addr
+}
+
+// NotifyingSilentListener is SilentListener that also says on the channel when it has accepted
+// a connection: the client is then waiting for an answer.
+func NotifyingSilentListener(t testing.TB) (addr string, accepted <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	ch := make(chan struct{}, 1)
 	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
@@ -25,6 +34,10 @@ func SilentListener(t testing.TB) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -35,5 +48,5 @@ func SilentListener(t testing.TB) string {
 			c.Close()
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), ch
 }
