@@ -135,9 +135,9 @@ func budgetWindow(rpm, tpm, tokensPerRequest float64, latency time.Duration) int
 	}
 	if tpm > 0 {
 		if tokensPerRequest <= 0 {
-			// A token budget with nothing sent yet: no request size to
-			// divide by, and the request budget may be far looser. One
-			// request measures it.
+			// A token budget with no request's size known yet (see
+			// acquire): nothing to divide by, and the request budget may
+			// be far looser. One request measures it.
 			return 1
 		}
 		rate = min(rate, tpm/60/tokensPerRequest)
@@ -151,9 +151,17 @@ type ticket struct {
 	filled uint64 // window.filled when it was admitted
 }
 
-// acquire waits for a slot, or for ctx to end. Without a budget it then
-// waits for the pace too.
-func (w *window) acquire(ctx context.Context, lim Limiter) (ticket, error) {
+// acquire waits for a slot for a request of tokens estimated tokens, or for
+// ctx to end. Without a budget it then waits for the pace too.
+func (w *window) acquire(ctx context.Context, lim Limiter, tokens int) (ticket, error) {
+	w.mu.Lock()
+	if w.tokensReq == 0 && tokens > 0 {
+		// Until a request has been accepted, the first one's estimate is the size of a
+		// request: a token budget's window opens at once, rather than one request's round
+		// trip later (2 s of a 2 M tokens/min budget left unused at 2 s per call).
+		w.tokensReq = float64(tokens)
+	}
+	w.mu.Unlock()
 	for {
 		w.mu.Lock()
 		if size := w.size(lim); w.n < size {

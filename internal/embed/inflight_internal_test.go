@@ -48,7 +48,7 @@ func TestWindowWithoutBudget(t *testing.T) {
 		n := w.size(lim)
 		tks := make([]ticket, n)
 		for i := range n {
-			tk, err := w.acquire(ctx, lim)
+			tk, err := w.acquire(ctx, lim, 0)
 			require.NoError(t, err)
 			tks[i] = tk
 		}
@@ -84,7 +84,7 @@ func TestWindowGrowsOnlyWhenFull(t *testing.T) {
 	w.sleep = func(context.Context, time.Duration) error { return nil }
 	var lim Limiter
 	one := func() {
-		tk, err := w.acquire(t.Context(), lim)
+		tk, err := w.acquire(t.Context(), lim, 0)
 		require.NoError(t, err)
 		w.release(outcome{ticket: tk, accepted: true, latency: time.Second})
 	}
@@ -94,9 +94,9 @@ func TestWindowGrowsOnlyWhenFull(t *testing.T) {
 		one() // one of two: not full
 	}
 	require.Equal(t, 2, w.size(lim), "20 requests one at a time grew the window")
-	a, err := w.acquire(t.Context(), lim)
+	a, err := w.acquire(t.Context(), lim, 0)
 	require.NoError(t, err)
-	b, err := w.acquire(t.Context(), lim) // full
+	b, err := w.acquire(t.Context(), lim, 0) // full
 	require.NoError(t, err)
 	w.release(outcome{ticket: a, accepted: true, latency: time.Second})
 	w.release(outcome{ticket: b, accepted: true, latency: time.Second})
@@ -118,7 +118,7 @@ func TestWindowPaces(t *testing.T) {
 	for range 2 {
 		var tks []ticket
 		for range w.size(lim) {
-			tk, err := w.acquire(t.Context(), lim)
+			tk, err := w.acquire(t.Context(), lim, 0)
 			require.NoError(t, err)
 			tks = append(tks, tk)
 		}
@@ -130,7 +130,7 @@ func TestWindowPaces(t *testing.T) {
 	require.Equal(t, 4, w.size(lim))
 	waits = nil
 	for range 4 {
-		_, err := w.acquire(t.Context(), lim)
+		_, err := w.acquire(t.Context(), lim, 0)
 		require.NoError(t, err)
 	}
 	require.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 600 * time.Millisecond}, waits,
@@ -142,7 +142,7 @@ func TestWindowPaces(t *testing.T) {
 		w.sleep = func(context.Context, time.Duration) error { t.Fatal("the window paced under a budget"); return nil }
 		lim := budgetLimiter{rpm: 6000}
 		for range w.size(lim) {
-			_, err := w.acquire(t.Context(), lim)
+			_, err := w.acquire(t.Context(), lim, 0)
 			require.NoError(t, err)
 		}
 	})
@@ -234,10 +234,12 @@ func TestInFlightFollowsLatency(t *testing.T) {
 		{budgetLimiter{rpm: 120}, 2 * time.Second, 4, 7},
 		{budgetLimiter{rpm: 120}, 800 * time.Millisecond, 4, 4},
 		{budgetLimiter{rpm: 120}, 50 * time.Millisecond, 4, 2},
-		// A token budget needs a request's size: one goes first.
-		{budgetLimiter{tpm: 60_000}, 2 * time.Second, 1, 4}, // 1/s × 2 s × 1.5 = 3, +1
-		{budgetLimiter{tpm: 60_000}, 50 * time.Millisecond, 1, 2},
-		{budgetLimiter{rpm: 6000, tpm: 60_000}, 2 * time.Second, 1, 4}, // the tighter budget rules
+		// A token budget needs a request's size: the first request's estimate gives it, so
+		// the window opens before any answer (1/s × 1 s × 1.5 = 2, +1), not one round trip
+		// later.
+		{budgetLimiter{tpm: 60_000}, 2 * time.Second, 3, 4}, // 1/s × 2 s × 1.5 = 3, +1
+		{budgetLimiter{tpm: 60_000}, 50 * time.Millisecond, 3, 2},
+		{budgetLimiter{rpm: 6000, tpm: 60_000}, 2 * time.Second, 3, 4}, // the tighter budget rules
 	} {
 		t.Run(fmt.Sprintf("%v/%v/%v", c.lim.rpm, c.lim.tpm, c.latency), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a deadlock guard, not a measurement
