@@ -506,7 +506,9 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		}
 		slot.latency, slot.reported = b.now().Sub(sent), reported
 		if err == nil && reported >= 0 {
-			if ch, ok := b.o.Limiter.(charger); ok {
+			if ch, ok := b.o.Limiter.(sentCharger); ok {
+				ch.ChargeSent(reported-charged, slot.latency)
+			} else if ch, ok := b.o.Limiter.(charger); ok {
 				ch.Charge(reported - charged)
 			}
 		}

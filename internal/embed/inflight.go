@@ -20,6 +20,13 @@ type charger interface {
 	Charge(tokens int)
 }
 
+// sentCharger is implemented by limiters that keep a correction at the time
+// its request was sent, ago before now (*ratelimit.Limiter): it then leaves
+// the provider's minute with the request.
+type sentCharger interface {
+	ChargeSent(tokens int, ago time.Duration)
+}
+
 // unsender is implemented by limiters that take back a request they let go
 // but that was not sent (*ratelimit.Limiter).
 type unsender interface {
