@@ -190,24 +190,12 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		return nil
 	}
 	now := l.clock.Now()
-	var reqCost, tokCost time.Duration
-	wake := now
-	if l.cfg.RequestsPerMinute > 0 {
-		reqCost = l.cost(1, l.cfg.RequestsPerMinute)
-		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
+	if l.cfg.SlidingMinute {
+		l.maxTokens = max(l.maxTokens, tokens)
 	}
-	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
-		tpm := l.cfg.TokensPerMinute
-		if l.cfg.SlidingMinute {
-			l.maxTokens = max(l.maxTokens, tokens)
-			tpm = max(tpm-l.maxTokens, tpm/2)
-		}
-		tokCost = l.cost(tokens, tpm)
-		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
-	}
+	wake, reqCost, tokCost := l.schedule(now, tokens)
 	var mine admission
 	if l.keepsHistory() {
-		wake = l.roomAt(wake, tokens)
 		mine = admission{at: wake, tokens: tokens, requests: 1}
 		l.record(mine)
 	}
@@ -237,6 +225,43 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		return err
 	}
 	return nil
+}
+
+// schedule is when a request of tokens asked for at now may start, and what
+// it costs each bucket; it changes nothing. l.mu must be held.
+func (l *Limiter) schedule(now time.Time, tokens int) (wake time.Time, reqCost, tokCost time.Duration) {
+	wake = now
+	if l.cfg.RequestsPerMinute > 0 {
+		reqCost = l.cost(1, l.cfg.RequestsPerMinute)
+		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
+	}
+	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
+		tpm := l.cfg.TokensPerMinute
+		if l.cfg.SlidingMinute {
+			tpm = max(tpm-max(l.maxTokens, tokens), tpm/2)
+		}
+		tokCost = l.cost(tokens, tpm)
+		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
+	}
+	if l.keepsHistory() {
+		wake = l.roomAt(wake, tokens)
+	}
+	return wake, reqCost, tokCost
+}
+
+// Next is when a request of tokens would start if Wait were called now; it
+// reserves nothing. The Batcher's Coalescer asks it whether the request
+// budget has a request free, so that a request less than full, which spends
+// a whole request of the budget, is not closed while it could only wait.
+func (l *Limiter) Next(tokens int) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	if l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		return now
+	}
+	wake, _, _ := l.schedule(now, max(tokens, 0))
+	return wake
 }
 
 // keepsHistory says whether the limiter keeps the minute's history.
