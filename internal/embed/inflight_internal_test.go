@@ -395,3 +395,65 @@ func TestRejectedRequestsMeasureTheRoundTrip(t *testing.T) {
 	w.release(outcome{throttled: true, latency: time.Millisecond})
 	require.Equal(t, 20*time.Millisecond, w.latencyOr(startLatency), "a throttle answers at once: no round trip to learn")
 }
+
+// TestWindowGuardsTheFirstThrottle: with no budget known, until the first
+// throttle the requests are spaced by the fastest answer seen (50 ms
+// here), not by the round trip over the window (50 ms / 8): every request
+// sent while the first throttle comes back is throttled too, and a
+// throttle comes back no slower than the fastest answer. After a throttle,
+// or a minute without one, the window alone paces. The clock is the
+// test's.
+func TestWindowGuardsTheFirstThrottle(t *testing.T) {
+	const latency = 50 * time.Millisecond
+	var lim Limiter // none
+	grown := func(t *testing.T) (*window, *fakeNow, *[]time.Duration) {
+		clock := &fakeNow{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		w := newWindow()
+		w.now = clock.now
+		waits := new([]time.Duration)
+		w.sleep = func(_ context.Context, d time.Duration) error { *waits = append(*waits, d); return nil }
+		// Three round trips used to the full: a window of eight.
+		for range 3 {
+			var tks []ticket
+			for range w.size(lim) {
+				tk, err := w.acquire(t.Context(), lim, 0)
+				require.NoError(t, err)
+				tks = append(tks, tk)
+			}
+			clock.advance(time.Second) // the pace of this round trip is over
+			for _, tk := range tks {
+				w.release(outcome{ticket: tk, accepted: true, latency: latency})
+			}
+		}
+		require.Equal(t, 8, w.size(lim))
+		*waits = nil
+		return w, clock, waits
+	}
+	four := func(t *testing.T, w *window) {
+		for range 4 {
+			_, err := w.acquire(t.Context(), lim, 0)
+			require.NoError(t, err)
+		}
+	}
+	w, clock, waits := grown(t)
+	four(t, w)
+	require.Equal(t, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond}, *waits,
+		"one per fastest answer, not one per 6.25 ms")
+
+	t.Run("AfterAThrottle", func(t *testing.T) {
+		w, clock, waits := grown(t)
+		tk, err := w.acquire(t.Context(), lim, 0)
+		require.NoError(t, err)
+		clock.advance(time.Second)
+		w.release(outcome{ticket: tk, throttled: true})
+		*waits = nil
+		four(t, w) // the window is 4 now, and paces one per 50 ms / 4
+		require.Equal(t, []time.Duration{12500 * time.Microsecond, 25 * time.Millisecond, 37500 * time.Microsecond}, *waits)
+	})
+	t.Run("AfterAMinute", func(t *testing.T) {
+		clock.advance(time.Minute)
+		*waits = nil
+		four(t, w)
+		require.Equal(t, []time.Duration{6250 * time.Microsecond, 12500 * time.Microsecond, 18750 * time.Microsecond}, *waits)
+	})
+}
