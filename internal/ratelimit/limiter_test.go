@@ -511,3 +511,18 @@ func TestRefundsKeptWithTheirRequestCount(t *testing.T) {
 	// 399.4 s: the history, not the pace, held some requests back.
 	require.Greater(t, charged, sent+5*time.Second, "with Charge the surcharges alone fill the history")
 }
+
+// TestNextReservesNothing: Next says when Wait would let a request go, and
+// reserves nothing: the Coalescer asks it before it closes a request less
+// than full.
+func TestNextReservesNothing(t *testing.T) {
+	b := setup(t, Config{RequestsPerMinute: 120, SlidingMinute: true})
+	require.Equal(t, epoch, b.lim.Next(0), "a request free now")
+	require.NoError(t, b.lim.Wait(context.Background(), 0))
+	require.Equal(t, epoch.Add(500*time.Millisecond), b.lim.Next(0))
+	require.Equal(t, epoch.Add(500*time.Millisecond), b.lim.Next(0), "asking again moves nothing")
+	require.Equal(t, []time.Duration{500 * time.Millisecond}, b.waitN(t, 1, 0))
+
+	unlimited := setup(t, Config{})
+	require.Equal(t, epoch, unlimited.lim.Next(1000))
+}
