@@ -122,18 +122,24 @@ func embedAsync(t *testing.T, c *Coalescer, n int) func() [][]float32 {
 }
 
 // TestCoalescerSplitsCallersIntoFullRequests: a caller's texts are split
-// over full requests with the next callers' texts, instead of going out as
-// a group whose last request is less than full (150 texts were 96 + 54,
-// then the next caller's 42 went alone: three requests of the budget for
-// two requests' worth of texts).
+// over full requests with the next callers' texts, and what is left of a
+// request once a full one has gone waits its own linger. Before, callers
+// were gathered whole until their texts made whole requests or the linger
+// of the first ran out: with bots coming every 150 ms, 60 + 60 texts went as
+// 96 + 24 at the first bot's linger, and the next bot's 72 after it.
 func TestCoalescerSplitsCallersIntoFullRequests(t *testing.T) {
 	clock := newFakeTimers()
 	c, p := coalescerOn(t, nil, clock)
-	a := embedAsync(t, c, 150)
-	require.Equal(t, 200*time.Millisecond, clock.waitArmed(t), "54 texts wait for more, a linger")
-	b := embedAsync(t, c, 42)
+	a := embedAsync(t, c, 60)
+	require.Equal(t, 200*time.Millisecond, clock.waitArmed(t), "a linger")
+	clock.advance(150 * time.Millisecond)
+	b := embedAsync(t, c, 60)
+	require.Equal(t, 200*time.Millisecond, clock.waitArmed(t), "96 went; the 24 left wait a linger of their own")
+	clock.advance(100 * time.Millisecond) // past the first bot's linger
+	cc := embedAsync(t, c, 72)
 	a()
 	b()
+	cc()
 	require.Equal(t, []int{96, 96}, p.sizes)
 }
 
