@@ -58,7 +58,7 @@ func (o *reembedOptions) AddFlags(fs *pflag.FlagSet) {
 		"(requests/min ÷ 60 × seconds per request, up to 96 chunks each); the bots being read keep them full. "+
 		"32 keeps 120 requests/min or 2 M tokens/min full at 2 s per request with ~100 chunks a bot; "+
 		"raise it with the budget × latency, or when bots are small", maxConcurrency))
-	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full (0: each bot sends its own requests)")
+	fs.DurationVar(&o.BatchLinger, "batch-linger", 200*time.Millisecond, "how long a request waits for other bots' chunks before it goes out less than full; under a requests/min budget at least one request's share of the minute, and until the budget has a request free (0: each bot sends its own requests)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", embed.DefaultRequestTimeout, "how long one embedding request may take before it is abandoned and retried (Bedrock's answer must also begin within --aws-timeout)")
 	fs.DurationVar(&o.ProviderTimeout, "provider-timeout", embed.DefaultProviderTimeout, "stop the run when no embedding request has succeeded for this long (a provider that answers nothing); access denied, bad credentials or an unknown model stop it at once")
 	fs.BoolVar(&o.Fresh, "fresh", false, "abandon the unfinished run and start a new one (default: resume it)")

@@ -440,7 +440,7 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		}
 		slot := outcome{estimated: tokens, reported: -1}
 		if b.o.Concurrency == 0 {
-			tk, err := b.win.acquire(ctx, b.o.Limiter)
+			tk, err := b.win.acquire(ctx, b.o.Limiter, tokens)
 			if err != nil {
 				return nil, -1, context.Cause(ctx)
 			}
@@ -506,7 +506,9 @@ func (b *Batcher) send(ctx context.Context, c *call, idx []int) ([][]float32, in
 		}
 		slot.latency, slot.reported = b.now().Sub(sent), reported
 		if err == nil && reported >= 0 {
-			if ch, ok := b.o.Limiter.(charger); ok {
+			if ch, ok := b.o.Limiter.(sentCharger); ok {
+				ch.ChargeSent(reported-charged, slot.latency)
+			} else if ch, ok := b.o.Limiter.(charger); ok {
 				ch.Charge(reported - charged)
 			}
 		}

@@ -20,6 +20,13 @@ type charger interface {
 	Charge(tokens int)
 }
 
+// sentCharger is implemented by limiters that keep a correction at the time
+// its request was sent, ago before now (*ratelimit.Limiter): it then leaves
+// the provider's minute with the request.
+type sentCharger interface {
+	ChargeSent(tokens int, ago time.Duration)
+}
+
 // unsender is implemented by limiters that take back a request they let go
 // but that was not sent (*ratelimit.Limiter).
 type unsender interface {
@@ -76,8 +83,12 @@ type window struct {
 	cutSeq   uint64    // requests admitted before the last cut: their throttles do not cut again
 	filled   uint64    // times the window was used to the full
 	nextSend time.Time // when the pace lets the next request go
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
+	// Until the first throttle (see guard).
+	throttled  bool          // a throttle has come back
+	firstSend  time.Time     // when the first request went
+	minLatency time.Duration // the fastest answer so far
+	now        func() time.Time
+	sleep      func(ctx context.Context, d time.Duration) error
 
 	max int // the most requests in flight at once, for tests and stats
 }
@@ -93,6 +104,10 @@ const (
 	startLatency = time.Second
 	// ewma is the weight of the newest sample in the moving averages.
 	ewma = 0.2
+	// maxGuard bounds the spacing of requests before the first throttle
+	// (see guard), and guardSpan is how long it holds without a throttle.
+	maxGuard  = 100 * time.Millisecond
+	guardSpan = time.Minute
 )
 
 func newWindow() *window {
@@ -135,9 +150,9 @@ func budgetWindow(rpm, tpm, tokensPerRequest float64, latency time.Duration) int
 	}
 	if tpm > 0 {
 		if tokensPerRequest <= 0 {
-			// A token budget with nothing sent yet: no request size to
-			// divide by, and the request budget may be far looser. One
-			// request measures it.
+			// A token budget with no request's size known yet (see
+			// acquire): nothing to divide by, and the request budget may
+			// be far looser. One request measures it.
 			return 1
 		}
 		rate = min(rate, tpm/60/tokensPerRequest)
@@ -151,9 +166,17 @@ type ticket struct {
 	filled uint64 // window.filled when it was admitted
 }
 
-// acquire waits for a slot, or for ctx to end. Without a budget it then
-// waits for the pace too.
-func (w *window) acquire(ctx context.Context, lim Limiter) (ticket, error) {
+// acquire waits for a slot for a request of tokens estimated tokens, or for
+// ctx to end. Without a budget it then waits for the pace too.
+func (w *window) acquire(ctx context.Context, lim Limiter, tokens int) (ticket, error) {
+	w.mu.Lock()
+	if w.tokensReq == 0 && tokens > 0 {
+		// Until a request has been accepted, the first one's estimate is the size of a
+		// request: a token budget's window opens at once, rather than one request's round
+		// trip later (2 s of a 2 M tokens/min budget left unused at 2 s per call).
+		w.tokensReq = float64(tokens)
+	}
+	w.mu.Unlock()
 	for {
 		w.mu.Lock()
 		if size := w.size(lim); w.n < size {
@@ -167,8 +190,11 @@ func (w *window) acquire(ctx context.Context, lim Limiter) (ticket, error) {
 			var wait time.Duration
 			if rpm, tpm := budgetOf(lim); rpm == 0 && tpm == 0 {
 				now := w.now()
+				if w.firstSend.IsZero() {
+					w.firstSend = now
+				}
 				wait = w.nextSend.Sub(now)
-				w.nextSend = later(w.nextSend, now).Add(w.latencyOr(startLatency) / time.Duration(size))
+				w.nextSend = later(w.nextSend, now).Add(max(w.latencyOr(startLatency)/time.Duration(size), w.guard(now)))
 			}
 			w.mu.Unlock()
 			if wait > 0 {
@@ -195,6 +221,25 @@ func (w *window) acquire(ctx context.Context, lim Limiter) (ticket, error) {
 			return ticket{}, context.Cause(ctx)
 		}
 	}
+}
+
+// guard is the least time between two requests without a budget, before
+// the first throttle. A per-minute quota is found by the throttle that
+// says it is spent, and every request sent while that throttle comes back
+// is throttled too: seen, 3 of 4 requests sent within 25 ms at 50 ms per
+// call (the window had grown to 8), and 3 within 280 ms at 2 s per call,
+// from a provider slow to answer on a loaded machine. A throttle is
+// answered before the model runs, so it comes back no slower than the
+// fastest answer: requests spaced by that, up to maxGuard, put at most
+// about one on its way. It holds for guardSpan: a minute without a
+// throttle shows a quota above what the guard lets go (600 requests/min
+// at maxGuard), and the window alone paces from then on, as before. w.mu
+// must be held.
+func (w *window) guard(now time.Time) time.Duration {
+	if w.throttled || now.Sub(w.firstSend) >= guardSpan {
+		return 0
+	}
+	return min(w.minLatency, maxGuard)
 }
 
 func later(a, b time.Time) time.Time {
@@ -233,6 +278,7 @@ func (w *window) release(o outcome) {
 			w.cwnd += 1 / w.cwnd
 		}
 	case o.throttled && o.seq > w.cutSeq:
+		w.throttled = true
 		w.ssthresh = max(1, w.cwnd/2)
 		w.cwnd = w.ssthresh
 		w.cutSeq = w.seq
@@ -259,6 +305,9 @@ func (w *window) learnLocked(o outcome) {
 		return
 	}
 	w.latency = average(w.latency, o.latency)
+	if w.minLatency == 0 || o.latency < w.minLatency {
+		w.minLatency = o.latency
+	}
 	if o.estimated > 0 {
 		w.tokensReq = averageF(w.tokensReq, float64(o.estimated))
 		if o.reported >= 0 {

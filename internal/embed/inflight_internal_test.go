@@ -48,7 +48,7 @@ func TestWindowWithoutBudget(t *testing.T) {
 		n := w.size(lim)
 		tks := make([]ticket, n)
 		for i := range n {
-			tk, err := w.acquire(ctx, lim)
+			tk, err := w.acquire(ctx, lim, 0)
 			require.NoError(t, err)
 			tks[i] = tk
 		}
@@ -84,7 +84,7 @@ func TestWindowGrowsOnlyWhenFull(t *testing.T) {
 	w.sleep = func(context.Context, time.Duration) error { return nil }
 	var lim Limiter
 	one := func() {
-		tk, err := w.acquire(t.Context(), lim)
+		tk, err := w.acquire(t.Context(), lim, 0)
 		require.NoError(t, err)
 		w.release(outcome{ticket: tk, accepted: true, latency: time.Second})
 	}
@@ -94,9 +94,9 @@ func TestWindowGrowsOnlyWhenFull(t *testing.T) {
 		one() // one of two: not full
 	}
 	require.Equal(t, 2, w.size(lim), "20 requests one at a time grew the window")
-	a, err := w.acquire(t.Context(), lim)
+	a, err := w.acquire(t.Context(), lim, 0)
 	require.NoError(t, err)
-	b, err := w.acquire(t.Context(), lim) // full
+	b, err := w.acquire(t.Context(), lim, 0) // full
 	require.NoError(t, err)
 	w.release(outcome{ticket: a, accepted: true, latency: time.Second})
 	w.release(outcome{ticket: b, accepted: true, latency: time.Second})
@@ -118,7 +118,7 @@ func TestWindowPaces(t *testing.T) {
 	for range 2 {
 		var tks []ticket
 		for range w.size(lim) {
-			tk, err := w.acquire(t.Context(), lim)
+			tk, err := w.acquire(t.Context(), lim, 0)
 			require.NoError(t, err)
 			tks = append(tks, tk)
 		}
@@ -130,7 +130,7 @@ func TestWindowPaces(t *testing.T) {
 	require.Equal(t, 4, w.size(lim))
 	waits = nil
 	for range 4 {
-		_, err := w.acquire(t.Context(), lim)
+		_, err := w.acquire(t.Context(), lim, 0)
 		require.NoError(t, err)
 	}
 	require.Equal(t, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 600 * time.Millisecond}, waits,
@@ -142,7 +142,7 @@ func TestWindowPaces(t *testing.T) {
 		w.sleep = func(context.Context, time.Duration) error { t.Fatal("the window paced under a budget"); return nil }
 		lim := budgetLimiter{rpm: 6000}
 		for range w.size(lim) {
-			_, err := w.acquire(t.Context(), lim)
+			_, err := w.acquire(t.Context(), lim, 0)
 			require.NoError(t, err)
 		}
 	})
@@ -234,10 +234,12 @@ func TestInFlightFollowsLatency(t *testing.T) {
 		{budgetLimiter{rpm: 120}, 2 * time.Second, 4, 7},
 		{budgetLimiter{rpm: 120}, 800 * time.Millisecond, 4, 4},
 		{budgetLimiter{rpm: 120}, 50 * time.Millisecond, 4, 2},
-		// A token budget needs a request's size: one goes first.
-		{budgetLimiter{tpm: 60_000}, 2 * time.Second, 1, 4}, // 1/s × 2 s × 1.5 = 3, +1
-		{budgetLimiter{tpm: 60_000}, 50 * time.Millisecond, 1, 2},
-		{budgetLimiter{rpm: 6000, tpm: 60_000}, 2 * time.Second, 1, 4}, // the tighter budget rules
+		// A token budget needs a request's size: the first request's estimate gives it, so
+		// the window opens before any answer (1/s × 1 s × 1.5 = 2, +1), not one round trip
+		// later.
+		{budgetLimiter{tpm: 60_000}, 2 * time.Second, 3, 4}, // 1/s × 2 s × 1.5 = 3, +1
+		{budgetLimiter{tpm: 60_000}, 50 * time.Millisecond, 3, 2},
+		{budgetLimiter{rpm: 6000, tpm: 60_000}, 2 * time.Second, 3, 4}, // the tighter budget rules
 	} {
 		t.Run(fmt.Sprintf("%v/%v/%v", c.lim.rpm, c.lim.tpm, c.latency), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a deadlock guard, not a measurement
@@ -392,4 +394,66 @@ func TestRejectedRequestsMeasureTheRoundTrip(t *testing.T) {
 	require.Equal(t, 20*time.Millisecond, w.latencyOr(startLatency))
 	w.release(outcome{throttled: true, latency: time.Millisecond})
 	require.Equal(t, 20*time.Millisecond, w.latencyOr(startLatency), "a throttle answers at once: no round trip to learn")
+}
+
+// TestWindowGuardsTheFirstThrottle: with no budget known, until the first
+// throttle the requests are spaced by the fastest answer seen (50 ms
+// here), not by the round trip over the window (50 ms / 8): every request
+// sent while the first throttle comes back is throttled too, and a
+// throttle comes back no slower than the fastest answer. After a throttle,
+// or a minute without one, the window alone paces. The clock is the
+// test's.
+func TestWindowGuardsTheFirstThrottle(t *testing.T) {
+	const latency = 50 * time.Millisecond
+	var lim Limiter // none
+	grown := func(t *testing.T) (*window, *fakeNow, *[]time.Duration) {
+		clock := &fakeNow{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		w := newWindow()
+		w.now = clock.now
+		waits := new([]time.Duration)
+		w.sleep = func(_ context.Context, d time.Duration) error { *waits = append(*waits, d); return nil }
+		// Three round trips used to the full: a window of eight.
+		for range 3 {
+			var tks []ticket
+			for range w.size(lim) {
+				tk, err := w.acquire(t.Context(), lim, 0)
+				require.NoError(t, err)
+				tks = append(tks, tk)
+			}
+			clock.advance(time.Second) // the pace of this round trip is over
+			for _, tk := range tks {
+				w.release(outcome{ticket: tk, accepted: true, latency: latency})
+			}
+		}
+		require.Equal(t, 8, w.size(lim))
+		*waits = nil
+		return w, clock, waits
+	}
+	four := func(t *testing.T, w *window) {
+		for range 4 {
+			_, err := w.acquire(t.Context(), lim, 0)
+			require.NoError(t, err)
+		}
+	}
+	w, clock, waits := grown(t)
+	four(t, w)
+	require.Equal(t, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond}, *waits,
+		"one per fastest answer, not one per 6.25 ms")
+
+	t.Run("AfterAThrottle", func(t *testing.T) {
+		w, clock, waits := grown(t)
+		tk, err := w.acquire(t.Context(), lim, 0)
+		require.NoError(t, err)
+		clock.advance(time.Second)
+		w.release(outcome{ticket: tk, throttled: true})
+		*waits = nil
+		four(t, w) // the window is 4 now, and paces one per 50 ms / 4
+		require.Equal(t, []time.Duration{12500 * time.Microsecond, 25 * time.Millisecond, 37500 * time.Microsecond}, *waits)
+	})
+	t.Run("AfterAMinute", func(t *testing.T) {
+		clock.advance(time.Minute)
+		*waits = nil
+		four(t, w)
+		require.Equal(t, []time.Duration{6250 * time.Microsecond, 12500 * time.Microsecond, 18750 * time.Microsecond}, *waits)
+	})
 }

@@ -142,7 +142,19 @@ type Limiter struct {
 type admission struct {
 	at       time.Time
 	tokens   int
-	requests int // 1 for a request, 0 for a correction by Charge
+	requests int // 1 for a request, 0 for a correction by Charge or ChargeSent
+	// own says a correction is kept at its request's own time (ChargeSent), so that it
+	// leaves the minute with the request: a refund then counts too.
+	own bool
+}
+
+// counted is what a counts in the minute's history: a refund by Charge,
+// whose request is not known, counts nothing (see roomAt).
+func (a admission) counted() int {
+	if a.requests == 0 && !a.own {
+		return max(a.tokens, 0)
+	}
+	return a.tokens
 }
 
 // New returns a limiter for cfg, with defaults filled in.
@@ -178,24 +190,12 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 		return nil
 	}
 	now := l.clock.Now()
-	var reqCost, tokCost time.Duration
-	wake := now
-	if l.cfg.RequestsPerMinute > 0 {
-		reqCost = l.cost(1, l.cfg.RequestsPerMinute)
-		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
+	if l.cfg.SlidingMinute {
+		l.maxTokens = max(l.maxTokens, tokens)
 	}
-	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
-		tpm := l.cfg.TokensPerMinute
-		if l.cfg.SlidingMinute {
-			l.maxTokens = max(l.maxTokens, tokens)
-			tpm = max(tpm-l.maxTokens, tpm/2)
-		}
-		tokCost = l.cost(tokens, tpm)
-		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
-	}
+	wake, reqCost, tokCost := l.schedule(now, tokens)
 	var mine admission
 	if l.keepsHistory() {
-		wake = l.roomAt(wake, tokens)
 		mine = admission{at: wake, tokens: tokens, requests: 1}
 		l.record(mine)
 	}
@@ -227,6 +227,43 @@ func (l *Limiter) Wait(ctx context.Context, tokens int) error {
 	return nil
 }
 
+// schedule is when a request of tokens asked for at now may start, and what
+// it costs each bucket; it changes nothing. l.mu must be held.
+func (l *Limiter) schedule(now time.Time, tokens int) (wake time.Time, reqCost, tokCost time.Duration) {
+	wake = now
+	if l.cfg.RequestsPerMinute > 0 {
+		reqCost = l.cost(1, l.cfg.RequestsPerMinute)
+		wake = later(wake, l.allowedAt(l.reqTAT, reqCost))
+	}
+	if l.cfg.TokensPerMinute > 0 && tokens > 0 {
+		tpm := l.cfg.TokensPerMinute
+		if l.cfg.SlidingMinute {
+			tpm = max(tpm-max(l.maxTokens, tokens), tpm/2)
+		}
+		tokCost = l.cost(tokens, tpm)
+		wake = later(wake, l.allowedAt(l.tokTAT, tokCost))
+	}
+	if l.keepsHistory() {
+		wake = l.roomAt(wake, tokens)
+	}
+	return wake, reqCost, tokCost
+}
+
+// Next is when a request of tokens would start if Wait were called now; it
+// reserves nothing. The Batcher's Coalescer asks it whether the request
+// budget has a request free, so that a request less than full, which spends
+// a whole request of the budget, is not closed while it could only wait.
+func (l *Limiter) Next(tokens int) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	if l.cfg.RequestsPerMinute == 0 && l.cfg.TokensPerMinute == 0 {
+		return now
+	}
+	wake, _, _ := l.schedule(now, max(tokens, 0))
+	return wake
+}
+
 // keepsHistory says whether the limiter keeps the minute's history.
 func (l *Limiter) keepsHistory() bool { return l.cfg.SlidingMinute || l.cfg.Discover }
 
@@ -251,10 +288,11 @@ func (l *Limiter) record(a admission) {
 // roomAt is the first time from t on when a request of tokens fits in the
 // minute's history under the effective budgets: the requests and tokens it
 // holds then (those reserved for later included, since they will count in
-// the same minute) leave room for it. Refunds are left out: which request
-// a refund belongs to, and so when it leaves the provider's minute, is not
-// known, and taking it off a later one would count too little once the
-// request it belongs to has left. l.mu must be held.
+// the same minute) leave room for it. Refunds by Charge are left out: which
+// request a refund belongs to, and so when it leaves the provider's minute,
+// is not known, and taking it off a later one would count too little once
+// the request it belongs to has left. Refunds by ChargeSent are kept at
+// their request's time, and count. l.mu must be held.
 func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 	rpm := float64(l.cfg.RequestsPerMinute) * l.factor
 	tpm := float64(l.cfg.TokensPerMinute) * l.factor
@@ -267,14 +305,14 @@ func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 	reqs, toks := 0, 0
 	for _, a := range l.history {
 		reqs += a.requests
-		toks += max(a.tokens, 0)
+		toks += a.counted()
 	}
 	span := window + skew
 	for _, a := range l.history {
 		// a is the oldest still counted at t unless it has left by then.
 		if !a.at.Add(span).After(t) {
 			reqs -= a.requests
-			toks -= max(a.tokens, 0)
+			toks -= a.counted()
 			continue
 		}
 		if (rpm == 0 || float64(reqs+1) <= rpm) && (tpm == 0 || float64(toks)+need <= tpm) {
@@ -283,7 +321,7 @@ func (l *Limiter) roomAt(t time.Time, tokens int) time.Time {
 		// Not yet: the next chance is when a leaves the minute.
 		t = a.at.Add(span)
 		reqs -= a.requests
-		toks -= max(a.tokens, 0)
+		toks -= a.counted()
 	}
 	return t
 }
@@ -501,6 +539,35 @@ func (l *Limiter) Charge(tokens int) {
 		// refunds).
 		l.record(admission{at: l.clock.Now(), tokens: tokens})
 	}
+	l.chargeBucket(tokens)
+}
+
+// ChargeSent is Charge for a request whose answer came ago after it was
+// sent. The correction is kept in the minute's history at the request's
+// own time, as the provider counts it, and so leaves the minute with the
+// request: a refund then counts as well as a surcharge. With Charge a
+// refund cannot (see roomAt), and estimates that run high by turns (a
+// request's estimate is corrected by the average the provider reported,
+// so some run high, some low) fill the history with the surcharges alone:
+// the minute's history then held a few % more than the provider counted,
+// and from the second minute on the history, not the pace, held the
+// requests back (a 2 M tokens/min run at 1.88 M).
+func (l *Limiter) ChargeSent(tokens int, ago time.Duration) {
+	if tokens == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.keepsHistory() && (l.cfg.Discover || l.cfg.TokensPerMinute > 0) {
+		// When the request was sent, which is when Wait let it go or a little later: the
+		// correction leaves the history with the request or a little after it.
+		l.record(admission{at: l.clock.Now().Add(-max(ago, 0)), tokens: tokens, own: true})
+	}
+	l.chargeBucket(tokens)
+}
+
+// chargeBucket corrects the token bucket by tokens. l.mu must be held.
+func (l *Limiter) chargeBucket(tokens int) {
 	if l.cfg.TokensPerMinute == 0 {
 		return
 	}

@@ -472,3 +472,57 @@ func TestUnsentIsNotCounted(t *testing.T) {
 	rpm, tpm = b.lim.Budget()
 	require.Equal(t, [2]float64{3, 300}, [2]float64{rpm, tpm})
 }
+
+// TestRefundsKeptWithTheirRequestCount: estimates that the provider counts
+// 10 % higher and 10 % lower by turns (a request's estimate corrected by the
+// average reported) keep to the pace of the quota, one request under it,
+// and are never throttled. With Charge, whose refunds cannot count in the
+// minute's history (their request is not known), the history holds the
+// surcharges alone, 5 % more than the provider counted, and from the second
+// minute on it holds requests back: ChargeSent keeps each correction at its
+// request's time, and the refunds count.
+func TestRefundsKeptWithTheirRequestCount(t *testing.T) {
+	const quota, estimate, requests = 10_000, 1000, 60
+	run := func(charge func(l *Limiter, tokens int)) (time.Duration, int) {
+		b := setup(t, Config{TokensPerMinute: quota, SlidingMinute: true})
+		p := &slidingProvider{quota: quota}
+		throttles := 0
+		for i := range requests {
+			require.NoError(t, b.lim.Wait(context.Background(), estimate))
+			reported := estimate + 100
+			if i%2 == 1 {
+				reported = estimate - 100
+			}
+			if !p.admit(b.clock.Now(), reported) {
+				throttles++
+				continue
+			}
+			charge(b.lim, reported-estimate)
+		}
+		return b.clock.elapsed(), throttles
+	}
+	sent, throttles := run(func(l *Limiter, tokens int) { l.ChargeSent(tokens, 0) })
+	require.Zero(t, throttles)
+	// 60 requests of 1000 tokens at 9000 tokens/min (the quota less one request): 59 × 6.67 s,
+	// and the last surcharge's 0.6 s.
+	require.Equal(t, 393933*time.Millisecond, sent.Round(time.Millisecond))
+	charged, throttles := run(func(l *Limiter, tokens int) { l.Charge(tokens) })
+	require.Zero(t, throttles)
+	// 399.4 s: the history, not the pace, held some requests back.
+	require.Greater(t, charged, sent+5*time.Second, "with Charge the surcharges alone fill the history")
+}
+
+// TestNextReservesNothing: Next says when Wait would let a request go, and
+// reserves nothing: the Coalescer asks it before it closes a request less
+// than full.
+func TestNextReservesNothing(t *testing.T) {
+	b := setup(t, Config{RequestsPerMinute: 120, SlidingMinute: true})
+	require.Equal(t, epoch, b.lim.Next(0), "a request free now")
+	require.NoError(t, b.lim.Wait(context.Background(), 0))
+	require.Equal(t, epoch.Add(500*time.Millisecond), b.lim.Next(0))
+	require.Equal(t, epoch.Add(500*time.Millisecond), b.lim.Next(0), "asking again moves nothing")
+	require.Equal(t, []time.Duration{500 * time.Millisecond}, b.waitN(t, 1, 0))
+
+	unlimited := setup(t, Config{})
+	require.Equal(t, epoch, unlimited.lim.Next(1000))
+}
