@@ -356,6 +356,29 @@ func (b *Bucket) Charge(tokens int) {
 	}
 }
 
+// Next is when a request of tokens tokens would start if Wait were called now, by the run's
+// buckets as every worker has left them; it reserves nothing. The Batcher's Coalescer asks it
+// whether the run's request budget has a request free, so that a request less than full is not
+// closed while it could only wait. A database that does not answer within a second makes it
+// say now: the hold is an optimisation, and Wait still paces.
+func (b *Bucket) Next(tokens int) time.Time {
+	now := time.Now()
+	if !b.paces {
+		return now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(b.cfg.Timeout, time.Second))
+	defer cancel()
+	var wait float64
+	err := b.db.QueryRow(ctx, `SELECT greatest(0, extract(epoch FROM greatest(
+			CASE WHEN rpm > 0 THEN req_tat END, CASE WHEN tpm > 0 AND $2 > 0 THEN tok_tat END) - clock_timestamp()))
+		FROM ragmigrate.run_budgets WHERE run_id = $1`, b.runID, tokens).Scan(&wait)
+	if err != nil {
+		b.cfg.Logger.Warn("run budget: read when the next request may go", slog.Int64("run", b.runID), slog.String("error", err.Error()))
+		return now
+	}
+	return now.Add(time.Duration(wait * float64(time.Second)))
+}
+
 // Unsent takes back a request Wait let go that was not sent: its slot goes back to the run (never
 // before now), and a Discover budget forgets it.
 func (b *Bucket) Unsent(tokens int) {

@@ -477,3 +477,21 @@ func TestAppRoleMigratesAgain(t *testing.T) {
 	b := app.worker(t, Config{RequestsPerMinute: 600})
 	require.NoError(t, b.Wait(ctx, 10))
 }
+
+// TestNextSaysTheRunsTurnAndReservesNothing: Next tells when the run's next request may go, as
+// every worker has left the buckets, and reserves nothing: asked twice it says the same, and the
+// next Wait gets that turn.
+func TestNextSaysTheRunsTurnAndReservesNothing(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	cfg := Config{RequestsPerMinute: 60}
+	a, b := tb.worker(t, cfg), tb.worker(t, cfg)
+	ctx := stacktest.Context(t)
+	require.WithinDuration(t, time.Now(), b.Next(0), 200*time.Millisecond, "nothing admitted yet: now")
+	require.NoError(t, a.Wait(ctx, 10))
+	first, second := b.Next(0), b.Next(0)
+	require.WithinDuration(t, time.Now().Add(time.Second), first, 300*time.Millisecond, "a's request holds the run's next second")
+	require.WithinDuration(t, first, second, 100*time.Millisecond, "Next reserved nothing")
+	wait := probe(t, b)
+	require.InDelta(t, time.Until(first).Seconds(), wait.Seconds(), 0.3, "the next Wait gets the turn Next said")
+}
