@@ -105,6 +105,22 @@ func TestReembedECSWorkers(t *testing.T) {
 	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
 }
 
+// TestReembedECSWorkersShellBudget: a RAGMIGRATE_RPM left in the operator's shell, which the
+// coordinator's --rpm overrides, does not reach the workers as a budget of their own: they join
+// the run's and finish, instead of each being refused for a budget that differs.
+func TestReembedECSWorkersShellBudget(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	e.env = append(e.env, "RAGMIGRATE_RPM=100") // e.args give --rpm 0
+	r := e.workerRun(t, e.target, 2)
+	require.NotContains(t, r.stderr, "budget differs")
+	tasks := e.workerTasks(t)
+	require.Len(t, tasks, 2, r.stderr)
+	for _, tr := range tasks {
+		require.EqualValues(t, 0, *tr.ExitCode, "the worker joined the run's budget: %s", e.tasks.output(tr))
+	}
+}
+
 // TestReembedECSWorkerKilled kills one of three worker tasks (kill -9) while it holds a bot:
 // the coordinator launches a task in its place (--task-retries 1), never more than three at
 // once; the bot's lease expires and another worker claims it, the run completes, and every bot
