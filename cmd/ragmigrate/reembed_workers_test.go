@@ -105,6 +105,26 @@ func TestReembedECSWorkers(t *testing.T) {
 	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
 }
 
+// TestReembedWorkerFlagsNeedTheirRunner: a flag of --runner ecs, or of --ecs-task worker, given
+// to a run that would ignore it is a usage error before anything is read; --workers 3 alone
+// used to run the bots locally.
+func TestReembedWorkerFlagsNeedTheirRunner(t *testing.T) {
+	t.Parallel()
+	base := []string{"reembed", "--yes", "--table", "t", "--bucket", "b", "--target-db", "postgres://127.0.0.1:1/none"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "3"}, "--workers: only with --runner ecs (the run is --runner local)"},
+		{[]string{"--lease", "1m", "--max-tasks", "2"}, "--lease, --max-tasks: only with --runner ecs"},
+		{[]string{"--runner", "ecs", "--workers", "3", "--image", "i"}, "--image, --workers: only with --ecs-task worker"},
+	} {
+		r := ragmigrate(t, nil, append(slices.Clone(base), c.args...)...)
+		require.Equal(t, exitUsage, r.code, "%v: %s", c.args, r.stderr)
+		require.Contains(t, r.stderr, c.want)
+	}
+}
+
 // TestReembedECSWorkersShellBudget: a RAGMIGRATE_RPM left in the operator's shell, which the
 // coordinator's --rpm overrides, does not reach the workers as a budget of their own: they join
 // the run's and finish, instead of each being refused for a budget that differs.
