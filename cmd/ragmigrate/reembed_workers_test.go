@@ -125,6 +125,25 @@ func TestReembedWorkerFlagsNeedTheirRunner(t *testing.T) {
 	}
 }
 
+// TestWorkerRunRefusesAnotherBudget: a worker started by hand with a budget other than its
+// run's is refused as a usage error that says how to join the run's, and claims nothing.
+func TestWorkerRunRefusesAnotherBudget(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	// The workers never start: the run stays with every bot pending, and its budget.
+	e.tasks.sim.MapImage(workerImage, []string{filepath.Join(t.TempDir(), "none")})
+	r := e.workerRun(t, e.target, 1, "--rpm", "60", "--task-retries", "0")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no worker task left")
+
+	w := ragmigrate(t, e.env, "worker", "--run", "1", "--rpm", "999", "--target-db", e.target,
+		"--table", e.table, "--bucket", e.bucket, "--allow-private-urls")
+	require.Equal(t, exitUsage, w.code, w.stderr)
+	require.Contains(t, w.stderr, "the run has 60 requests and 0 tokens per minute (0: not set), this worker was given 999 requests")
+	require.Contains(t, w.stderr, "without --rpm and --tpm a worker joins the run's budget")
+	require.NotContains(t, w.stderr, "bot claimed")
+}
+
 // TestReembedECSWorkersShellBudget: a RAGMIGRATE_RPM left in the operator's shell, which the
 // coordinator's --rpm overrides, does not reach the workers as a budget of their own: they join
 // the run's and finish, instead of each being refused for a budget that differs.

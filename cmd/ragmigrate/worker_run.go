@@ -123,8 +123,12 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		shared = runbudget.Config{RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Logger: log}
 	}
 	bucket, err := runbudget.Open(ctx, pool, o.Run, shared)
+	if errors.Is(err, runbudget.ErrBudgetDiffers) {
+		// The operator's flags (or RAGMIGRATE_RPM/TPM), not the run: say how to join it.
+		return usageError{fmt.Errorf("worker --run %d: %w; without --rpm and --tpm a worker joins the run's budget (the coordinating 'reembed' sets it with its own --rpm, --tpm)", o.Run, err)}
+	}
 	if err != nil {
-		return fmt.Errorf("worker --run %d: budget: %w", o.Run, err)
+		return fmt.Errorf("worker --run %d: %w", o.Run, err)
 	}
 	log.InfoContext(ctx, "budget of the run, shared by its workers: "+bucket.Config().String())
 	defer bucket.Close()
