@@ -149,6 +149,7 @@ still running instead of launching more.`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	o.flags = cmd.Flags() // for Validate, which runs before RunE
 	g.checkFlagsFirst(cmd, o.Validate)
 	return cmd
 }
@@ -182,6 +183,9 @@ func (o *reembedOptions) Validate(g *globalOptions) error {
 		errs = append(errs, fmt.Errorf("--request-timeout %s, --provider-timeout %s: want positive durations", o.RequestTimeout, o.ProviderTimeout))
 	}
 	errs = append(errs, o.ECS.validate()...)
+	if o.flags != nil {
+		errs = append(errs, o.ECS.unused(o.flags)...)
+	}
 	if o.ECS.Runner == "ecs" && o.ReuseFrom != "" {
 		// The app's task embeds every chunk of its bot; it knows nothing of the old cluster.
 		errs = append(errs, errors.New("--reuse-from: not with --runner ecs, whose tasks embed every chunk"))

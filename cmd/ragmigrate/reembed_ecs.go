@@ -81,6 +81,32 @@ func (o *ecsRunOptions) validate() []error {
 	return errs
 }
 
+// unused names the flags given that the chosen runner would ignore: --workers 3 without
+// --runner ecs --ecs-task worker ran a local run (or a task per bot) as if it were not there.
+func (o *ecsRunOptions) unused(fs *pflag.FlagSet) []error {
+	var errs []error
+	given := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			if fs.Changed(n) {
+				out = append(out, "--"+n)
+			}
+		}
+		return out
+	}
+	if o.Runner != "ecs" {
+		if g := given("ecs-task", "image", "workers", "lease", "cluster", "subnets", "security-groups", "task-definition",
+			"app-container", "max-tasks", "task-timeout", "task-retries", "task-poll"); len(g) > 0 {
+			errs = append(errs, fmt.Errorf("%s: only with --runner ecs (the run is --runner %s)", strings.Join(g, ", "), o.Runner))
+		}
+	} else if o.Task != "worker" {
+		if g := given("image", "workers", "lease"); len(g) > 0 {
+			errs = append(errs, fmt.Errorf("%s: only with --ecs-task worker (--ecs-task %s runs the app's task per bot)", strings.Join(g, ", "), o.Task))
+		}
+	}
+	return errs
+}
+
 // runner builds the ECS runner (nil for the local one): the placement from the flags or the
 // stack's outputs, the task definition read for its size, and the bound on tasks at once,
 // said with its reason (p, the run's plan, holds the provider budget and the tokens a chunk).

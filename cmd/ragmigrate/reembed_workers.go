@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ragmigrate/ragmigrate/internal/plan"
@@ -44,6 +46,13 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 	if err != nil {
 		return nil, usageError{err}
 	}
+	// The run's budget is this process's, which the workers join in the target; a RAGMIGRATE_RPM
+	// or RAGMIGRATE_TPM of this shell (which --rpm/--tpm override here) would be each worker's
+	// own budget, which the run's refuses, and every worker would exit.
+	env = slices.DeleteFunc(env, func(kv types.KeyValuePair) bool {
+		n := aws.ToString(kv.Name)
+		return n == "RAGMIGRATE_RPM" || n == "RAGMIGRATE_TPM"
+	})
 	// ECS calls are retried by remote's backoff, each retry said.
 	client := ecs.NewFromConfig(cfg, func(eo *ecs.Options) { eo.RetryMaxAttempts = 1 })
 	r := &remote.Runner{ECS: client, Region: cfg.Region}

@@ -105,6 +105,61 @@ func TestReembedECSWorkers(t *testing.T) {
 	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
 }
 
+// TestReembedWorkerFlagsNeedTheirRunner: a flag of --runner ecs, or of --ecs-task worker, given
+// to a run that would ignore it is a usage error before anything is read; --workers 3 alone
+// used to run the bots locally.
+func TestReembedWorkerFlagsNeedTheirRunner(t *testing.T) {
+	t.Parallel()
+	base := []string{"reembed", "--yes", "--table", "t", "--bucket", "b", "--target-db", "postgres://127.0.0.1:1/none"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "3"}, "--workers: only with --runner ecs (the run is --runner local)"},
+		{[]string{"--lease", "1m", "--max-tasks", "2"}, "--lease, --max-tasks: only with --runner ecs"},
+		{[]string{"--runner", "ecs", "--workers", "3", "--image", "i"}, "--image, --workers: only with --ecs-task worker"},
+	} {
+		r := ragmigrate(t, nil, append(slices.Clone(base), c.args...)...)
+		require.Equal(t, exitUsage, r.code, "%v: %s", c.args, r.stderr)
+		require.Contains(t, r.stderr, c.want)
+	}
+}
+
+// TestWorkerRunRefusesAnotherBudget: a worker started by hand with a budget other than its
+// run's is refused as a usage error that says how to join the run's, and claims nothing.
+func TestWorkerRunRefusesAnotherBudget(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	// The workers never start: the run stays with every bot pending, and its budget.
+	e.tasks.sim.MapImage(workerImage, []string{filepath.Join(t.TempDir(), "none")})
+	r := e.workerRun(t, e.target, 1, "--rpm", "60", "--task-retries", "0")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no worker task left")
+
+	w := ragmigrate(t, e.env, "worker", "--run", "1", "--rpm", "999", "--target-db", e.target,
+		"--table", e.table, "--bucket", e.bucket, "--allow-private-urls")
+	require.Equal(t, exitUsage, w.code, w.stderr)
+	require.Contains(t, w.stderr, "the run has 60 requests and 0 tokens per minute (0: not set), this worker was given 999 requests")
+	require.Contains(t, w.stderr, "without --rpm and --tpm a worker joins the run's budget")
+	require.NotContains(t, w.stderr, "bot claimed")
+}
+
+// TestReembedECSWorkersShellBudget: a RAGMIGRATE_RPM left in the operator's shell, which the
+// coordinator's --rpm overrides, does not reach the workers as a budget of their own: they join
+// the run's and finish, instead of each being refused for a budget that differs.
+func TestReembedECSWorkersShellBudget(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	e.env = append(e.env, "RAGMIGRATE_RPM=100") // e.args give --rpm 0
+	r := e.workerRun(t, e.target, 2)
+	require.NotContains(t, r.stderr, "budget differs")
+	tasks := e.workerTasks(t)
+	require.Len(t, tasks, 2, r.stderr)
+	for _, tr := range tasks {
+		require.EqualValues(t, 0, *tr.ExitCode, "the worker joined the run's budget: %s", e.tasks.output(tr))
+	}
+}
+
 // TestReembedECSWorkerKilled kills one of three worker tasks (kill -9) while it holds a bot:
 // the coordinator launches a task in its place (--task-retries 1), never more than three at
 // once; the bot's lease expires and another worker claims it, the run completes, and every bot

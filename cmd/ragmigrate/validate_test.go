@@ -250,6 +250,20 @@ func walkerEnv(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 }
 
+// flagNeeds are what a flag is tried with: a flag of a runner the base arguments do not choose
+// is refused as unused (reembed --workers 3 without --runner ecs --ecs-task worker).
+var flagNeeds = map[string][]string{}
+
+func init() {
+	for _, f := range []string{"ecs-task", "image", "workers", "lease", "cluster", "subnets", "security-groups", "task-definition",
+		"app-container", "max-tasks", "task-timeout", "task-retries", "task-poll"} {
+		flagNeeds["reembed --"+f] = []string{"--runner", "ecs"}
+	}
+	for _, f := range []string{"image", "workers", "lease"} {
+		flagNeeds["reembed --"+f] = []string{"--runner", "ecs", "--ecs-task", "worker"}
+	}
+}
+
 // TestEveryFlagValidated walks the command tree and tries every numeric, duration, size and
 // enum flag of every command with zero, negative and unknown values: each is either refused with
 // exit 2 and a message naming the flag, before any work, or — where the flag's help gives it a
@@ -291,6 +305,7 @@ func TestEveryFlagValidated(t *testing.T) {
 				if typ == "bool" || f.Name == "help" {
 					continue
 				}
+				args := slices.Concat(args, flagNeeds[path+" --"+f.Name])
 				rule, ok := flagRules[path+" --"+f.Name]
 				if !ok {
 					rule, ok = flagRules["--"+f.Name]

@@ -123,6 +123,14 @@ deleted while it ran), 2 for a usage error.
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	// worker --run's flags are checked before --stack is read (its full check, which needs
+	// the app's environment for the target, runs with the command).
+	g.checkFlagsFirst(cmd, func(*globalOptions) error {
+		if err := errors.Join(o.validateRun()...); err != nil {
+			return usageError{err}
+		}
+		return nil
+	})
 	return cmd
 }
 

@@ -25,7 +25,8 @@ import (
 const workerRunHelp = `worker --run ID works on re-embed run ID of the target's journal, as a task of 'reembed --runner
 ecs --ecs-task worker' does: it rebuilds the run's jobs from the settings recorded with the run
 (model, dimensions, truncation, bucket, how sources are read), joins the run's provider budget kept
-in the target (so that all the run's workers together keep to it), and claims the run's pending
+in the target (so that all the run's workers together keep to it; a worker given --rpm or --tpm
+other than the run's is refused, exit 2), and claims the run's pending
 bots one at a time, --concurrency at once, their chunks sharing full requests. Each claimed bot is
 leased for --lease and the lease renewed while the bot is worked on; a bot whose worker died is
 claimed again once its lease has expired, and a worker whose lease was taken writes nothing of
@@ -123,8 +124,12 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		shared = runbudget.Config{RequestsPerMinute: o.RPM, TokensPerMinute: o.TPM, Logger: log}
 	}
 	bucket, err := runbudget.Open(ctx, pool, o.Run, shared)
+	if errors.Is(err, runbudget.ErrBudgetDiffers) {
+		// The operator's flags (or RAGMIGRATE_RPM/TPM), not the run: say how to join it.
+		return usageError{fmt.Errorf("worker --run %d: %w; without --rpm and --tpm a worker joins the run's budget (the coordinating 'reembed' sets it with its own --rpm, --tpm)", o.Run, err)}
+	}
 	if err != nil {
-		return fmt.Errorf("worker --run %d: budget: %w", o.Run, err)
+		return fmt.Errorf("worker --run %d: %w", o.Run, err)
 	}
 	log.InfoContext(ctx, "budget of the run, shared by its workers: "+bucket.Config().String())
 	defer bucket.Close()

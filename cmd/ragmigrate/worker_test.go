@@ -199,8 +199,14 @@ func TestWorkerUsage(t *testing.T) {
 		r := ragmigrate(t, env, args...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", args, r.stderr)
 	}
+	// worker --run's flags are checked before --stack is read: the flag is named, not the stack.
+	r := ragmigrate(t, env, "worker", "--run", "3", "--lease", "0", "--stack", "NoSuchStack")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--lease 0s: want at least 1s")
+	require.NotContains(t, r.stderr, "NoSuchStack")
+
 	// Past the arguments: the database at port 1 refuses, exit 1.
-	r := ragmigrate(t, env, "worker", "-u", "embedding/main.py", `{"PK":{"S":"u"},"SK":{"S":"u#BOT#b"}}`)
+	r = ragmigrate(t, env, "worker", "-u", "embedding/main.py", `{"PK":{"S":"u"},"SK":{"S":"u#BOT#b"}}`)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "target")
 	require.NotContains(t, r.stderr, "password@", "the app's default password never shows")

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -235,15 +234,17 @@ func (c *Coalescer) send(ctx context.Context, req []piece) {
 			}
 			return
 		}
+		off := 0
 		for _, pc := range live {
-			pc.p.finish(pc, nil, c.share(st, pc.texts(), nil, len(all)), err, nil)
+			pc.p.finish(pc, nil, c.share(st, pc.texts(), off, nil, len(all)), err, nil)
+			off += pc.n
 		}
 		return
 	}
 	off := 0
 	for _, pc := range live {
 		mine := vecs[off : off+pc.n]
-		pc.p.finish(pc, mine, c.share(st, pc.texts(), mine, len(all)), nil, badOf(ie, off, pc))
+		pc.p.finish(pc, mine, c.share(st, pc.texts(), off, mine, len(all)), nil, badOf(ie, off, pc))
 		off += pc.n
 	}
 }
@@ -312,13 +313,20 @@ func (c *Coalescer) overLimit(texts []string) bool {
 	return false
 }
 
-// share is one caller's part of a shared call's Stats. With its vectors, its
-// texts and tokens are exactly those of its texts that got one; without (the
-// call failed, after some requests may have been accepted and billed), they
-// are in proportion, like requests, throttles and retries.
-func (c *Coalescer) share(st Stats, texts []string, vecs [][]float32, total int) Stats {
-	f := float64(len(texts)) / float64(max(total, 1))
-	part := func(n int64) int64 { return int64(math.Round(float64(n) * f)) }
+// share is one caller's part of a shared call's Stats, the caller's texts being
+// all[off:off+len(texts)] of the call's total. With its vectors, its texts and
+// tokens are exactly those of its texts that got one; without (the call failed,
+// after some requests may have been accepted and billed), they are in
+// proportion, like requests, throttles and retries. A proportion is the
+// difference of the floors at the caller's two ends, so the callers' parts add
+// up to the call's count: rounding each part on its own gave every caller of a
+// request shared by three 0 requests, and the run's sum of its bots' parts (all
+// that ragmigrate's workers report) fewer requests than were sent.
+func (c *Coalescer) share(st Stats, texts []string, off int, vecs [][]float32, total int) Stats {
+	total = max(total, 1)
+	part := func(n int64) int64 {
+		return n*int64(off+len(texts))/int64(total) - n*int64(off)/int64(total)
+	}
 	out := Stats{Requests: part(st.Requests), Texts: part(st.Texts), Throttles: part(st.Throttles),
 		Retries: part(st.Retries), Tokens: part(st.Tokens), Truncated: part(st.Truncated), Rejected: part(st.Rejected),
 		ReportedTokens: part(st.ReportedTokens), UnreportedTokens: part(st.UnreportedTokens)}

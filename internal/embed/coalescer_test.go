@@ -87,3 +87,31 @@ func TestCoalescerHonoursCancellation(t *testing.T) {
 	_, _, err := co.EmbedAll(ctx, corpus(3, "c"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// TestCoalescerSharesAddUpToTheRequests: the callers' shares of shared requests add up to the
+// requests sent, since ragmigrate's workers report a run's requests as the sum of its bots'
+// shares (8 bots of 12 texts share a request: each rounded its 1/8 to 0, and the run said 0).
+func TestCoalescerSharesAddUpToTheRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t, bedrocksim.Knobs{})
+	batcher := embed.NewBatcher(b.cohere(embed.CohereOptions{}), fast(embed.Options{}))
+	co := embed.NewCoalescer(t.Context(), batcher, time.Second)
+	var (
+		mu       sync.Mutex
+		requests int64
+		wg       sync.WaitGroup
+	)
+	for bot := range 16 {
+		wg.Go(func() {
+			_, st, err := co.EmbedAll(t.Context(), corpus(12, fmt.Sprintf("bot %d", bot)))
+			require.NoError(t, err)
+			mu.Lock()
+			requests += st.Requests
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	all := batcher.Stats()
+	require.Positive(t, all.Requests)
+	require.Equal(t, all.Requests, requests, "the callers' shares of the requests sent")
+}

@@ -151,7 +151,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		perReq = float64(s.Texts) / float64(accepted)
 	}
 	label := "embedding"
-	if s.Resumed {
+	if s.Resumed && !s.CountedByWorkers {
 		label = "embedding (this invocation)"
 	}
 	switch {

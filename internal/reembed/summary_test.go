@@ -165,4 +165,16 @@ func TestSummaryCountWorkers(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, s.WriteText(&out))
 	require.Contains(t, out.String(), "by ragmigrate worker tasks on ECS (--workers 3): 32 texts · 3 requests · 1 throttles · 30500 tokens · $0.0006, the whole run's as the workers recorded them")
+
+	// Resumed, the counts are still the whole run's: the line must not call them this
+	// invocation's.
+	res = run(true)
+	res.Run[0].Requests = 2
+	s = reembed.NewSummary(res, reembed.Embedding{Model: "amazon.titan-embed-text-v2:0", PricePerMTok: 0.02})
+	s.EmbeddedBy = "ragmigrate worker tasks on ECS (--workers 3)"
+	s.CountWorkers(0.02)
+	out.Reset()
+	require.NoError(t, s.WriteText(&out))
+	require.NotContains(t, out.String(), "this invocation")
+	require.Contains(t, out.String(), "\nembedding ")
 }
