@@ -38,6 +38,7 @@ type ecsRunOptions struct {
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (tasks on ECS Fargate, --ecs-task)")
 	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task definition and command, the guide's path) or worker (--workers tasks of ragmigrate's --image claiming the bots, sharing one budget)")
+	fs.StringVar(&o.Target.TaskRole, "task-role", "", "with --ecs-task worker: the IAM role the workers run as, holding 'iam-policy worker's grants (default: the task role of --task-definition, the app's, which reaches the table only through its table access role)")
 	fs.StringVar(&o.Image, "image", "", "with --ecs-task worker: URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")
 	fs.IntVar(&o.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks at once (1 to %d), each working on --concurrency bots", maxWorkers))
 	fs.DurationVar(&o.Lease, "lease", 2*time.Minute, "with --ecs-task worker: how long a bot stays a worker's without its renewal; a killed worker's bots are claimed by another after it")
@@ -95,12 +96,12 @@ func (o *ecsRunOptions) unused(fs *pflag.FlagSet) []error {
 		return out
 	}
 	if o.Runner != "ecs" {
-		if g := given("ecs-task", "image", "workers", "lease", "cluster", "subnets", "security-groups", "task-definition",
+		if g := given("ecs-task", "image", "workers", "lease", "task-role", "cluster", "subnets", "security-groups", "task-definition",
 			"app-container", "max-tasks", "task-timeout", "task-retries", "task-poll"); len(g) > 0 {
 			errs = append(errs, fmt.Errorf("%s: only with --runner ecs (the run is --runner %s)", strings.Join(g, ", "), o.Runner))
 		}
 	} else if o.Task != "worker" {
-		if g := given("image", "workers", "lease"); len(g) > 0 {
+		if g := given("image", "workers", "lease", "task-role"); len(g) > 0 {
 			errs = append(errs, fmt.Errorf("%s: only with --ecs-task worker (--ecs-task %s runs the app's task per bot)", strings.Join(g, ", "), o.Task))
 		}
 	}

@@ -60,6 +60,13 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 	if err != nil {
 		return nil, err
 	}
+	if slices.Contains(target.FromApp, "task role") {
+		// The app's embedding task role reads the bucket and the secret and invokes the model,
+		// but reaches the table only by assuming the table access role (scoped to one user's
+		// items), which a worker claiming every user's bots does not do.
+		log.WarnContext(ctx, "the workers run as the app's embedding task role, taken from its task definition: it reaches the table only through the app's table access role, so DynamoDB may refuse the workers; give --task-role a role with the grants of 'ragmigrate iam-policy worker'",
+			slog.String("task_role", target.TaskRole))
+	}
 	td, err := r.TaskDefinition(ctx, target.Target, e.Image, strconv.Itoa(plan.WorkerTaskCPU), strconv.Itoa(plan.WorkerTaskMemory), remote.Backoff{}, log)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -75,8 +77,19 @@ func TestReembedECSWorkers(t *testing.T) {
 			target = appTarget(t)
 		}
 		before := len(e.workerTasks(t))
-		r := e.workerRun(t, target, workers, "--json", "--lease", "5s")
+		// One worker runs as the app's task role, taken from its task definition, which is
+		// said to reach the table only through the table access role; three as --task-role.
+		extra := []string{"--json", "--lease", "5s"}
+		if workers > 1 {
+			extra = append(extra, "--task-role", workerRole)
+		}
+		r := e.workerRun(t, target, workers, extra...)
 		require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+		if workers > 1 {
+			require.NotContains(t, r.stderr, "the workers run as the app's embedding task role")
+		} else {
+			require.Contains(t, r.stderr, "the workers run as the app's embedding task role, taken from its task definition: it reaches the table only through the app's table access role")
+		}
 		var sum reembed.Summary
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum), r.stdout)
 
@@ -96,6 +109,13 @@ func TestReembedECSWorkers(t *testing.T) {
 			require.Equal(t, []string{binary, "worker", "--run", strconv.FormatInt(sum.RunID, 10)}, tr.Argv[:4])
 			require.NotContains(t, tr.Argv, target, "the target's URL is not on the command line")
 			require.EqualValues(t, 0, *tr.ExitCode, "the worker ended with no bot pending")
+			td, err := e.tasks.client.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tr.TaskDefinitionArn)})
+			require.NoError(t, err)
+			if workers > 1 {
+				require.Equal(t, workerRole, aws.ToString(td.TaskDefinition.TaskRoleArn), "--task-role")
+			} else {
+				require.NotEqual(t, workerRole, aws.ToString(td.TaskDefinition.TaskRoleArn))
+			}
 		}
 	}
 
@@ -104,6 +124,9 @@ func TestReembedECSWorkers(t *testing.T) {
 	require.Contains(t, again.stdout, "nothing to do")
 	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
 }
+
+// workerRole is a role with 'iam-policy worker's grants, given to the workers with --task-role.
+const workerRole = "arn:aws:iam::000000000000:role/ragmigrate-worker"
 
 // TestReembedWorkerFlagsNeedTheirRunner: a flag of --runner ecs, or of --ecs-task worker, given
 // to a run that would ignore it is a usage error before anything is read; --workers 3 alone
@@ -118,6 +141,7 @@ func TestReembedWorkerFlagsNeedTheirRunner(t *testing.T) {
 		{[]string{"--workers", "3"}, "--workers: only with --runner ecs (the run is --runner local)"},
 		{[]string{"--lease", "1m", "--max-tasks", "2"}, "--lease, --max-tasks: only with --runner ecs"},
 		{[]string{"--runner", "ecs", "--workers", "3", "--image", "i"}, "--image, --workers: only with --ecs-task worker"},
+		{[]string{"--runner", "ecs", "--task-role", "r"}, "--task-role: only with --ecs-task worker"},
 	} {
 		r := ragmigrate(t, nil, append(slices.Clone(base), c.args...)...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", c.args, r.stderr)

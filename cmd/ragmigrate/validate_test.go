@@ -259,7 +259,7 @@ func init() {
 		"app-container", "max-tasks", "task-timeout", "task-retries", "task-poll"} {
 		flagNeeds["reembed --"+f] = []string{"--runner", "ecs"}
 	}
-	for _, f := range []string{"image", "workers", "lease"} {
+	for _, f := range []string{"image", "workers", "lease", "task-role"} {
 		flagNeeds["reembed --"+f] = []string{"--runner", "ecs", "--ecs-task", "worker"}
 	}
 }
