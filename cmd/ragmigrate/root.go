@@ -277,6 +277,8 @@ build', 'ragmigrate dev stack up').
 			if err := g.resolve(cmd.Flags()); err != nil {
 				return err
 			}
+			// An old flag's new name is said also when the flags are refused: it may be the fix.
+			warnDeprecated(cmd.Flags(), g.logger)
 			if check := g.flagChecks[cmd]; check != nil {
 				if err := check(g.stackPending()); err != nil {
 					return err
@@ -288,7 +290,6 @@ build', 'ragmigrate dev stack up').
 				}
 				return err
 			}
-			warnDeprecated(cmd.Flags(), g.logger)
 			return nil
 		},
 	}
