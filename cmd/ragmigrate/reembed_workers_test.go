@@ -161,8 +161,11 @@ func TestWorkerRunRefusesAnotherBudget(t *testing.T) {
 	require.Contains(t, r.stderr, "no worker task left")
 
 	w := ragmigrate(t, e.env, "worker", "--run", "1", "--rpm", "999", "--target-db", e.target,
-		"--table", e.table, "--bucket", e.bucket, "--allow-private-urls")
+		"--table", e.table, "--bucket", e.bucket, "--allow-private-urls", "--model", "amazon.titan-embed-text-v2:0")
 	require.Equal(t, exitUsage, w.code, w.stderr)
+	// The run's settings win over the worker's flags, and a flag that says otherwise is named.
+	require.Contains(t, w.stderr, `worker --run 1: --model amazon.titan-embed-text-v2:0 ignored: the run's is \"cohere.embed-multilingual-v3\"`)
+	require.NotContains(t, w.stderr, "--table "+e.table+" ignored", "the run's own table")
 	require.Contains(t, w.stderr, "the run has 60 requests and 0 tokens per minute (0: not set), this worker was given 999 requests")
 	require.Contains(t, w.stderr, "without --rpm and --tpm a worker joins the run's budget")
 	require.NotContains(t, w.stderr, "bot claimed")

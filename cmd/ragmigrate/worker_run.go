@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -91,7 +92,19 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		return fmt.Errorf("worker --run %d: %w", o.Run, err)
 	}
 	// The run's settings, not this worker's flags: every worker writes what the coordinator
-	// would have written.
+	// would have written. A flag given that says otherwise is named, so that it is not taken
+	// for one that was used.
+	for _, f := range []struct {
+		flag, given, run string
+	}{
+		{"model", o.Model, p.Model.ID}, {"dimensions", strconv.Itoa(o.Dimensions), strconv.Itoa(p.Model.Dimensions)},
+		{"openai-url", o.OpenAIURL, p.Model.OpenAIURL}, {"truncate", o.Truncate, p.Model.Truncate},
+		{"bucket", g.Bucket, p.Model.Bucket}, {"table", g.Table, p.Table},
+	} {
+		if fs.Changed(f.flag) && f.given != f.run {
+			g.logger.WarnContext(ctx, fmt.Sprintf("worker --run %d: --%s %s ignored: the run's is %q, which every worker of the run uses", o.Run, f.flag, f.given, f.run))
+		}
+	}
 	o.Model, o.Dimensions, o.OpenAIURL, o.Truncate = p.Model.ID, p.Model.Dimensions, p.Model.OpenAIURL, p.Model.Truncate
 	g.Bucket, g.Table = p.Model.Bucket, p.Table
 	m, err := o.model()

@@ -31,7 +31,7 @@ func TestLockIsExclusivePerDatabase(t *testing.T) {
 	require.NoError(t, err)
 	_, err = journal.Acquire(ctx, second, 300*time.Millisecond)
 	require.ErrorIs(t, err, journal.ErrLockHeld)
-	require.ErrorContains(t, err, "held by pid")
+	require.ErrorContains(t, err, "held by the database session of backend pid")
 	otherLock, err := journal.Acquire(ctx, other, 0)
 	require.NoError(t, err, "another target database is another lock")
 	require.NoError(t, otherLock.Release(ctx))

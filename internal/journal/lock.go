@@ -67,7 +67,10 @@ func holder(ctx context.Context, conn *pgx.Conn) string {
 	if err != nil {
 		return "holder unknown"
 	}
-	return fmt.Sprintf("held by pid %d, %q from %s since %s", pid, app, client, since.UTC().Format(time.RFC3339))
+	// The pid is the holder's PostgreSQL backend, not the ragmigrate process: said, so that
+	// nobody kills a process of this host by that number.
+	return fmt.Sprintf("held by the database session of backend pid %d (PostgreSQL's, not ragmigrate's), %q from %s since %s",
+		pid, app, client, since.UTC().Format(time.RFC3339))
 }
 
 // Release gives the lock back. The session ending releases it too, so a failure here is harmless
