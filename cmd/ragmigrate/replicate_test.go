@@ -480,11 +480,13 @@ func TestReplicateAbort(t *testing.T) {
 
 	// Ctrl-C during the load: the start stops, removes what it created and exits 130; it says
 	// how many of the planned parts it loaded, and how to start again.
+	// The load is this start's copy run: an earlier start's may still say running.
+	before := queryInt(t, dst, `SELECT coalesce(max(id), 0) FROM ragmigrate.runs WHERE kind = 'copy'`)
 	stdout := &syncBuffer{}
 	cmd, stderr := startRagmigrateOut(t, b.env, stdout, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)
 	require.Eventually(t, func() bool {
 		var n int64
-		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running'`).Scan(&n)
+		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running' AND id > $1`, before).Scan(&n)
 		return err == nil && n == 1
 	}, time.Minute, 20*time.Millisecond, "the load never started: %s", stderr)
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
