@@ -285,15 +285,9 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	progress, logger := g.newProgress()
 	counters := &reembed.Counters{}
-	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: logger,
-		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
-	var embedder reembed.Embedder = batcher
-	if o.BatchLinger > 0 {
-		// Bots share requests: a request is filled with chunks of several bots.
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		embedder = embed.NewCoalescer(cctx, batcher, o.BatchLinger)
-	}
+	ectx, stopEmbedder := context.WithCancel(ctx)
+	defer stopEmbedder()
+	batcher, embedder := newEmbedder(ectx, provider, lim, logger, o.RequestTimeout, o.ProviderTimeout, o.BatchLinger)
 	job := reembed.Job{
 		Bots: bots, Docs: docs, Target: pool, Logger: logger, Counters: counters, Embedder: embedder,
 	}
@@ -408,4 +402,17 @@ func planDuration(p *plan.Plan) string {
 		return "no rate budget"
 	}
 	return fmt.Sprintf("~%s at the budget", p.Reembed.Duration)
+}
+
+// newEmbedder is the Batcher over provider, paced by lim, and what the bots embed through: with
+// linger > 0 a Coalescer over it, so that bots share requests (a request is filled with chunks of
+// several bots), running until ctx ends; else the Batcher itself.
+func newEmbedder(ctx context.Context, provider embed.Provider, lim embed.Limiter, log *slog.Logger,
+	requestTimeout, providerTimeout, linger time.Duration) (*embed.Batcher, reembed.Embedder) {
+	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: log,
+		RequestTimeout: requestTimeout, ProviderTimeout: providerTimeout})
+	if linger <= 0 {
+		return batcher, batcher
+	}
+	return batcher, embed.NewCoalescer(ctx, batcher, linger)
 }

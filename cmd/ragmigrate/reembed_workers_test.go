@@ -66,10 +66,7 @@ func (e *ecsReembed) workerTasks(t *testing.T) []ecssim.TaskRecord {
 func TestReembedECSWorkers(t *testing.T) {
 	t.Parallel()
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
-	local := e.reembed(t, "--on-source-error", "skip-url")
-	require.Equal(t, exitFailure, local.code, local.stderr)
-	wantRows := appRows(t, e.reembedBundle.target)
-	want := syncStates(e.bots(t))
+	wantRows, want := e.localBaseline(t)
 
 	for _, workers := range []int{1, 3} {
 		target := e.target
@@ -123,6 +120,15 @@ func TestReembedECSWorkers(t *testing.T) {
 	require.Zero(t, again.code, again.stderr)
 	require.Contains(t, again.stdout, "nothing to do")
 	require.Len(t, e.workerTasks(t), 4, "no worker launched again")
+}
+
+// localBaseline re-embeds the deployment with the local runner, which the workers' runs are
+// compared with: its rows per bot (ids aside), and the bots' SyncStatus and reasons.
+func (e *ecsReembed) localBaseline(t *testing.T) (map[string][]string, map[string]syncState) {
+	t.Helper()
+	local := e.reembed(t, "--on-source-error", "skip-url")
+	require.Equal(t, exitFailure, local.code, "the bot with a missing file fails: %s", local.stderr)
+	return appRows(t, e.reembedBundle.target), syncStates(e.bots(t))
 }
 
 // workerRole is a role with 'iam-policy worker's grants, given to the workers with --task-role.
@@ -195,10 +201,7 @@ func TestReembedECSWorkerKilled(t *testing.T) {
 	t.Parallel()
 	// Each request takes 300 ms: the kill lands while the workers hold bots.
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
-	local := e.reembed(t, "--on-source-error", "skip-url")
-	require.Equal(t, exitFailure, local.code, local.stderr)
-	wantRows := appRows(t, e.reembedBundle.target)
-	want := syncStates(e.bots(t))
+	wantRows, want := e.localBaseline(t)
 
 	conn, err := pgx.Connect(t.Context(), e.target)
 	require.NoError(t, err)
@@ -253,10 +256,7 @@ func TestReembedECSWorkersInterruptAndRestart(t *testing.T) {
 	t.Parallel()
 	// Each request takes 1 s: the run lasts while it is interrupted.
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
-	local := e.reembed(t, "--on-source-error", "skip-url")
-	require.Equal(t, exitFailure, local.code, local.stderr)
-	wantRows := appRows(t, e.reembedBundle.target)
-	want := syncStates(e.bots(t))
+	wantRows, want := e.localBaseline(t)
 
 	conn, err := pgx.Connect(t.Context(), e.target)
 	require.NoError(t, err)
@@ -399,10 +399,7 @@ func (rt *requestTimes) times() []time.Time {
 func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
 	t.Parallel()
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: time.Second})
-	local := e.reembed(t, "--on-source-error", "skip-url")
-	require.Equal(t, exitFailure, local.code, local.stderr)
-	wantRows := appRows(t, e.reembedBundle.target)
-	want := syncStates(e.bots(t))
+	wantRows, want := e.localBaseline(t)
 
 	conn, err := pgx.Connect(t.Context(), e.target)
 	require.NoError(t, err)

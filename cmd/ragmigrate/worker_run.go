@@ -146,14 +146,9 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	}
 	log.InfoContext(ctx, "budget of the run, shared by its workers: "+bucket.Config().String())
 	defer bucket.Close()
-	batcher := embed.NewBatcher(provider, embed.Options{Limiter: bucket, Logger: log,
-		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
-	var embedder reembed.Embedder = batcher
-	if o.BatchLinger > 0 {
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		embedder = embed.NewCoalescer(cctx, batcher, o.BatchLinger)
-	}
+	ectx, stopEmbedder := context.WithCancel(ctx)
+	defer stopEmbedder()
+	batcher, embedder := newEmbedder(ectx, provider, bucket, log, o.RequestTimeout, o.ProviderTimeout, o.BatchLinger)
 	job := reembed.Job{
 		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
 		Logger: log, Embedder: embedder, Journal: reembed.Leased{Owner: owner}, Counters: &reembed.Counters{},
