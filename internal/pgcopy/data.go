@@ -253,7 +253,8 @@ func (w *worker) attempt(ctx context.Context, j *tableJob, p Part, attempt int) 
 	if err := MarkPartDone(ctx, dstTx, p, rows, counted, attempt); err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)
 	}
-	if err := dstTx.Commit(ctx); err != nil {
+	// A part the target committed is counted as loaded, interrupt or not.
+	if err := vectorstore.Commit(ctx, dstTx); err != nil {
 		w.phase.Add(-counted)
 		w.phase.AddRows(-rows)
 		return 0, 0, fmt.Errorf("target: commit part: %w", err)

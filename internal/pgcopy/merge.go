@@ -67,19 +67,6 @@ const (
 // embedding) must not stall the app's others for long: the bot is tried again, up to maxAttempts.
 const mergeLockTimeout = 10 * time.Second
 
-// mergeCommitWait bounds a bot's COMMIT, which an interrupt does not abandon: a COMMIT given up
-// on the client side may still commit on the server, and the report would then call a bot "not
-// copied" whose rows and journal record are in the target.
-const mergeCommitWait = time.Minute
-
-// commitBot commits a bot's transaction on a context an interrupt does not cancel, so that its
-// outcome is known.
-func commitBot(ctx context.Context, tx pgx.Tx) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mergeCommitWait)
-	defer cancel()
-	return tx.Commit(cctx)
-}
-
 // BotItem is what a merge needs of a bot's item in the table.
 type BotItem struct {
 	SyncStatus string
@@ -353,7 +340,7 @@ func merge(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Conn
 			return nil, fmt.Errorf("target: record bot %s: %w", b.BotID, err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := vectorstore.Commit(ctx, tx); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	res.RunID = run.ID
@@ -498,7 +485,7 @@ func mergeBot(ctx context.Context, cfg Config, srcTx pgx.Tx, conn *pgx.Conn, j *
 			WHERE run_id = $1 AND table_name = $2 AND botid = $3`, runID, b.Table, b.BotID, b.Outcome, b.Reason, present); err != nil {
 			return fmt.Errorf("target: record bot: %w", err)
 		}
-		return commitBot(ctx, tx)
+		return vectorstore.Commit(ctx, tx)
 	}
 	rows, bytes, err := streamBot(ctx, srcTx, conn, j, b.BotID, phase, limiter)
 	if err != nil {
@@ -508,7 +495,7 @@ func mergeBot(ctx context.Context, cfg Config, srcTx pgx.Tx, conn *pgx.Conn, j *
 		WHERE run_id = $1 AND table_name = $2 AND botid = $3`, runID, b.Table, b.BotID, rows, bytes); err != nil {
 		return fmt.Errorf("target: record bot: %w", err)
 	}
-	if err := commitBot(ctx, tx); err != nil {
+	if err := vectorstore.Commit(ctx, tx); err != nil {
 		phase.Add(-bytes)
 		phase.AddRows(-rows)
 		return fmt.Errorf("target: commit: %w", err)

@@ -523,7 +523,8 @@ func prepare(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Co
 		}
 		j.parts = parts
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// Once the run exists in the target, the caller must know it: an interrupt does not abandon this COMMIT.
+	if err := vectorstore.Commit(ctx, tx); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	*run = r

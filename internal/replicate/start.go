@@ -193,7 +193,7 @@ func Start(ctx context.Context, cfg StartConfig) (*StartResult, error) {
 	if err := journal.SetPhase(ctx, tx, run.ID, PhaseLoad); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := vectorstore.Commit(ctx, tx); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	res.RunID, res.Slot, res.Publication, res.Subscription = run.ID, names.Slot, names.Publication, names.Subscription
