@@ -23,6 +23,8 @@ DEMO_COPY_DB := ragmigrate_copy
 # server; the demo restores it and copies it into DEMO_SNAPSHOT_DB.
 DEMO_SNAPSHOT    := bedrockchatstack-vectorstore-final-snapshot
 DEMO_SNAPSHOT_DB := ragmigrate_snapshot_copy
+# The demo's live replication goes to this database on the target cluster.
+DEMO_REPLICA_DB  := ragmigrate_replica
 
 .PHONY: help install build build-release image stack-up stack-down stack-status stack-purge seed demo test fuzz lint vet bench bench-copy bench-reembed bench-workers bench-loaders bench-memory bench-replicate
 
@@ -79,7 +81,7 @@ seed: stack-up ## replace the stack's deployment with a seeded v0 deployment (SE
 	@# app role (its DB secret's user) ownership back.
 	@$(BIN) dev stack up --log-level warn >/dev/null
 
-demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed (here, then by workers on ECS), copy, verify; restore the old cluster's snapshot, copy, verify, clean up
+demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-embed (here, then by workers on ECS), copy, verify; restore the old cluster's snapshot, copy, verify, clean up; replicate while the app writes, cut over
 	@echo; echo '$$ ragmigrate --help'; $(BIN) --help
 	@echo; echo '$$ ragmigrate dev summary            # the seeded v0 deployment, read back through DynamoDB, S3 and SQL'
 	@$(WITH_STACK) $(BIN) dev summary
@@ -111,6 +113,7 @@ demo: seed ## the whole job on the local stack: seed a v0 deployment, plan, re-e
 	@echo; echo '$$ ragmigrate verify --source-db <old cluster> --target-db <the copy>   # proves the copy: exit 0'
 	@$(WITH_STACK) RAGMIGRATE_TABLE= $(BIN) verify --target-db "$$(sed -E 's#^([^?]*/)[^/?]*(\?|$$)#\1$(DEMO_COPY_DB)\2#' <<<"$$RAGMIGRATE_TARGET_DB")"
 	@$(WITH_STACK) BIN=$(BIN) DEMO_SNAPSHOT_DB=$(DEMO_SNAPSHOT_DB) bash scripts/demo-snapshot.sh
+	@$(WITH_STACK) BIN=$(BIN) DEMO_REPLICA_DB=$(DEMO_REPLICA_DB) bash scripts/demo-replicate.sh
 
 # third_party holds copies of other projects' code, kept as they wrote it (their own module, so
 # ./... leaves it out too).
