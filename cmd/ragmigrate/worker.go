@@ -13,10 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"github.com/spf13/cobra"
@@ -236,22 +232,6 @@ func execID(ctx context.Context) (id string, generated bool, err error) {
 	return md.TaskARN[strings.LastIndex(md.TaskARN, "/")+1:], false, nil
 }
 
-// tableAccess are the credentials of the app's table access role for user's items, as the app's
-// code assumes it (app/repositories: a session policy on dynamodb:LeadingKeys "<user>*").
-func tableAccess(cfg aws.Config, role, user string) aws.CredentialsProvider {
-	policy, _ := json.Marshal(map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []map[string]any{{
-			"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*",
-			"Condition": map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{user + "*"}}},
-		}},
-	})
-	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), role, func(o *stscreds.AssumeRoleOptions) {
-		o.RoleSessionName = "ragmigrate-worker"
-		o.Policy = aws.String(string(policy))
-	}))
-}
-
 // Validate checks the flags before anything is read.
 func (o *workerOptions) Validate(g *globalOptions) error {
 	errs := o.planOptions.validate(g)
@@ -295,12 +275,11 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 	if err != nil {
 		return err
 	}
-	if role := os.Getenv("TABLE_ACCESS_ROLE_ARN"); role != "" && os.Getenv("AWS_EXECUTION_ENV") != "" {
+	bots := botstore.New(clients.DynamoDB, g.Table)
+	if role := awsclient.AppTableAccessRole(); role != "" {
 		// As the app's task: its role may not touch the table; it assumes the table access
 		// role, scoped to the user's items.
-		clients.DynamoDB = dynamodb.NewFromConfig(clients.Config, func(do *dynamodb.Options) {
-			do.Credentials = tableAccess(clients.Config, role, user)
-		})
+		bots = bots.WithUserCredentials(awsclient.NewTableAccess(clients.Config, role).For)
 		log.InfoContext(ctx, "table access through the app's role", slog.String("role", role))
 	}
 	embedCfg := clients.Config.Copy()
@@ -341,7 +320,7 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: log,
 		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
 	job := reembed.Job{
-		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
+		Bots: bots, Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
 		// The job names the bot itself.
 		Logger: g.logger.With(slog.String("exec_id", exec)), Embedder: batcher, Journal: reembed.NoJournal{}, StampExecID: true,
 	}
