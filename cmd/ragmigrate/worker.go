@@ -80,7 +80,10 @@ line "-u embedding/main.py KEYS" is accepted as it is.
 Its configuration is the environment the app's task definition gives: TABLE_NAME,
 DOCUMENT_BUCKET, BEDROCK_REGION (the embedding model's region), and the database as DB_SECRETS_ARN
 (v1: the cluster's secret) or DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME (v0.4.x; the app's
-defaults 5432, postgres, password, postgres). ragmigrate's own settings win over them: the global
+defaults 5432, postgres, password, postgres). In the app's task (AWS_EXECUTION_ENV set), it
+reaches the bot's item as the app's code does: through TABLE_ACCESS_ROLE_ARN, the app's table
+access role, assumed with a session policy limited to the bot's user's items (the app's task role
+may not touch the table). ragmigrate's own settings win over them: the global
 flags and their RAGMIGRATE_* variables (--table, --target-db, --target-secret, ...), and worker's
 flags, also as RAGMIGRATE_<FLAG> (RAGMIGRATE_ALLOW_PRIVATE_URLS=true, RAGMIGRATE_MODEL, ...).
 

@@ -31,7 +31,10 @@ other than the run's is refused, exit 2), and claims the run's pending
 bots one at a time, --concurrency at once, their chunks sharing full requests. Each claimed bot is
 leased for --lease and the lease renewed while the bot is worked on; a bot whose worker died is
 claimed again once its lease has expired, and a worker whose lease was taken writes nothing of
-that bot. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
+that bot. As the app's embedding task role (TABLE_ACCESS_ROLE_ARN and AWS_EXECUTION_ENV set, as
+'reembed' runs the workers without --task-role), it reaches each bot's item through the app's
+table access role limited to that bot's user's items, one session per user, as the app's code
+does. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
 once no bot of the run is pending, non-zero when the provider refuses the run (credentials, model
 access) or the target fails; the bots it held then go back to pending.`
 
