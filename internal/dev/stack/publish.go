@@ -109,10 +109,14 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 // Registering the same content again only adds a revision, as ECS does.
 func registerEmbeddingTask(ctx context.Context, aws string, d cfnsim.Deployment) error {
 	family := d.TaskDefinition
-	if code, _, err := ecsCall(ctx, aws, "DescribeTaskDefinition", map[string]any{"taskDefinition": family}); err != nil {
+	code, answer, err := ecsCall(ctx, aws, "DescribeTaskDefinition", map[string]any{"taskDefinition": family})
+	if err != nil {
 		return err
-	} else if code == http.StatusOK {
-		return nil // registered by an earlier publish
+	}
+	if code == http.StatusOK && strings.Contains(string(answer), "TABLE_ACCESS_ROLE_ARN") {
+		// Registered by an earlier publish. One registered before the definition carried the
+		// app's environment gets a revision that does.
+		return nil
 	}
 	const account = "arn:aws:iam::123456789012:role/"
 	body, _ := json.Marshal(map[string]any{
@@ -140,7 +144,7 @@ func registerEmbeddingTask(ctx context.Context, aws string, d cfnsim.Deployment)
 			}},
 		}},
 	})
-	code, answer, err := ecsCall(ctx, aws, "RegisterTaskDefinition", json.RawMessage(body))
+	code, answer, err = ecsCall(ctx, aws, "RegisterTaskDefinition", json.RawMessage(body))
 	if err != nil {
 		return err
 	}
