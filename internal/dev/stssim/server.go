@@ -66,7 +66,7 @@ const (
 	ChainedMaxDuration = 3600
 	MaxPolicy          = 2048
 	// maxCalls bounds the record kept, so that a long-running stack's state stays small.
-	maxCalls = 10000
+	maxCalls = 2000
 )
 
 var (
