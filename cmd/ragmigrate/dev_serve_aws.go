@@ -19,6 +19,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 )
 
 // awsServeOptions configure the AWS control-plane contract servers.
@@ -118,6 +119,16 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		*opts.atExit = append(*opts.atExit, ecs.Close)
 		return nil
 	},
+	// STS, for the table access role the app's embedding task (and ragmigrate's workers in its
+	// place) assumes to reach the table.
+	func(s *awssim.Server, opts awsServeOptions, _ *awsShared, _ *slog.Logger) error {
+		sts, err := stssim.New(opts.dir)
+		if err != nil {
+			return err
+		}
+		sts.Register(s)
+		return nil
+	},
 }
 
 // taskAmbientEnv is the AWS_* part of the environment in file (lines "export NAME='value'", as
@@ -164,7 +175,7 @@ func newDevServeAWSCommand(g *globalOptions, addr *string) *cobra.Command {
 	var opts awsServeOptions
 	cmd := &cobra.Command{
 		Use:   "aws",
-		Short: "AWS control-plane contract servers: Service Quotas, CloudFormation, Secrets Manager, ECS, CloudWatch Logs, RDS",
+		Short: "AWS control-plane contract servers: Service Quotas, CloudFormation, Secrets Manager, ECS, CloudWatch Logs, RDS, STS",
 		Long: `Test doubles of the AWS control-plane calls ragmigrate makes, on one address: each follows its
 service's documented wire protocol and errors, and the SDK reaches it through
 AWS_ENDPOINT_URL_<SERVICE> (the stack sets them all to this server). GET /healthz answers ok;

@@ -11,10 +11,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 )
 
@@ -89,4 +94,35 @@ func TestStackServiceQuotasSetAtRunTime(t *testing.T) {
 	code, _ = put(`[]`)
 	require.Equal(t, http.StatusOK, code)
 	require.Zero(t, budget().TokensPerMinute)
+}
+
+// TestStackServesSTS: the stack's aws server (the services 'dev serve aws' registers) answers
+// STS, through which the app's table access role is assumed; the call is recorded under
+// /_dev/sts/calls.
+func TestStackServesSTS(t *testing.T) {
+	t.Parallel()
+	srv := awssim.New()
+	atExit := []func(){}
+	t.Cleanup(func() {
+		for _, f := range atExit {
+			f()
+		}
+	})
+	for _, register := range awsServices {
+		require.NoError(t, register(srv, awsServeOptions{dir: t.TempDir(), atExit: &atExit}, &awsShared{}, slog.New(slog.DiscardHandler)))
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	client := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("ragmigrate-local", "s", "")})
+	out, err := client.AssumeRole(t.Context(), &sts.AssumeRoleInput{RoleArn: aws.String(cfnsim.TableAccessRoleARN), RoleSessionName: aws.String("ragmigrate-worker")})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(aws.ToString(out.Credentials.AccessKeyId), "ASIA"))
+	resp, err := http.Get(hs.URL + "/_dev/sts/calls")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var rec struct{ Calls []stssim.Call }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rec))
+	require.Len(t, rec.Calls, 1)
+	require.Equal(t, aws.ToString(out.Credentials.AccessKeyId), rec.Calls[0].AccessKeyID)
 }

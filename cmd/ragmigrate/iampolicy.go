@@ -32,7 +32,7 @@ func (o *iamPolicyOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Runner, "runner", "local", "plan, reembed: the --runner they run with; ecs adds the ECS calls of the app's task per bot, and leaves the reading and embedding to the tasks' role")
 	fs.StringVar(&s.ECSTask, "ecs-task", "app", "reembed --runner ecs: app (the app's task per bot, on --task-definition) or worker (ragmigrate's own workers: its task definition family ragmigrate, registered and run)")
 	fs.StringVar(&s.TaskDefinition, "task-definition", "", "reembed --runner ecs: the app's embedding task definition family the tasks run")
-	fs.StringVar(&s.TableAccessRole, "table-access-role", "", "worker: the app's table access role (name or ARN; TABLE_ACCESS_ROLE_ARN) it assumes in the app's task, in place of its own DynamoDB grants")
+	fs.StringVar(&s.TableAccessRole, "table-access-role", "", "worker: the app's table access role (name or ARN; TABLE_ACCESS_ROLE_ARN) it assumes as the app's embedding task role (the app's task, or reembed --ecs-task worker without --task-role), in place of its own DynamoDB grants")
 	fs.StringVar(&s.ECSCluster, "ecs-cluster", "", "remote, reembed --runner ecs: the ECS cluster the tasks run in")
 	fs.StringVar(&s.TaskRole, "task-role", "", "remote, reembed --runner ecs: the task role (name or ARN) passed to the tasks")
 	fs.StringVar(&s.ExecutionRole, "execution-role", "", "remote, reembed --runner ecs: the task execution role (name or ARN) passed to the tasks")

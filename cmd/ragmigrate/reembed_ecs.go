@@ -38,7 +38,7 @@ type ecsRunOptions struct {
 func (o *ecsRunOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Runner, "runner", "local", "where bots are re-embedded: local (this process) or ecs (tasks on ECS Fargate, --ecs-task)")
 	fs.StringVar(&o.Task, "ecs-task", "app", "with --runner ecs, what the tasks run: app (a task per bot of the app's own embedding task definition and command, the guide's path) or worker (--workers tasks of ragmigrate's --image claiming the bots, sharing one budget)")
-	fs.StringVar(&o.Target.TaskRole, "task-role", "", "with --ecs-task worker: the IAM role the workers run as, holding 'iam-policy worker's grants (default: the task role of --task-definition, the app's, which reaches the table only through its table access role)")
+	fs.StringVar(&o.Target.TaskRole, "task-role", "", "with --ecs-task worker: the IAM role the workers run as, holding 'iam-policy worker's grants (default: the task role of --task-definition, the app's, with which the workers reach the table through the app's table access role, per user, as the app's code does)")
 	fs.StringVar(&o.Image, "image", "", "with --ecs-task worker: URI of the ragmigrate image the workers run (as for 'ragmigrate remote')")
 	fs.IntVar(&o.Workers, "workers", 1, fmt.Sprintf("with --ecs-task worker: worker tasks at once (1 to %d), each working on --concurrency bots", maxWorkers))
 	fs.DurationVar(&o.Lease, "lease", 2*time.Minute, "with --ecs-task worker: how long a bot stays a worker's without its renewal; a killed worker's bots are claimed by another after it")

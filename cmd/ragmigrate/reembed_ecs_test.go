@@ -17,6 +17,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 )
 
@@ -28,14 +30,26 @@ type ecsReembed struct {
 	target string
 	env    []string
 	args   []string
+	// sts is the STS the tasks assume the app's table access role through (its task definition
+	// names it), and dynamo records who signed each of the tasks' DynamoDB requests.
+	sts    *stssim.Server
+	dynamo *stacktest.DynamoDBRecorder
 }
+
+// appTableRole is the app's table access role in the tests' embedding task definition.
+const appTableRole = "arn:aws:iam::000000000000:role/BedrockChatStack-TableAccessRole"
 
 func setupECSReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *ecsReembed {
 	t.Helper()
 	b := setupReembed(t, bots, knobs)
 	target := appTarget(t)
-	e := &ecsReembed{reembedBundle: b, target: target}
-	e.tasks = newAppTaskRig(t, append(workerAppEnv(b), appDBEnv(t, target)...), b.env)
+	e := &ecsReembed{reembedBundle: b, target: target, dynamo: stacktest.RecordDynamoDB(t)}
+	var err error
+	e.sts, err = stssim.New("")
+	require.NoError(t, err)
+	// The tasks reach STS and DynamoDB from their VPC: the ambient environment.
+	ambient := append(slices.Clone(b.env), "AWS_ENDPOINT_URL_STS="+stacktest.AWSServer(t, e.sts.Register), "AWS_ENDPOINT_URL_DYNAMODB="+e.dynamo.URL)
+	e.tasks = newAppTaskRig(t, slices.Concat(workerAppEnv(b), appDBEnv(t, target), []string{"TABLE_ACCESS_ROLE_ARN=" + appTableRole}), ambient)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, tr := range e.tasks.sim.State().Tasks {

@@ -60,12 +60,22 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 	if err != nil {
 		return nil, err
 	}
+	var exitHint string
 	if slices.Contains(target.FromApp, "task role") {
 		// The app's embedding task role reads the bucket and the secret and invokes the model,
-		// but reaches the table only by assuming the table access role (scoped to one user's
-		// items), which a worker claiming every user's bots does not do.
-		log.WarnContext(ctx, "the workers run as the app's embedding task role, taken from its task definition: it reaches the table only through the app's table access role, so DynamoDB may refuse the workers; give --task-role a role with the grants of 'ragmigrate iam-policy worker'",
-			slog.String("task_role", target.TaskRole))
+		// but reaches the table only by assuming the table access role, scoped to one user's
+		// items: each worker does so for each bot's user, as the app's code does (worker --run
+		// under AWS_EXECUTION_ENV, which ECS sets).
+		if role := target.AppEnv["TABLE_ACCESS_ROLE_ARN"]; role != "" {
+			env = append(env, types.KeyValuePair{Name: aws.String("TABLE_ACCESS_ROLE_ARN"), Value: aws.String(role)})
+			exitHint = fmt.Sprintf("if it says the table access role %s refused the workers, let the app's task role %s assume it, or give --task-role a role with the grants of 'ragmigrate iam-policy worker'",
+				role, target.TaskRole)
+			log.InfoContext(ctx, "the workers run as the app's embedding task role, taken from its task definition: they reach the table through the app's table access role, scoped to each bot's user",
+				slog.String("task_role", target.TaskRole), slog.String("table_access_role", role))
+		} else {
+			log.WarnContext(ctx, "the workers run as the app's embedding task role, taken from its task definition, which names no table access role (TABLE_ACCESS_ROLE_ARN): they reach the table with that role's own grants, which the app's does not have, so DynamoDB may refuse them; give --task-role a role with the grants of 'ragmigrate iam-policy worker'",
+				slog.String("task_role", target.TaskRole))
+		}
 	}
 	td, err := r.TaskDefinition(ctx, target.Target, e.Image, strconv.Itoa(plan.WorkerTaskCPU), strconv.Itoa(plan.WorkerTaskMemory), remote.Backoff{}, log)
 	if err != nil {
@@ -93,7 +103,7 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 		Command: func(runID int64) []string {
 			return append([]string{"worker", "--run", strconv.FormatInt(runID, 10)}, args...)
 		},
-		Env: env, Workers: e.Workers, TaskTimeout: e.TaskTimeout, TaskRetries: e.TaskRetries, Poll: e.Poll, Logger: log,
+		Env: env, Workers: e.Workers, TaskTimeout: e.TaskTimeout, TaskRetries: e.TaskRetries, Poll: e.Poll, Logger: log, ExitHint: exitHint,
 		// The run's budget exists before its workers join it, so that a budget the run already
 		// has and this invocation contradicts is said here, once, not by every worker.
 		Prepare: func(ctx context.Context, runID int64) error {

@@ -24,6 +24,8 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 )
 
@@ -74,18 +76,33 @@ func TestReembedECSWorkers(t *testing.T) {
 			target = appTarget(t)
 		}
 		before := len(e.workerTasks(t))
-		// One worker runs as the app's task role, taken from its task definition, which is
-		// said to reach the table only through the table access role; three as --task-role.
+		stsBefore, dynamoBefore := len(e.sts.Calls()), len(e.dynamo.Calls())
+		// One worker runs as the app's task role, taken from its task definition, and reaches
+		// the table through the app's table access role, per user; three as --task-role.
 		extra := []string{"--json", "--lease", "5s"}
 		if workers > 1 {
 			extra = append(extra, "--task-role", workerRole)
 		}
 		r := e.workerRun(t, target, workers, extra...)
 		require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
+		dynamo := e.dynamo.Calls()[dynamoBefore:]
+		require.NotEmpty(t, dynamo)
 		if workers > 1 {
 			require.NotContains(t, r.stderr, "the workers run as the app's embedding task role")
+			require.Len(t, e.sts.Calls(), stsBefore, "with --task-role, the workers' own grants: no role assumed")
+			for _, c := range dynamo {
+				require.False(t, strings.HasPrefix(c.AccessKeyID, "ASIA"), "%+v: signed with the task's own credentials", c)
+			}
 		} else {
-			require.Contains(t, r.stderr, "the workers run as the app's embedding task role, taken from its task definition: it reaches the table only through the app's table access role")
+			require.Contains(t, r.stderr, "the workers run as the app's embedding task role, taken from its task definition: they reach the table through the app's table access role, scoped to each bot's user")
+			require.Contains(t, r.stderr, appTableRole)
+			bots := e.bots(t)
+			users := map[string]bool{}
+			for _, b := range bots {
+				users[b.UserID] = true
+			}
+			require.Less(t, len(users), len(bots), "some user has several bots")
+			requireTableAccess(t, appTableRole, e.sts.Calls()[stsBefore:], dynamo, users)
 		}
 		var sum reembed.Summary
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum), r.stdout)
@@ -129,6 +146,85 @@ func (e *ecsReembed) localBaseline(t *testing.T) (map[string][]string, map[strin
 	local := e.reembed(t, "--on-source-error", "skip-url")
 	require.Equal(t, exitFailure, local.code, "the bot with a missing file fails: %s", local.stderr)
 	return appRows(t, e.reembedBundle.target), syncStates(e.bots(t))
+}
+
+// requireTableAccess checks that role was assumed once for each of users (not once per bot),
+// each session's policy limited to its user's items as the app's code limits it, and that every
+// DynamoDB request on a user's item was signed with the key issued for that user.
+func requireTableAccess(t *testing.T, role string, calls []stssim.Call, dynamo []stacktest.DynamoDBCall, users map[string]bool) {
+	t.Helper()
+	keyOf := map[string]string{}
+	for _, c := range calls {
+		require.Equal(t, "AssumeRole", c.Action)
+		require.Equal(t, role, c.RoleARN)
+		require.Empty(t, c.Error)
+		var policy struct {
+			Statement []struct {
+				Effect, Action, Resource string
+				Condition                map[string]map[string][]string
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(c.Policy), &policy), c.Policy)
+		require.Len(t, policy.Statement, 1)
+		st := policy.Statement[0]
+		require.Equal(t, []string{"Allow", "dynamodb:*", "*"}, []string{st.Effect, st.Action, st.Resource})
+		leading := st.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+		require.Len(t, leading, 1, c.Policy)
+		user, ok := strings.CutSuffix(leading[0], "*")
+		require.True(t, ok, c.Policy)
+		require.True(t, users[user], "a session for user %s, who has no bot", user)
+		require.NotContains(t, keyOf, user, "user %s: the role assumed once, not per bot", user)
+		keyOf[user] = c.AccessKeyID
+	}
+	require.Len(t, keyOf, len(users), "a session for every user")
+	signed := map[string]int{}
+	for _, c := range dynamo {
+		require.NotEmpty(t, c.PK, "%+v: only the bots' items are read and written", c)
+		require.Equal(t, keyOf[c.PK], c.AccessKeyID, "%s of user %s's item: signed with the key issued for that user", c.Operation, c.PK)
+		signed[c.PK]++
+	}
+	for u := range users {
+		require.Positive(t, signed[u], "user %s's items reached through the role", u)
+	}
+}
+
+// TestReembedECSWorkersTableAccessDenied: the workers run as the app's task role, and the app's
+// table access role refuses them (its trust policy does not name the task role): a worker
+// exits with an error naming the role and what to do, the run stops, and no bot's item is
+// written, none marked FAILED for it.
+func TestReembedECSWorkersTableAccessDenied(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{})
+	require.NoError(t, e.sts.Deny(appTableRole))
+	before := e.bots(t)
+	r := e.workerRun(t, e.target, 1, "--lease", "5s")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	require.Contains(t, r.stderr, "if it says the table access role "+appTableRole+" refused the workers, let the app's task role arn:aws:iam::000000000000:role/EmbeddingTaskRole assume it, or give --task-role")
+	tasks := e.workerTasks(t)
+	require.Len(t, tasks, 1, "a worker's own error is not retried by another task")
+	out := e.tasks.output(tasks[0])
+	require.Contains(t, out, "assume the app's table access role "+appTableRole+" (TABLE_ACCESS_ROLE_ARN) for user ")
+	require.Contains(t, out, "AccessDenied")
+	require.Contains(t, out, "let this task's role assume "+appTableRole+", or give 'ragmigrate reembed' --task-role")
+	for _, c := range e.sts.Calls() {
+		require.Equal(t, "AccessDenied", c.Error)
+	}
+	for _, c := range e.dynamo.Calls() {
+		require.NotEqual(t, "UpdateItem", c.Operation, "no bot's item written")
+	}
+	after := e.bots(t)
+	for id, b := range before {
+		require.Equal(t, stateOf(b), stateOf(after[id]), "bot %s", id)
+		require.Equal(t, b.LastExecID, after[id].LastExecID, "bot %s", id)
+	}
+	require.Empty(t, appRows(t, e.target))
+	conn, err := pgx.Connect(t.Context(), e.target)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	var notPending int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.bot_jobs WHERE status <> 'pending'`).Scan(&notPending))
+	require.Zero(t, notPending, "every bot left for the next run")
 }
 
 // workerRole is a role with 'iam-policy worker's grants, given to the workers with --task-role.

@@ -266,7 +266,7 @@ that write ask for confirmation on a terminal and need --yes otherwise. Logs go 
 
 AWS access uses the standard SDK chain (AWS_PROFILE, AWS_REGION, ...); endpoints can be redirected
 with the SDK's AWS_ENDPOINT_URL_<SERVICE> variables (DYNAMODB, S3, BEDROCK_RUNTIME, and for the
-control plane SERVICE_QUOTAS, CLOUDFORMATION, SECRETS_MANAGER, ECS, CLOUDWATCH_LOGS, RDS), which is how
+control plane SERVICE_QUOTAS, CLOUDFORMATION, SECRETS_MANAGER, ECS, CLOUDWATCH_LOGS, RDS, STS), which is how
 the local stack is reached (it and its test servers are in the development build only: 'make
 build', 'ragmigrate dev stack up').
 

@@ -13,10 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"github.com/spf13/cobra"
@@ -84,7 +80,10 @@ line "-u embedding/main.py KEYS" is accepted as it is.
 Its configuration is the environment the app's task definition gives: TABLE_NAME,
 DOCUMENT_BUCKET, BEDROCK_REGION (the embedding model's region), and the database as DB_SECRETS_ARN
 (v1: the cluster's secret) or DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME (v0.4.x; the app's
-defaults 5432, postgres, password, postgres). ragmigrate's own settings win over them: the global
+defaults 5432, postgres, password, postgres). In the app's task (AWS_EXECUTION_ENV set), it
+reaches the bot's item as the app's code does: through TABLE_ACCESS_ROLE_ARN, the app's table
+access role, assumed with a session policy limited to the bot's user's items (the app's task role
+may not touch the table). ragmigrate's own settings win over them: the global
 flags and their RAGMIGRATE_* variables (--table, --target-db, --target-secret, ...), and worker's
 flags, also as RAGMIGRATE_<FLAG> (RAGMIGRATE_ALLOW_PRIVATE_URLS=true, RAGMIGRATE_MODEL, ...).
 
@@ -236,22 +235,6 @@ func execID(ctx context.Context) (id string, generated bool, err error) {
 	return md.TaskARN[strings.LastIndex(md.TaskARN, "/")+1:], false, nil
 }
 
-// tableAccess are the credentials of the app's table access role for user's items, as the app's
-// code assumes it (app/repositories: a session policy on dynamodb:LeadingKeys "<user>*").
-func tableAccess(cfg aws.Config, role, user string) aws.CredentialsProvider {
-	policy, _ := json.Marshal(map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []map[string]any{{
-			"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*",
-			"Condition": map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{user + "*"}}},
-		}},
-	})
-	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), role, func(o *stscreds.AssumeRoleOptions) {
-		o.RoleSessionName = "ragmigrate-worker"
-		o.Policy = aws.String(string(policy))
-	}))
-}
-
 // Validate checks the flags before anything is read.
 func (o *workerOptions) Validate(g *globalOptions) error {
 	errs := o.planOptions.validate(g)
@@ -295,12 +278,11 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 	if err != nil {
 		return err
 	}
-	if role := os.Getenv("TABLE_ACCESS_ROLE_ARN"); role != "" && os.Getenv("AWS_EXECUTION_ENV") != "" {
+	bots := botstore.New(clients.DynamoDB, g.Table)
+	if role := awsclient.AppTableAccessRole(); role != "" {
 		// As the app's task: its role may not touch the table; it assumes the table access
 		// role, scoped to the user's items.
-		clients.DynamoDB = dynamodb.NewFromConfig(clients.Config, func(do *dynamodb.Options) {
-			do.Credentials = tableAccess(clients.Config, role, user)
-		})
+		bots = bots.WithUserCredentials(awsclient.NewTableAccess(clients.Config, role).For)
 		log.InfoContext(ctx, "table access through the app's role", slog.String("role", role))
 	}
 	embedCfg := clients.Config.Copy()
@@ -341,7 +323,7 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 	batcher := embed.NewBatcher(provider, embed.Options{Limiter: lim, Logger: log,
 		RequestTimeout: o.RequestTimeout, ProviderTimeout: o.ProviderTimeout})
 	job := reembed.Job{
-		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
+		Bots: bots, Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
 		// The job names the bot itself.
 		Logger: g.logger.With(slog.String("exec_id", exec)), Embedder: batcher, Journal: reembed.NoJournal{}, StampExecID: true,
 	}

@@ -31,7 +31,10 @@ other than the run's is refused, exit 2), and claims the run's pending
 bots one at a time, --concurrency at once, their chunks sharing full requests. Each claimed bot is
 leased for --lease and the lease renewed while the bot is worked on; a bot whose worker died is
 claimed again once its lease has expired, and a worker whose lease was taken writes nothing of
-that bot. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
+that bot. As the app's embedding task role (TABLE_ACCESS_ROLE_ARN and AWS_EXECUTION_ENV set, as
+'reembed' runs the workers without --task-role), it reaches each bot's item through the app's
+table access role limited to that bot's user's items, one session per user, as the app's code
+does. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
 once no bot of the run is pending, non-zero when the provider refuses the run (credentials, model
 access) or the target fails; the bots it held then go back to pending.`
 
@@ -149,8 +152,16 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	ectx, stopEmbedder := context.WithCancel(ctx)
 	defer stopEmbedder()
 	batcher, embedder := newEmbedder(ectx, provider, bucket, log, o.RequestTimeout, o.ProviderTimeout, o.BatchLinger)
+	bots := botstore.New(clients.DynamoDB, g.Table)
+	if role := awsclient.AppTableAccessRole(); role != "" {
+		// Running as the app's embedding task role, which may not touch the table: each bot's
+		// item is reached as the app's code reaches it, through the table access role scoped to
+		// the bot's user, one session per user.
+		bots = bots.WithUserCredentials(awsclient.NewTableAccess(clients.Config, role).For)
+		log.InfoContext(ctx, "the table through the app's table access role, scoped to each bot's user", slog.String("role", role))
+	}
 	job := reembed.Job{
-		Bots: botstore.New(clients.DynamoDB, g.Table), Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
+		Bots: bots, Docs: docstore.New(clients.S3, g.Bucket), Target: pool,
 		Logger: log, Embedder: embedder, Journal: reembed.Leased{Owner: owner}, Counters: &reembed.Counters{},
 	}
 	job.Use(p)
@@ -170,6 +181,11 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	}
 	if err := batcher.Err(); err != nil {
 		runErr = errors.Join(fmt.Errorf("embedding stopped: %w; the bots this worker held are pending again", err), runErr)
+	}
+	if tae := (*awsclient.TableAccessError)(nil); errors.As(runErr, &tae) {
+		// Not a bot's problem: no bot was written, and every bot would meet it.
+		runErr = fmt.Errorf("%w; the bots this worker held are pending again: let this task's role assume %s, or give 'ragmigrate reembed' --task-role a role with the grants of 'ragmigrate iam-policy worker'",
+			runErr, tae.Role)
 	}
 	c := job.Counters
 	// This process's requests, which its bots shared.

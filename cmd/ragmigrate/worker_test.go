@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 )
 
 // appKeys is the app's task argument for bot b: its keys in DynamoDB JSON, as the Pipe passes
@@ -233,23 +232,13 @@ func TestWorkerAsAppTask(t *testing.T) {
 	secret, secretName := sm.appSecret(t, target)
 	const role = "arn:aws:iam::123456789012:role/BedrockChatStack-TableAccessRole"
 	taskEnv := append(workerAppEnv(b), "DB_SECRETS_ARN="+secret, "TABLE_ACCESS_ROLE_ARN="+role)
-	// STS, for the table access role the app's task assumes (the local DynamoDB takes any key).
-	var stsMu sync.Mutex
-	var assumed []url.Values
-	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.NoError(t, r.ParseForm())
-		stsMu.Lock()
-		assumed = append(assumed, r.PostForm)
-		stsMu.Unlock()
-		w.Header().Set("Content-Type", "text/xml")
-		fmt.Fprint(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>`+
-			`<AccessKeyId>ASIATABLEACCESS</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>`+
-			`<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><Arn>`+role+`/ragmigrate-worker</Arn>`+
-			`<AssumedRoleId>AROA:ragmigrate-worker</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>`+
-			`<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
-	}))
-	t.Cleanup(stsSrv.Close)
-	tasks := newAppTaskRig(t, taskEnv, slices.Concat(b.env, sm.env, []string{"AWS_ENDPOINT_URL_STS=" + stsSrv.URL}))
+	// STS, for the table access role the app's task assumes, and who signed each DynamoDB call
+	// (the local DynamoDB takes any key).
+	stsSim, err := stssim.New("")
+	require.NoError(t, err)
+	dynamo := stacktest.RecordDynamoDB(t)
+	tasks := newAppTaskRig(t, taskEnv, slices.Concat(b.env, sm.env, []string{
+		"AWS_ENDPOINT_URL_STS=" + stacktest.AWSServer(t, stsSim.Register), "AWS_ENDPOINT_URL_DYNAMODB=" + dynamo.URL}))
 	sim, client := tasks.sim, tasks.client
 
 	run := func(bot *botstore.Bot) ecssim.TaskRecord {
@@ -296,12 +285,9 @@ func TestWorkerAsAppTask(t *testing.T) {
 	require.Equal(t, task.ID, got.LastExecID, "LastExecId is the task's id, the last part of its ARN, as the app writes it")
 	require.Equal(t, wantRows[ok.ID], appRows(t, target)[ok.ID])
 	require.Positive(t, sm.sm.Gets(secretName), "the database through the app's secret")
-	stsMu.Lock()
-	require.Len(t, assumed, 1, "the table is reached through the app's table access role")
-	require.Equal(t, "AssumeRole", assumed[0].Get("Action"))
-	require.Equal(t, role, assumed[0].Get("RoleArn"))
-	require.Contains(t, assumed[0].Get("Policy"), `"dynamodb:LeadingKeys":["`+ok.UserID+`*"]`, "scoped to the bot's user, as the app scopes it")
-	stsMu.Unlock()
+	// The table through the app's table access role, scoped to the bot's user as the app scopes
+	// it, every call on the bot's item signed with the key issued.
+	requireTableAccess(t, role, stsSim.Calls(), dynamo.Calls(), map[string]bool{ok.UserID: true})
 
 	task = run(failedBot)
 	require.NotNil(t, task.ExitCode)
@@ -310,6 +296,30 @@ func TestWorkerAsAppTask(t *testing.T) {
 	require.Equal(t, want[failedBot.ID], stateOf(got))
 	require.Equal(t, task.ID, got.LastExecID)
 	require.Empty(t, appRows(t, target)[failedBot.ID])
+	calls := stsSim.Calls()
+	require.Len(t, calls, 2, "each task assumes the role for its bot's user")
+	require.Contains(t, calls[1].Policy, `"dynamodb:LeadingKeys":["`+failedBot.UserID+`*"]`)
+
+	// The role refuses the task's: the task fails naming the role, and the bot is not written.
+	require.NoError(t, stsSim.Deny(role))
+	var third *botstore.Bot
+	for id := range bots {
+		if id != ok.ID && id != failedBot.ID && len(wantRows[id]) > 0 {
+			third = b.bots(t)[id]
+			break
+		}
+	}
+	require.NotNil(t, third)
+	task = run(third)
+	require.NotNil(t, task.ExitCode)
+	require.EqualValues(t, 1, *task.ExitCode)
+	out := tasks.output(task)
+	require.Contains(t, out, "assume the app's table access role "+role+" (TABLE_ACCESS_ROLE_ARN) for user "+third.UserID+"'s items")
+	require.Contains(t, out, "AccessDenied")
+	got = b.bots(t)[third.ID]
+	require.Equal(t, stateOf(third), stateOf(got), "the bot's item untouched")
+	require.Equal(t, third.LastExecID, got.LastExecID)
+	require.Empty(t, appRows(t, target)[third.ID])
 }
 
 // appTaskImage is the app's embedding image in the tests' task definition.

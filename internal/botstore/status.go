@@ -38,7 +38,7 @@ func (s *Store) Get(ctx context.Context, userID, botID string) (*Bot, error) {
 		TableName:      aws.String(s.table),
 		Key:            botKey(userID, botID),
 		ConsistentRead: aws.Bool(true),
-	})
+	}, s.as(userID)...)
 	if err != nil {
 		return nil, fmt.Errorf("read bot %s: %w", botID, err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) UpdateStatus(ctx context.Context, b *Bot, status SyncStatus, rea
 		ConditionExpression:       aws.String(c.String()),
 		ExpressionAttributeNames:  c.names,
 		ExpressionAttributeValues: c.values,
-	})
+	}, s.as(b.UserID)...)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		// DynamoDB Local and dynalite do not return the item with the failure: read it to

@@ -15,6 +15,8 @@ type Store struct {
 	client   *dynamodb.Client
 	table    string
 	pageSize int32
+	// userCredentials, when set, signs the reads and writes of one user's items.
+	userCredentials func(userID string) aws.CredentialsProvider
 }
 
 // New returns a Store for table.
@@ -27,6 +29,25 @@ func (s *Store) WithPageSize(n int32) *Store {
 	c := *s
 	c.pageSize = n
 	return &c
+}
+
+// WithUserCredentials makes the reads and writes of a user's bot items (Get, Check,
+// UpdateStatus) sign with creds(user id): the app's table access role scoped to that user's items
+// (awsclient.TableAccess), which is how the app's embedding task reaches the table. Scans keep
+// the client's own credentials.
+func (s *Store) WithUserCredentials(creds func(userID string) aws.CredentialsProvider) *Store {
+	c := *s
+	c.userCredentials = creds
+	return &c
+}
+
+// as are the per-call options of a call on userID's items.
+func (s *Store) as(userID string) []func(*dynamodb.Options) {
+	if s.userCredentials == nil {
+		return nil
+	}
+	creds := s.userCredentials(userID)
+	return []func(*dynamodb.Options){func(o *dynamodb.Options) { o.Credentials = creds }}
 }
 
 // Table is the table's name.

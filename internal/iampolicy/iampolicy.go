@@ -99,7 +99,7 @@ var Grants = []Grant{
 	{
 		Sid: "UpdateBotStatus", Commands: []string{"reembed", "worker"},
 		Why: "botstore: each bot's SyncStatus, read again (GetItem) and compared-and-set (UpdateItem), as the app's embedding task does; " +
-			"worker in the app's task does it as the table access role it assumes (--table-access-role)",
+			"worker as the app's embedding task role (the app's task contract, or worker --run of reembed --ecs-task worker without --task-role) does it as the table access role it assumes (--table-access-role)",
 		Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
 		When: func(s Scope, cmds []string) bool {
 			return slices.Contains(cmds, "reembed") || s.TableAccessRole == ""
@@ -235,7 +235,7 @@ var Grants = []Grant{
 	},
 	{
 		Sid: "AssumeTableAccessRole", Commands: []string{"worker"},
-		Why:     "worker in the app's task (TABLE_ACCESS_ROLE_ARN): the table reached as the app's table access role, scoped to the bot's user",
+		Why:     "worker as the app's embedding task role (TABLE_ACCESS_ROLE_ARN; also worker --run of reembed --ecs-task worker without --task-role): the table reached as the app's table access role, scoped to each bot's user, one session per user",
 		Actions: []string{"sts:AssumeRole"},
 		When:    func(s Scope, _ []string) bool { return s.TableAccessRole != "" },
 		Resources: func(a arns, _ []string) []string {

@@ -209,6 +209,9 @@ type Resolved struct {
 	Target
 	// FromApp lists the fields taken from the app's task definition.
 	FromApp []string
+	// AppEnv is the environment of the app's container (AppContainer) in its task definition,
+	// when Resolve read it: TABLE_ACCESS_ROLE_ARN, which its task role needs, is there.
+	AppEnv map[string]string
 }
 
 // Resolve fills the roles and the log group the target lacks from the app's task definition, and
@@ -227,6 +230,14 @@ func (r *Runner) Resolve(ctx context.Context, t Target, b Backoff) (Resolved, er
 			return res, fmt.Errorf("read the app's task definition %s (--task-definition): %w", t.TaskDefinition, err)
 		}
 		td := out.TaskDefinition
+		for _, c := range td.ContainerDefinitions {
+			if aws.ToString(c.Name) == res.AppContainer {
+				res.AppEnv = map[string]string{}
+				for _, kv := range c.Environment {
+					res.AppEnv[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+				}
+			}
+		}
 		if res.TaskRole == "" && aws.ToString(td.TaskRoleArn) != "" {
 			res.TaskRole = aws.ToString(td.TaskRoleArn)
 			res.FromApp = append(res.FromApp, "task role")

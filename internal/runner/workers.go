@@ -44,6 +44,9 @@ type ECSWorkers struct {
 	// Prepare, if set, readies run runID for the workers before any is launched (the run's
 	// shared budget, which they join).
 	Prepare func(ctx context.Context, runID int64) error
+	// ExitHint, if set, is added to a WorkerExitError: what to check in the worker's log that
+	// this run's setup makes likely.
+	ExitHint string
 	// Poll is the pause between reads of the tasks and the journal. Default 5 s.
 	Poll    time.Duration
 	Backoff remote.Backoff
@@ -72,11 +75,17 @@ type WorkerExitError struct {
 	End TaskEnd
 	// LogStream is where its reason is.
 	LogStream string
+	// Hint is ECSWorkers.ExitHint.
+	Hint string
 }
 
 func (e *WorkerExitError) Error() string {
-	return fmt.Sprintf("worker %s; its log stream %s says why; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
+	msg := fmt.Sprintf("worker %s; its log stream %s says why; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
 		e.End, e.LogStream)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
 }
 
 // Run launches the worker tasks (following those an earlier invocation launched first, so that
@@ -166,7 +175,7 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 				// Stopped by this process (interrupt, or another worker's failure).
 			case end.ExitCode != nil && *end.ExitCode != 137 && *end.ExitCode != 143 && !t.timedOut && fatal == nil:
 				// The worker's own error: every worker would meet it. Stop the others.
-				fatal = &WorkerExitError{End: end, LogStream: remote.StreamPrefix + "/" + remote.ContainerName + "/" + end.TaskID}
+				fatal = &WorkerExitError{End: end, LogStream: remote.StreamPrefix + "/" + remote.ContainerName + "/" + end.TaskID, Hint: e.ExitHint}
 				e.stopAll(work, live, "ragmigrate reembed: another worker failed", log)
 			default:
 				log.WarnContext(ctx, "worker task ended before the run's bots were done", slog.String("ended", end.String()))

@@ -1,13 +1,14 @@
 // Package awssim is the development rig's AWS control plane: one loopback HTTP server that hosts
 // the contract servers (test doubles) of the AWS services that have no real server here —
-// Service Quotas, CloudFormation, Secrets Manager, ECS, CloudWatch Logs and RDS. The SDK
+// Service Quotas, CloudFormation, Secrets Manager, ECS, CloudWatch Logs, RDS and STS. The SDK
 // reaches each of them through its AWS_ENDPOINT_URL_<SERVICE> variable, all set to this one
 // address; the server tells the services apart the way their wire protocols do:
 //
 //   - AWS JSON protocols (Service Quotas, Secrets Manager, ECS, CloudWatch Logs) name the
 //     operation in the X-Amz-Target header, "<TargetPrefix>.<Operation>";
-//   - the AWS query protocol (CloudFormation, RDS) posts a form whose Version names the API
-//     (2010-05-15 for CloudFormation, 2014-10-31 for RDS) and Action the operation.
+//   - the AWS query protocol (CloudFormation, RDS, STS) posts a form whose Version names the
+//     API (2010-05-15 for CloudFormation, 2014-10-31 for RDS, 2011-06-15 for STS) and Action
+//     the operation.
 //
 // Knobs and inspection endpoints of each service live under /_dev/<service>/. The package is
 // part of the development rig and never linked into the operator's binary.

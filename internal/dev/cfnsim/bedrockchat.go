@@ -12,6 +12,10 @@ type Deployment struct {
 	Subnets                                [2]string
 }
 
+// TableAccessRoleARN is the app's table access role in the published stacks (output
+// TableAccessRoleArn, and TABLE_ACCESS_ROLE_ARN of the embedding task's environment).
+const TableAccessRoleARN = "arn:aws:iam::123456789012:role/BedrockChatStack-DatabaseTableAccessRole-ABC"
+
 // BedrockChatV1 returns the outputs of a Bedrock Chat v1.x stack with their real keys: the
 // top-level ids and exports, and the construct outputs with a CDK hash after the prefix (the
 // migration's ones as in bedrock-chat.md §7; the hashes of the others are made up), plus
@@ -48,7 +52,7 @@ func bedrockChatCommon(d Deployment) []Output {
 		{OutputKey: "VpcId", OutputValue: "vpc-0a1b2c3d4e5f60718", ExportName: export + "VpcId"},
 		{OutputKey: "AvailabilityZone0", OutputValue: "us-east-1a", ExportName: export + "AvailabilityZone0"},
 		{OutputKey: "AvailabilityZone1", OutputValue: "us-east-1b", ExportName: export + "AvailabilityZone1"},
-		{OutputKey: "TableAccessRoleArn", OutputValue: "arn:aws:iam::123456789012:role/BedrockChatStack-DatabaseTableAccessRole-ABC", ExportName: export + "TableAccessRoleArn"},
+		{OutputKey: "TableAccessRoleArn", OutputValue: TableAccessRoleARN, ExportName: export + "TableAccessRoleArn"},
 		{OutputKey: "FrontendURL", OutputValue: "https://d1234abcdef.cloudfront.net"},
 	}
 }

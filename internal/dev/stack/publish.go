@@ -90,7 +90,7 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 		if !p.V0 {
 			// v1's outputs name the embedding task definition; ECS must know it for 'remote'
 			// (its roles and log group are remote's defaults) and for the app's task contract.
-			if err := registerEmbeddingTask(ctx, aws, d.TaskDefinition); err != nil {
+			if err := registerEmbeddingTask(ctx, aws, d); err != nil {
 				return fmt.Errorf("publish %s: %w", p.Name, err)
 			}
 		}
@@ -104,13 +104,19 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 
 // registerEmbeddingTask registers the app's embedding task definition in the ECS contract server
 // as the stack's CDK does: Fargate, 1 vCPU / 2 GB, container "Container" logging to CloudWatch
-// Logs, with a task role and an execution role. Registering the same content again only adds a
-// revision, as ECS does.
-func registerEmbeddingTask(ctx context.Context, aws, family string) error {
-	if code, _, err := ecsCall(ctx, aws, "DescribeTaskDefinition", map[string]any{"taskDefinition": family}); err != nil {
+// Logs, with a task role, an execution role and v1's environment (embedding.ts: the table, the
+// table access role its task role assumes to reach it, the bucket, the database secret).
+// Registering the same content again only adds a revision, as ECS does.
+func registerEmbeddingTask(ctx context.Context, aws string, d cfnsim.Deployment) error {
+	family := d.TaskDefinition
+	code, answer, err := ecsCall(ctx, aws, "DescribeTaskDefinition", map[string]any{"taskDefinition": family})
+	if err != nil {
 		return err
-	} else if code == http.StatusOK {
-		return nil // registered by an earlier publish
+	}
+	if code == http.StatusOK && strings.Contains(string(answer), "TABLE_ACCESS_ROLE_ARN") {
+		// Registered by an earlier publish. One registered before the definition carried the
+		// app's environment gets a revision that does.
+		return nil
 	}
 	const account = "arn:aws:iam::123456789012:role/"
 	body, _ := json.Marshal(map[string]any{
@@ -125,6 +131,12 @@ func registerEmbeddingTask(ctx context.Context, aws, family string) error {
 			"name":      "Container",
 			"image":     "123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:embedding",
 			"essential": true,
+			"environment": []map[string]string{
+				{"name": "BEDROCK_REGION", "value": DefaultRegion}, {"name": "ACCOUNT", "value": "123456789012"},
+				{"name": "REGION", "value": DefaultRegion}, {"name": "TABLE_NAME", "value": d.Table},
+				{"name": "TABLE_ACCESS_ROLE_ARN", "value": cfnsim.TableAccessRoleARN},
+				{"name": "DOCUMENT_BUCKET", "value": d.Bucket}, {"name": "DB_SECRETS_ARN", "value": d.SecretARN},
+			},
 			"logConfiguration": map[string]any{"logDriver": "awslogs", "options": map[string]string{
 				"awslogs-group":         "BedrockChatStack-EmbeddingTaskDefinitionContainerLogGroup",
 				"awslogs-region":        DefaultRegion,
@@ -132,7 +144,7 @@ func registerEmbeddingTask(ctx context.Context, aws, family string) error {
 			}},
 		}},
 	})
-	code, answer, err := ecsCall(ctx, aws, "RegisterTaskDefinition", json.RawMessage(body))
+	code, answer, err = ecsCall(ctx, aws, "RegisterTaskDefinition", json.RawMessage(body))
 	if err != nil {
 		return err
 	}

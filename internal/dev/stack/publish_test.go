@@ -102,6 +102,13 @@ func TestPublish(t *testing.T) {
 	require.NoError(t, err, "the v1 stack's embedding task definition is registered")
 	require.EqualValues(t, 1, td.TaskDefinition.Revision, "publishing again registers no second revision")
 	require.Equal(t, "Container", aws.ToString(td.TaskDefinition.ContainerDefinitions[0].Name))
+	env := map[string]string{}
+	for _, kv := range td.TaskDefinition.ContainerDefinitions[0].Environment {
+		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+	}
+	require.Equal(t, cfnsim.TableAccessRoleARN, env["TABLE_ACCESS_ROLE_ARN"], "the role its task role reaches the table as")
+	require.Equal(t, "the-table", env["TABLE_NAME"])
+	require.Equal(t, v1.DBSecretARN.Value, env["DB_SECRETS_ARN"])
 	require.Equal(t, role, login("V1"))
 
 	su, err := pgx.Connect(ctx, target)

@@ -246,6 +246,7 @@ func (s *Stack) Env() []EnvVar {
 		{"AWS_ENDPOINT_URL_ECS", h + strconv.Itoa(s.ports.AWS)},
 		{"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", h + strconv.Itoa(s.ports.AWS)},
 		{"AWS_ENDPOINT_URL_RDS", h + strconv.Itoa(s.ports.AWS)},
+		{"AWS_ENDPOINT_URL_STS", h + strconv.Itoa(s.ports.AWS)},
 		{"RAGMIGRATE_TABLE", DefaultTable},
 		{"RAGMIGRATE_BUCKET", DefaultBucket},
 		{"RAGMIGRATE_SOURCE_DB", s.PostgresURL(s.ports.SourcePG, pgDatabase)},
