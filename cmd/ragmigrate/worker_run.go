@@ -32,8 +32,9 @@ bots one at a time, --concurrency at once, their chunks sharing full requests. E
 leased for --lease and the lease renewed while the bot is worked on; a bot whose worker died is
 claimed again once its lease has expired, and a worker whose lease was taken writes nothing of
 that bot. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
-once no bot of the run is pending, non-zero when the provider refuses the run (credentials, model
-access) or the target fails; the bots it held then go back to pending.`
+once no bot of the run is pending; 2 when ID names no re-embed run of the target (no such run, or
+a run of another kind); non-zero when the provider refuses the run (credentials, model access) or
+the target fails; the bots it held then go back to pending.`
 
 func (o *workerOptions) addRunFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.Run, "run", 0, "work on the pending bots of this re-embed run of the target's journal (0: one bot, the app's task contract)")
@@ -76,12 +77,18 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		return fmt.Errorf("target: %w", err)
 	}
 	defer pool.Close()
+	// An id that names no re-embed run of the target is the operator's input, refused as a usage
+	// error like an unknown --stack, --bot or --app-container: the same id would fail every time.
 	kind, status, raw, err := botjob.RunParams(ctx, pool, o.Run)
-	if err != nil {
-		return fmt.Errorf("worker --run: %w", err)
-	}
-	if kind != botjob.Kind {
-		return usageError{fmt.Errorf("worker --run %d: a %s run, not a re-embed run", o.Run, kind)}
+	switch {
+	case errors.Is(err, journal.ErrNoJournal):
+		return usageError{fmt.Errorf("worker --run %d: %w, so no run %d: give the --target-db (or --target-secret) of the 'reembed' that started the run", o.Run, journal.ErrNoJournal, o.Run)}
+	case errors.Is(err, journal.ErrNoRun):
+		return usageError{fmt.Errorf("worker --run %d: %w of --target-db with id %d: give the id of one of its re-embed runs, as 'ragmigrate status' lists them (KIND reembed)", o.Run, journal.ErrNoRun, o.Run)}
+	case err != nil:
+		return fmt.Errorf("worker --run %d: %w", o.Run, err)
+	case kind != botjob.Kind:
+		return usageError{fmt.Errorf("worker --run %d: run %d is a %s run, not a re-embed run: give the id of a re-embed run, as 'ragmigrate status' lists them (KIND reembed)", o.Run, o.Run, kind)}
 	}
 	if status == journal.StatusAbandoned || status == journal.StatusDone {
 		fmt.Fprintf(g.stdout, "run %d is %s: no bot to claim\n", o.Run, status)
