@@ -16,6 +16,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/runbudget"
@@ -186,8 +187,9 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 			"skipped": c.BotsSkipped.Load(), "left_to_app": c.BotsLeft.Load(), "chunks": c.Chunks.Load(), "requests": st.Requests, "throttles": st.Throttles})
 		runErr = errors.Join(runErr, err)
 	} else {
-		fmt.Fprintf(g.stdout, "run %d, worker %s: %d bots done · %d failed · %d skipped · %d left to the app · %d chunks · %d requests · %d throttles\n",
-			o.Run, owner, c.BotsDone.Load(), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(), c.Chunks.Load(), st.Requests, st.Throttles)
+		fmt.Fprintf(g.stdout, "run %d, worker %s: %s done · %d failed · %d skipped · %d left to the app · %s · %s · %s\n",
+			o.Run, owner, progress.Plural(c.BotsDone.Load(), "bot", "bots"), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(),
+			progress.Plural(c.Chunks.Load(), "chunk", "chunks"), progress.Plural(st.Requests, "request", "requests"), progress.Plural(st.Throttles, "throttle", "throttles"))
 	}
 	if runErr != nil {
 		return fmt.Errorf("worker --run %d: %w", o.Run, runErr)

@@ -150,7 +150,7 @@ func TestWorkerAppContract(t *testing.T) {
 		if want[id].Status == botstore.StatusSucceeded {
 			require.Zero(t, w.code, "bot %s: %s", id, w.stderr)
 			require.Contains(t, w.stdout, "SUCCEEDED")
-			if strings.Contains(w.stdout, "sources skipped") {
+			if strings.Contains(w.stdout, " skipped: ") {
 				skippedURL++
 				require.Equal(t, dead.ID, id)
 				require.Contains(t, w.stdout, "/docs/retired-page.html", "the dead link is skipped")
