@@ -315,8 +315,11 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	})
 	prog.Close()
 	if r := lim.Rate(); r.Discovered {
-		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %s at later throttles)\n",
-			r.RequestsPerMinute, r.TokensPerMinute, progress.Plural(r.Cuts, "time", "times"))
+		// A log record like every other line on stderr, so that --log-format json keeps stderr
+		// all JSON.
+		g.logger.InfoContext(ctx, fmt.Sprintf("budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %s at later throttles)",
+			r.RequestsPerMinute, r.TokensPerMinute, progress.Plural(r.Cuts, "time", "times")),
+			slog.Float64("requests_per_minute", r.RequestsPerMinute), slog.Float64("tokens_per_minute", r.TokensPerMinute), slog.Int64("cuts", r.Cuts))
 	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,
