@@ -35,7 +35,9 @@ claimed again once its lease has expired, and a worker whose lease was taken wri
 that bot. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
 once no bot of the run is pending; 2 when ID names no re-embed run of the target (no such run, or
 a run of another kind); non-zero when the provider refuses the run (credentials, model access) or
-the target fails; the bots it held then go back to pending.`
+the target fails; the bots it held then go back to pending. SIGINT/SIGTERM stops it once the bots
+being written are (exit 130); a second one exits at once, its writes in progress aborted, after
+giving back its leases (within 2 s), so that no bot waits for its lease to expire.`
 
 func (o *workerOptions) addRunFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.Run, "run", 0, "work on the pending bots of this re-embed run of the target's journal (0: one bot, the app's task contract)")
@@ -162,6 +164,34 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		Logger: log, Embedder: embedder, Journal: reembed.Leased{Owner: owner}, Counters: &reembed.Counters{},
 	}
 	job.Use(p)
+	// A second SIGINT/SIGTERM ends the process without waiting for the bots being written:
+	// their transactions are aborted (rolled back), and the leases of every bot this worker
+	// holds given back, so that the run's other workers, or its next invocation, claim them at
+	// once rather than after --lease.
+	abort, abortNow := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortNow()
+	job.Abort = abort
+	defer atSecondSignal(ctx, func(lctx context.Context) {
+		abortNow()
+		// A connection of its own: the pool's may all be busy, or the pool closing as the
+		// command ends.
+		err := func() error {
+			conn, err := vectorstore.Connect(lctx, g.TargetDB, "worker", g.dbTimeouts())
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(lctx))
+			return botjob.Release(lctx, conn, o.Run, owner)
+		}()
+		if err != nil {
+			log.ErrorContext(lctx, "second signal: exiting without giving back the leases of this worker's bots, which are claimed again once they expire", slog.Any("error", err))
+			return
+		}
+		log.WarnContext(lctx, "second signal: exiting now, its writes in progress aborted; the bots this worker had not finished are pending again")
+	})()
+	defer context.AfterFunc(ctx, func() {
+		log.Warn("interrupted: the bots being written are finished and the others given back; a second SIGINT/SIGTERM exits at once, aborting the writes")
+	})()
 	log.InfoContext(ctx, "worker claims the run's bots", slog.String("model", m.ID), slog.Int("concurrency", o.Concurrency), slog.Duration("lease", o.Lease))
 
 	w := &leaseWorker{o: o, job: &job, owner: owner, log: log}
