@@ -12,22 +12,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels ctx so that running work can finish its batch and checkpoint; after
-	// that the default handlers are restored, so a second signal ends the process at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	// The first SIGINT/SIGTERM cancels ctx so that running work can finish its batch and
+	// checkpoint; a second ends the process (see interrupts).
+	ctx, stop := notifyInterrupts(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

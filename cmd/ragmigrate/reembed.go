@@ -20,6 +20,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -256,8 +257,13 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	}
 	// Log lines like the others on stderr (in the --log-format asked for), read before the question.
 	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
-	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %d bots with knowledge (%d fail before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%d chunks, ~%d tokens, ~$%.4f, %s",
-		p.Bots.WithKnowledge, p.Bots.WillFail, model.ID, p.Reembed.Chunks, p.Reembed.Tokens, p.Reembed.CostUSD, planDuration(p)))
+	fail := "fail"
+	if p.Bots.WillFail == 1 {
+		fail = "fails"
+	}
+	g.logger.InfoContext(ctx, fmt.Sprintf("re-embed %s with knowledge (%d %s before any reading: missing, unsupported or oversized files; 'plan --exact' reads every source) with %s: ~%s, ~%s, ~$%.4f, %s",
+		progress.Plural(p.Bots.WithKnowledge, "bot", "bots"), p.Bots.WillFail, fail, model.ID, progress.Plural(p.Reembed.Chunks, "chunk", "chunks"),
+		progress.Plural(p.Reembed.Tokens, "token", "tokens"), p.Reembed.CostUSD, planDuration(p)))
 	if reuse != nil {
 		refused, err := reuse.Precheck(ctx, reembed.Model{ID: model.ID, Dimensions: model.Dimensions})
 		switch {
@@ -270,7 +276,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 				reuse.From, reembed.ReuseSample, reuse.OldModel))
 		}
 	}
-	if err := g.confirm(fmt.Sprintf("Write the vectors of %d bots into the target%s and update their SyncStatus?", p.Bots.Total, creates)); err != nil {
+	if err := g.confirm(fmt.Sprintf("Write the vectors of %s into the target%s and update their SyncStatus?", progress.Plural(p.Bots.Total, "bot", "bots"), creates)); err != nil {
 		return err
 	}
 
@@ -283,7 +289,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	if err != nil {
 		return usageError{err}
 	}
-	progress, logger := g.newProgress()
+	prog, logger := g.newProgress()
 	counters := &reembed.Counters{}
 	ectx, stopEmbedder := context.WithCancel(ctx)
 	defer stopEmbedder()
@@ -298,19 +304,22 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		rn, err = o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, p, logger)
 	}
 	if err != nil {
-		progress.Close()
+		prog.Close()
 		return err
 	}
 	res, runErr := reembed.Run(ctx, reembed.Config{
 		Job: job, Runner: rn,
 		Table: g.Table, Concurrency: o.Concurrency, BotIDs: o.Bots, UserIDs: o.Users,
-		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: progress,
+		Fresh: o.Fresh, RetryFailed: o.RetryFailed, Dimensions: model.Dimensions, CreateMissing: o.CreateMissing, Progress: prog,
 		Params: o.params(g, model), Explicit: o.explicit, ReuseFrom: reuse,
 	})
-	progress.Close()
+	prog.Close()
 	if r := lim.Rate(); r.Discovered {
-		fmt.Fprintf(g.stderr, "budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %d times at later throttles)\n",
-			r.RequestsPerMinute, r.TokensPerMinute, r.Cuts)
+		// A log record like every other line on stderr, so that --log-format json keeps stderr
+		// all JSON.
+		g.logger.InfoContext(ctx, fmt.Sprintf("budget found at the first throttle: %.0f requests/min, %.0f tokens/min (what the provider accepted over the minute before it, lowered %s at later throttles)",
+			r.RequestsPerMinute, r.TokensPerMinute, progress.Plural(r.Cuts, "time", "times")),
+			slog.Float64("requests_per_minute", r.RequestsPerMinute), slog.Float64("tokens_per_minute", r.TokensPerMinute), slog.Int64("cuts", r.Cuts))
 	}
 	if err := batcher.Err(); err != nil {
 		// The provider refused the whole run (embed.ErrProviderFatal): the operator's problem,
@@ -358,7 +367,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return errors.Join(runErr, err)
 	}
 	if summary.Failed > 0 {
-		return fmt.Errorf("%d of %d bots failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, len(res.Run))
+		return fmt.Errorf("%d of %s failed; their SyncStatusReason says why (fix, then 'ragmigrate reembed --retry-failed')", summary.Failed, progress.Plural(len(res.Run), "bot", "bots"))
 	}
 	return nil
 }

@@ -273,6 +273,75 @@ func TestWorkerRunRefusesAnotherBudget(t *testing.T) {
 	require.NotContains(t, w.stderr, "bot claimed")
 }
 
+// TestWorkerRunSecondSignal sends worker --run SIGTERM twice at once (GNU timeout signalling
+// the whole process group; ECS's SIGTERM repeated before its SIGKILL) while it holds bots, one of
+// them blocked writing its rows (the test holds a lock on items), a write the first signal lets
+// finish: the worker exits 130 without waiting for it, after aborting it and giving back every
+// lease it held, so that no pending job is left leased to it. (Before, the second signal ended
+// the process at once: its bots waited for their leases to expire.) A worker run afterwards
+// completes every bot with the local runner's rows: nothing lost, nothing written twice.
+func TestWorkerRunSecondSignal(t *testing.T) {
+	t.Parallel()
+	e := setupECSWorkers(t, 12, bedrocksim.Knobs{Latency: 300 * time.Millisecond})
+	wantRows, want := e.localBaseline(t)
+	// The run, every bot pending: its worker tasks never start.
+	e.tasks.sim.MapImage(workerImage, []string{filepath.Join(t.TempDir(), "none")})
+	r := e.workerRun(t, e.target, 1, "--task-retries", "0")
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "no worker task left")
+
+	ctx := t.Context()
+	watch, err := pgx.Connect(ctx, e.target)
+	require.NoError(t, err)
+	defer watch.Close(ctx)
+	locker, err := pgx.Connect(ctx, e.target)
+	require.NoError(t, err)
+	defer locker.Close(ctx)
+	lock, err := locker.Begin(ctx)
+	require.NoError(t, err)
+	// SHARE conflicts with the ROW EXCLUSIVE of a bot's write: rows can be read, not written.
+	_, err = lock.Exec(ctx, `LOCK TABLE items IN SHARE MODE`)
+	require.NoError(t, err)
+
+	worker := []string{"worker", "--run", "1", "--target-db", e.target, "--table", e.table, "--bucket", e.bucket,
+		"--allow-private-urls", "--concurrency", "3", "--lease", "1m", "--log-format", "json"}
+	cmd, stderr := startRagmigrate(t, e.env, worker...)
+	var owner string
+	require.Eventually(t, func() bool {
+		var blocked int
+		require.NoError(t, watch.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'items'::regclass AND NOT granted`).Scan(&blocked))
+		err := watch.QueryRow(ctx, `SELECT lease_owner FROM ragmigrate.bot_jobs
+			WHERE run_id = 1 AND status = 'pending' AND lease_owner <> '' AND lease_until > now() LIMIT 1`).Scan(&owner)
+		return blocked > 0 && err == nil
+	}, 2*time.Minute, 20*time.Millisecond, "a bot's write blocked, leases held: %s", stderr)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	// The kernel keeps one pending SIGTERM: the second is sent once the first was taken.
+	taken := func() bool {
+		return strings.Contains(stderr.String(), "interrupted: the bots being written are finished")
+	}
+	require.Eventually(t, taken, time.Minute, 20*time.Millisecond, "the first SIGTERM taken: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	var exit *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+	var leased int
+	require.NoError(t, watch.QueryRow(ctx, `SELECT count(*) FROM ragmigrate.bot_jobs
+		WHERE run_id = 1 AND status = 'pending' AND lease_owner = $1 AND lease_until > now()`, owner).Scan(&leased))
+	require.Zero(t, leased, "a pending bot still leased to the signalled worker: %s", stderr)
+	require.Equal(t, exitInterrupted, exit.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "second signal: exiting now, its writes in progress aborted")
+	requireOwnStderr(t, result{stderr: stderr.String()}, true, "worker --run, signalled twice")
+	require.NoError(t, lock.Rollback(ctx))
+
+	again := ragmigrate(t, e.env, worker...)
+	require.Zero(t, again.code, again.stderr)
+	require.Equal(t, wantRows, appRows(t, e.target), "every bot's rows once, as the local runner's")
+	require.Equal(t, want, syncStates(e.bots(t)))
+	var pending int
+	require.NoError(t, watch.QueryRow(ctx, `SELECT count(*) FROM ragmigrate.bot_jobs WHERE run_id = 1 AND status = 'pending'`).Scan(&pending))
+	require.Zero(t, pending)
+}
+
 // TestReembedECSWorkersShellBudget: a RAGMIGRATE_RPM left in the operator's shell, which the
 // coordinator's --rpm overrides, does not reach the workers as a budget of their own: they join
 // the run's and finish, instead of each being refused for a budget that differs.

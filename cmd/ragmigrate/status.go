@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/replicate"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -97,7 +98,7 @@ error, and each bot it left to the live app with what the app changed. Read-only
 				return err
 			}
 			for _, j := range failed {
-				fmt.Fprintf(g.stdout, "failed bot %s (user %s, %d attempts): %s\n", j.BotID, j.UserID, j.Attempts, j.Error)
+				fmt.Fprintf(g.stdout, "failed bot %s (user %s, %s): %s\n", j.BotID, j.UserID, progress.Plural(j.Attempts, "attempt", "attempts"), j.Error)
 			}
 			for _, j := range left {
 				fmt.Fprintf(g.stdout, "bot %s (user %s) %s\n", j.BotID, j.UserID, j.Error)

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -88,6 +92,30 @@ func TestStderrOnlyOwnLines(t *testing.T) {
 		require.Equal(t, exitFailure, r.code, r.stderr)
 		require.Contains(t, r.stderr, "level=INFO", "the run logs")
 		requireOwnStderr(t, r, false, "reembed --fresh")
+	})
+
+	t.Run("ReembedThrottled", func(t *testing.T) {
+		t.Parallel()
+		// A provider quota of 2 requests a minute, no budget known to ragmigrate (no --rpm,
+		// --tpm, and Service Quotas lists none for the model): the run finds its budget at the
+		// first throttle. Interrupted then (the rest would take minutes at that pace), it says
+		// what it found in a JSON record like every other line. (Before, that line was plain
+		// text in the middle of the JSON.) "embed retry" is logged after the throttle reached
+		// the budget.
+		b := setupReembed(t, 9, bedrocksim.Knobs{RequestsPerMinute: 2})
+		args := append([]string{"reembed", "--yes", "--report", filepath.Join(t.TempDir(), "r.json"), "--log-format", "json", "--log-level", "debug",
+			"--batch-linger", "0"}, b.args...)
+		cmd, stderr := startRagmigrate(t, b.env, args...)
+		require.Eventually(t, func() bool {
+			return strings.Contains(stderr.String(), `"msg":"embed retry"`) && strings.Contains(stderr.String(), `"error":"ThrottlingException"`)
+		}, 2*time.Minute, 20*time.Millisecond, "a throttle: %s", stderr)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		var exit *exec.ExitError
+		require.ErrorAs(t, cmd.Wait(), &exit, stderr.String())
+		r := result{code: exit.ExitCode(), stderr: stderr.String()}
+		require.Equal(t, exitInterrupted, r.code, r.stderr)
+		requireOwnStderr(t, r, true, "reembed --log-format json, throttled")
+		require.Contains(t, r.stderr, `"msg":"budget found at the first throttle: `, "the budget was discovered")
 	})
 
 	t.Run("UsageAndDeprecated", func(t *testing.T) {

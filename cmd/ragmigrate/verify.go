@@ -14,6 +14,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/awsclient"
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
 	"github.com/ragmigrate/ragmigrate/internal/verify"
 )
@@ -192,7 +193,7 @@ func runVerify(ctx context.Context, o *verifyOptions, g *globalOptions) error {
 	}
 	if o.DeleteOrphans && report.Bots != nil && len(report.Bots.Orphans) > 0 {
 		b := report.Bots
-		if err := g.confirm(fmt.Sprintf("Delete %d rows of %d bots that have no bot item from the target?", b.OrphanRows, len(b.Orphans))); err != nil {
+		if err := g.confirm(fmt.Sprintf("Delete %s of %s that have no bot item from the target?", progress.Plural(b.OrphanRows, "row", "rows"), progress.Plural(len(b.Orphans), "bot", "bots"))); err != nil {
 			return err
 		}
 		n, err := verify.DeleteOrphans(ctx, vo.Target, b.Orphans)

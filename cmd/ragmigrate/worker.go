@@ -22,6 +22,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/ratelimit"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
@@ -359,9 +360,9 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 func workerOutcome(out reembed.Outcome) string {
 	switch out.Status {
 	case botjob.Done:
-		s := fmt.Sprintf("SUCCEEDED, %d chunks", out.Chunks)
+		s := "SUCCEEDED, " + progress.Plural(out.Chunks, "chunk", "chunks")
 		if n := len(out.SkippedSources); n > 0 {
-			s += fmt.Sprintf(", %d sources skipped: %s", n, strings.Join(out.SkippedSources, "; "))
+			s += fmt.Sprintf(", %s skipped: %s", progress.Plural(n, "source", "sources"), strings.Join(out.SkippedSources, "; "))
 		}
 		return s
 	case botjob.Failed:

@@ -16,6 +16,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/runbudget"
@@ -35,8 +36,12 @@ that bot. As the app's embedding task role (TABLE_ACCESS_ROLE_ARN and AWS_EXECUT
 'reembed' runs the workers without --task-role), it reaches each bot's item through the app's
 table access role limited to that bot's user's items, one session per user, as the app's code
 does. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
-once no bot of the run is pending, non-zero when the provider refuses the run (credentials, model
-access) or the target fails; the bots it held then go back to pending.`
+once no bot of the run is pending; 2 when ID names no re-embed run of the target (no such run, or
+a run of another kind); non-zero when the provider refuses the run (credentials, model access),
+the table access role refuses it, or the target fails; the bots it held then go back to pending.
+SIGINT/SIGTERM stops it once the bots being written are (exit 130); a second one exits at once,
+its writes in progress aborted, after giving back its leases (within 2 s), so that no bot waits
+for its lease to expire.`
 
 func (o *workerOptions) addRunFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.Run, "run", 0, "work on the pending bots of this re-embed run of the target's journal (0: one bot, the app's task contract)")
@@ -79,12 +84,18 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		return fmt.Errorf("target: %w", err)
 	}
 	defer pool.Close()
+	// An id that names no re-embed run of the target is the operator's input, refused as a usage
+	// error like an unknown --stack, --bot or --app-container: the same id would fail every time.
 	kind, status, raw, err := botjob.RunParams(ctx, pool, o.Run)
-	if err != nil {
-		return fmt.Errorf("worker --run: %w", err)
-	}
-	if kind != botjob.Kind {
-		return usageError{fmt.Errorf("worker --run %d: a %s run, not a re-embed run", o.Run, kind)}
+	switch {
+	case errors.Is(err, journal.ErrNoJournal):
+		return usageError{fmt.Errorf("worker --run %d: %w, so no run %d: give the --target-db (or --target-secret) of the 'reembed' that started the run", o.Run, journal.ErrNoJournal, o.Run)}
+	case errors.Is(err, journal.ErrNoRun):
+		return usageError{fmt.Errorf("worker --run %d: %w of --target-db with id %d: give the id of one of its re-embed runs, as 'ragmigrate status' lists them (KIND reembed)", o.Run, journal.ErrNoRun, o.Run)}
+	case err != nil:
+		return fmt.Errorf("worker --run %d: %w", o.Run, err)
+	case kind != botjob.Kind:
+		return usageError{fmt.Errorf("worker --run %d: run %d is a %s run, not a re-embed run: give the id of a re-embed run, as 'ragmigrate status' lists them (KIND reembed)", o.Run, o.Run, kind)}
 	}
 	if status == journal.StatusAbandoned || status == journal.StatusDone {
 		fmt.Fprintf(g.stdout, "run %d is %s: no bot to claim\n", o.Run, status)
@@ -165,6 +176,34 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		Logger: log, Embedder: embedder, Journal: reembed.Leased{Owner: owner}, Counters: &reembed.Counters{},
 	}
 	job.Use(p)
+	// A second SIGINT/SIGTERM ends the process without waiting for the bots being written:
+	// their transactions are aborted (rolled back), and the leases of every bot this worker
+	// holds given back, so that the run's other workers, or its next invocation, claim them at
+	// once rather than after --lease.
+	abort, abortNow := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortNow()
+	job.Abort = abort
+	defer atSecondSignal(ctx, func(lctx context.Context) {
+		abortNow()
+		// A connection of its own: the pool's may all be busy, or the pool closing as the
+		// command ends.
+		err := func() error {
+			conn, err := vectorstore.Connect(lctx, g.TargetDB, "worker", g.dbTimeouts())
+			if err != nil {
+				return fmt.Errorf("target: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(lctx))
+			return botjob.Release(lctx, conn, o.Run, owner)
+		}()
+		if err != nil {
+			log.ErrorContext(lctx, "second signal: exiting without giving back the leases of this worker's bots, which are claimed again once they expire", slog.Any("error", err))
+			return
+		}
+		log.WarnContext(lctx, "second signal: exiting now, its writes in progress aborted; the bots this worker had not finished are pending again")
+	})()
+	defer context.AfterFunc(ctx, func() {
+		log.Warn("interrupted: the bots being written are finished and the others given back; a second SIGINT/SIGTERM exits at once, aborting the writes")
+	})()
 	log.InfoContext(ctx, "worker claims the run's bots", slog.String("model", m.ID), slog.Int("concurrency", o.Concurrency), slog.Duration("lease", o.Lease))
 
 	w := &leaseWorker{o: o, job: &job, owner: owner, log: log}
@@ -195,8 +234,9 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 			"skipped": c.BotsSkipped.Load(), "left_to_app": c.BotsLeft.Load(), "chunks": c.Chunks.Load(), "requests": st.Requests, "throttles": st.Throttles})
 		runErr = errors.Join(runErr, err)
 	} else {
-		fmt.Fprintf(g.stdout, "run %d, worker %s: %d bots done · %d failed · %d skipped · %d left to the app · %d chunks · %d requests · %d throttles\n",
-			o.Run, owner, c.BotsDone.Load(), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(), c.Chunks.Load(), st.Requests, st.Throttles)
+		fmt.Fprintf(g.stdout, "run %d, worker %s: %s done · %d failed · %d skipped · %d left to the app · %s · %s · %s\n",
+			o.Run, owner, progress.Plural(c.BotsDone.Load(), "bot", "bots"), c.BotsFailed.Load(), c.BotsSkipped.Load(), c.BotsLeft.Load(),
+			progress.Plural(c.Chunks.Load(), "chunk", "chunks"), progress.Plural(st.Requests, "request", "requests"), progress.Plural(st.Throttles, "throttle", "throttles"))
 	}
 	if runErr != nil {
 		return fmt.Errorf("worker --run %d: %w", o.Run, runErr)

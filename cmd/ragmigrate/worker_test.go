@@ -28,6 +28,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
+	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 )
 
 // appKeys is the app's task argument for bot b: its keys in DynamoDB JSON, as the Pipe passes
@@ -147,7 +149,7 @@ func TestWorkerAppContract(t *testing.T) {
 		if want[id].Status == botstore.StatusSucceeded {
 			require.Zero(t, w.code, "bot %s: %s", id, w.stderr)
 			require.Contains(t, w.stdout, "SUCCEEDED")
-			if strings.Contains(w.stdout, "sources skipped") {
+			if strings.Contains(w.stdout, " skipped: ") {
 				skippedURL++
 				require.Equal(t, dead.ID, id)
 				require.Contains(t, w.stdout, "/docs/retired-page.html", "the dead link is skipped")
@@ -209,6 +211,34 @@ func TestWorkerUsage(t *testing.T) {
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "target")
 	require.NotContains(t, r.stderr, "password@", "the app's default password never shows")
+}
+
+// TestWorkerRunNamesNoReembedRun: a --run id that names no re-embed run of the target (a target
+// without a journal, an id the journal does not hold, a copy run's id) is the operator's input:
+// each exits 2 (usage, as an unknown --stack or --bot does) saying what the id is and what to give.
+func TestWorkerRunNamesNoReembedRun(t *testing.T) {
+	t.Parallel()
+	dst := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	run := func(id int64) result {
+		return ragmigrate(t, nil, "worker", "--run", fmt.Sprint(id), "--target-db", dst, "--table", "t", "--bucket", "b")
+	}
+	r := run(7)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "worker --run 7: no ragmigrate journal in this database, so no run 7: give the --target-db (or --target-secret) of the 'reembed' that started the run")
+
+	conn, err := pgx.Connect(t.Context(), dst)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	require.NoError(t, journal.Migrate(t.Context(), conn))
+	cp, err := journal.StartRun(t.Context(), conn, pgcopy.Kind, "items", map[string]any{})
+	require.NoError(t, err)
+
+	r = run(cp.ID + 1)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: no run in the journal of --target-db with id %[1]d: give the id of one of its re-embed runs, as 'ragmigrate status' lists them", cp.ID+1))
+	r = run(cp.ID)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: run %[1]d is a copy run, not a re-embed run: give the id of a re-embed run", cp.ID))
 }
 
 // TestWorkerAsAppTask runs the app's own task definition through the ECS contract server, its

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // Fargate's on-demand prices for Linux/x86 tasks in us-east-1, per vCPU-hour and per GB-hour of
@@ -96,7 +98,7 @@ func appCallsPerMinute(b Budget, tokensPerChunk float64) float64 {
 func DefaultMaxTasks(q VCPUQuota, size TaskSize, b Budget, tokensPerChunk float64) MaxTasks {
 	vcpu := size.VCPU()
 	fargate := int(math.Floor(q.VCPU/vcpu + 1e-9))
-	fargateWhy := fmt.Sprintf("Fargate's On-Demand vCPU quota of %g (%s) fits %d %s of %g vCPU", q.VCPU, q.Source, fargate, plural(fargate, "task", "tasks"), vcpu)
+	fargateWhy := fmt.Sprintf("Fargate's On-Demand vCPU quota of %g (%s) fits %s of %g vCPU", q.VCPU, q.Source, progress.Plural(fargate, "task", "tasks"), vcpu)
 	if fargate < 1 {
 		// Not even one task fits: RunTask will say so; the run still tries one at a time.
 		fargate = 1
@@ -107,8 +109,8 @@ func DefaultMaxTasks(q VCPUQuota, size TaskSize, b Budget, tokensPerChunk float6
 		return MaxTasks{N: fargate, Reason: fargateWhy + "; no provider budget is known to bound them further"}
 	}
 	provider := max(1, int(math.Ceil(calls*AppCallLatency.Seconds()/60-1e-9)))
-	providerWhy := fmt.Sprintf("the provider budget, %s, keeps %d %s busy (~%.0f of the app's calls of %d texts a minute, each task making one call of ~%s at a time); more would only be throttled",
-		budgetText(b), provider, plural(provider, "task", "tasks"), calls, AppBatch, AppCallLatency)
+	providerWhy := fmt.Sprintf("the provider budget, %s, keeps %s busy (~%.0f of the app's calls of %d texts a minute, each task making one call of ~%s at a time); more would only be throttled",
+		budgetText(b), progress.Plural(provider, "task", "tasks"), calls, AppBatch, AppCallLatency)
 	if provider < fargate {
 		return MaxTasks{N: provider, Reason: providerWhy + "; " + fargateWhy}
 	}
@@ -268,10 +270,10 @@ func ecsText(pr func(string, ...any), e *ECSEstimate, model, approx string) {
 		if e.Bound == "provider" {
 			pace = "the workers sharing the provider budget"
 		}
-		pr("ecs tasks\t%d ragmigrate %s claiming the bots · %g vCPU, %g GB each (%s)",
-			e.Tasks, plural(e.Tasks, "worker", "workers"), e.Size.VCPU(), e.Size.GB(), e.Size.Source)
-		pr("\t%s%d requests (full batches) · %s%.2f task-hours · %s%s, %s",
-			approx, e.Requests, approx, e.TaskHours, approx, fmtDuration(e.Duration), pace)
+		pr("ecs tasks\t%s claiming the bots · %g vCPU, %g GB each (%s)",
+			progress.Plural(e.Tasks, "ragmigrate worker", "ragmigrate workers"), e.Size.VCPU(), e.Size.GB(), e.Size.Source)
+		pr("\t%s%s (full batches) · %s%.2f task-hours · %s%s, %s",
+			approx, progress.Plural(e.Requests, "request", "requests"), approx, e.TaskHours, approx, fmtDuration(e.Duration), pace)
 		pr("\tFargate %s$%.4f ($%g/vCPU-hour, $%g/GB-hour: %s) + %s %s$%.4f = %s$%.4f",
 			approx, e.FargateUSD, e.Prices.VCPUHourUSD, e.Prices.GBHourUSD, e.Prices.Source, model, approx, e.EmbeddingUSD, approx, e.TotalUSD)
 		return
@@ -280,10 +282,10 @@ func ecsText(pr func(string, ...any), e *ECSEstimate, model, approx string) {
 	if e.Bound == "provider" {
 		pace = "the tasks at once sharing the provider budget"
 	}
-	pr("ecs tasks\t%d app %s, one per bot · at most %d at once · %g vCPU, %g GB each (%s)",
-		e.Tasks, plural(e.Tasks, "task", "tasks"), e.MaxTasks.N, e.Size.VCPU(), e.Size.GB(), e.Size.Source)
-	pr("\t%s%d requests of ≤%d texts · %s%.2f task-hours · %s%s, %s",
-		approx, e.Requests, AppBatch, approx, e.TaskHours, approx, fmtDuration(e.Duration), pace)
+	pr("ecs tasks\t%s, one per bot · at most %d at once · %g vCPU, %g GB each (%s)",
+		progress.Plural(e.Tasks, "app task", "app tasks"), e.MaxTasks.N, e.Size.VCPU(), e.Size.GB(), e.Size.Source)
+	pr("\t%s%s of ≤%d texts · %s%.2f task-hours · %s%s, %s",
+		approx, progress.Plural(e.Requests, "request", "requests"), AppBatch, approx, e.TaskHours, approx, fmtDuration(e.Duration), pace)
 	pr("\tFargate %s$%.4f ($%g/vCPU-hour, $%g/GB-hour: %s) + %s %s$%.4f = %s$%.4f",
 		approx, e.FargateUSD, e.Prices.VCPUHourUSD, e.Prices.GBHourUSD, e.Prices.Source, model, approx, e.EmbeddingUSD, approx, e.TotalUSD)
 	pr("\tat most %d at once: %s", e.MaxTasks.N, e.MaxTasks.Reason)

@@ -22,13 +22,14 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, s := range botstore.Statuses {
 		st = append(st, fmt.Sprintf("%s %d", s, p.Bots.ByStatus[s]))
 	}
-	pr("bots\t%d (with knowledge %d, without %d) · %s · %d malformed items", p.Bots.Total, p.Bots.WithKnowledge, p.Bots.Empty, strings.Join(st, " · "), len(p.Malformed))
+	pr("bots\t%d (with knowledge %d, without %d) · %s · %s", p.Bots.Total, p.Bots.WithKnowledge, p.Bots.Empty, strings.Join(st, " · "), progress.Plural(len(p.Malformed), "malformed item", "malformed items"))
 	var ext []string
 	for _, e := range slices.Sorted(maps.Keys(p.Sources.ByExt)) {
 		ext = append(ext, fmt.Sprintf("%s %d", e, p.Sources.ByExt[e]))
 	}
 	s := p.Sources
-	pr("sources\t%d files (%s: %s) · %d missing · %d urls · %d sitemaps", s.Files, progress.Size(s.FileBytes), strings.Join(ext, " "), s.Missing, s.URLs, s.Sitemaps)
+	pr("sources\t%s (%s: %s) · %d missing · %s · %s", progress.Plural(s.Files, "file", "files"), progress.Size(s.FileBytes), strings.Join(ext, " "), s.Missing,
+		progress.Plural(s.URLs, "url", "urls"), progress.Plural(s.Sitemaps, "sitemap", "sitemaps"))
 	e := p.Reembed
 	kind := "estimate (--exact downloads and splits every source)"
 	approx := "~"
@@ -38,8 +39,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if b := e.Budget; b.Source != "" {
 		pr("budget\t%s (%s)", budgetText(b), b.Source)
 	}
-	pr("re-embed\t%s%d chunks · %s%d tokens · %s$%.4f (%s at $%.2f/1M tokens) · %d requests of ≤%d texts · %s",
-		approx, e.Chunks, approx, e.Tokens, approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok, e.Requests, p.Model.MaxBatch, duration(e))
+	pr("re-embed\t%s%s · %s%s · %s$%.4f (%s at $%.2f/1M tokens) · %s of ≤%d texts · %s",
+		approx, progress.Plural(e.Chunks, "chunk", "chunks"), approx, progress.Plural(e.Tokens, "token", "tokens"), approx, e.CostUSD, p.Model.ID, p.Model.PricePerMTok,
+		progress.Plural(e.Requests, "request", "requests"), p.Model.MaxBatch, duration(e))
 	pr("\t%s", kind)
 	if r := p.Reuse; r != nil {
 		if r.Refused != "" {
@@ -51,7 +53,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 	}
 	if p.Bots.StatusFixes > 0 {
-		pr("  status\t%d bots without knowledge will be set SUCCEEDED (%q), as the app's task would", p.Bots.StatusFixes, botstore.ReasonNoContents)
+		pr("  status\t%s without knowledge will be set SUCCEEDED (%q), as the app's task would", progress.Plural(p.Bots.StatusFixes, "bot", "bots"), botstore.ReasonNoContents)
 	}
 	// Only a model that truncates itself (Cohere) embeds them cut; --truncate cuts the others'
 	// texts to their character limit only, which a chunk over the token window may be within.
@@ -62,8 +64,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 		short = p.Model.ID + " cannot cut them"
 	}
 	if e.LongChunks > 0 {
-		pr("  long chunks\t%d chunks in %d bots are estimated over %s's %d-token input (dense CJK text): %s",
-			e.LongChunks, e.LongChunkBots, p.Model.ID, p.Model.MaxTokens, rejects)
+		are := "are"
+		if e.LongChunks == 1 {
+			are = "is"
+		}
+		pr("  long chunks\t%s in %s %s estimated over %s's %d-token input (dense CJK text): %s",
+			progress.Plural(e.LongChunks, "chunk", "chunks"), progress.Plural(e.LongChunkBots, "bot", "bots"), are, p.Model.ID, p.Model.MaxTokens, rejects)
 	}
 	if c := p.Bots; c.WillFail > 0 {
 		// The count is the list below: every bot listed fails a run with the defaults.
@@ -78,7 +84,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if !p.Exact {
 			seen = ", seen without reading the sources (--exact reads them all)"
 		}
-		pr("  will fail\t%d %s with the defaults%s: %s", c.WillFail, plural(c.WillFail, "bot", "bots"), seen, strings.Join(why, ", "))
+		pr("  will fail\t%s with the defaults%s: %s", progress.Plural(c.WillFail, "bot", "bots"), seen, strings.Join(why, ", "))
 	}
 	for _, b := range p.PerBot {
 		if len(b.Problems) == 0 && b.LongChunks == 0 && !p.EveryBot {
@@ -92,7 +98,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if p.Reuse != nil && p.Reuse.Refused == "" && len(b.Problems) == 0 {
 			reused = fmt.Sprintf(" (%d reused, %d to embed)", b.Reused, b.Embedded)
 		}
-		pr("  bot %s\t%q %s · %d files %s · %d urls · %d sitemaps · %d chunks%s%s", b.BotID, b.Title, b.Status, b.Files, progress.Size(b.Bytes), b.URLs, b.Sitemaps, b.Chunks, long, reused)
+		pr("  bot %s\t%q %s · %s %s · %s · %s · %s%s%s", b.BotID, b.Title, b.Status, progress.Plural(b.Files, "file", "files"), progress.Size(b.Bytes),
+			progress.Plural(b.URLs, "url", "urls"), progress.Plural(b.Sitemaps, "sitemap", "sitemaps"), progress.Plural(b.Chunks, "chunk", "chunks"), long, reused)
 		for _, prob := range b.Problems {
 			pr("    ✗\t%s", prob)
 		}
@@ -179,11 +186,4 @@ func cmpOr(a, b string) string {
 		return b
 	}
 	return a
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

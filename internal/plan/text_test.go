@@ -37,7 +37,7 @@ func TestPlanWriteText(t *testing.T) {
 	require.NoError(t, textPlan().WriteText(&out))
 	text := out.String()
 	require.Contains(t, text, "3 files (3.5 MiB: .pdf 2 .txt 1) · 1 missing")
-	require.Contains(t, text, "  bot b-bad     \"Prices\" SUCCEEDED · 1 files 512 B · 0 urls")
+	require.Contains(t, text, "  bot b-bad     \"Prices\" SUCCEEDED · 1 file 512 B · 0 urls")
 	require.Contains(t, text, "    ✗           prices.pdf: not in the bucket\n")
 	require.NotContains(t, text, "b-ok", "a bot without problems is listed only with --per-bot")
 	require.Contains(t, text, "copy            120 rows · 5.0 GiB incl. TOAST and indexes · vector(1024)")

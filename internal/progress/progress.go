@@ -368,3 +368,12 @@ func Size(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// Plural formats n things for people, the noun agreeing with n: "1 bot", "0 bots", "12 bots".
+// one and many are the noun's two forms, given whole as English plurals are not all an added s.
+func Plural[N ~int | ~int32 | ~int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

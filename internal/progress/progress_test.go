@@ -112,3 +112,12 @@ func TestStoppedPhase(t *testing.T) {
 	require.Contains(t, logs.String(), `msg="phase stopped" phase=bots done=6 total=16`)
 	require.NotContains(t, logs.String(), "phase done")
 }
+
+func TestPlural(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{{0, "0 bots"}, {1, "1 bot"}, {2, "2 bots"}, {-1, "-1 bots"}} {
+		require.Equal(t, c.want, progress.Plural(c.n, "bot", "bots"))
+	}
+}

@@ -71,6 +71,24 @@ type Job struct {
 	// so that its LastExecId names this job: the app's task always writes its exec id, and
 	// whoever launched it (the Pipe, 'reembed --runner ecs') reads it there.
 	StampExecID bool
+	// Abort, if set, ends even the work an interrupt lets finish (a bot's paid-for vectors being
+	// written): worker --run's second SIGINT/SIGTERM. The bot's transaction then rolls back and
+	// its job stays pending.
+	Abort context.Context
+}
+
+// detach is ctx without its cancellation, within d, for the work an interrupt lets finish;
+// Abort still ends it.
+func (jb *Job) detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	if jb.Abort == nil {
+		return dctx, cancel
+	}
+	stop := context.AfterFunc(jb.Abort, cancel)
+	return dctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // Journal is where a job records its progress.
@@ -232,13 +250,13 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 		return out, jb.statusRefused(ctx, &out, err)
 	default:
 		log.InfoContext(ctx, "bot failed", slog.String("reason", err.Error()))
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		fctx, cancel := jb.detach(ctx, 30*time.Second)
 		defer cancel()
 		return out, jb.fail(fctx, &out, b, err, execID)
 	}
 
 	// Past this point the work is paid for: finish it even if the run is being interrupted.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	wctx, cancel := jb.detach(ctx, 2*time.Minute)
 	defer cancel()
 	var refused error
 	err = pgx.BeginFunc(wctx, jb.Target, func(tx pgx.Tx) error {
@@ -295,7 +313,7 @@ func (jb *Job) statusRefused(ctx context.Context, out *Outcome, err error) error
 func (jb *Job) leave(ctx context.Context, out *Outcome, status, reason string) error {
 	jb.Logger.InfoContext(ctx, "bot not written", slog.String("bot_id", out.BotID), slog.String("outcome", status), slog.String("reason", reason))
 	out.Status, out.Error, out.StatusWritten = status, reason, false
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	fctx, cancel := jb.detach(ctx, 30*time.Second)
 	defer cancel()
 	if err := jb.journal().Finish(fctx, jb.Target, out.Job); err != nil {
 		return err

@@ -162,8 +162,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		// A job cut short by an interrupt is not done; the phase then ends short of its total.
 		if phase != nil && (err == nil || ctx.Err() == nil) {
 			phase.Add(1)
-			phase.SetDetail(fmt.Sprintf("%d chunks (%d reused) · %d requests · %d throttles · %d failed · %d left to the app",
-				c.Counters.Chunks.Load(), c.Counters.Reused.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+			phase.SetDetail(fmt.Sprintf("%s (%d reused) · %s · %s · %d failed · %d left to the app",
+				progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), c.Counters.Reused.Load(), progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
+				progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 		}
 		return err
 	}
@@ -174,8 +175,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			c.Job.count(&out)
 			if phase != nil {
 				phase.Add(1)
-				phase.SetDetail(fmt.Sprintf("%d chunks · %d requests · %d throttles · %d failed · %d left to the app",
-					c.Counters.Chunks.Load(), c.Counters.Requests.Load(), c.Counters.Throttles.Load(), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+				phase.SetDetail(fmt.Sprintf("%s · %s · %s · %d failed · %d left to the app",
+					progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
+					progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 )
 
@@ -145,7 +146,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Pending > 0 {
 		fmt.Fprintf(tw, " · %d not done yet", s.Pending)
 	}
-	fmt.Fprintf(tw, " · %d chunks\n", s.Chunks)
+	fmt.Fprintf(tw, " · %s\n", progress.Plural(s.Chunks, "chunk", "chunks"))
 	perReq := 0.0
 	if accepted := s.Requests - s.Throttles; accepted > 0 {
 		perReq = float64(s.Texts) / float64(accepted)
@@ -176,15 +177,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	switch {
 	case s.CountedByWorkers:
-		fmt.Fprintf(tw, "%s\tby %s: %d texts · %d requests · %d throttles · %d tokens · $%.4f, the whole run's as the workers recorded them (each bot's share of the requests it was in) · estimated $%.4f for the whole run · %s · %s\n",
-			label, s.EmbeddedBy, s.Texts, s.Requests, s.Throttles, s.Tokens, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+		fmt.Fprintf(tw, "%s\tby %s: %s · $%.4f, the whole run's as the workers recorded them (each bot's share of the requests it was in) · estimated $%.4f for the whole run · %s · %s\n",
+			label, s.EmbeddedBy, embedCounts(s, ""), s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	case s.EmbeddedBy != "":
 		// Their requests and tokens are the provider's to count, not this process's.
 		fmt.Fprintf(tw, "%s\tby %s, whose requests are not counted here · estimated $%.4f for the whole run · %s · %s\n",
 			label, s.EmbeddedBy, s.EstimatedUSD, s.Model, s.Elapsed)
 	default:
-		fmt.Fprintf(tw, "%s\t%d texts · %d requests (%.1f texts per accepted request) · %d throttles · %d tokens%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
-			label, s.Texts, s.Requests, perReq, s.Throttles, s.Tokens, from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
+		fmt.Fprintf(tw, "%s\t%s%s · $%.4f (estimated $%.4f for the whole run) · %s · %s\n",
+			label, embedCounts(s, fmt.Sprintf(" (%.1f texts per accepted request)", perReq)), from, s.ActualUSD, s.EstimatedUSD, s.Model, s.Elapsed)
 	}
 	for _, o := range s.Bots {
 		switch o.Status {
@@ -201,4 +202,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  not a bot\t%s: %s\n", m.SK, m.Reason)
 	}
 	return tw.Flush()
+}
+
+// embedCounts is the summary's "40 texts · 1 request · 0 throttles · 10000 tokens", perReq
+// following the requests.
+func embedCounts(s *Summary, perReq string) string {
+	return progress.Plural(s.Texts, "text", "texts") + " · " + progress.Plural(s.Requests, "request", "requests") + perReq + " · " +
+		progress.Plural(s.Throttles, "throttle", "throttles") + " · " + progress.Plural(s.Tokens, "token", "tokens")
 }

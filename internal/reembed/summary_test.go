@@ -110,7 +110,7 @@ embedding  9 texts · 2 requests (4.5 texts per accepted request) · 0 throttles
 		}(),
 		want: `run 7      1 succeeded · 0 failed · 0 skipped · 0 left to the app · 40 chunks
 reuse      refused, every chunk embedded: the old vectors have 1024 dimensions and amazon.titan-embed-text-v2:0 gives 512 here (--dimensions)
-embedding  40 texts · 1 requests (40.0 texts per accepted request) · 0 throttles · 10000 tokens (as the provider reported them) · $0.0002 (estimated $0.0000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
+embedding  40 texts · 1 request (40.0 texts per accepted request) · 0 throttles · 10000 tokens (as the provider reported them) · $0.0002 (estimated $0.0000 for the whole run) · amazon.titan-embed-text-v2:0 · 1m23.123s
 `,
 	}, {
 		name: "nothing to do",
@@ -164,7 +164,7 @@ func TestSummaryCountWorkers(t *testing.T) {
 	require.InDelta(t, 30_500/1e6*0.02, s.ActualUSD, 1e-12)
 	var out bytes.Buffer
 	require.NoError(t, s.WriteText(&out))
-	require.Contains(t, out.String(), "by ragmigrate worker tasks on ECS (--workers 3): 32 texts · 3 requests · 1 throttles · 30500 tokens · $0.0006, the whole run's as the workers recorded them")
+	require.Contains(t, out.String(), "by ragmigrate worker tasks on ECS (--workers 3): 32 texts · 3 requests · 1 throttle · 30500 tokens · $0.0006, the whole run's as the workers recorded them")
 
 	// Resumed, the counts are still the whole run's: the line must not call them this
 	// invocation's.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
 )
@@ -226,8 +227,8 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 			}
 			first = false
 			if fatal == nil && pending > 0 && len(live) == 0 {
-				return fmt.Errorf("%d bots still pending and no worker task left: %d tasks were launched in place of ended ones (--task-retries %d); 'ragmigrate reembed' continues the run",
-					pending, replaced, e.TaskRetries)
+				return fmt.Errorf("%s still pending and no worker task left: %s launched in place of ended ones (--task-retries %d); 'ragmigrate reembed' continues the run",
+					progress.Plural(pending, "bot", "bots"), progress.Plural(replaced, "task was", "tasks were"), e.TaskRetries)
 			}
 			if pending == 0 && len(live) == 0 {
 				return nil

@@ -408,8 +408,16 @@ func FinishLeased(ctx context.Context, db journal.DB, j Job) error {
 }
 
 // RunParams returns run runID's kind, status and recorded params: what a worker rebuilds the
-// run's jobs from.
+// run's jobs from; journal.ErrNoJournal when db has no journal, journal.ErrNoRun when it holds
+// no run runID.
 func RunParams(ctx context.Context, db journal.DB, runID int64) (kind, status string, params []byte, err error) {
+	exists, err := journal.Exists(ctx, db)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("run %d: %w", runID, err)
+	}
+	if !exists {
+		return "", "", nil, fmt.Errorf("run %d: %w", runID, journal.ErrNoJournal)
+	}
 	err = db.QueryRow(ctx, `SELECT kind, status, params FROM ragmigrate.runs WHERE id = $1`, runID).Scan(&kind, &status, &params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", "", nil, fmt.Errorf("run %d: %w", runID, journal.ErrNoRun)
