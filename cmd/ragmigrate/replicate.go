@@ -16,6 +16,7 @@ import (
 
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/replicate"
 )
 
@@ -201,7 +202,7 @@ func writeStartText(w io.Writer, r *replicate.StartResult, runErr error) error {
 				fmt.Fprintf(&b, "  loaded %s before it stopped: %d rows, %d of %d parts\n", t.Target, t.Rows, t.PartsDone, t.Parts)
 				continue
 			}
-			fmt.Fprintf(&b, "  loaded %s: %d rows, %d parts\n", t.Target, t.Rows, t.Parts)
+			fmt.Fprintf(&b, "  loaded %s: %s, %s\n", t.Target, progress.Plural(t.Rows, "row", "rows"), progress.Plural(t.Parts, "part", "parts"))
 		}
 		fmt.Fprintf(&b, "  load %.1fs (data %.1fs, indexes %.1fs), total %.1fs\n", r.LoadSeconds, r.Load.DataSeconds, r.Load.IndexSeconds, r.TotalSeconds)
 	}
