@@ -93,3 +93,27 @@ func TestPreflightCheckKinds(t *testing.T) {
 		{Side: "target", Name: "subscription privilege", Detail: "lacks superuser", Fix: "connect as the master user"},
 	}, p.Checks)
 }
+
+// TestCountRowsEstimate: status's estimate is the planner's, except for a table never analyzed
+// (just created or loaded), which has none and is counted rather than shown as 0 rows.
+func TestCountRowsEstimate(t *testing.T) {
+	t.Parallel()
+	ctx := stacktest.Context(t)
+	url := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, err := vectorstore.Connect(ctx, url, "test", vectorstore.Timeouts{})
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE TABLE fresh WITH (autovacuum_enabled = false) AS SELECT g AS id FROM generate_series(1, 137) g`)
+	require.NoError(t, err)
+	n, err := countRows(ctx, conn, "fresh", false)
+	require.NoError(t, err)
+	require.EqualValues(t, 137, n, "a table never analyzed is counted")
+	_, err = conn.Exec(ctx, `INSERT INTO fresh SELECT g FROM generate_series(1, 63) g; ANALYZE fresh; DELETE FROM fresh WHERE id > 100`)
+	require.NoError(t, err)
+	n, err = countRows(ctx, conn, "fresh", false)
+	require.NoError(t, err)
+	require.EqualValues(t, 200, n, "an analyzed table's estimate is reltuples, not a count")
+	n, err = countRows(ctx, conn, "missing", false)
+	require.NoError(t, err)
+	require.EqualValues(t, -1, n)
+}

@@ -234,7 +234,15 @@ func countRows(ctx context.Context, conn *pgx.Conn, table string, exact bool) (i
 		err = conn.QueryRow(ctx, `SELECT CASE WHEN to_regclass($1) IS NULL THEN -1 ELSE
 			(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', to_regclass($1)), false, true, '')))[1]::text::bigint END`, table).Scan(&n)
 	} else {
-		err = conn.QueryRow(ctx, `SELECT coalesce((SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)), -1)`, table).Scan(&n)
+		err = conn.QueryRow(ctx, `SELECT coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)), -2)`, table).Scan(&n)
+		switch {
+		case err == nil && n == -2:
+			n = -1 // no such table
+		case err == nil && n < 0:
+			// Never vacuumed nor analyzed (a table just created or restored): no estimate
+			// exists, and 0 would be untrue, so count.
+			return countRows(ctx, conn, table, true)
+		}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("count rows of %s: %w", table, err)
