@@ -95,8 +95,14 @@ func (o *planOptions) readQuotas(ctx context.Context, cfg aws.Config, m embed.Mo
 	return ""
 }
 
-// budgetLine is the budget for the run's opening lines.
-func budgetLine(b plan.Budget) string {
+// discovers reports whether a run with budget b learns its pace at the first throttle: no budget
+// was given or read. --rpm 0 or --tpm 0 asks for none, so nothing is learnt then.
+func (o *planOptions) discovers(b plan.Budget) bool {
+	return b.RequestsPerMinute == 0 && b.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet
+}
+
+// budgetLine is the budget for the run's opening lines; discover as o.discovers says.
+func budgetLine(b plan.Budget, discover bool) string {
 	var parts []string
 	if b.RequestsPerMinute > 0 {
 		parts = append(parts, fmt.Sprintf("%d requests/min", b.RequestsPerMinute))
@@ -104,8 +110,12 @@ func budgetLine(b plan.Budget) string {
 	if b.TokensPerMinute > 0 {
 		parts = append(parts, fmt.Sprintf("%d tokens/min", b.TokensPerMinute))
 	}
-	if len(parts) == 0 {
+	switch {
+	case len(parts) > 0:
+	case discover:
 		parts = append(parts, "none known, found at the first throttle (what the provider accepted over the minute before)")
+	default:
+		parts = append(parts, "none (--rpm 0 or --tpm 0 given): requests are not paced; a throttled one is retried with backoff, and throttles narrow how many are in flight")
 	}
 	return strings.Join(parts, ", ") + " (" + b.Source + ")"
 }

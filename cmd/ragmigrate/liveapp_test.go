@@ -147,6 +147,8 @@ func TestReembedSpendsOnlyOnWhatIsAsked(t *testing.T) {
 	b := setupReembed(t, 16, bedrocksim.Knobs{})
 	first := b.reembed(t, "--json")
 	require.Equal(t, exitFailure, first.code, first.stderr)
+	// --rpm 0 asks for no request budget: nothing is paced, and nothing is to be found either.
+	require.Contains(t, first.stderr, "budget: none (--rpm 0 or --tpm 0 given): requests are not paced")
 	var one string
 	for id := range b.wantRows {
 		one = id

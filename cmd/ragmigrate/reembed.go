@@ -256,7 +256,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		return err
 	}
 	// Log lines like the others on stderr (in the --log-format asked for), read before the question.
-	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget))
+	g.logger.InfoContext(ctx, "budget: "+budgetLine(budget, o.discovers(budget)))
 	fail := "fail"
 	if p.Bots.WillFail == 1 {
 		fail = "fails"
@@ -283,7 +283,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute,
 		// With no budget given or read, the first throttle tells it; --rpm 0 --tpm 0 asks for no
 		// pacing at all.
-		Discover: budget.RequestsPerMinute == 0 && budget.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet,
+		Discover: o.discovers(budget),
 		// Bedrock's token quotas count over a sliding minute.
 		SlidingMinute: true})
 	if err != nil {

@@ -86,10 +86,9 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 		"--lease", e.Lease.String(), "--request-timeout", o.RequestTimeout.String(), "--provider-timeout", o.ProviderTimeout.String()}
 	// The budget this process resolved (flags, Service Quotas) is the run's: the workers join it
 	// in the target (worker --run), whatever their own flags or quotas would say.
-	known := budget.RequestsPerMinute != 0 || budget.TokensPerMinute != 0 || o.rpmSet || o.tpmSet
 	// Reset: the budget this invocation resolved is the run's, also when it resumes a run that
 	// had another (the operator raised --rpm); the buckets keep their place.
-	shared := runbudget.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, Discover: !known, Reset: true, Logger: log}
+	shared := runbudget.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute, Discover: o.discovers(budget), Reset: true, Logger: log}
 	names := make([]string, len(env))
 	for i, kv := range env {
 		names[i] = aws.ToString(kv.Name)

@@ -115,6 +115,7 @@ func TestStderrOnlyOwnLines(t *testing.T) {
 		r := result{code: exit.ExitCode(), stderr: stderr.String()}
 		require.Equal(t, exitInterrupted, r.code, r.stderr)
 		requireOwnStderr(t, r, true, "reembed --log-format json, throttled")
+		require.Contains(t, r.stderr, `"msg":"budget: none known, found at the first throttle`, "the budget was to be found")
 		require.Contains(t, r.stderr, `"msg":"budget found at the first throttle: `, "the budget was discovered")
 	})
 

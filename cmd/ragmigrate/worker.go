@@ -313,10 +313,10 @@ func runWorker(ctx context.Context, o *workerOptions, g *globalOptions, keys str
 	}
 
 	budget := o.budget(ctx, embedCfg, m)
-	log.InfoContext(ctx, "budget: "+budgetLine(budget))
+	log.InfoContext(ctx, "budget: "+budgetLine(budget, o.discovers(budget)))
 	lim, err := ratelimit.New(ratelimit.Config{RequestsPerMinute: budget.RequestsPerMinute, TokensPerMinute: budget.TokensPerMinute,
 		// As reembed: with no budget given or read, the first throttle tells it.
-		Discover:      budget.RequestsPerMinute == 0 && budget.TokensPerMinute == 0 && !o.rpmSet && !o.tpmSet,
+		Discover:      o.discovers(budget),
 		SlidingMinute: true})
 	if err != nil {
 		return usageError{err}
