@@ -19,6 +19,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/rdssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/secretsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 )
 
@@ -108,6 +109,14 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 		}
 		ecs, err := ecssim.New(ecssim.Options{
 			Dir: filepath.Join(opts.dir, "ecs"), Binary: binary, Logs: logs,
+			// The app's embedding image is played by ragmigrate's worker, which takes the app's
+			// command (-u embedding/main.py KEYS); every other image is ragmigrate itself.
+			Program: func(image string) ([]string, error) {
+				if image == stack.EmbeddingImage {
+					return []string{binary, "worker"}, nil
+				}
+				return []string{binary}, nil
+			},
 			Logger: log.With(slog.String("service", "ecs")),
 			Env:    func() ([]string, error) { return taskAmbientEnv(opts.ecsTaskEnvFile) },
 		})

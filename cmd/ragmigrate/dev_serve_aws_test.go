@@ -10,14 +10,18 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/stack"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
@@ -125,4 +129,54 @@ func TestStackServesSTS(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rec))
 	require.Len(t, rec.Calls, 1)
 	require.Equal(t, aws.ToString(out.Credentials.AccessKeyId), rec.Calls[0].AccessKeyID)
+}
+
+// TestStackRunsAppImageAsWorker: the stack's ECS runs the app's embedding image (the published
+// task definition's) as 'ragmigrate worker', which takes the app's command; before, it ran bare
+// ragmigrate, which refused "-u embedding/main.py" with exit 2, so every task of 'reembed
+// --ecs-task app' on the local stack failed.
+func TestStackRunsAppImageAsWorker(t *testing.T) {
+	t.Parallel()
+	srv := awssim.New()
+	atExit := []func(){}
+	t.Cleanup(func() {
+		for _, f := range atExit {
+			f()
+		}
+	})
+	for _, register := range awsServices {
+		require.NoError(t, register(srv, awsServeOptions{dir: t.TempDir(), atExit: &atExit, ecsBinary: binary}, &awsShared{}, slog.New(slog.DiscardHandler)))
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("ragmigrate-local", "s", "")})
+	_, err := client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("embedding"), NetworkMode: ecstypes.NetworkModeAwsvpc,
+		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
+		Cpu:                     aws.String("1024"), Memory: aws.String("2048"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{
+			Name: aws.String("Container"), Image: aws.String(stack.EmbeddingImage), Essential: aws.Bool(true),
+		}},
+	})
+	require.NoError(t, err)
+	out, err := client.RunTask(t.Context(), &ecs.RunTaskInput{
+		Cluster: aws.String("embedding"), TaskDefinition: aws.String("embedding"), LaunchType: ecstypes.LaunchTypeFargate,
+		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: []string{"subnet-0a"}}},
+		Overrides: &ecstypes.TaskOverride{ContainerOverrides: []ecstypes.ContainerOverride{{
+			Name: aws.String("Container"), Command: []string{"-u", "embedding/main.py", "--help"},
+		}}},
+	})
+	require.NoError(t, err)
+	require.Len(t, out.Tasks, 1, "failures: %v", out.Failures)
+	var task ecstypes.Task
+	require.Eventually(t, func() bool {
+		d, err := client.DescribeTasks(t.Context(), &ecs.DescribeTasksInput{Cluster: aws.String("embedding"), Tasks: []string{aws.ToString(out.Tasks[0].TaskArn)}})
+		if err != nil || len(d.Tasks) != 1 || aws.ToString(d.Tasks[0].LastStatus) != "STOPPED" {
+			return false
+		}
+		task = d.Tasks[0]
+		return true
+	}, time.Minute, 50*time.Millisecond)
+	require.EqualValues(t, 0, aws.ToInt32(task.Containers[0].ExitCode), "worker took the app's command: %s", aws.ToString(task.StoppedReason))
 }

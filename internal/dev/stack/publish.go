@@ -102,6 +102,11 @@ func publish(ctx context.Context, aws string, stacks []Published, table, bucket 
 	return nil
 }
 
+// EmbeddingImage is the app's embedding container image in the published task definition. The
+// stack's ECS contract server runs it as 'ragmigrate worker', which takes the app's task contract
+// (python3 -u embedding/main.py KEYS) in the app's place.
+const EmbeddingImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:embedding"
+
 // registerEmbeddingTask registers the app's embedding task definition in the ECS contract server
 // as the stack's CDK does: Fargate, 1 vCPU / 2 GB, container "Container" logging to CloudWatch
 // Logs, with a task role, an execution role and v1's environment (embedding.ts: the table, the
@@ -129,7 +134,7 @@ func registerEmbeddingTask(ctx context.Context, aws string, d cfnsim.Deployment)
 		"executionRoleArn":        account + "BedrockChatStack-EmbeddingTaskDefinitionExecutionRole-X",
 		"containerDefinitions": []map[string]any{{
 			"name":      "Container",
-			"image":     "123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:embedding",
+			"image":     EmbeddingImage,
 			"essential": true,
 			"environment": []map[string]string{
 				{"name": "BEDROCK_REGION", "value": DefaultRegion}, {"name": "ACCOUNT", "value": "123456789012"},
