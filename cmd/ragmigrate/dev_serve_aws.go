@@ -141,7 +141,8 @@ var awsServices = []func(s *awssim.Server, opts awsServeOptions, shared *awsShar
 }
 
 // taskAmbientEnv is the AWS_* part of the environment in file (lines "export NAME='value'", as
-// the stack writes them), or of this process's environment when file is empty.
+// the stack writes them), or of this process's environment when file is empty, and the
+// permission to fetch the stack's loopback web.
 func taskAmbientEnv(file string) ([]string, error) {
 	var lines []string
 	if file == "" {
@@ -169,7 +170,10 @@ func taskAmbientEnv(file string) ([]string, error) {
 			out = append(out, kv)
 		}
 	}
-	return out, nil
+	// The stack's web (the bots' URLs) is on loopback, where the VPC's tasks would reach the
+	// internet: the app's task, played by 'ragmigrate worker', may fetch from it as the app's
+	// loaders would.
+	return append(out, "RAGMIGRATE_ALLOW_PRIVATE_URLS=1"), nil
 }
 
 // unquoteShell reverses the single quoting of stack.ShellExports ('…', with ' as '\”).

@@ -302,6 +302,7 @@ func runReembed(ctx context.Context, o *reembedOptions, g *globalOptions) error 
 		rn, err = o.workerRunner(ctx, g, clients.Config, pool, budget, logger)
 	} else {
 		rn, err = o.ECS.runner(ctx, g, clients.Config, &job, model.Dimensions, p, logger)
+		o.warnAppIgnores(ctx, logger)
 	}
 	if err != nil {
 		prog.Close()

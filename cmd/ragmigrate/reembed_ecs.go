@@ -108,6 +108,30 @@ func (o *ecsRunOptions) unused(fs *pflag.FlagSet) []error {
 	return errs
 }
 
+// appIgnores are reembed's flags for its own pipeline, which the app's task (--ecs-task app) does
+// not take: the app's code chunks, reads and embeds as it does.
+var appIgnores = []string{"truncate", "on-source-error", "allow-private-urls", "url-timeout", "url-retries", "max-url-bytes",
+	"max-sitemap-pages", "sitemap-any-host", "user-agent", "max-file-bytes", "max-bot-bytes", "concurrency", "batch-linger",
+	"request-timeout", "provider-timeout"}
+
+// warnAppIgnores names the flags given that the app's tasks do not take, so that a run of
+// --ecs-task app with --truncate END is not expected to cut over-long chunks.
+func (o *reembedOptions) warnAppIgnores(ctx context.Context, log *slog.Logger) {
+	if o.ECS.Runner != "ecs" || o.ECS.Task != "app" || o.flags == nil {
+		return
+	}
+	var given []string
+	for _, n := range appIgnores {
+		if o.flags.Changed(n) {
+			given = append(given, "--"+n)
+		}
+	}
+	if len(given) > 0 {
+		log.WarnContext(ctx, fmt.Sprintf("--ecs-task app: %s not passed to the app's tasks, which chunk, read and embed as the app's code does (an over-long chunk fails its bot, as --truncate NONE); --ecs-task worker applies them",
+			strings.Join(given, ", ")))
+	}
+}
+
 // runner builds the ECS runner (nil for the local one): the placement from the flags or the
 // stack's outputs, the task definition read for its size, and the bound on tasks at once,
 // said with its reason (p, the run's plan, holds the provider budget and the tokens a chunk).

@@ -93,6 +93,7 @@ func TestReembedECSApp(t *testing.T) {
 	require.Equal(t, exitFailure, r.code, "the bot with a missing file fails: %s", r.stderr)
 	require.Contains(t, r.stderr, "RESOURCE:CPU")
 	require.Contains(t, r.stderr, "throttled by ECS")
+	require.Contains(t, r.stderr, "--ecs-task app: --truncate, --on-source-error, --allow-private-urls not passed to the app's tasks")
 	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 
