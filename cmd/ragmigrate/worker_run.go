@@ -37,7 +37,8 @@ that bot. As the app's embedding task role (TABLE_ACCESS_ROLE_ARN and AWS_EXECUT
 table access role limited to that bot's user's items, one session per user, as the app's code
 does. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
 once no bot of the run is pending; 2 when ID names no re-embed run of the target (no such run, or
-a run of another kind); non-zero when the provider refuses the run (credentials, model access),
+a run of another kind) or one without a budget for workers (the local runner's, unless --rpm or
+--tpm sets one); non-zero when the provider refuses the run (credentials, model access),
 the table access role refuses it, or the target fails; the bots it held then go back to pending.
 SIGINT/SIGTERM stops it once the bots being written are (exit 130); a second one exits at once,
 its writes in progress aborted, after giving back its leases (within 2 s), so that no bot waits
@@ -154,6 +155,11 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	if errors.Is(err, runbudget.ErrBudgetDiffers) {
 		// The operator's flags (or RAGMIGRATE_RPM/TPM), not the run: say how to join it.
 		return usageError{fmt.Errorf("worker --run %d: %w; without --rpm and --tpm a worker joins the run's budget (the coordinating 'reembed' sets it with its own --rpm, --tpm)", o.Run, err)}
+	}
+	if errors.Is(err, runbudget.ErrNoBudget) {
+		// A run no 'reembed --runner ecs --ecs-task worker' has coordinated (the local runner's):
+		// the same id fails every time, so it is the operator's input, said with what to do.
+		return usageError{fmt.Errorf("worker --run %d: run %d has no budget shared by workers, which 'reembed --runner ecs --ecs-task worker' sets before it starts them (a run of the local runner has none): continue it with the 'ragmigrate reembed' that started it, or give this worker --rpm or --tpm to set the run's budget", o.Run, o.Run)}
 	}
 	if err != nil {
 		return fmt.Errorf("worker --run %d: %w", o.Run, err)

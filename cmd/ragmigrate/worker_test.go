@@ -30,6 +30,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 )
 
 // appKeys is the app's task argument for bot b: its keys in DynamoDB JSON, as the Pipe passes
@@ -239,6 +241,16 @@ func TestWorkerRunNamesNoReembedRun(t *testing.T) {
 	r = run(cp.ID)
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: run %[1]d is a copy run, not a re-embed run: give the id of a re-embed run", cp.ID))
+
+	// A re-embed run no 'reembed --runner ecs --ecs-task worker' coordinated (the local
+	// runner's) has no budget for workers to join: the same id fails every time, so exit 2,
+	// saying what to do (it said only "the run has no budget yet", exit 1).
+	local, err := journal.StartRun(t.Context(), conn, botjob.Kind, "t", reembed.Params{Version: reembed.ParamsVersion, Table: "t",
+		Model: reembed.Model{ID: "cohere.embed-multilingual-v3", Dimensions: 1024, Truncate: "NONE", Bucket: "b"}})
+	require.NoError(t, err)
+	r = run(local.ID)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: run %[1]d has no budget shared by workers, which 'reembed --runner ecs --ecs-task worker' sets before it starts them (a run of the local runner has none): continue it with the 'ragmigrate reembed' that started it, or give this worker --rpm or --tpm", local.ID))
 }
 
 // TestWorkerAsAppTask runs the app's own task definition through the ECS contract server, its
