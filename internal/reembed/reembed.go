@@ -39,6 +39,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -458,7 +459,7 @@ func describeEmbedError(err error, chunks []sources.Chunk) error {
 		}
 		parts = append(parts, fmt.Sprintf("chunk %d of %s (%q…): %v", bt.Index, src, bt.Prefix, bt.Err))
 	}
-	return fmt.Errorf("embed: the model rejected %d chunk(s): %s", len(ie.Texts), strings.Join(parts, "; "))
+	return fmt.Errorf("embed: the model rejected %s: %s", progress.Plural(len(ie.Texts), "chunk", "chunks"), strings.Join(parts, "; "))
 }
 
 // fail records a bot's failure in its SyncStatus, then in the journal. Should the process die
