@@ -1,7 +1,9 @@
 package reembed
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,4 +25,16 @@ func TestDescribeEmbedErrorCounts(t *testing.T) {
 	require.ErrorContains(t, one, "embed: the model rejected 1 chunk: chunk 1 of s3://b/two.pdf")
 	two := describeEmbedError(&embed.InputError{Texts: []embed.BadText{bad(0), bad(1)}}, chunks)
 	require.ErrorContains(t, two, "embed: the model rejected 2 chunks: chunk 0 of s3://b/one.pdf")
+}
+
+// TestStoppedReason: a QUEUED bot a stopped run puts back as FAILED tells the app's user that
+// the run stopped and what to do, not "context canceled"; a cause that says something is kept.
+func TestStoppedReason(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "ragmigrate run 4 stopped before this bot finished; run 'ragmigrate reembed' again to continue",
+		stoppedReason(4, "ragmigrate-run4-b-w", context.Canceled))
+	require.Equal(t, "ragmigrate worker ragmigrate-abc stopped before this bot finished",
+		stoppedReason(0, "ragmigrate-abc", fmt.Errorf("read bot: %w", context.Canceled)))
+	require.Equal(t, "ragmigrate run 4 stopped before this bot finished (context deadline exceeded); run 'ragmigrate reembed' again to continue",
+		stoppedReason(4, "x", context.DeadlineExceeded))
 }

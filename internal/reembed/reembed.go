@@ -498,11 +498,7 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	status, reason, execID := before.SyncStatus, before.SyncStatusReason, before.LastExecID
 	if status == botstore.StatusQueued {
 		// Never QUEUED: it would start the app's own embedding task.
-		status, reason, execID = botstore.StatusFailed, fmt.Sprintf("ragmigrate run %d stopped before this bot finished (%v); run 'ragmigrate reembed' again to continue", out.RunID, cause), out.ExecID()
-		if out.RunID == 0 {
-			// A job of no run: ragmigrate worker, under the app's task contract.
-			reason = fmt.Sprintf("ragmigrate worker %s stopped before this bot finished (%v)", out.ExecID(), cause)
-		}
+		status, reason, execID = botstore.StatusFailed, stoppedReason(out.RunID, out.ExecID(), cause), out.ExecID()
 	}
 	err := jb.Bots.UpdateStatus(ctx, b, status, reason, execID)
 	if err != nil && !errors.Is(err, botstore.ErrBotGone) && !errors.Is(err, botstore.ErrBotChanged) {
@@ -510,6 +506,21 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	}
 	out.Status = botjob.Pending
 	return cause
+}
+
+// stoppedReason is the SyncStatusReason of a bot put back as FAILED because its run stopped,
+// which the app shows its user: the cause when it says something, not "context canceled" (an
+// interrupt, or the run stopping for another bot's reason, which the run's own report names).
+func stoppedReason(runID int64, execID string, cause error) string {
+	why := ""
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		why = fmt.Sprintf(" (%v)", cause)
+	}
+	if runID == 0 {
+		// A job of no run: ragmigrate worker, under the app's task contract.
+		return fmt.Sprintf("ragmigrate worker %s stopped before this bot finished%s", execID, why)
+	}
+	return fmt.Sprintf("ragmigrate run %d stopped before this bot finished%s; run 'ragmigrate reembed' again to continue", runID, why)
 }
 
 // stopCause is why ctx ended: ctx.Err(), or botjob.ErrLeaseLost when the worker holding the
