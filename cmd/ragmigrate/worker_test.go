@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -445,4 +446,35 @@ func newAppTaskRig(t *testing.T, taskEnv, ambient []string) *appTaskRig {
 	})
 	require.NoError(t, err)
 	return &appTaskRig{sim: sim, logs: logs, url: srv.URL, client: client}
+}
+
+// TestStatusTableAligned: 'status' lines up its runs as one table whatever runs failed; each
+// run's error goes under its line from the STATUS column. The error lines split the table into
+// blocks aligned each on their own, so the columns of the runs after a failed one moved.
+func TestStatusTableAligned(t *testing.T) {
+	t.Parallel()
+	dst := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, err := pgx.Connect(t.Context(), dst)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	require.NoError(t, journal.Migrate(t.Context(), conn))
+	for i, subject := range []string{"a_much_longer_schema.a_much_longer_table", "public.items"} {
+		r, err := journal.StartRun(t.Context(), conn, pgcopy.Kind, subject, map[string]any{})
+		require.NoError(t, err)
+		status, runErr := journal.StatusDone, error(nil)
+		if i == 1 { // the newest, listed first: its error line comes before the other run's line
+			status, runErr = journal.StatusFailed, errors.New("copy part 2 of public.items: the target refused")
+		}
+		require.NoError(t, journal.Finish(t.Context(), conn, r.ID, status, runErr))
+	}
+
+	r := ragmigrate(t, nil, "status", "--target-db", dst)
+	require.Zero(t, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, lines, 4, r.stdout)
+	header := lines[0]
+	for _, l := range []string{lines[1], lines[3]} {
+		require.Equal(t, strings.Index(header, "STARTED"), strings.Index(l, time.Now().Format("2006-")), "STARTED aligned:\n%s", r.stdout)
+	}
+	require.Equal(t, strings.Repeat(" ", strings.Index(header, "STATUS"))+"error: copy part 2 of public.items: the target refused", lines[2], r.stdout)
 }
