@@ -71,6 +71,10 @@ func (o *workerOptions) validateRun() []error {
 
 // runWorkerRun is worker --run: claim the run's pending bots until none is left.
 func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *pflag.FlagSet) error {
+	if o.Run == 0 && fs.Changed("run") {
+		// Given as 0: not a run id (the journal's start at 1), not "no --run" either.
+		return usageError{errors.New("--run 0: want a run id of the journal ('ragmigrate status' lists them)")}
+	}
 	if o.Run == 0 {
 		return usageError{errors.New("worker: give the bot's keys (the app's task contract), or --run ID")}
 	}

@@ -203,6 +203,12 @@ func TestWorkerUsage(t *testing.T) {
 		r := ragmigrate(t, env, args...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", args, r.stderr)
 	}
+	// --run 0 or less is no run id: the flag is named (0 said to give the bot's keys instead).
+	for _, id := range []string{"0", "-1"} {
+		r := ragmigrate(t, env, "worker", "--run", id, "--target-db", "postgres://u:p@127.0.0.1:1/db")
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		require.Contains(t, r.stderr, "ragmigrate: --run "+id+": want a run id of the journal ('ragmigrate status' lists them)\n")
+	}
 	// worker --run's flags are checked before --stack is read: the flag is named, not the stack.
 	r := ragmigrate(t, env, "worker", "--run", "3", "--lease", "0", "--stack", "NoSuchStack")
 	require.Equal(t, exitUsage, r.code, r.stderr)
