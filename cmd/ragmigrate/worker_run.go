@@ -193,8 +193,17 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	abort, abortNow := context.WithCancel(context.WithoutCancel(ctx))
 	defer abortNow()
 	job.Abort = abort
+	finished := make(chan struct{}) // closed once every bot this worker holds has stopped
 	defer atSecondSignal(ctx, func(lctx context.Context) {
 		abortNow()
+		// An aborted bot puts its item's SyncStatus back as it was before its claim: wait for
+		// that (within half the bound, the leases need the rest), or the app's items stay RUNNING.
+		wait, cancel := context.WithTimeout(lctx, lastWordsWait/2)
+		select {
+		case <-finished:
+		case <-wait.Done():
+		}
+		cancel()
 		// A connection of its own: the pool's may all be busy, or the pool closing as the
 		// command ends.
 		err := func() error {
@@ -218,6 +227,7 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 
 	w := &leaseWorker{o: o, job: &job, owner: owner, log: log}
 	runErr := w.run(ctx)
+	close(finished)
 	if ctx.Err() != nil {
 		// StopTask's SIGTERM, or Ctrl-C.
 		runErr = fmt.Errorf("stopped (%v): the bots it held are pending again, for the run's other workers or its next invocation", context.Cause(ctx))

@@ -289,6 +289,11 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	case refused != nil && (errors.Is(refused, botstore.ErrBotChanged) || errors.Is(refused, botstore.ErrBotGone)):
 		out.Status, out.StatusWritten = botjob.Pending, false
 		return out, jb.statusRefused(wctx, &out, refused)
+	case err != nil && jb.Abort != nil && jb.Abort.Err() != nil:
+		// Aborted (worker --run's second signal): the transaction rolled back, and the bot's
+		// item goes back to what it was before this run claimed it, as when an interrupt comes
+		// before the write, rather than stay RUNNING for the app.
+		return out, jb.abandon(b, &before, &out, fmt.Errorf("write bot %s aborted: %w", b.ID, context.Cause(jb.Abort)))
 	case err != nil:
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
 	}
