@@ -88,7 +88,8 @@ func TestReplicateCutoverInterrupted(t *testing.T) {
 	_, err = src.Exec(stacktest.Context(t), `INSERT INTO items SELECT '0INTERRUPTEDCUTOVER0000000', botid, content, source, embedding FROM items LIMIT 1`)
 	require.NoError(t, err)
 
-	cmd, stderr := startRagmigrate(t, b.env, b.args("cutover")...)
+	stdout := &syncBuffer{}
+	cmd, stderr := startRagmigrateOut(t, b.env, stdout, b.args("cutover")...)
 	journal := connectTest(t, b.dst)
 	require.Eventually(t, func() bool {
 		var phase string
@@ -101,6 +102,9 @@ func TestReplicateCutoverInterrupted(t *testing.T) {
 	runID := queryInt(t, journal, `SELECT id FROM ragmigrate.runs WHERE kind = 'replicate'`)
 	require.Contains(t, stderr.String(), fmt.Sprintf("ragmigrate: interrupted: cutover of replication run %d stopped before it dropped anything; the replication goes on streaming: run 'ragmigrate replicate cutover' again once writes to the source have stopped\n", runID))
 	require.NotContains(t, stderr.String(), "context canceled")
+	// stdout says the target had not caught up (it said "target confirmed <the LSN it was behind
+	// at> after 0.00s", as a cutover that caught up does).
+	require.Regexp(t, fmt.Sprintf(`^replication run %d: the target had not applied the source's LSN [0-9A-F]+/[0-9A-F]+ when cutover stopped waiting, after \d+\.\d+s \(confirmed [0-9A-F]+/[0-9A-F]+\)\n$`, runID), stdout.String())
 	var phase string
 	require.NoError(t, journal.QueryRow(t.Context(), `SELECT phase FROM ragmigrate.runs WHERE id = $1`, runID).Scan(&phase))
 	require.Equal(t, "streaming", phase)

@@ -167,6 +167,28 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 		return nil, usageError{fmt.Errorf("--app-container %q: task definition %s has no such container (it has %s); check --app-container: Bedrock Chat's is %q",
 			o.Target.AppContainer, o.Target.TaskDefinition, strings.Join(names, ", "), remote.DefaultAppContainer)}
 	}
+	// The app's tasks work on the table and bucket their environment names, whatever this run
+	// reads: a task definition of another deployment would re-embed that one's bots (same keys,
+	// another table) while this run waited for its own. Refused before any task.
+	for _, c := range td.TaskDefinition.ContainerDefinitions {
+		if aws.ToString(c.Name) != o.Target.AppContainer {
+			continue
+		}
+		for _, kv := range c.Environment {
+			name, value := aws.ToString(kv.Name), aws.ToString(kv.Value)
+			flag, want := "", ""
+			switch name {
+			case "TABLE_NAME":
+				flag, want = "--table", g.Table
+			case "DOCUMENT_BUCKET":
+				flag, want = "--bucket", g.Bucket
+			}
+			if flag != "" && value != want {
+				return nil, usageError{fmt.Errorf("%s %s: the app's tasks (task definition %s, container %s) work on %s %s, another deployment's: they would re-embed its bots, not this run's; give %s %s, or the task definition of this deployment, or --ecs-task worker, whose tasks are given this run's",
+					flag, want, o.Target.TaskDefinition, o.Target.AppContainer, name, value, flag, value)}
+			}
+		}
+	}
 	// The roles ECS passes to the tasks, named when iam:PassRole is refused.
 	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
 	limit := o.MaxTasks

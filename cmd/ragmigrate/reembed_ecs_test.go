@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -152,6 +155,25 @@ func TestReembedECSAppKilledTask(t *testing.T) {
 	require.Equal(t, exitUsage, wrong.code, wrong.stderr)
 	require.Contains(t, wrong.stderr, "check --app-container")
 	require.Contains(t, wrong.stderr, `"Container"`)
+	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
+
+	// Another deployment's task definition (its TABLE_NAME another table): its tasks would
+	// re-embed that table's bots while the run waited for these. Refused before any task.
+	other, err := e.tasks.client.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(appTaskFamily)})
+	require.NoError(t, err)
+	td := other.TaskDefinition
+	c := td.ContainerDefinitions[0]
+	c.Environment = slices.DeleteFunc(slices.Clone(c.Environment), func(kv ecstypes.KeyValuePair) bool { return aws.ToString(kv.Name) == "TABLE_NAME" })
+	c.Environment = append(c.Environment, ecstypes.KeyValuePair{Name: aws.String("TABLE_NAME"), Value: aws.String("OtherStack-ConversationTable")})
+	_, err = e.tasks.client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("OtherStackEmbedding"), NetworkMode: td.NetworkMode, RequiresCompatibilities: td.RequiresCompatibilities,
+		Cpu: td.Cpu, Memory: td.Memory, TaskRoleArn: td.TaskRoleArn, ExecutionRoleArn: td.ExecutionRoleArn,
+		ContainerDefinitions: []ecstypes.ContainerDefinition{c},
+	})
+	require.NoError(t, err)
+	wrong = e.run(t, "--bot", bot.ID, "--task-definition", "OtherStackEmbedding")
+	require.Equal(t, exitUsage, wrong.code, wrong.stderr)
+	require.Contains(t, wrong.stderr, "--table "+e.table+": the app's tasks (task definition OtherStackEmbedding, container Container) work on TABLE_NAME OtherStack-ConversationTable, another deployment's")
 	require.Empty(t, e.tasks.sim.State().Tasks, "no task started")
 
 	// Service Quotas with Fargate's vCPU quota and the model's tokens quota: the default

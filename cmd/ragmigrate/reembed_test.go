@@ -283,6 +283,11 @@ func TestReembedInterrupted(t *testing.T) {
 		ours := strings.HasPrefix(bot.LastExecID, "ragmigrate-")
 		require.False(t, ours && bot.SyncStatus == botstore.StatusRunning, "bot %s still claims RUNNING", id)
 	}
+	// status says the run was interrupted, without an error line saying "context canceled".
+	st := ragmigrate(t, b.env, "status", "--target-db", b.target)
+	require.Zero(t, st.code, st.stderr)
+	require.Regexp(t, fmt.Sprintf(`(?m)^%d +reembed +\S+ +interrupted `, runID), st.stdout)
+	require.NotContains(t, st.stdout, "context canceled")
 	r := b.reembed(t)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	b.requireFinalState(t)

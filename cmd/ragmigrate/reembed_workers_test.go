@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -331,6 +332,12 @@ func TestWorkerRunSecondSignal(t *testing.T) {
 	require.Equal(t, exitInterrupted, exit.ExitCode(), stderr.String())
 	require.Contains(t, stderr.String(), "second signal: exiting now, its writes in progress aborted")
 	requireOwnStderr(t, result{stderr: stderr.String()}, true, "worker --run, signalled twice")
+	// The app's items are put back as they were before the claims, none left RUNNING as this
+	// run's (the app would show those bots syncing until the next run).
+	for id, bot := range e.bots(t) {
+		ours := strings.HasPrefix(bot.LastExecID, "ragmigrate-run1-")
+		require.False(t, ours && bot.SyncStatus == botstore.StatusRunning, "bot %s left RUNNING by the signalled worker: %s", id, stderr)
+	}
 	require.NoError(t, lock.Rollback(ctx))
 
 	again := ragmigrate(t, e.env, worker...)

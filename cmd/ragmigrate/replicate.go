@@ -361,15 +361,22 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 		if res.Verify != nil && !res.Verify.OK {
 			res.Verify.WriteText(&b)
 		}
-		fmt.Fprintf(&b, "replication run %d: source LSN %s, target confirmed %s after %.2fs", res.RunID, res.SourceLSN, res.ConfirmedLSN, res.CatchUpSeconds)
-		if res.Verify != nil {
-			verdict := "the target equals the source"
-			if !res.Verify.OK {
-				verdict = "DIFFERENCES (above)"
+		switch {
+		case res.CaughtUp:
+			fmt.Fprintf(&b, "replication run %d: source LSN %s, target confirmed %s after %.2fs", res.RunID, res.SourceLSN, res.ConfirmedLSN, res.CatchUpSeconds)
+			if res.Verify != nil {
+				verdict := "the target equals the source"
+				if !res.Verify.OK {
+					verdict = "DIFFERENCES (above)"
+				}
+				fmt.Fprintf(&b, "; verify %.2fs: %s", res.VerifySeconds, verdict)
 			}
-			fmt.Fprintf(&b, "; verify %.2fs: %s", res.VerifySeconds, verdict)
+			b.WriteString("\n")
+		case res.SourceLSN != "":
+			// It stopped waiting (--timeout, an interrupt): the target is behind, not caught up.
+			fmt.Fprintf(&b, "replication run %d: the target had not applied the source's LSN %s when cutover stopped waiting, after %.2fs (confirmed %s)\n",
+				res.RunID, res.SourceLSN, res.CatchUpSeconds, cmp.Or(res.ConfirmedLSN, "none"))
 		}
-		b.WriteString("\n")
 		if res.Dropped != nil {
 			fmt.Fprintf(&b, "subscription %s, slot %s, publication %s\n", res.Dropped.Subscription, res.Dropped.Slot, res.Dropped.Publication)
 		}

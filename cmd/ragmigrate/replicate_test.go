@@ -512,6 +512,39 @@ func TestReplicateAbort(t *testing.T) {
 	require.Zero(t, r.code, r.stderr)
 	require.Regexp(t, `replicate +items +interrupted +load +slot ragmigrate_r\d+_[0-9a-f]{6}`, r.stdout)
 
+	// Ctrl-C during the load, as JSON: the times reported are those the load ran before it
+	// stopped, not zero (the text said "load 0.0s" after its data phase had taken seconds).
+	before = queryInt(t, dst, `SELECT coalesce(max(id), 0) FROM ragmigrate.runs WHERE kind = 'copy'`)
+	stdout = &syncBuffer{}
+	cmd, stderr = startRagmigrateOut(t, b.env, stdout, append(b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB"), "--json")...)
+	require.Eventually(t, func() bool {
+		var n int64
+		err := dst.QueryRow(t.Context(), `SELECT count(*) FROM ragmigrate.runs WHERE kind = 'copy' AND status = 'running' AND id > $1`, before).Scan(&n)
+		return err == nil && n == 1
+	}, time.Minute, 20*time.Millisecond, "the load never started: %s", stderr)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("start did not stop within a minute of SIGINT: %s", stderr)
+	}
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	var stopped struct {
+		Load struct {
+			DataSeconds float64 `json:"data_seconds"`
+		} `json:"load"`
+		LoadSeconds  float64 `json:"load_seconds"`
+		TotalSeconds float64 `json:"total_seconds"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &stopped), stdout.String())
+	require.Positive(t, stopped.Load.DataSeconds, "the data phase ran until the interrupt: %s", stdout)
+	require.GreaterOrEqual(t, stopped.LoadSeconds, stopped.Load.DataSeconds, "the load includes its data phase: %s", stdout)
+	require.GreaterOrEqual(t, stopped.TotalSeconds, stopped.LoadSeconds, stdout.String())
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "an interrupted start leaves nothing behind: %s", stderr)
+
 	// kill -9 during the load: abort removes what the killed start left.
 	last := queryInt(t, dst, `SELECT max(id) FROM ragmigrate.runs`)
 	cmd, stderr = startRagmigrate(t, b.env, b.args("start", "--empty-target", "--part-size", "1MB", "--max-rate", "256kB")...)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -81,7 +84,11 @@ error, and each bot it left to the live app with what the app changed. Read-only
 			if g.JSON {
 				return writeJSON(g, map[string]any{"runs": runs, "failed_bots": failed, "left_to_app": left})
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			// The runs' lines are aligned as one table, and each run's error goes under its
+			// line afterwards, from the STATUS column: a line of other cells amid the table
+			// would split its columns into blocks aligned each on their own.
+			var table bytes.Buffer
+			tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tKIND\tSUBJECT\tSTATUS\tPHASE\tPROGRESS\tROWS\tSTARTED\tUPDATED")
 			for _, r := range runs {
 				status := r.Status
@@ -90,11 +97,21 @@ error, and each bot it left to the live app with what the app changed. Read-only
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.Subject, status, r.Phase, r.Progress.Text, r.Rows,
 					r.StartedAt.Local().Format(time.DateTime), r.UpdatedAt.Local().Format(time.DateTime))
-				if r.Error != "" {
-					fmt.Fprintf(tw, "\t\t\terror: %s\n", r.Error)
-				}
 			}
 			if err := tw.Flush(); err != nil {
+				return err
+			}
+			lines := strings.SplitAfter(table.String(), "\n")
+			indent := strings.Repeat(" ", strings.Index(lines[0], "STATUS"))
+			var out strings.Builder
+			out.WriteString(lines[0])
+			for i, r := range runs {
+				out.WriteString(lines[i+1])
+				if r.Error != "" {
+					fmt.Fprintf(&out, "%serror: %s\n", indent, r.Error)
+				}
+			}
+			if _, err := io.WriteString(g.stdout, out.String()); err != nil {
 				return err
 			}
 			for _, j := range failed {

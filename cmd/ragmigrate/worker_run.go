@@ -37,7 +37,8 @@ that bot. As the app's embedding task role (TABLE_ACCESS_ROLE_ARN and AWS_EXECUT
 table access role limited to that bot's user's items, one session per user, as the app's code
 does. It does not take the run's lock, which the coordinating 'reembed' holds. Exit status 0
 once no bot of the run is pending; 2 when ID names no re-embed run of the target (no such run, or
-a run of another kind); non-zero when the provider refuses the run (credentials, model access),
+a run of another kind) or one without a budget for workers (the local runner's, unless --rpm or
+--tpm sets one); non-zero when the provider refuses the run (credentials, model access),
 the table access role refuses it, or the target fails; the bots it held then go back to pending.
 SIGINT/SIGTERM stops it once the bots being written are (exit 130); a second one exits at once,
 its writes in progress aborted, after giving back its leases (within 2 s), so that no bot waits
@@ -70,6 +71,10 @@ func (o *workerOptions) validateRun() []error {
 
 // runWorkerRun is worker --run: claim the run's pending bots until none is left.
 func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *pflag.FlagSet) error {
+	if o.Run == 0 && fs.Changed("run") {
+		// Given as 0: not a run id (the journal's start at 1), not "no --run" either.
+		return usageError{errors.New("--run 0: want a run id of the journal ('ragmigrate status' lists them)")}
+	}
 	if o.Run == 0 {
 		return usageError{errors.New("worker: give the bot's keys (the app's task contract), or --run ID")}
 	}
@@ -155,6 +160,11 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 		// The operator's flags (or RAGMIGRATE_RPM/TPM), not the run: say how to join it.
 		return usageError{fmt.Errorf("worker --run %d: %w; without --rpm and --tpm a worker joins the run's budget (the coordinating 'reembed' sets it with its own --rpm, --tpm)", o.Run, err)}
 	}
+	if errors.Is(err, runbudget.ErrNoBudget) {
+		// A run no 'reembed --runner ecs --ecs-task worker' has coordinated (the local runner's):
+		// the same id fails every time, so it is the operator's input, said with what to do.
+		return usageError{fmt.Errorf("worker --run %d: run %d has no budget shared by workers, which 'reembed --runner ecs --ecs-task worker' sets before it starts them (a run of the local runner has none): continue it with the 'ragmigrate reembed' that started it, or give this worker --rpm or --tpm to set the run's budget", o.Run, o.Run)}
+	}
 	if err != nil {
 		return fmt.Errorf("worker --run %d: %w", o.Run, err)
 	}
@@ -183,8 +193,17 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 	abort, abortNow := context.WithCancel(context.WithoutCancel(ctx))
 	defer abortNow()
 	job.Abort = abort
+	finished := make(chan struct{}) // closed once every bot this worker holds has stopped
 	defer atSecondSignal(ctx, func(lctx context.Context) {
 		abortNow()
+		// An aborted bot puts its item's SyncStatus back as it was before its claim: wait for
+		// that (within half the bound, the leases need the rest), or the app's items stay RUNNING.
+		wait, cancel := context.WithTimeout(lctx, lastWordsWait/2)
+		select {
+		case <-finished:
+		case <-wait.Done():
+		}
+		cancel()
 		// A connection of its own: the pool's may all be busy, or the pool closing as the
 		// command ends.
 		err := func() error {
@@ -208,6 +227,7 @@ func runWorkerRun(ctx context.Context, o *workerOptions, g *globalOptions, fs *p
 
 	w := &leaseWorker{o: o, job: &job, owner: owner, log: log}
 	runErr := w.run(ctx)
+	close(finished)
 	if ctx.Err() != nil {
 		// StopTask's SIGTERM, or Ctrl-C.
 		runErr = fmt.Errorf("stopped (%v): the bots it held are pending again, for the run's other workers or its next invocation", context.Cause(ctx))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -30,6 +31,8 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/reembed"
+	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 )
 
 // appKeys is the app's task argument for bot b: its keys in DynamoDB JSON, as the Pipe passes
@@ -200,6 +203,12 @@ func TestWorkerUsage(t *testing.T) {
 		r := ragmigrate(t, env, args...)
 		require.Equal(t, exitUsage, r.code, "%v: %s", args, r.stderr)
 	}
+	// --run 0 or less is no run id: the flag is named (0 said to give the bot's keys instead).
+	for _, id := range []string{"0", "-1"} {
+		r := ragmigrate(t, env, "worker", "--run", id, "--target-db", "postgres://u:p@127.0.0.1:1/db")
+		require.Equal(t, exitUsage, r.code, r.stderr)
+		require.Contains(t, r.stderr, "ragmigrate: --run "+id+": want a run id of the journal ('ragmigrate status' lists them)\n")
+	}
 	// worker --run's flags are checked before --stack is read: the flag is named, not the stack.
 	r := ragmigrate(t, env, "worker", "--run", "3", "--lease", "0", "--stack", "NoSuchStack")
 	require.Equal(t, exitUsage, r.code, r.stderr)
@@ -239,6 +248,16 @@ func TestWorkerRunNamesNoReembedRun(t *testing.T) {
 	r = run(cp.ID)
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: run %[1]d is a copy run, not a re-embed run: give the id of a re-embed run", cp.ID))
+
+	// A re-embed run no 'reembed --runner ecs --ecs-task worker' coordinated (the local
+	// runner's) has no budget for workers to join: the same id fails every time, so exit 2,
+	// saying what to do (it said only "the run has no budget yet", exit 1).
+	local, err := journal.StartRun(t.Context(), conn, botjob.Kind, "t", reembed.Params{Version: reembed.ParamsVersion, Table: "t",
+		Model: reembed.Model{ID: "cohere.embed-multilingual-v3", Dimensions: 1024, Truncate: "NONE", Bucket: "b"}})
+	require.NoError(t, err)
+	r = run(local.ID)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("worker --run %d: run %[1]d has no budget shared by workers, which 'reembed --runner ecs --ecs-task worker' sets before it starts them (a run of the local runner has none): continue it with the 'ragmigrate reembed' that started it, or give this worker --rpm or --tpm", local.ID))
 }
 
 // TestWorkerAsAppTask runs the app's own task definition through the ECS contract server, its
@@ -433,4 +452,35 @@ func newAppTaskRig(t *testing.T, taskEnv, ambient []string) *appTaskRig {
 	})
 	require.NoError(t, err)
 	return &appTaskRig{sim: sim, logs: logs, url: srv.URL, client: client}
+}
+
+// TestStatusTableAligned: 'status' lines up its runs as one table whatever runs failed; each
+// run's error goes under its line from the STATUS column. The error lines split the table into
+// blocks aligned each on their own, so the columns of the runs after a failed one moved.
+func TestStatusTableAligned(t *testing.T) {
+	t.Parallel()
+	dst := stacktest.Database(t, "RAGMIGRATE_TARGET_DB")
+	conn, err := pgx.Connect(t.Context(), dst)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	require.NoError(t, journal.Migrate(t.Context(), conn))
+	for i, subject := range []string{"a_much_longer_schema.a_much_longer_table", "public.items"} {
+		r, err := journal.StartRun(t.Context(), conn, pgcopy.Kind, subject, map[string]any{})
+		require.NoError(t, err)
+		status, runErr := journal.StatusDone, error(nil)
+		if i == 1 { // the newest, listed first: its error line comes before the other run's line
+			status, runErr = journal.StatusFailed, errors.New("copy part 2 of public.items: the target refused")
+		}
+		require.NoError(t, journal.Finish(t.Context(), conn, r.ID, status, runErr))
+	}
+
+	r := ragmigrate(t, nil, "status", "--target-db", dst)
+	require.Zero(t, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, lines, 4, r.stdout)
+	header := lines[0]
+	for _, l := range []string{lines[1], lines[3]} {
+		require.Equal(t, strings.Index(header, "STARTED"), strings.Index(l, time.Now().Format("2006-")), "STARTED aligned:\n%s", r.stdout)
+	}
+	require.Equal(t, strings.Repeat(" ", strings.Index(header, "STATUS"))+"error: copy part 2 of public.items: the target refused", lines[2], r.stdout)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // class is how a provider error should be handled.
@@ -90,7 +92,7 @@ type InputError struct {
 
 func (e *InputError) Error() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%d text(s) rejected:", len(e.Texts))
+	fmt.Fprintf(&sb, "%s rejected:", progress.Plural(len(e.Texts), "text", "texts"))
 	for i, t := range e.Texts {
 		if i == 5 {
 			fmt.Fprintf(&sb, " … and %d more", len(e.Texts)-i)

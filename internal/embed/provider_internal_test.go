@@ -74,11 +74,12 @@ func TestInputErrorMessage(t *testing.T) {
 		texts = append(texts, BadText{Index: i * 10, Prefix: "p", Err: &Error{Code: "ValidationException", Message: "bad", Err: errors.New("long sdk text")}})
 	}
 	msg := (&InputError{Texts: texts}).Error()
-	require.Contains(t, msg, "7 text(s) rejected")
+	require.Contains(t, msg, "7 texts rejected")
 	require.Contains(t, msg, `[#40 "p": ValidationException: bad]`)
 	require.NotContains(t, msg, "#50")
 	require.Contains(t, msg, "and 2 more")
 	require.NotContains(t, msg, "long sdk text")
+	require.Contains(t, (&InputError{Texts: texts[:1]}).Error(), "1 text rejected:")
 }
 
 // gatedProvider embeds with a Hash but blocks each call until released.

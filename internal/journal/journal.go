@@ -193,6 +193,11 @@ func Finish(ctx context.Context, db DB, runID int64, status string, runErr error
 	if runErr != nil {
 		msg = runErr.Error()
 	}
+	if status == StatusInterrupted && msg == context.Canceled.Error() {
+		// An interrupt and nothing more: the status says so, and "context canceled", which
+		// 'status' showed as the run's error, only how.
+		msg = ""
+	}
 	_, err := db.Exec(ctx, `UPDATE ragmigrate.runs SET status = $2, error = $3, updated_at = now(),
 		finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE id = $1`, runID, status, msg)
 	if err != nil {

@@ -536,10 +536,12 @@ func execute(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Co
 	phase := cmp.Or(run.Phase, "data")
 	if phase == "data" {
 		t := time.Now()
-		if err := copyData(ctx, cfg, jobs); err != nil {
+		err := copyData(ctx, cfg, jobs)
+		// Also when the phase stopped (an interrupt, a failure): the report says how long it ran.
+		res.DataSeconds = time.Since(t).Seconds()
+		if err != nil {
 			return err
 		}
-		res.DataSeconds = time.Since(t).Seconds()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -550,10 +552,11 @@ func execute(ctx context.Context, cfg Config, sess *journal.Session, dst *pgx.Co
 	}
 	if phase == "indexes" {
 		t := time.Now()
-		if err := buildIndexes(ctx, cfg, dst, jobs); err != nil {
+		err := buildIndexes(ctx, cfg, dst, jobs)
+		res.IndexSeconds = time.Since(t).Seconds()
+		if err != nil {
 			return err
 		}
-		res.IndexSeconds = time.Since(t).Seconds()
 		if err := sess.SetPhase(ctx, "analyze"); err != nil {
 			return err
 		}

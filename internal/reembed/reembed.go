@@ -39,6 +39,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/sources"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -288,6 +289,11 @@ func (jb *Job) Run(ctx context.Context, b *botstore.Bot, j botjob.Job) (Outcome,
 	case refused != nil && (errors.Is(refused, botstore.ErrBotChanged) || errors.Is(refused, botstore.ErrBotGone)):
 		out.Status, out.StatusWritten = botjob.Pending, false
 		return out, jb.statusRefused(wctx, &out, refused)
+	case err != nil && jb.Abort != nil && jb.Abort.Err() != nil:
+		// Aborted (worker --run's second signal): the transaction rolled back, and the bot's
+		// item goes back to what it was before this run claimed it, as when an interrupt comes
+		// before the write, rather than stay RUNNING for the app.
+		return out, jb.abandon(b, &before, &out, fmt.Errorf("write bot %s aborted: %w", b.ID, context.Cause(jb.Abort)))
 	case err != nil:
 		return out, fmt.Errorf("write bot %s: %w", b.ID, err)
 	}
@@ -458,7 +464,7 @@ func describeEmbedError(err error, chunks []sources.Chunk) error {
 		}
 		parts = append(parts, fmt.Sprintf("chunk %d of %s (%q…): %v", bt.Index, src, bt.Prefix, bt.Err))
 	}
-	return fmt.Errorf("embed: the model rejected %d chunk(s): %s", len(ie.Texts), strings.Join(parts, "; "))
+	return fmt.Errorf("embed: the model rejected %s: %s", progress.Plural(len(ie.Texts), "chunk", "chunks"), strings.Join(parts, "; "))
 }
 
 // fail records a bot's failure in its SyncStatus, then in the journal. Should the process die
@@ -497,11 +503,7 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	status, reason, execID := before.SyncStatus, before.SyncStatusReason, before.LastExecID
 	if status == botstore.StatusQueued {
 		// Never QUEUED: it would start the app's own embedding task.
-		status, reason, execID = botstore.StatusFailed, fmt.Sprintf("ragmigrate run %d stopped before this bot finished (%v); run 'ragmigrate reembed' again to continue", out.RunID, cause), out.ExecID()
-		if out.RunID == 0 {
-			// A job of no run: ragmigrate worker, under the app's task contract.
-			reason = fmt.Sprintf("ragmigrate worker %s stopped before this bot finished (%v)", out.ExecID(), cause)
-		}
+		status, reason, execID = botstore.StatusFailed, stoppedReason(out.RunID, out.ExecID(), cause), out.ExecID()
 	}
 	err := jb.Bots.UpdateStatus(ctx, b, status, reason, execID)
 	if err != nil && !errors.Is(err, botstore.ErrBotGone) && !errors.Is(err, botstore.ErrBotChanged) {
@@ -509,6 +511,21 @@ func (jb *Job) abandon(b, before *botstore.Bot, out *Outcome, cause error) error
 	}
 	out.Status = botjob.Pending
 	return cause
+}
+
+// stoppedReason is the SyncStatusReason of a bot put back as FAILED because its run stopped,
+// which the app shows its user: the cause when it says something, not "context canceled" (an
+// interrupt, or the run stopping for another bot's reason, which the run's own report names).
+func stoppedReason(runID int64, execID string, cause error) string {
+	why := ""
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		why = fmt.Sprintf(" (%v)", cause)
+	}
+	if runID == 0 {
+		// A job of no run: ragmigrate worker, under the app's task contract.
+		return fmt.Sprintf("ragmigrate worker %s stopped before this bot finished%s", execID, why)
+	}
+	return fmt.Sprintf("ragmigrate run %d stopped before this bot finished%s; run 'ragmigrate reembed' again to continue", runID, why)
 }
 
 // stopCause is why ctx ended: ctx.Err(), or botjob.ErrLeaseLost when the worker holding the

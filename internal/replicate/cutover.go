@@ -37,6 +37,7 @@ type CutoverResult struct {
 	// slot's confirmed_flush_lsn that reached it.
 	SourceLSN      string         `json:"source_lsn"`
 	ConfirmedLSN   string         `json:"confirmed_lsn"`
+	CaughtUp       bool           `json:"caught_up"` // ConfirmedLSN reached SourceLSN; else cutover stopped waiting (--timeout, an interrupt) after CatchUpSeconds
 	CatchUpSeconds float64        `json:"catch_up_seconds"`
 	VerifySeconds  float64        `json:"verify_seconds"`
 	Verify         *verify.Report `json:"verify,omitempty"`
@@ -128,7 +129,9 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 		if confirmed != nil {
 			res.ConfirmedLSN = *confirmed
 		}
+		res.CatchUpSeconds = time.Since(t).Seconds()
 		if reached {
+			res.CaughtUp = true
 			break
 		}
 		if time.Now().After(deadline) {
@@ -137,11 +140,11 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 		}
 		select {
 		case <-ctx.Done():
+			res.CatchUpSeconds = time.Since(t).Seconds()
 			return back(ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	res.CatchUpSeconds = time.Since(t).Seconds()
 	log.InfoContext(ctx, "target caught up", slog.String("confirmed_lsn", res.ConfirmedLSN), slog.Duration("elapsed", time.Since(t).Round(time.Millisecond)))
 
 	t = time.Now()

@@ -117,3 +117,23 @@ func TestCountRowsEstimate(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, -1, n)
 }
+
+// TestStatusTextLagWithoutWorker: with no apply worker (a disabled subscription) while the slot
+// has WAL the target has not confirmed, the text says the lag in time is unknown; it said
+// "lag 0.0s" next to the slot's lag in bytes.
+func TestStatusTextLagWithoutWorker(t *testing.T) {
+	t.Parallel()
+	s := &Status{RunID: 3, Status: "running", Phase: PhaseStreaming, Names: Names{Slot: "ragmigrate_r3_abcdef"},
+		Slot: &Slot{LagBytes: 58368, ConfirmedFlushLSN: "8/FF8648A8", CurrentLSN: "8/FF872C90", WALStatus: "reserved"},
+		Sub:  &Sub{Enabled: false}}
+	var b strings.Builder
+	require.NoError(t, s.WriteText(&b))
+	require.Contains(t, b.String(), "  subscription: enabled=false, no apply worker, lag unknown, last message never, apply errors 0\n")
+
+	// A worker that has caught up reports its lag.
+	s.Slot.LagBytes = 0
+	s.Sub = &Sub{Enabled: true, WorkerPID: 42}
+	b.Reset()
+	require.NoError(t, s.WriteText(&b))
+	require.Contains(t, b.String(), "  subscription: enabled=true, apply worker pid 42, lag 0.0s, last message never, apply errors 0\n")
+}

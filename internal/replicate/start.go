@@ -256,14 +256,14 @@ func start(ctx context.Context, cfg StartConfig, src, dst *pgx.Conn, runID int64
 		EmptyTarget: true, CreateMissing: cfg.CreateMissing, Snapshot: slot.Snapshot,
 		LockWait: cfg.LockWait, Timeouts: cfg.Timeouts, Logger: log, Progress: cfg.Progress,
 	})
-	res.Load = load
+	// Also when the load stopped: the report of a start that did not finish says how long it ran.
+	res.Load, res.LoadSeconds = load, time.Since(t).Seconds()
 	if load != nil {
 		n.CopyRunID = load.RunID
 	}
 	if err != nil {
 		return fmt.Errorf("load the snapshot: %w", err)
 	}
-	res.LoadSeconds = time.Since(t).Seconds()
 	// The snapshot is no longer needed; the slot keeps its position without the connection.
 	slot.Close(ctx)
 	if err := saveNames(ctx, dst, runID, *n); err != nil {

@@ -289,7 +289,12 @@ func (s *Status) WriteText(w io.Writer) error {
 		if s.Sub.LastMessage != nil {
 			last = fmt.Sprintf("%.1fs ago", time.Since(*s.Sub.LastMessage).Seconds())
 		}
-		p("  subscription: enabled=%t, %s, lag %.1fs, last message %s, apply errors %d", s.Sub.Enabled, worker, s.Sub.LagSeconds, last, s.Sub.ApplyErrors+s.Sub.SyncErrors)
+		lag := fmt.Sprintf("%.1fs", s.Sub.LagSeconds)
+		if s.Sub.WorkerPID == 0 && (s.Slot == nil || s.Slot.LagBytes > 0) {
+			// No worker reports a position: the target is behind by an unknown time, not 0s.
+			lag = "unknown"
+		}
+		p("  subscription: enabled=%t, %s, lag %s, last message %s, apply errors %d", s.Sub.Enabled, worker, lag, last, s.Sub.ApplyErrors+s.Sub.SyncErrors)
 	}
 	kind := "estimated"
 	if len(s.Rows) > 0 && s.Rows[0].Exact {
