@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -105,15 +106,17 @@ func TestCountRowsEstimate(t *testing.T) {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, `CREATE TABLE fresh WITH (autovacuum_enabled = false) AS SELECT g AS id FROM generate_series(1, 137) g`)
 	require.NoError(t, err)
-	n, err := countRows(ctx, conn, "fresh", false)
+	n, counted, err := countRows(ctx, conn, "fresh", false)
 	require.NoError(t, err)
 	require.EqualValues(t, 137, n, "a table never analyzed is counted")
+	require.True(t, counted)
 	_, err = conn.Exec(ctx, `INSERT INTO fresh SELECT g FROM generate_series(1, 63) g; ANALYZE fresh; DELETE FROM fresh WHERE id > 100`)
 	require.NoError(t, err)
-	n, err = countRows(ctx, conn, "fresh", false)
+	n, counted, err = countRows(ctx, conn, "fresh", false)
 	require.NoError(t, err)
 	require.EqualValues(t, 200, n, "an analyzed table's estimate is reltuples, not a count")
-	n, err = countRows(ctx, conn, "missing", false)
+	require.False(t, counted)
+	n, _, err = countRows(ctx, conn, "missing", false)
 	require.NoError(t, err)
 	require.EqualValues(t, -1, n)
 }
@@ -136,4 +139,28 @@ func TestStatusTextLagWithoutWorker(t *testing.T) {
 	b.Reset()
 	require.NoError(t, s.WriteText(&b))
 	require.Contains(t, b.String(), "  subscription: enabled=true, apply worker pid 42, lag 0.0s, last message never, apply errors 0\n")
+}
+
+// TestCountBothSides: one side without an estimate (never analyzed) has both sides counted, so
+// that a stale estimate on the other side does not show a gap.
+func TestCountBothSides(t *testing.T) {
+	t.Parallel()
+	ctx := stacktest.Context(t)
+	connect := func(env string) *pgx.Conn {
+		conn, err := vectorstore.Connect(ctx, stacktest.Database(t, env), "test", vectorstore.Timeouts{})
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return conn
+	}
+	src, dst := connect("RAGMIGRATE_SOURCE_DB"), connect("RAGMIGRATE_TARGET_DB")
+	_, err := src.Exec(ctx, `CREATE TABLE items WITH (autovacuum_enabled = false) AS SELECT g AS id FROM generate_series(1, 300) g`)
+	require.NoError(t, err)
+	// The target's estimate dates from its load: rows arrived since.
+	_, err = dst.Exec(ctx, `CREATE TABLE items WITH (autovacuum_enabled = false) AS SELECT g AS id FROM generate_series(1, 200) g; ANALYZE items; INSERT INTO items SELECT g FROM generate_series(201, 300) g`)
+	require.NoError(t, err)
+	for _, order := range []struct{ a, b *pgx.Conn }{{src, dst}, {dst, src}} {
+		r, err := countBoth(ctx, order.a, order.b, "items", false)
+		require.NoError(t, err)
+		require.Equal(t, Rows{Table: "items", Source: 300, Target: 300, Exact: true}, r)
+	}
 }

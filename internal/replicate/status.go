@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,12 +194,9 @@ func readStatus(ctx context.Context, src, dst *pgx.Conn, run *Run, o StatusOptio
 		}
 	}
 	for _, t := range run.Names.Tables {
-		r := Rows{Table: t, Exact: o.Exact}
-		if r.Source, err = countRows(ctx, src, t, o.Exact); err != nil {
-			return nil, fmt.Errorf("source: %w", err)
-		}
-		if r.Target, err = countRows(ctx, dst, t, o.Exact); err != nil {
-			return nil, fmt.Errorf("target: %w", err)
+		r, err := countBoth(ctx, src, dst, t, o.Exact)
+		if err != nil {
+			return nil, err
 		}
 		var q string
 		if err := dst.QueryRow(ctx, `SELECT coalesce(to_regclass($1)::text, '')`, t).Scan(&q); err == nil {
@@ -227,27 +225,51 @@ func readStatus(ctx context.Context, src, dst *pgx.Conn, run *Run, o StatusOptio
 	return s, nil
 }
 
-func countRows(ctx context.Context, conn *pgx.Conn, table string, exact bool) (int64, error) {
-	var n int64
+// countBoth reads table's rows on both sides: estimates, unless exact or one side has none, when
+// both are counted (one side counted beside the other's estimate would show a gap that is not
+// there).
+func countBoth(ctx context.Context, src, dst *pgx.Conn, table string, exact bool) (Rows, error) {
+	r := Rows{Table: table}
+	var srcExact, dstExact bool
 	var err error
+	if r.Source, srcExact, err = countRows(ctx, src, table, exact); err != nil {
+		return r, fmt.Errorf("source: %w", err)
+	}
+	if r.Target, dstExact, err = countRows(ctx, dst, table, exact || srcExact); err != nil {
+		return r, fmt.Errorf("target: %w", err)
+	}
+	if dstExact && !srcExact {
+		if r.Source, srcExact, err = countRows(ctx, src, table, true); err != nil {
+			return r, fmt.Errorf("source: %w", err)
+		}
+	}
+	r.Exact = srcExact && dstExact
+	return r, nil
+}
+
+// countRows counts table's rows with exact, and otherwise reads the planner's estimate, unless
+// the table has none; it says whether it counted. A missing table is -1.
+func countRows(ctx context.Context, conn *pgx.Conn, table string, exact bool) (n int64, counted bool, err error) {
 	if exact {
 		err = conn.QueryRow(ctx, `SELECT CASE WHEN to_regclass($1) IS NULL THEN -1 ELSE
 			(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', to_regclass($1)), false, true, '')))[1]::text::bigint END`, table).Scan(&n)
-	} else {
-		err = conn.QueryRow(ctx, `SELECT coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)), -2)`, table).Scan(&n)
-		switch {
-		case err == nil && n == -2:
-			n = -1 // no such table
-		case err == nil && n < 0:
-			// Never vacuumed nor analyzed (a table just created or restored): no estimate
-			// exists, and 0 would be untrue, so count.
-			return countRows(ctx, conn, table, true)
+		if err != nil {
+			return 0, false, fmt.Errorf("count rows of %s: %w", table, err)
 		}
+		return n, true, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("count rows of %s: %w", table, err)
+	err = conn.QueryRow(ctx, `SELECT coalesce((SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)), -2)`, table).Scan(&n)
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("count rows of %s: %w", table, err)
+	case n == -2:
+		return -1, false, nil // no such table
+	case n < 0:
+		// Never vacuumed nor analyzed (a table just created or restored): no estimate exists,
+		// and 0 would be untrue, so count.
+		return countRows(ctx, conn, table, true)
 	}
-	return n, nil
+	return n, false, nil
 }
 
 func bytesText(n int64) string {
@@ -297,7 +319,7 @@ func (s *Status) WriteText(w io.Writer) error {
 		p("  subscription: enabled=%t, %s, lag %s, last message %s, apply errors %d", s.Sub.Enabled, worker, lag, last, s.Sub.ApplyErrors+s.Sub.SyncErrors)
 	}
 	kind := "estimated"
-	if len(s.Rows) > 0 && s.Rows[0].Exact {
+	if len(s.Rows) > 0 && !slices.ContainsFunc(s.Rows, func(r Rows) bool { return !r.Exact }) {
 		kind = "exact"
 	}
 	p("  %-24s %-6s %14s %14s", "TABLE", "STATE", "SOURCE ROWS", "TARGET ROWS")
