@@ -315,7 +315,11 @@ it: the target has applied everything. It then runs the verify checks (every bot
 digests, and --queries searches; see 'ragmigrate verify --help'), sets the target's sequences to
 the source's (logical replication does not carry them), drops the subscription (with its slot)
 and the publication, and prints the pause writers had to take: from the confirmation until the
-target is ready. A difference exits 3 and leaves the replication running. It refuses while
+target is ready. A difference exits 3 and leaves the replication running. Before it drops
+anything it checks that the confirmation was true: when a transaction changed the replicated
+tables on the source after the position it waited for (the subscription's replication origin on
+the target says so once the target has caught up again), it refuses with exit 6 and leaves the
+replication running: stop the app's writers, then cut over again. It refuses while
 'replicate start' is still loading or building indexes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReplicateCutover(cmd.Context(), o, g) },
@@ -350,6 +354,9 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	if errors.Is(err, replicate.ErrMismatch) {
 		err = fmt.Errorf("%w: %w", errMismatch, err)
 	}
+	if errors.Is(err, replicate.ErrWritesAfterCut) {
+		err = fmt.Errorf("%w: %w", errWritesAfterCut, err)
+	}
 	if err != nil && ctx.Err() != nil {
 		err = cutoverInterrupted(err, res)
 	}
@@ -366,10 +373,16 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 			fmt.Fprintf(&b, "replication run %d: source LSN %s, target confirmed %s after %.2fs", res.RunID, res.SourceLSN, res.ConfirmedLSN, res.CatchUpSeconds)
 			if res.Verify != nil {
 				verdict := "the target equals the source"
+				if res.LastWriteLSN != "" {
+					verdict = "no difference then" // the writes that came after are what it missed
+				}
 				if !res.Verify.OK {
 					verdict = "DIFFERENCES (above)"
 				}
 				fmt.Fprintf(&b, "; verify %.2fs: %s", res.VerifySeconds, verdict)
+			}
+			if res.LastWriteLSN != "" {
+				fmt.Fprintf(&b, "; then the source took writes after the cut (the last at LSN %s): nothing dropped", res.LastWriteLSN)
 			}
 			b.WriteString("\n")
 		case res.SourceLSN != "":

@@ -578,3 +578,44 @@ func TestReplicateAbort(t *testing.T) {
 	require.Contains(t, r.stderr, "source table nokey: no primary key and no replica identity")
 	require.Contains(t, r.stderr, "REPLICA IDENTITY FULL")
 }
+
+// TestReplicateCutoverRefusesWhileWritten runs cutover --yes while a writer still changes the
+// source: the confirmation is false, and cutover finds it out before it drops anything. It exits
+// 6 and leaves the replication running; once the writer stops, cutover succeeds and the target
+// equals the source. (Before the check, cutover dropped the replication and said the target
+// equaled the source, and the writes after the cut never reached it.)
+func TestReplicateCutoverRefusesWhileWritten(t *testing.T) {
+	t.Parallel()
+	b := setupReplicate(t, 300)
+	src, dst := connectTest(t, b.src), connectTest(t, b.dst)
+	r := ragmigrate(t, b.env, b.args("start")...)
+	require.Zero(t, r.code, r.stderr)
+
+	w := startWriter(t, b.src)
+	w.waitOps(t, 10)
+	before := w.ops.Load()
+	r = ragmigrate(t, b.env, b.args("cutover")...)
+	require.Greater(t, w.ops.Load(), before, "the writer wrote during the cutover")
+	require.Equal(t, exitWritesAfterCut, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stderr, "the source took writes after the confirmation that writes had stopped")
+	require.Contains(t, r.stderr, "nothing was dropped and replication keeps running: stop the app's writers to the source, then run 'ragmigrate replicate cutover' again")
+	require.Contains(t, r.stdout, "then the source took writes after the cut")
+	require.NotContains(t, r.stdout, "cut over:")
+	slots, pubs, subs := b.replicationObjects(t)
+	require.Equal(t, []int64{1, 1, 1}, []int64{slots, pubs, subs}, "the replication still runs")
+	var phase, status string
+	require.NoError(t, dst.QueryRow(t.Context(), `SELECT phase, status FROM ragmigrate.runs WHERE kind = 'replicate'`).Scan(&phase, &status))
+	require.Equal(t, "streaming running", phase+" "+status)
+
+	w.waitOps(t, 10) // the writes after the refusal arrive too
+	require.NoError(t, w.halt())
+	r = ragmigrate(t, b.env, b.args("cutover", "--json")...)
+	require.Zero(t, r.code, r.stderr)
+	var co cutoverReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &co), r.stdout)
+	require.True(t, co.Verify.OK)
+	require.Equal(t, "dropped", co.Dropped.Subscription)
+	require.Equal(t, rowDigests(t, src), rowDigests(t, dst), "the target equals the source row for row")
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs)
+}
