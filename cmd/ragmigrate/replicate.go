@@ -103,6 +103,10 @@ parallel primary-key parts, the source's indexes built after the load), and then
 subscription on the target attached to the slot with copy_data = false. From then on the target
 applies every change committed on the source after the snapshot.
 
+A --publisher-url other than --source-db is tried first: a login the source refuses (wrong user
+or password) stops the start before it creates anything; a publisher ragmigrate cannot reach
+from where it runs is logged and the start goes on (the target may reach it).
+
 A non-empty target is refused unless --empty-target. A start killed during its load leaves a
 slot and a partial load: start again drops them, empties the tables it loaded and starts over
 (the old snapshot is gone, so nothing of the partial load can be kept); 'replicate abort' drops

@@ -443,6 +443,7 @@ func TestReplicateAbort(t *testing.T) {
 	r = ragmigrate(t, b.env, b.args("start", "--publisher-url", unreachable)...)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "create subscription")
+	require.Contains(t, r.stderr, "could not check the publisher URL's credentials from here", "a publisher ragmigrate cannot reach is not a reason to stop")
 	require.NotContains(t, r.stdout+r.stderr, password)
 	// Nor in the target server's log, which logs a failing statement's text by default (the
 	// local stack writes it next to the data directory).
@@ -618,4 +619,28 @@ func TestReplicateCutoverRefusesWhileWritten(t *testing.T) {
 	require.Equal(t, rowDigests(t, src), rowDigests(t, dst), "the target equals the source row for row")
 	slots, pubs, subs = b.replicationObjects(t)
 	require.Zero(t, slots+pubs+subs)
+}
+
+// TestReplicateStartWrongPublisherPassword: a --publisher-url whose password the source refuses
+// stops the start before it creates anything, not at the subscription after the whole load. It
+// names the URL's user and host, never the password. (Before the check, the start loaded the
+// table, then failed at CREATE SUBSCRIPTION.)
+func TestReplicateStartWrongPublisherPassword(t *testing.T) {
+	t.Parallel()
+	b := setupReplicate(t, 100)
+	dst := connectTest(t, b.dst)
+	u, err := url.Parse(b.src)
+	require.NoError(t, err)
+	password := "wrong-" + stacktest.Suffix()
+	u.User = url.UserPassword(u.User.Username(), password)
+	r := ragmigrate(t, b.env, b.args("start", "--publisher-url", u.String())...)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("publisher URL (user %s at %s): the source refused its login (password authentication failed", u.User.Username(), u.Host))
+	require.Contains(t, r.stderr, "SQLSTATE 28P01")
+	require.NotContains(t, r.stdout+r.stderr, password)
+	require.Zero(t, queryInt(t, dst, `SELECT CASE WHEN to_regclass('ragmigrate.runs') IS NULL THEN 0 ELSE
+		(xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ragmigrate.runs', false, true, '')))[1]::text::bigint END`),
+		"no run (replicate or copy) in the target's journal")
+	slots, pubs, subs := b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "no slot, publication or subscription")
 }
