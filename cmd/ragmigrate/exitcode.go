@@ -24,6 +24,10 @@ const (
 // otherwise exits with its task's exit code.
 const exitTaskNotStarted = 5
 
+// exitWritesAfterCut: replicate cutover found writes to the source after the confirmation that
+// they had stopped, and left the replication running.
+const exitWritesAfterCut = 6
+
 const exitCodesHelp = `Exit codes:
   0    ok
   1    failure (the error message says what and where)
@@ -32,6 +36,8 @@ const exitCodesHelp = `Exit codes:
   4    lock held: another ragmigrate run is working on the same target
   5    remote: the task never started (ECS's stop reason is printed); otherwise remote
        exits with its task's exit code
+  6    replicate cutover refused: the source took writes after the confirmation that writes
+       had stopped; the replication keeps running
   130  interrupted (SIGINT/SIGTERM); a re-run continues where this one stopped`
 
 // usageError marks errors caused by how ragmigrate was called rather than by what it found.
@@ -74,6 +80,9 @@ func interrupted(err error, format string, args ...any) error {
 // errMismatch is returned (wrapped) by commands whose check found a difference.
 var errMismatch = errors.New("verification mismatch")
 
+// errWritesAfterCut is returned (wrapped) by a cutover that found the source still written to.
+var errWritesAfterCut = errors.New("writes to the source have not stopped")
+
 // errLockHeld is journal.ErrLockHeld, the sentinel every run's lock returns (wrapped) when another
 // run holds the target's migration lock.
 var errLockHeld = journal.ErrLockHeld
@@ -94,6 +103,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.Is(err, errMismatch):
 		return exitMismatch
+	case errors.Is(err, errWritesAfterCut):
+		return exitWritesAfterCut
 	case errors.Is(err, journal.ErrLockHeld):
 		return exitLockHeld
 	case ctx.Err() != nil:

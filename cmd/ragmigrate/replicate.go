@@ -103,6 +103,10 @@ parallel primary-key parts, the source's indexes built after the load), and then
 subscription on the target attached to the slot with copy_data = false. From then on the target
 applies every change committed on the source after the snapshot.
 
+A --publisher-url other than --source-db is tried first: a login the source refuses (wrong user
+or password) stops the start before it creates anything; a publisher ragmigrate cannot reach
+from where it runs is logged and the start goes on (the target may reach it).
+
 A non-empty target is refused unless --empty-target. A start killed during its load leaves a
 slot and a partial load: start again drops them, empties the tables it loaded and starts over
 (the old snapshot is gone, so nothing of the partial load can be kept); 'replicate abort' drops
@@ -315,7 +319,11 @@ it: the target has applied everything. It then runs the verify checks (every bot
 digests, and --queries searches; see 'ragmigrate verify --help'), sets the target's sequences to
 the source's (logical replication does not carry them), drops the subscription (with its slot)
 and the publication, and prints the pause writers had to take: from the confirmation until the
-target is ready. A difference exits 3 and leaves the replication running. It refuses while
+target is ready. A difference exits 3 and leaves the replication running. Before it drops
+anything it checks that the confirmation was true: when a transaction changed the replicated
+tables on the source after the position it waited for (the subscription's replication origin on
+the target says so once the target has caught up again), it refuses with exit 6 and leaves the
+replication running: stop the app's writers, then cut over again. It refuses while
 'replicate start' is still loading or building indexes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReplicateCutover(cmd.Context(), o, g) },
@@ -350,6 +358,9 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 	if errors.Is(err, replicate.ErrMismatch) {
 		err = fmt.Errorf("%w: %w", errMismatch, err)
 	}
+	if errors.Is(err, replicate.ErrWritesAfterCut) {
+		err = fmt.Errorf("%w: %w", errWritesAfterCut, err)
+	}
 	if err != nil && ctx.Err() != nil {
 		err = cutoverInterrupted(err, res)
 	}
@@ -366,10 +377,16 @@ func runReplicateCutover(ctx context.Context, o *replicateCutoverOptions, g *glo
 			fmt.Fprintf(&b, "replication run %d: source LSN %s, target confirmed %s after %.2fs", res.RunID, res.SourceLSN, res.ConfirmedLSN, res.CatchUpSeconds)
 			if res.Verify != nil {
 				verdict := "the target equals the source"
+				if res.LastWriteLSN != "" {
+					verdict = "no difference then" // the writes that came after are what it missed
+				}
 				if !res.Verify.OK {
 					verdict = "DIFFERENCES (above)"
 				}
 				fmt.Fprintf(&b, "; verify %.2fs: %s", res.VerifySeconds, verdict)
+			}
+			if res.LastWriteLSN != "" {
+				fmt.Fprintf(&b, "; then the source took writes after the cut (the last at LSN %s): nothing dropped", res.LastWriteLSN)
 			}
 			b.WriteString("\n")
 		case res.SourceLSN != "":

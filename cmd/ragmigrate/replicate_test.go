@@ -443,6 +443,7 @@ func TestReplicateAbort(t *testing.T) {
 	r = ragmigrate(t, b.env, b.args("start", "--publisher-url", unreachable)...)
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "create subscription")
+	require.Contains(t, r.stderr, "could not check the publisher URL's credentials from here", "a publisher ragmigrate cannot reach is not a reason to stop")
 	require.NotContains(t, r.stdout+r.stderr, password)
 	// Nor in the target server's log, which logs a failing statement's text by default (the
 	// local stack writes it next to the data directory).
@@ -577,4 +578,69 @@ func TestReplicateAbort(t *testing.T) {
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "source table nokey: no primary key and no replica identity")
 	require.Contains(t, r.stderr, "REPLICA IDENTITY FULL")
+}
+
+// TestReplicateCutoverRefusesWhileWritten runs cutover --yes while a writer still changes the
+// source: the confirmation is false, and cutover finds it out before it drops anything. It exits
+// 6 and leaves the replication running; once the writer stops, cutover succeeds and the target
+// equals the source. (Before the check, cutover dropped the replication and said the target
+// equaled the source, and the writes after the cut never reached it.)
+func TestReplicateCutoverRefusesWhileWritten(t *testing.T) {
+	t.Parallel()
+	b := setupReplicate(t, 300)
+	src, dst := connectTest(t, b.src), connectTest(t, b.dst)
+	r := ragmigrate(t, b.env, b.args("start")...)
+	require.Zero(t, r.code, r.stderr)
+
+	w := startWriter(t, b.src)
+	w.waitOps(t, 10)
+	before := w.ops.Load()
+	r = ragmigrate(t, b.env, b.args("cutover")...)
+	require.Greater(t, w.ops.Load(), before, "the writer wrote during the cutover")
+	require.Equal(t, exitWritesAfterCut, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stderr, "the source took writes after the confirmation that writes had stopped")
+	require.Contains(t, r.stderr, "nothing was dropped and replication keeps running: stop the app's writers to the source, then run 'ragmigrate replicate cutover' again")
+	require.Contains(t, r.stdout, "then the source took writes after the cut")
+	require.NotContains(t, r.stdout, "cut over:")
+	slots, pubs, subs := b.replicationObjects(t)
+	require.Equal(t, []int64{1, 1, 1}, []int64{slots, pubs, subs}, "the replication still runs")
+	var phase, status string
+	require.NoError(t, dst.QueryRow(t.Context(), `SELECT phase, status FROM ragmigrate.runs WHERE kind = 'replicate'`).Scan(&phase, &status))
+	require.Equal(t, "streaming running", phase+" "+status)
+
+	w.waitOps(t, 10) // the writes after the refusal arrive too
+	require.NoError(t, w.halt())
+	r = ragmigrate(t, b.env, b.args("cutover", "--json")...)
+	require.Zero(t, r.code, r.stderr)
+	var co cutoverReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &co), r.stdout)
+	require.True(t, co.Verify.OK)
+	require.Equal(t, "dropped", co.Dropped.Subscription)
+	require.Equal(t, rowDigests(t, src), rowDigests(t, dst), "the target equals the source row for row")
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs)
+}
+
+// TestReplicateStartWrongPublisherPassword: a --publisher-url whose password the source refuses
+// stops the start before it creates anything, not at the subscription after the whole load. It
+// names the URL's user and host, never the password. (Before the check, the start loaded the
+// table, then failed at CREATE SUBSCRIPTION.)
+func TestReplicateStartWrongPublisherPassword(t *testing.T) {
+	t.Parallel()
+	b := setupReplicate(t, 100)
+	dst := connectTest(t, b.dst)
+	u, err := url.Parse(b.src)
+	require.NoError(t, err)
+	password := "wrong-" + stacktest.Suffix()
+	u.User = url.UserPassword(u.User.Username(), password)
+	r := ragmigrate(t, b.env, b.args("start", "--publisher-url", u.String())...)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("publisher URL (user %s at %s): the source refused its login (password authentication failed", u.User.Username(), u.Host))
+	require.Contains(t, r.stderr, "SQLSTATE 28P01")
+	require.NotContains(t, r.stdout+r.stderr, password)
+	require.Zero(t, queryInt(t, dst, `SELECT CASE WHEN to_regclass('ragmigrate.runs') IS NULL THEN 0 ELSE
+		(xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ragmigrate.runs', false, true, '')))[1]::text::bigint END`),
+		"no run (replicate or copy) in the target's journal")
+	slots, pubs, subs := b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "no slot, publication or subscription")
 }

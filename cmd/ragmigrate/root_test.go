@@ -76,6 +76,7 @@ func TestExitCodes(t *testing.T) {
 		{"Usage", live, usageError{errors.New("bad flag")}, exitUsage},
 		{"UnknownCommand", live, errors.New(`unknown command "x" for "ragmigrate"`), exitUsage},
 		{"Mismatch", live, fmt.Errorf("verify: %w", errMismatch), exitMismatch},
+		{"WritesAfterCut", live, fmt.Errorf("cutover: %w", errWritesAfterCut), exitWritesAfterCut},
 		{"LockHeld", live, fmt.Errorf("copy: %w", errLockHeld), exitLockHeld},
 		{"Interrupted", cancelled, fmt.Errorf("copy: %w", context.Canceled), exitInterrupted},
 		{"RemoteTaskExit", live, fmt.Errorf("remote: %w", &remote.ExitError{TaskID: "t", Code: 3}), exitMismatch},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ragmigrate/ragmigrate/internal/journal"
 	"github.com/ragmigrate/ragmigrate/internal/verify"
@@ -17,6 +18,10 @@ import (
 // ErrMismatch is returned (wrapped) when the verify checks at cutover find a difference; the
 // replication is left running.
 var ErrMismatch = errors.New("the target differs from the source")
+
+// ErrWritesAfterCut is returned (wrapped) when the source's replicated tables took writes after
+// the position cutover waited for: writes had not stopped. The replication is left running.
+var ErrWritesAfterCut = errors.New("the source took writes after the confirmation that writes had stopped")
 
 // ErrNotStreaming is returned (wrapped) when cutover is asked for a run that does not stream.
 var ErrNotStreaming = errors.New("the replication run is not streaming")
@@ -43,6 +48,9 @@ type CutoverResult struct {
 	Verify         *verify.Report `json:"verify,omitempty"`
 	Dropped        *Dropped       `json:"dropped,omitempty"`
 	Sequences      []string       `json:"sequences_synced,omitempty"`
+	// LastWriteLSN is the source's LSN of the last transaction that changed the replicated tables
+	// after SourceLSN, when there was one: cutover refused.
+	LastWriteLSN string `json:"last_write_lsn,omitempty"`
 	// PauseSeconds is the pause writers had to take: from the confirmation that writes stopped
 	// until the replication was gone and the target was ready to take writes.
 	PauseSeconds float64 `json:"pause_seconds"`
@@ -114,36 +122,14 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 	}
 	log.InfoContext(ctx, "waiting for the target to apply the source's current position", slog.String("lsn", res.SourceLSN), slog.Duration("timeout", cfg.Timeout))
 	t := time.Now()
-	deadline := t.Add(cfg.Timeout)
-	for {
-		var reached bool
-		var confirmed *string
-		err := src.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, coalesce(confirmed_flush_lsn >= $2::pg_lsn, false)
-			FROM pg_replication_slots WHERE slot_name = $1`, run.Names.Slot, res.SourceLSN).Scan(&confirmed, &reached)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return back(fmt.Errorf("source: replication slot %s does not exist: the target cannot catch up; 'replicate abort', then start again", run.Names.Slot))
-		}
-		if err != nil {
-			return back(fmt.Errorf("source: read slot %s: %w", run.Names.Slot, err))
-		}
-		if confirmed != nil {
-			res.ConfirmedLSN = *confirmed
-		}
-		res.CatchUpSeconds = time.Since(t).Seconds()
-		if reached {
-			res.CaughtUp = true
-			break
-		}
-		if time.Now().After(deadline) {
-			return back(fmt.Errorf("the target had not applied the source's LSN %s within %s (confirmed %s): writes may not have stopped, or the subscription is stuck; replication keeps running, see 'ragmigrate replicate status'",
-				res.SourceLSN, cfg.Timeout, res.ConfirmedLSN))
-		}
-		select {
-		case <-ctx.Done():
-			res.CatchUpSeconds = time.Since(t).Seconds()
-			return back(ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	confirmed, reached, err := waitApplied(ctx, src, run.Names.Slot, res.SourceLSN, cfg.Timeout)
+	res.ConfirmedLSN, res.CaughtUp, res.CatchUpSeconds = confirmed, reached, time.Since(t).Seconds()
+	if err != nil {
+		return back(err)
+	}
+	if !reached {
+		return back(fmt.Errorf("the target had not applied the source's LSN %s within %s (confirmed %s): writes may not have stopped, or the subscription is stuck; replication keeps running, see 'ragmigrate replicate status'",
+			res.SourceLSN, cfg.Timeout, res.ConfirmedLSN))
 	}
 	log.InfoContext(ctx, "target caught up", slog.String("confirmed_lsn", res.ConfirmedLSN), slog.Duration("elapsed", time.Since(t).Round(time.Millisecond)))
 
@@ -160,6 +146,12 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 		return back(fmt.Errorf("verify: %w", err))
 	}
 	res.Verify = rep
+	// The confirmation that writes stopped is checked, not trusted: a writer still running would
+	// lose every row it writes between the drop and the app's switch to the target. Also after a
+	// failed verify, whose differences such writes would explain.
+	if err := checkWritesAfterCut(ctx, src, dst, run, cfg.Timeout, res, log); err != nil {
+		return back(err)
+	}
 	if !rep.OK {
 		return back(fmt.Errorf("replication run %d: %w: replication keeps running; see the report, then cut over again or abort", run.ID, ErrMismatch))
 	}
@@ -182,6 +174,88 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverResult, error) {
 	}
 	res.PauseSeconds = time.Since(pause).Seconds()
 	return res, nil
+}
+
+// waitApplied waits, at most timeout, until the slot's confirmed_flush_lsn reaches lsn: the
+// target has applied every change the source committed up to it. reached is false when the
+// timeout came first; confirmed is the slot's last confirmed_flush_lsn.
+func waitApplied(ctx context.Context, src *pgx.Conn, slot, lsn string, timeout time.Duration) (confirmed string, reached bool, err error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var c *string
+		err := src.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, coalesce(confirmed_flush_lsn >= $2::pg_lsn, false)
+			FROM pg_replication_slots WHERE slot_name = $1`, slot, lsn).Scan(&c, &reached)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return confirmed, false, fmt.Errorf("source: replication slot %s does not exist: the target cannot catch up; 'replicate abort', then start again", slot)
+		}
+		if err != nil {
+			return confirmed, false, fmt.Errorf("source: read slot %s: %w", slot, err)
+		}
+		if c != nil {
+			confirmed = *c
+		}
+		if reached || time.Now().After(deadline) {
+			return confirmed, reached, nil
+		}
+		select {
+		case <-ctx.Done():
+			return confirmed, false, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// checkWritesAfterCut returns ErrWritesAfterCut (wrapped) when a transaction changed the
+// replicated tables on the source after res.SourceLSN, the position cutover waited for.
+//
+// It reads the subscription's replication origin on the target: its remote_lsn is the source's
+// end LSN of the last transaction the apply worker applied, and it moves only for transactions
+// that changed a published table (the publication filters the rest out, and the apply worker
+// records no progress for a transaction that applied nothing). So once the target has applied
+// the source's position as of now, remote_lsn > SourceLSN says exactly that such a transaction
+// committed after the cut. This is cheap (one wait, usually none, and one row) and exact, unlike
+// the alternatives: the source's WAL position moves with every database of the cluster,
+// pg_stat_user_tables' counters reach the shared statistics up to a second late, a second
+// verify is as slow as the first and races with a writer as the first did, and the slot cannot
+// be peeked while the subscription holds it. A write that commits between this check and the
+// drop (milliseconds) is not seen.
+func checkWritesAfterCut(ctx context.Context, src, dst *pgx.Conn, run *Run, timeout time.Duration, res *CutoverResult, log *slog.Logger) error {
+	var now string
+	if err := src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&now); err != nil {
+		return fmt.Errorf("source: read the current LSN: %w", err)
+	}
+	confirmed, reached, err := waitApplied(ctx, src, run.Names.Slot, now, timeout)
+	if err != nil {
+		return err
+	}
+	if !reached {
+		return fmt.Errorf("the target had not applied the source's LSN %s within %s after the verify (confirmed %s): writes may not have stopped, or the subscription is stuck; replication keeps running, see 'ragmigrate replicate status'",
+			now, timeout, confirmed)
+	}
+	var last *string
+	var after bool
+	err = dst.QueryRow(ctx, `SELECT s.remote_lsn::text, coalesce(s.remote_lsn > $2::pg_lsn, false)
+		FROM pg_subscription sub JOIN pg_replication_origin o ON o.roname = 'pg_' || sub.oid
+		JOIN pg_replication_origin_status s ON s.local_id = o.roident
+		WHERE sub.subname = $1 AND sub.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		run.Names.Subscription, res.SourceLSN).Scan(&last, &after)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil // the apply worker has applied no transaction yet
+	case errors.As(err, &pgErr) && pgErr.Code == "42501":
+		// A role short of a superuser cannot read the origins: say that the check was not made.
+		log.WarnContext(ctx, "could not check that the source took no writes after the cut (reading pg_replication_origin_status needs a superuser)", slog.String("error", pgErr.Message))
+		return nil
+	case err != nil:
+		return fmt.Errorf("target: read the replication origin of subscription %s: %w", run.Names.Subscription, err)
+	}
+	if !after {
+		return nil
+	}
+	res.LastWriteLSN = *last
+	return fmt.Errorf("replication run %d: %w: a transaction changed %s on the source at LSN %s, after the cut at %s; nothing was dropped and replication keeps running: stop the app's writers to the source, then run 'ragmigrate replicate cutover' again",
+		run.ID, ErrWritesAfterCut, strings.Join(run.Names.Tables, ", "), *last, res.SourceLSN)
 }
 
 // syncSequences sets each sequence owned by a column of tables on the target to the source's

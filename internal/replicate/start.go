@@ -99,6 +99,11 @@ func Start(ctx context.Context, cfg StartConfig) (*StartResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.PublisherURL != cfg.SourceURL {
+		if err := checkPublisher(ctx, cfg.PublisherURL, cfg.Timeouts, log); err != nil {
+			return nil, redact(err, password)
+		}
+	}
 
 	pf, err := CheckAll(ctx, src, dst, cfg.Tables, cfg.CreateMissing)
 	if err != nil {
@@ -335,4 +340,37 @@ func publisherAddr(u string) string {
 		return "the publisher URL"
 	}
 	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+}
+
+// checkPublisher logs in with the publisher URL's credentials before anything is created: the
+// subscription, the last step of a start, is where a wrong password would show otherwise, after
+// a bulk load that may take hours. The URL is the source as the target cluster reaches it, which
+// ragmigrate may not reach from where it runs: then the check is skipped, and the log says so.
+// Only a refused login stops the start; the check is bounded by the connect timeout, at most 5s.
+func checkPublisher(ctx context.Context, url string, t vectorstore.Timeouts, log *slog.Logger) error {
+	bound := min(cmp.Or(t.Connect, vectorstore.DefaultConnectTimeout), 5*time.Second)
+	cfg, err := vectorstore.ParseConfig(url, strings.TrimPrefix(AppName, "ragmigrate/"), vectorstore.Timeouts{Connect: bound})
+	if err != nil {
+		return fmt.Errorf("publisher URL: %w", err)
+	}
+	cfg.ConnectTimeout = min(cfg.ConnectTimeout, bound)
+	who := fmt.Sprintf("user %s at %s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	switch {
+	case err == nil:
+		conn.Close(context.WithoutCancel(ctx))
+		log.InfoContext(ctx, "the publisher URL's credentials are accepted", slog.String("publisher", who))
+		return nil
+	case vectorstore.IsAuthFailure(err):
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		return fmt.Errorf("publisher URL (%s): the source refused its login (%s, SQLSTATE %s): the subscription could not connect with it either; fix the user or password of --publisher-url. Nothing was created",
+			who, pgErr.Message, pgErr.Code)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		log.WarnContext(ctx, "could not check the publisher URL's credentials from here (the target may reach it where ragmigrate does not); a wrong password shows when the subscription is created, after the load",
+			slog.String("publisher", who), slog.String("error", redact(err, cfg.Password).Error()))
+		return nil
+	}
 }
