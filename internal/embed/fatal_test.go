@@ -63,10 +63,13 @@ func TestFatalProviderErrorsStopTheBatcher(t *testing.T) {
 			require.Zero(t, st.Tokens, "nothing accepted, nothing billed")
 			require.Zero(t, st.Retries)
 
-			// Later calls fail at once with the same error, sending nothing.
-			_, _, again := batcher.EmbedAll(context.Background(), corpus(3, "later"))
+			// Later calls fail at once with the same error, sending nothing. (A request of the
+			// first call, cancelled in flight, may reach the server after it returned: the
+			// server's count stays within the first call's requests in flight.)
+			_, later, again := batcher.EmbedAll(context.Background(), corpus(3, "later"))
 			require.Same(t, error(fe), again)
-			require.Equal(t, sent, b.sim.Stats().Requests)
+			require.Zero(t, later.Requests)
+			require.LessOrEqual(t, b.sim.Stats().Requests, int64(concurrency))
 			require.Same(t, error(fe), batcher.Err())
 		})
 	}
