@@ -105,18 +105,7 @@ func TestStackServiceQuotasSetAtRunTime(t *testing.T) {
 // /_dev/sts/calls.
 func TestStackServesSTS(t *testing.T) {
 	t.Parallel()
-	srv := awssim.New()
-	atExit := []func(){}
-	t.Cleanup(func() {
-		for _, f := range atExit {
-			f()
-		}
-	})
-	for _, register := range awsServices {
-		require.NoError(t, register(srv, awsServeOptions{dir: t.TempDir(), atExit: &atExit}, &awsShared{}, slog.New(slog.DiscardHandler)))
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	hs := serveAWS(t, awsServeOptions{})
 	client := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("ragmigrate-local", "s", "")})
 	out, err := client.AssumeRole(t.Context(), &sts.AssumeRoleInput{RoleArn: aws.String(cfnsim.TableAccessRoleARN), RoleSessionName: aws.String("ragmigrate-worker")})
@@ -137,18 +126,7 @@ func TestStackServesSTS(t *testing.T) {
 // --ecs-task app' on the local stack failed.
 func TestStackRunsAppImageAsWorker(t *testing.T) {
 	t.Parallel()
-	srv := awssim.New()
-	atExit := []func(){}
-	t.Cleanup(func() {
-		for _, f := range atExit {
-			f()
-		}
-	})
-	for _, register := range awsServices {
-		require.NoError(t, register(srv, awsServeOptions{dir: t.TempDir(), atExit: &atExit, ecsBinary: binary}, &awsShared{}, slog.New(slog.DiscardHandler)))
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	hs := serveAWS(t, awsServeOptions{ecsBinary: binary})
 	client := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("ragmigrate-local", "s", "")})
 	_, err := client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
@@ -179,4 +157,24 @@ func TestStackRunsAppImageAsWorker(t *testing.T) {
 		return true
 	}, time.Minute, 50*time.Millisecond)
 	require.EqualValues(t, 0, aws.ToInt32(task.Containers[0].ExitCode), "worker took the app's command: %s", aws.ToString(task.StoppedReason))
+}
+
+// serveAWS serves every AWS contract server 'dev serve aws' registers, with opts (dir and atExit
+// are the test's).
+func serveAWS(t *testing.T, opts awsServeOptions) *httptest.Server {
+	t.Helper()
+	srv := awssim.New()
+	atExit := []func(){}
+	t.Cleanup(func() {
+		for _, f := range atExit {
+			f()
+		}
+	})
+	opts.dir, opts.atExit = t.TempDir(), &atExit
+	for _, register := range awsServices {
+		require.NoError(t, register(srv, opts, &awsShared{}, slog.New(slog.DiscardHandler)))
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs
 }
