@@ -104,7 +104,7 @@ subscription on the target attached to the slot with copy_data = false. From the
 applies every change committed on the source after the snapshot.
 
 A --publisher-url other than --source-db is tried first: a login the source refuses (wrong user
-or password) stops the start before it creates anything; a publisher ragmigrate cannot reach
+or password) or a database it lacks stops the start before it creates anything; a publisher ragmigrate cannot reach
 from where it runs is logged and the start goes on (the target may reach it).
 
 A non-empty target is refused unless --empty-target. A start killed during its load leaves a

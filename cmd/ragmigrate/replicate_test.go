@@ -643,4 +643,14 @@ func TestReplicateStartWrongPublisherPassword(t *testing.T) {
 		"no run (replicate or copy) in the target's journal")
 	slots, pubs, subs := b.replicationObjects(t)
 	require.Zero(t, slots+pubs+subs, "no slot, publication or subscription")
+
+	// The right password, a database the source does not have: the same, before anything.
+	missing, err := url.Parse(b.src)
+	require.NoError(t, err)
+	missing.Path = "/no_such_db_" + stacktest.Suffix()
+	r = ragmigrate(t, b.env, b.args("start", "--publisher-url", missing.String())...)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the source has no database "+strings.TrimPrefix(missing.Path, "/"))
+	slots, pubs, subs = b.replicationObjects(t)
+	require.Zero(t, slots+pubs+subs, "no slot, publication or subscription")
 }

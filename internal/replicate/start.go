@@ -346,7 +346,7 @@ func publisherAddr(u string) string {
 // subscription, the last step of a start, is where a wrong password would show otherwise, after
 // a bulk load that may take hours. The URL is the source as the target cluster reaches it, which
 // ragmigrate may not reach from where it runs: then the check is skipped, and the log says so.
-// Only a refused login stops the start; the check is bounded by the connect timeout, at most 5s.
+// Only a refused login or a missing database stops the start; the check is bounded by the connect timeout, at most 5s.
 func checkPublisher(ctx context.Context, url string, t vectorstore.Timeouts, log *slog.Logger) error {
 	bound := min(cmp.Or(t.Connect, vectorstore.DefaultConnectTimeout), 5*time.Second)
 	cfg, err := vectorstore.ParseConfig(url, strings.TrimPrefix(AppName, "ragmigrate/"), vectorstore.Timeouts{Connect: bound})
@@ -356,16 +356,19 @@ func checkPublisher(ctx context.Context, url string, t vectorstore.Timeouts, log
 	cfg.ConnectTimeout = min(cfg.ConnectTimeout, bound)
 	who := fmt.Sprintf("user %s at %s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	conn, err := pgx.ConnectConfig(ctx, cfg)
+	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
 		conn.Close(context.WithoutCancel(ctx))
 		log.InfoContext(ctx, "the publisher URL's credentials are accepted", slog.String("publisher", who))
 		return nil
 	case vectorstore.IsAuthFailure(err):
-		var pgErr *pgconn.PgError
 		errors.As(err, &pgErr)
 		return fmt.Errorf("publisher URL (%s): the source refused its login (%s, SQLSTATE %s): the subscription could not connect with it either; fix the user or password of --publisher-url. Nothing was created",
 			who, pgErr.Message, pgErr.Code)
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000": // invalid_catalog_name
+		return fmt.Errorf("publisher URL (%s): the source has no database %s: the subscription could not connect to it either; fix the database name of --publisher-url. Nothing was created",
+			who, cfg.Database)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	default:
