@@ -18,6 +18,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/docstore"
 	"github.com/ragmigrate/ragmigrate/internal/embed"
 	"github.com/ragmigrate/ragmigrate/internal/loader"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 type inspectOptions struct {
@@ -159,8 +160,8 @@ func runInspect(ctx context.Context, o *inspectOptions, g *globalOptions, arg st
 	fmt.Fprintf(g.stdout, "source  %s\nformat  %s\ntext    %d characters\nchunks  %d (chunk_size %d, chunk_overlap %d)\n",
 		in.Source, format, in.Chars, len(in.Chunks), o.ChunkSize, o.ChunkOverlap)
 	if in.LongChunks > 0 {
-		fmt.Fprintf(g.stdout, "long    %d chunks are estimated over %s's %d-token input: with --truncate NONE, the app's setting, the model rejects them\n",
-			in.LongChunks, model.ID, model.MaxTokens)
+		fmt.Fprintf(g.stdout, "long    %s estimated over %s's %d-token input: with --truncate NONE, the app's setting, the model rejects %s\n",
+			progress.Plural(in.LongChunks, "chunk is", "chunks are"), model.ID, model.MaxTokens, map[bool]string{true: "it", false: "them"}[in.LongChunks == 1])
 	}
 	for i, c := range in.Chunks {
 		long := ""

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 	"github.com/ragmigrate/ragmigrate/internal/reembed/botjob"
 	"github.com/ragmigrate/ragmigrate/internal/runner"
 	"github.com/ragmigrate/ragmigrate/internal/vectorstore"
@@ -64,7 +65,7 @@ func (tj TaskJudge) Settle(ctx context.Context, j botjob.Job, end runner.TaskEnd
 		case rows.Rows == 0 && b.SyncStatusReason != botstore.ReasonNoContents && !b.Knowledge.Empty():
 			problem = "the bot has knowledge but no rows in the target"
 		case rows.NullVectors > 0:
-			problem = fmt.Sprintf("%d of the bot's %d rows have no vector", rows.NullVectors, rows.Rows)
+			problem = fmt.Sprintf("%d of the bot's %s no vector", rows.NullVectors, progress.Plural(rows.Rows, "row has", "rows have"))
 		case rows.Rows > 0 && (rows.MinDims != tj.Dimensions || rows.MaxDims != tj.Dimensions):
 			problem = fmt.Sprintf("the bot's vectors have %d to %d dimensions, not the run's %d", rows.MinDims, rows.MaxDims, tj.Dimensions)
 		}

@@ -126,6 +126,9 @@ func LoadWith(ctx context.Context, b *botstore.Bot, docs *docstore.Store, fetch 
 		}
 	}
 	if sources > 0 && len(skipped) == sources {
+		if sources == 1 {
+			return nil, skipped, fmt.Errorf("the bot's only source could not be read: %s", strings.Join(skipped, "; "))
+		}
 		return nil, skipped, fmt.Errorf("none of the bot's %d sources could be read: %s", sources, strings.Join(skipped, "; "))
 	}
 	return out, skipped, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ragmigrate/ragmigrate/internal/pgcopy"
+	"github.com/ragmigrate/ragmigrate/internal/progress"
 )
 
 // WriteText prints the report for people: a summary line per check, then every difference.
@@ -69,7 +70,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				p("    moved in\t%s from bot %s", mv.ID, mv.FromBot)
 			}
 			if m.More > 0 && m.TargetRows != 0 && m.SourceRows != 0 {
-				p("    …\t%d more ids (--json or --max-details for all)", m.More)
+				p("    …\t%s (--json or --max-details for all)", progress.Plural(m.More, "more id", "more ids"))
 			}
 		}
 	}
@@ -119,7 +120,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if b := r.Bots; b != nil {
 		v := b.Vectors
-		problems := fmt.Sprintf("%d problems", len(b.Problems))
+		problems := progress.Plural(len(b.Problems), "problem", "problems")
 		var pre, left int
 		for _, pr := range b.Problems {
 			switch {
@@ -139,8 +140,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		if len(notes) > 0 {
 			problems += " (" + strings.Join(notes, "; ") + ")"
 		}
-		p("bots (table vs target)\t%d bots, %d with knowledge · %s · %d orphan rows of %d deleted bots · %s\t%s",
-			b.Bots, b.WithKnowledge, problems, b.OrphanRows, len(b.Orphans), round(b.Elapsed), verdict(b.OK()))
+		p("bots (table vs target)\t%s, %d with knowledge · %s · %s of %s · %s\t%s",
+			progress.Plural(b.Bots, "bot", "bots"), b.WithKnowledge, problems, progress.Plural(b.OrphanRows, "orphan row", "orphan rows"),
+			progress.Plural(len(b.Orphans), "deleted bot", "deleted bots"), round(b.Elapsed), verdict(b.OK()))
 		p("  vectors\tvector(%d) · %d NULL · %d wrong dimension · %d non-finite · %d zero", v.Dimensions, v.Null, v.WrongDims, v.NonFinite, v.Zero)
 		for _, pr := range b.Problems {
 			pre := ""
