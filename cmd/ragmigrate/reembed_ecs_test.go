@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -97,6 +98,11 @@ func TestReembedECSApp(t *testing.T) {
 	require.Contains(t, r.stderr, "RESOURCE:CPU")
 	require.Contains(t, r.stderr, "throttled by ECS")
 	require.Contains(t, r.stderr, "--ecs-task app: --truncate, --on-source-error, --allow-private-urls not passed to the app's tasks")
+	// The progress counts the bots the tasks settled (it stayed at done=0 before).
+	done := regexp.MustCompile(`msg="phase done" phase=bots done=(\d+) total=(\d+)`).FindStringSubmatch(r.stderr)
+	require.NotNil(t, done, r.stderr)
+	require.Equal(t, done[2], done[1], "every bot counted in the progress")
+	require.NotEqual(t, "0", done[1])
 	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 

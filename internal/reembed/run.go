@@ -35,6 +35,13 @@ type Observed interface {
 	Observe(func(botjob.Job))
 }
 
+// Settled is a Runner whose jobs are recorded and counted by a judge of their tasks (the app's
+// task per bot): it calls the function given to OnSettled as each job gets its outcome, for
+// progress.
+type Settled interface {
+	OnSettled(func())
+}
+
 // Config is one re-embed invocation.
 type Config struct {
 	Job
@@ -148,6 +155,16 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		phase = c.Progress.Start("bots", progress.Count, int64(len(todo)))
 		defer c.Progress.End(phase)
 	}
+	// tick counts a job with an outcome in the progress, chunks its detail's start.
+	tick := func(chunks string) {
+		if phase == nil {
+			return
+		}
+		phase.Add(1)
+		phase.SetDetail(fmt.Sprintf("%s · %s · %s · %d failed · %d left to the app", chunks,
+			progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
+			progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+	}
 	rn := c.Runner
 	if rn == nil {
 		rn = runner.Local{Concurrency: c.Concurrency}
@@ -160,11 +177,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 		_, err := c.Job.Run(ctx, b, j)
 		// A job cut short by an interrupt is not done; the phase then ends short of its total.
-		if phase != nil && (err == nil || ctx.Err() == nil) {
-			phase.Add(1)
-			phase.SetDetail(fmt.Sprintf("%s (%d reused) · %s · %s · %d failed · %d left to the app",
-				progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), c.Counters.Reused.Load(), progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
-				progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+		if err == nil || ctx.Err() == nil {
+			tick(fmt.Sprintf("%s (%d reused)", progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), c.Counters.Reused.Load()))
 		}
 		return err
 	}
@@ -173,13 +187,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		ob.Observe(func(j botjob.Job) {
 			out := Outcome{Job: j}
 			c.Job.count(&out)
-			if phase != nil {
-				phase.Add(1)
-				phase.SetDetail(fmt.Sprintf("%s · %s · %s · %d failed · %d left to the app",
-					progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
-					progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
-			}
+			tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"))
 		})
+	}
+	if st, ok := rn.(Settled); ok {
+		// The app's tasks: the judge records and counts each job; only the progress is left.
+		st.OnSettled(func() { tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks")) })
 	}
 	if runErr == nil {
 		runErr = rn.Run(ctx, todo, do)

@@ -101,7 +101,12 @@ type ECSApp struct {
 	Backoff remote.Backoff
 	Judge   Judge
 	Logger  *slog.Logger
+
+	settled func()
 }
+
+// OnSettled makes Run call f each time a job gets its outcome (progress).
+func (e *ECSApp) OnSettled(f func()) { e.settled = f }
 
 // Run starts a task per job, at most MaxTasks at once, and returns once each job has an
 // outcome or the run stopped. A permanent RunTask error (a wrong container name, a missing
@@ -117,7 +122,13 @@ func (e *ECSApp) Run(ctx context.Context, jobs []botjob.Job, _ func(context.Cont
 			if gctx.Err() != nil {
 				return nil
 			}
-			return e.runJob(gctx, j)
+			if err := e.runJob(gctx, j); err != nil {
+				return err
+			}
+			if e.settled != nil && gctx.Err() == nil {
+				e.settled()
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
