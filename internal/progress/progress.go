@@ -140,6 +140,11 @@ func (p *Progress) End(ph *Phase) {
 	if ph == nil || ph.ended.Swap(true) {
 		return
 	}
+	if ph.Unit == Bytes && !ph.stopped.Load() {
+		// A byte total is an estimate (a relation's size is not its COPY stream's): a phase
+		// that finished moved exactly what it did.
+		ph.total.Store(ph.done.Load())
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.opts.Terminal {

@@ -113,6 +113,22 @@ func TestStoppedPhase(t *testing.T) {
 	require.NotContains(t, logs.String(), "phase done")
 }
 
+// TestFinishedBytesPhaseTotal: a byte phase's total is an estimate; once the phase is done its
+// last line says what it moved, not done above (or below) the estimate.
+func TestFinishedBytesPhaseTotal(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	p := progress.New(progress.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ph := p.Start("data", progress.Bytes, 727870)
+	ph.Add(732744)
+	p.End(ph)
+	bots := p.Start("bots", progress.Count, 16)
+	bots.Add(15)
+	p.Close()
+	require.Contains(t, logs.String(), `msg="phase done" phase=data done=732744 total=732744`)
+	require.Contains(t, logs.String(), `msg="phase done" phase=bots done=15 total=16`, "a count's total is exact: not rewritten")
+}
+
 func TestPlural(t *testing.T) {
 	for _, c := range []struct {
 		n    int64
