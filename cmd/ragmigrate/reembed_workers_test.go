@@ -26,6 +26,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -638,10 +639,17 @@ func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
 func TestReembedECSWorkersProviderRefuses(t *testing.T) {
 	t.Parallel()
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{FailRate: 1, FailError: "AccessDeniedException"})
+	// The coordinator's CloudWatch Logs has no such stream: it says so in one line and the run
+	// ends with the worker's failure, as it would without the quote.
+	noLogs, err := logssim.New(t.TempDir())
+	require.NoError(t, err)
+	e.env = append(e.env, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS="+stacktest.AWSServer(t, noLogs.Register))
 	before := syncStates(e.bots(t))
 	r := e.workerRun(t, e.target, 2, "--task-retries", "2")
-	require.NotZero(t, r.code, r.stderr)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Regexp(t, `level=WARN msg="could not read the worker task's log for its error" task=[0-9a-f]+ log_group=/ecs/embed-\S+ log_stream=ragmigrate/ragmigrate/[0-9a-f]+ error=".*ResourceNotFoundException`, r.stderr)
 	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	require.Contains(t, r.stderr, "says why")
 	tasks := e.workerTasks(t)
 	require.Len(t, tasks, 2, "a worker's own error is not retried by another task")
 	conn, err := pgx.Connect(t.Context(), e.target)
