@@ -206,7 +206,7 @@ func TestReembedECSWorkersTableAccessDenied(t *testing.T) {
 	// The worker's own error is quoted from its log stream, in the coordinator's line for the
 	// task and in the run's error, so the operator need not go and read the stream.
 	said := `worker --run 1: .*assume the app's table access role ` + regexp.QuoteMeta(appTableRole) + ` \(TABLE_ACCESS_ROLE_ARN\) for user .*api error AccessDenied`
-	require.Regexp(t, `level=ERROR msg="worker task failed" ended="task [0-9a-f]+, exit code 1[^"]*" said="`+said, r.stderr)
+	require.Regexp(t, `level=ERROR msg="worker task failed" ended="task [0-9a-f]+, exit code 1[^"]*" last_error="`+said, r.stderr)
 	require.Regexp(t, `ragmigrate: reembed run 1: worker task [0-9a-f]+, exit code 1.*, and said: `+said+`.*; its log stream ragmigrate/ragmigrate/[0-9a-f]+ has the rest`, r.stderr)
 	require.Contains(t, r.stderr, "if it says the table access role "+appTableRole+" refused the workers, let the app's task role arn:aws:iam::000000000000:role/EmbeddingTaskRole assume it, or give --task-role")
 	tasks := e.workerTasks(t)

@@ -76,7 +76,7 @@ type WorkerExitError struct {
 	End TaskEnd
 	// LogStream is where its reason is.
 	LogStream string
-	// Said is the worker's last error line, read from LogStream; "" when it was not read.
+	// Said is the worker's last error line, read from LogStream; "" when it could not be read or had none.
 	Said string
 	// Hint is ECSWorkers.ExitHint.
 	Hint string
@@ -186,14 +186,14 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 				fatal = &WorkerExitError{End: end, LogStream: remote.LogStream(end.TaskID), Said: said, Hint: e.ExitHint}
 				attrs := []any{slog.String("ended", end.String())}
 				if said != "" {
-					attrs = append(attrs, slog.String("said", said))
+					attrs = append(attrs, slog.String("last_error", said))
 				}
 				log.ErrorContext(ctx, "worker task failed", attrs...)
 				e.stopAll(work, live, "ragmigrate reembed: another worker failed", log)
 			default:
 				attrs := []any{slog.String("ended", end.String())}
 				if said := e.lastError(work, end.TaskID, log); said != "" {
-					attrs = append(attrs, slog.String("said", said))
+					attrs = append(attrs, slog.String("last_error", said))
 				}
 				log.WarnContext(ctx, "worker task ended before the run's bots were done", attrs...)
 			}
