@@ -108,7 +108,9 @@ What each command needs:
              (their task role needs that: 'iam-policy worker' is what ragmigrate's worker
              needs in them), so no GetObject and InvokeModel; instead ecs:DescribeTaskDefinition,
              RunTask (--task-definition, in --ecs-cluster), DescribeTasks, StopTask, and
-             iam:PassRole of the task's roles (--task-role, --execution-role)
+             iam:PassRole of the task's roles (--task-role, --execution-role); with --ecs-task
+             worker, ecs:RegisterTaskDefinition and RunTask of the family ragmigrate instead of
+             the app's, and logs:GetLogEvents on --log-group (a failed worker's last lines)
   worker     dynamodb:GetItem, UpdateItem on the table, or with --table-access-role only
              sts:AssumeRole of that role (as in the app's task); s3:GetObject;
              bedrock:InvokeModel; servicequotas:ListServiceQuotas; GetSecretValue on the

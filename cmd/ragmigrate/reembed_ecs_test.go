@@ -61,7 +61,7 @@ func setupECSReembed(t *testing.T, bots int, knobs bedrocksim.Knobs) *ecsReembed
 			}
 		}
 	})
-	e.env = append(slices.Clone(b.env), "AWS_ENDPOINT_URL_ECS="+e.tasks.url)
+	e.env = append(slices.Clone(b.env), "AWS_ENDPOINT_URL_ECS="+e.tasks.url, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS="+e.tasks.url)
 	e.args = []string{"reembed", "--yes", "--rpm", "0", "--table", b.table, "--bucket", b.bucket, "--target-db", target,
 		"--allow-private-urls", "--truncate", "END", "--on-source-error", "skip-url",
 		"--runner", "ecs", "--cluster", "embedding", "--subnets", "subnet-0a,subnet-0b", "--security-groups", "sg-0embed",

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,6 +78,12 @@ func (o *reembedOptions) workerRunner(ctx context.Context, g *globalOptions, cfg
 				slog.String("task_role", target.TaskRole))
 		}
 	}
+	// A worker that fails is asked why: the coordinator quotes the end of its log stream, in
+	// the log group's region. Its calls are retried by remote's backoff, as the ECS calls are.
+	r.Logs = cloudwatchlogs.NewFromConfig(cfg, func(lo *cloudwatchlogs.Options) {
+		lo.RetryMaxAttempts = 1
+		lo.Region = target.LogRegion
+	})
 	td, err := r.TaskDefinition(ctx, target.Target, e.Image, strconv.Itoa(plan.WorkerTaskCPU), strconv.Itoa(plan.WorkerTaskMemory), remote.Backoff{}, log)
 	if err != nil {
 		return nil, err

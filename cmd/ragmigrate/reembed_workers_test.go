@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/logssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stssim"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
@@ -201,6 +203,11 @@ func TestReembedECSWorkersTableAccessDenied(t *testing.T) {
 	r := e.workerRun(t, e.target, 1, "--lease", "5s")
 	require.Equal(t, exitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	// The worker's own error is quoted from its log stream, in the coordinator's line for the
+	// task and in the run's error, so the operator need not go and read the stream.
+	said := `worker --run 1: .*assume the app's table access role ` + regexp.QuoteMeta(appTableRole) + ` \(TABLE_ACCESS_ROLE_ARN\) for user .*api error AccessDenied`
+	require.Regexp(t, `level=ERROR msg="worker task failed" ended="task [0-9a-f]+, exit code 1[^"]*" last_error="`+said, r.stderr)
+	require.Regexp(t, `ragmigrate: reembed run 1: worker task [0-9a-f]+, exit code 1.*, and said: `+said+`.*; its log stream ragmigrate/ragmigrate/[0-9a-f]+ has the rest`, r.stderr)
 	require.Contains(t, r.stderr, "if it says the table access role "+appTableRole+" refused the workers, let the app's task role arn:aws:iam::000000000000:role/EmbeddingTaskRole assume it, or give --task-role")
 	tasks := e.workerTasks(t)
 	require.Len(t, tasks, 1, "a worker's own error is not retried by another task")
@@ -632,10 +639,17 @@ func TestReembedECSWorkerPausedLosesLease(t *testing.T) {
 func TestReembedECSWorkersProviderRefuses(t *testing.T) {
 	t.Parallel()
 	e := setupECSWorkers(t, 12, bedrocksim.Knobs{FailRate: 1, FailError: "AccessDeniedException"})
+	// The coordinator's CloudWatch Logs has no such stream: it says so in one line and the run
+	// ends with the worker's failure, as it would without the quote.
+	noLogs, err := logssim.New(t.TempDir())
+	require.NoError(t, err)
+	e.env = append(e.env, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS="+stacktest.AWSServer(t, noLogs.Register))
 	before := syncStates(e.bots(t))
 	r := e.workerRun(t, e.target, 2, "--task-retries", "2")
-	require.NotZero(t, r.code, r.stderr)
+	require.Equal(t, exitFailure, r.code, r.stderr)
+	require.Regexp(t, `level=WARN msg="could not read the worker task's log for its error" task=[0-9a-f]+ log_group=/ecs/embed-\S+ log_stream=ragmigrate/ragmigrate/[0-9a-f]+ error=".*ResourceNotFoundException`, r.stderr)
 	require.Contains(t, r.stderr, "its log stream ragmigrate/ragmigrate/")
+	require.Contains(t, r.stderr, "says why")
 	tasks := e.workerTasks(t)
 	require.Len(t, tasks, 2, "a worker's own error is not retried by another task")
 	conn, err := pgx.Connect(t.Context(), e.target)

@@ -424,6 +424,8 @@ func newAppTaskRig(t *testing.T, taskEnv, ambient []string) *appTaskRig {
 	require.NoError(t, err)
 	a := awssim.New()
 	sim.Register(a)
+	// The tasks' log group is read where they run: the coordinator asks a failed worker why.
+	logs.Register(a)
 	srv := httptest.NewServer(a)
 	t.Cleanup(func() {
 		sim.Close()

@@ -243,9 +243,12 @@ var Grants = []Grant{
 		},
 	},
 	{
-		Sid: "RemoteReadTaskLogs", Commands: []string{"remote"},
-		Why:     "remote: the task's output, streamed from its log stream (GetLogEvents)",
+		Sid: "RemoteReadTaskLogs", Commands: []string{"remote", "reembed"},
+		Why:     "remote: the task's output, streamed from its log stream (GetLogEvents); reembed --ecs-task worker: a failed worker's last lines, for its error",
 		Actions: []string{"logs:GetLogEvents"},
+		When: func(s Scope, cmds []string) bool {
+			return slices.Contains(cmds, "remote") || (slices.Contains(cmds, "reembed") && ragmigrateWorkers(s))
+		},
 		Resources: func(a arns, _ []string) []string {
 			return []string{a.arn("logs", a.region(), a.account(), "log-group:"+a.or(a.s.LogGroup, "LOG_GROUP")+":log-stream:*")}
 		},

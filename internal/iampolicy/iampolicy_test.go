@@ -106,7 +106,7 @@ func TestBuildPerCommand(t *testing.T) {
 		{full, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
 			"ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}},
 		{workers, []string{"reembed"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",
-			"RemoteRegisterTaskDefinition", "ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles"}},
+			"RemoteRegisterTaskDefinition", "ECSDescribeTaskDefinition", "ECSRunTask", "ECSWatchTasks", "ECSPassTaskRoles", "RemoteReadTaskLogs"}},
 		{local, []string{"worker"}, []string{"UpdateBotStatus", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets"}},
 		{full, []string{"worker"}, []string{"ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets", "AssumeTableAccessRole"}},
 		{full, []string{"reembed", "worker"}, []string{"ReadBots", "UpdateBotStatus", "ListDocuments", "ReadDocuments", "InvokeEmbeddingModel", "ReadModelQuotas", "ReadStackOutputs", "ReadDatabaseSecrets",

@@ -576,7 +576,7 @@ func (r *Runner) Run(ctx context.Context, t Resolved, o Options) (*Result, error
 	}
 	arn := aws.ToString(task.TaskArn)
 	res := &Result{TaskArn: arn, TaskID: arn[strings.LastIndex(arn, "/")+1:], LogGroup: t.LogGroup}
-	res.LogStream = StreamPrefix + "/" + ContainerName + "/" + res.TaskID
+	res.LogStream = LogStream(res.TaskID)
 	log.InfoContext(ctx, "task started", slog.String("task", arn), slog.String("cluster", t.Cluster),
 		slog.String("log_group", res.LogGroup), slog.String("log_stream", res.LogStream))
 	return res, r.follow(ctx, t.Target, o, res, log)
@@ -589,13 +589,9 @@ func (r *Runner) follow(ctx context.Context, t Target, o Options, res *Result, l
 	var token *string
 	drain := func() error {
 		for {
-			var out *cloudwatchlogs.GetLogEventsOutput
-			err := call(work, log, o.Backoff, "GetLogEvents", func(ctx context.Context) (err error) {
-				out, err = r.Logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
-					LogGroupName: aws.String(res.LogGroup), LogStreamName: aws.String(res.LogStream),
-					StartFromHead: aws.Bool(true), NextToken: token,
-				})
-				return err
+			out, err := r.logEvents(work, log, o.Backoff, &cloudwatchlogs.GetLogEventsInput{
+				LogGroupName: aws.String(res.LogGroup), LogStreamName: aws.String(res.LogStream),
+				StartFromHead: aws.Bool(true), NextToken: token,
 			})
 			var nf *logtypes.ResourceNotFoundException
 			if errors.As(err, &nf) {

@@ -221,3 +221,26 @@ func TestRunTaskRefusals(t *testing.T) {
 	require.True(t, errors.As(r.Err(), &notStarted))
 	require.ErrorContains(t, r.Err(), "the execution role cannot")
 }
+
+// TestFinalError: a task's last error is found in ragmigrate's output under either log format,
+// the "ragmigrate: " line it ends with or its last ERROR record, and lines after it that are
+// not errors do not hide it.
+func TestFinalError(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"text", []string{`time=2026-12-03T17:00:00Z level=INFO msg="bot claimed" bot=b1`,
+			"ragmigrate: assume the app's table access role r: AccessDenied: not authorized"}, "assume the app's table access role r: AccessDenied: not authorized"},
+		{"text record", []string{`time=2026-12-03T17:00:00Z level=ERROR msg="embed bot" bot=b1 error="invoke model: AccessDeniedException: no"`,
+			`time=2026-12-03T17:00:01Z level=INFO msg="worker stopping"`}, "embed bot: invoke model: AccessDeniedException: no"},
+		{"json", []string{`{"time":"2026-12-03T17:00:00Z","level":"INFO","msg":"bot claimed"}`,
+			`{"time":"2026-12-03T17:00:01Z","level":"ERROR","msg":"ragmigrate: target: connection refused","exit_code":1}`}, "target: connection refused"},
+		{"json record", []string{`{"level":"ERROR","msg":"embed bot","error":"throttled"}`, `{"level":"WARN","msg":"retrying"}`}, "embed bot: throttled"},
+		{"none", []string{`time=2026-12-03T17:00:00Z level=INFO msg="bot claimed"`, "plain output"}, ""},
+	} {
+		require.Equal(t, tt.want, remote.FinalError(tt.lines), tt.name)
+	}
+}

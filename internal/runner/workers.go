@@ -76,6 +76,8 @@ type WorkerExitError struct {
 	End TaskEnd
 	// LogStream is where its reason is.
 	LogStream string
+	// Said is the worker's last error line, read from LogStream; "" when it could not be read or had none.
+	Said string
 	// Hint is ECSWorkers.ExitHint.
 	Hint string
 }
@@ -83,6 +85,10 @@ type WorkerExitError struct {
 func (e *WorkerExitError) Error() string {
 	msg := fmt.Sprintf("worker %s; its log stream %s says why; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
 		e.End, e.LogStream)
+	if e.Said != "" {
+		msg = fmt.Sprintf("worker %s, and said: %s; its log stream %s has the rest; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
+			e.End, e.Said, e.LogStream)
+	}
 	if e.Hint != "" {
 		msg += "; " + e.Hint
 	}
@@ -176,10 +182,20 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 				// Stopped by this process (interrupt, or another worker's failure).
 			case end.ExitCode != nil && *end.ExitCode != 137 && *end.ExitCode != 143 && !t.timedOut && fatal == nil:
 				// The worker's own error: every worker would meet it. Stop the others.
-				fatal = &WorkerExitError{End: end, LogStream: remote.StreamPrefix + "/" + remote.ContainerName + "/" + end.TaskID, Hint: e.ExitHint}
+				said := e.lastError(work, end.TaskID, log)
+				fatal = &WorkerExitError{End: end, LogStream: remote.LogStream(end.TaskID), Said: said, Hint: e.ExitHint}
+				attrs := []any{slog.String("ended", end.String())}
+				if said != "" {
+					attrs = append(attrs, slog.String("last_error", said))
+				}
+				log.ErrorContext(ctx, "worker task failed", attrs...)
 				e.stopAll(work, live, "ragmigrate reembed: another worker failed", log)
 			default:
-				log.WarnContext(ctx, "worker task ended before the run's bots were done", slog.String("ended", end.String()))
+				attrs := []any{slog.String("ended", end.String())}
+				if said := e.lastError(work, end.TaskID, log); said != "" {
+					attrs = append(attrs, slog.String("last_error", said))
+				}
+				log.WarnContext(ctx, "worker task ended before the run's bots were done", attrs...)
 			}
 		}
 		// What the workers finished since the last look: read after the tasks, so that a task
@@ -253,6 +269,32 @@ func (e *ECSWorkers) Run(ctx context.Context, jobs []botjob.Job, _ func(context.
 		}
 		timer.Stop()
 	}
+}
+
+// tailEvents is how many of a failed worker's last log events are searched for its error, and
+// tailWait bounds the reading: the error is a courtesy, never a reason to hold up the run.
+const (
+	tailEvents = 20
+	tailWait   = 5 * time.Second
+)
+
+// lastError reads the end of worker task id's log stream and returns its last error line. A
+// stream that cannot be read (denied, not created: the container never ran) is said in one
+// line, and is "".
+func (e *ECSWorkers) lastError(ctx context.Context, id string, log *slog.Logger) string {
+	if e.Starter == nil || e.Starter.Logs == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, tailWait)
+	defer cancel()
+	stream := remote.LogStream(id)
+	lines, err := e.Starter.Tail(ctx, e.Target.LogGroup, stream, tailEvents, remote.Backoff{Attempts: 2})
+	if err != nil {
+		log.WarnContext(ctx, "could not read the worker task's log for its error", slog.String("task", id),
+			slog.String("log_group", e.Target.LogGroup), slog.String("log_stream", stream), slog.Any("error", err))
+		return ""
+	}
+	return remote.FinalError(lines)
 }
 
 // describe reads the live tasks, and returns those STOPPED (or that ECS no longer knows).
