@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
 	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -438,4 +440,18 @@ func TestReembedECSAppOtherDatabase(t *testing.T) {
 	require.Contains(t, r.stderr, "iam:PassRole")
 	require.Equal(t, 1, sm.sm.Gets(appName), "read once, for --target-secret")
 	require.Equal(t, 3, runTasks(), "the run went on to its task")
+
+	// The common path: --stack, whose DbConfigSecretArn is the secret its embedding task
+	// definition names, gives the table, bucket, target and task definition.
+	port, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+	require.NoError(t, sm.cfn.Put("AppDBStack", cfnsim.BedrockChatV1(cfnsim.Deployment{Table: e.table, Bucket: e.bucket, SecretARN: appARN,
+		DBHost: u.Hostname(), DBPort: port, Cluster: "embedding", TaskDefinition: "AppDBv1", SecurityGroup: "sg-0embed",
+		Subnets: [2]string{"subnet-0a", "subnet-0b"}})))
+	r = ragmigrate(t, smEnv, "reembed", "--yes", "--rpm", "0", "--stack", "AppDBStack", "--allow-private-urls", "--truncate", "END",
+		"--runner", "ecs", "--task-poll", "100ms", "--bot", bot.ID, "--fresh", "--report", filepath.Join(t.TempDir(), "r.json"))
+	require.NotEqual(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "iam:PassRole")
+	require.Equal(t, 2, sm.sm.Gets(appName), "read once, for the stack's database")
+	require.Equal(t, 4, runTasks(), "the run went on to its task")
 }
