@@ -110,7 +110,11 @@ What each command needs:
              RunTask (--task-definition, in --ecs-cluster), DescribeTasks, StopTask, and
              iam:PassRole of the task's roles (--task-role, --execution-role); with --ecs-task
              worker, ecs:RegisterTaskDefinition and RunTask of the family ragmigrate instead of
-             the app's, and logs:GetLogEvents on --log-group (a failed worker's last lines)
+             the app's, and logs:GetLogEvents on --log-group (a failed worker's last lines).
+             With --ecs-task app it compares the database the app's task definition names with
+             the target: a DB_SECRETS_ARN that is --stack's or --target-secret's secret (as in a
+             deployment) is not read again; another is not granted here, and without
+             GetSecretValue on it the run says it could not compare them and goes on
   worker     dynamodb:GetItem, UpdateItem on the table, or with --table-access-role only
              sts:AssumeRole of that role (as in the app's task); s3:GetObject;
              bedrock:InvokeModel; servicequotas:ListServiceQuotas; GetSecretValue on the

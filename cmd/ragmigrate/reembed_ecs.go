@@ -1,18 +1,26 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/pflag"
 
+	"github.com/ragmigrate/ragmigrate/internal/dbcred"
 	"github.com/ragmigrate/ragmigrate/internal/plan"
 	"github.com/ragmigrate/ragmigrate/internal/reembed"
 	"github.com/ragmigrate/ragmigrate/internal/remote"
@@ -189,6 +197,13 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 			}
 		}
 	}
+	for _, c := range td.TaskDefinition.ContainerDefinitions {
+		if aws.ToString(c.Name) == o.Target.AppContainer {
+			if err := o.checkAppDatabase(ctx, g, cfg, c, log); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// The roles ECS passes to the tasks, named when iam:PassRole is refused.
 	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
 	limit := o.MaxTasks
@@ -210,4 +225,99 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 		MaxTasks: limit, TaskTimeout: o.TaskTimeout, TaskRetries: o.TaskRetries, Poll: o.Poll,
 		Judge: reembed.TaskJudge{Job: job, Dimensions: dims}, Logger: log,
 	}, nil
+}
+
+// dbEndpoint is a PostgreSQL database as a place: host, port and database name. The role is not
+// part of it: the app's tasks and this run may log in as different users to the same database.
+type dbEndpoint struct {
+	Host string
+	Port int
+	Name string
+}
+
+func (d dbEndpoint) String() string {
+	return net.JoinHostPort(d.Host, strconv.Itoa(d.Port)) + "/" + d.Name
+}
+
+// same tells whether d and e are one database: host names compare without case (DNS ignores
+// it), and two loopback names are one host.
+func (d dbEndpoint) same(e dbEndpoint) bool {
+	dh, eh := strings.TrimSuffix(strings.ToLower(d.Host), "."), strings.TrimSuffix(strings.ToLower(e.Host), ".")
+	return (dh == eh || (dbcred.IsLoopback(dh) && dbcred.IsLoopback(eh))) && d.Port == e.Port && d.Name == e.Name
+}
+
+// checkAppDatabase refuses a task definition whose container c writes to another database than
+// --target-db. The app's tasks write the bots' rows where their environment says (v1: the
+// DB_SECRETS_ARN secret; v0.4.x: DB_HOST, DB_PORT, DB_NAME), whatever this run was given, while
+// this run checks each bot's rows in --target-db: every bot would fail its check, or pass it on
+// rows an earlier run left there. What cannot be compared (a secret this identity may not read)
+// is said in one line, and the run goes on.
+func (o *ecsRunOptions) checkAppDatabase(ctx context.Context, g *globalOptions, cfg aws.Config, c ecstypes.ContainerDefinition, log *slog.Logger) error {
+	env := map[string]string{}
+	for _, kv := range c.Environment {
+		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+	}
+	notCompared := func(why string) {
+		log.WarnContext(ctx, fmt.Sprintf("the app's database could not be compared with --target-db: %s; the app's tasks write the bots' rows where task definition %s names, and this run checks them in --target-db",
+			why, o.Target.TaskDefinition))
+	}
+	var app dbEndpoint
+	var via, fix string
+	switch arn := env["DB_SECRETS_ARN"]; {
+	case arn != "" && arn == g.awsStack.TargetSecret:
+		// --target-db is this very secret's database (--target-secret, or the stack's
+		// DbConfigSecretArn, which the stack's task definition names).
+		return nil
+	case arn != "":
+		sm := boundedSecrets{api: secretsmanager.NewFromConfig(cfg), bound: g.lookupBound(cfg)}
+		s, err := dbcred.ReadSecret(ctx, sm, arn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			why := err.Error() // names the secret, never its value
+			var ae smithy.APIError
+			if errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException" {
+				why += " (secretsmanager:GetSecretValue on it lets this run compare)"
+			}
+			notCompared(why)
+			return nil
+		}
+		if s.Host == "" {
+			notCompared("secret " + arn + " (DB_SECRETS_ARN) names no host")
+			return nil
+		}
+		app, via = dbEndpoint{Host: s.Host, Port: s.Port, Name: s.DBName}, "DB_SECRETS_ARN "+arn
+		fix = "give --target-secret " + arn + " (the app's secret) or point --target-db at the app's database (" + app.String() + ")"
+	case env["DB_HOST"] != "":
+		// The app's code defaults, as 'worker' reads them in the app's task.
+		port, err := strconv.Atoi(cmp.Or(env["DB_PORT"], "5432"))
+		if err != nil {
+			notCompared(fmt.Sprintf("DB_PORT %q is not a number", env["DB_PORT"]))
+			return nil
+		}
+		app, via = dbEndpoint{Host: env["DB_HOST"], Port: port, Name: cmp.Or(env["DB_NAME"], "postgres")}, "DB_HOST, DB_PORT, DB_NAME"
+		fix = "point --target-db at the app's database (" + app.String() + ")"
+	default:
+		notCompared(fmt.Sprintf("container %s's environment names neither DB_SECRETS_ARN nor DB_HOST", o.Target.AppContainer))
+		return nil
+	}
+	pc, err := pgconn.ParseConfig(g.TargetDB)
+	if err != nil {
+		// Not reached in practice: the run has connected to it. The error is not quoted, as it
+		// may quote the URL.
+		notCompared("--target-db is not a database URL this run can read")
+		return nil
+	}
+	// A URL without a database names the user's, as the server takes it.
+	target := dbEndpoint{Host: pc.Host, Port: int(pc.Port), Name: cmp.Or(pc.Database, pc.User)}
+	if app.same(target) {
+		return nil
+	}
+	given := "--target-db " + target.String()
+	if g.awsStack.TargetSecret != "" {
+		given = "--target-secret " + g.awsStack.TargetSecret + " (" + target.String() + ")"
+	}
+	return usageError{fmt.Errorf("%s: the app's tasks (task definition %s, container %s) write to %s (%s), another database: this run would check the bots' rows in %s, where the tasks write none; %s, or give the task definition of this deployment, or --ecs-task worker, whose tasks write to --target-db",
+		given, o.Target.TaskDefinition, o.Target.AppContainer, app, via, target, fix)}
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,7 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragmigrate/ragmigrate/internal/botstore"
+	"github.com/ragmigrate/ragmigrate/internal/dev/awssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/bedrocksim"
+	"github.com/ragmigrate/ragmigrate/internal/dev/cfnsim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/ecssim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/servicequotasim"
 	"github.com/ragmigrate/ragmigrate/internal/dev/stacktest"
@@ -321,4 +327,137 @@ func (e *ecsReembed) botWithRows(t *testing.T, n int64) *botstore.Bot {
 	}
 	t.Fatalf("no bot with more than %d rows", n)
 	return nil
+}
+
+// TestReembedECSAppOtherDatabase: the app's tasks write to the database their task definition
+// names (v1: the DB_SECRETS_ARN secret; v0.4.x: DB_HOST, DB_PORT, DB_NAME), not to --target-db.
+// A task definition naming another database is refused before any RunTask (this run would check
+// the bots' rows where the tasks write none), naming both and no password; one naming the same
+// database (host case, loopback, user and password aside) or the very secret --target-secret
+// names goes on, as does one whose secret cannot be read, with a warning. (Every RunTask here is
+// refused by ECS, so that a run past the check stops at its first task.)
+func TestReembedECSAppOtherDatabase(t *testing.T) {
+	t.Parallel()
+	e := setupECSReembed(t, 12, bedrocksim.Knobs{})
+	bot := e.botWithRows(t, 0)
+	u, err := url.Parse(e.target)
+	require.NoError(t, err)
+	targetPassword, _ := u.User.Password()
+	db := strings.TrimPrefix(u.Path, "/")
+	target := u.Hostname() + ":" + u.Port() + "/" + db
+	e.tasks.sim.InjectFault(ecssim.Fault{Operation: "RunTask", Count: 100, Error: "AccessDeniedException",
+		Message: "User: arn:aws:iam::000000000000:user/op is not authorized to perform: iam:PassRole"})
+	runTasks := func() int { return e.tasks.sim.State().Calls["RunTask"] }
+
+	// appTask registers the app's task definition as family with env's variables set (an empty
+	// value drops the variable).
+	appTask := func(family string, env map[string]string) {
+		t.Helper()
+		out, err := e.tasks.client.DescribeTaskDefinition(t.Context(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(appTaskFamily)})
+		require.NoError(t, err)
+		td := out.TaskDefinition
+		c := td.ContainerDefinitions[0]
+		c.Environment = slices.DeleteFunc(slices.Clone(c.Environment), func(kv ecstypes.KeyValuePair) bool {
+			_, set := env[aws.ToString(kv.Name)]
+			return set
+		})
+		for k, v := range env {
+			if v != "" {
+				c.Environment = append(c.Environment, ecstypes.KeyValuePair{Name: aws.String(k), Value: aws.String(v)})
+			}
+		}
+		_, err = e.tasks.client.RegisterTaskDefinition(t.Context(), &ecs.RegisterTaskDefinitionInput{
+			Family: aws.String(family), NetworkMode: td.NetworkMode, RequiresCompatibilities: td.RequiresCompatibilities,
+			Cpu: td.Cpu, Memory: td.Memory, TaskRoleArn: td.TaskRoleArn, ExecutionRoleArn: td.ExecutionRoleArn,
+			ContainerDefinitions: []ecstypes.ContainerDefinition{c},
+		})
+		require.NoError(t, err)
+	}
+	noDBEnv := map[string]string{"DB_HOST": "", "DB_PORT": "", "DB_USER": "", "DB_PASSWORD": "", "DB_NAME": ""}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := maps.Clone(m)
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+
+	// v0.4.x: another database on the same cluster (one that does not exist: nothing is written
+	// if the check lets it through).
+	appTask("OtherDBv0", map[string]string{"DB_NAME": "appdb_other_" + stacktest.Suffix()})
+	r := e.run(t, "--bot", bot.ID, "--task-definition", "OtherDBv0")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--target-db "+target+": the app's tasks (task definition OtherDBv0, container Container) write to "+
+		u.Hostname()+":"+u.Port()+"/appdb_other_")
+	require.Contains(t, r.stderr, "(DB_HOST, DB_PORT, DB_NAME), another database")
+	require.Contains(t, r.stderr, "--ecs-task worker, whose tasks write to --target-db")
+	require.NotContains(t, r.stderr, targetPassword)
+	require.Zero(t, runTasks(), "no RunTask")
+
+	// v1: the secret names another cluster; its password is never shown.
+	sm := newAWSRig(t)
+	smEnv := append(slices.Clone(e.env), sm.env...)
+	const appPassword = "app-password-never-shown"
+	otherARN, err := sm.sm.Put("OtherDbSecret", `{"host":"OtherStack-Cluster.cluster-abc.us-east-1.rds.amazonaws.com","port":5432,"username":"app","password":"`+appPassword+`","dbname":"postgres"}`)
+	require.NoError(t, err)
+	appTask("OtherDBv1", with(noDBEnv, "DB_SECRETS_ARN", otherARN))
+	r = ragmigrate(t, smEnv, append(slices.Clone(e.args), "--bot", bot.ID, "--task-definition", "OtherDBv1")...)
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--target-db "+target+": the app's tasks (task definition OtherDBv1, container Container) write to "+
+		"OtherStack-Cluster.cluster-abc.us-east-1.rds.amazonaws.com:5432/postgres (DB_SECRETS_ARN "+otherARN+"), another database")
+	require.NotContains(t, r.stderr, appPassword)
+	require.NotContains(t, r.stderr, targetPassword)
+	require.Equal(t, 1, sm.sm.Gets("OtherDbSecret"))
+	require.Zero(t, runTasks(), "no RunTask")
+
+	// v1: the same database under the name "LOCALHOST", the port as a string, another user: the
+	// same database, so the run goes on to its task.
+	sameARN, err := sm.sm.Put("SameDbSecret", `{"host":"LOCALHOST","port":"`+u.Port()+`","username":"app","password":"`+appPassword+`","dbname":"`+db+`"}`)
+	require.NoError(t, err)
+	appTask("SameDBv1", with(noDBEnv, "DB_SECRETS_ARN", sameARN))
+	r = ragmigrate(t, smEnv, append(slices.Clone(e.args), "--bot", bot.ID, "--task-definition", "SameDBv1", "--fresh")...)
+	require.NotEqual(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "iam:PassRole")
+	require.NotContains(t, r.stderr, "another database")
+	require.Equal(t, 1, sm.sm.Gets("SameDbSecret"))
+	require.Equal(t, 1, runTasks(), "the run went on to its task")
+
+	// A secret this identity may not read: said in one line, and the run goes on.
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		awssim.WriteJSONError(w, http.StatusBadRequest, "AccessDeniedException", "User: op is not authorized to perform: secretsmanager:GetSecretValue")
+	}))
+	t.Cleanup(denied.Close)
+	r = ragmigrate(t, append(slices.Clone(e.env), "AWS_ENDPOINT_URL_SECRETS_MANAGER="+denied.URL),
+		append(slices.Clone(e.args), "--bot", bot.ID, "--task-definition", "OtherDBv1", "--fresh")...)
+	require.NotEqual(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the app's database could not be compared with --target-db")
+	require.Contains(t, r.stderr, "AccessDeniedException")
+	require.Equal(t, 2, runTasks(), "the run went on to its task")
+
+	// --target-secret naming the secret the task definition names: the same database, and the
+	// secret is not read again for it.
+	appARN, appName := sm.appSecret(t, e.target)
+	appTask("AppDBv1", with(noDBEnv, "DB_SECRETS_ARN", appARN))
+	args := slices.Clone(e.args)
+	i := slices.Index(args, "--target-db")
+	args = slices.Delete(args, i, i+2)
+	r = ragmigrate(t, smEnv, append(args, "--target-secret", appARN, "--bot", bot.ID, "--task-definition", "AppDBv1", "--fresh")...)
+	require.NotEqual(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "iam:PassRole")
+	require.Equal(t, 1, sm.sm.Gets(appName), "read once, for --target-secret")
+	require.Equal(t, 3, runTasks(), "the run went on to its task")
+
+	// The common path: --stack, whose DbConfigSecretArn is the secret its embedding task
+	// definition names, gives the table, bucket, target and task definition.
+	port, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+	require.NoError(t, sm.cfn.Put("AppDBStack", cfnsim.BedrockChatV1(cfnsim.Deployment{Table: e.table, Bucket: e.bucket, SecretARN: appARN,
+		DBHost: u.Hostname(), DBPort: port, Cluster: "embedding", TaskDefinition: "AppDBv1", SecurityGroup: "sg-0embed",
+		Subnets: [2]string{"subnet-0a", "subnet-0b"}})))
+	r = ragmigrate(t, smEnv, "reembed", "--yes", "--rpm", "0", "--stack", "AppDBStack", "--allow-private-urls", "--truncate", "END",
+		"--runner", "ecs", "--task-poll", "100ms", "--bot", bot.ID, "--fresh", "--report", filepath.Join(t.TempDir(), "r.json"))
+	require.NotEqual(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "iam:PassRole")
+	require.Equal(t, 2, sm.sm.Gets(appName), "read once, for the stack's database")
+	require.Equal(t, 4, runTasks(), "the run went on to its task")
 }

@@ -135,6 +135,15 @@ func (s *SecretSource) Reads() int {
 	return s.reads
 }
 
+// ReadSecret reads secret arn and returns what it names, without its password: to tell which
+// database it is, not to log in. A secret without a host (RDS-managed) has Host empty. Errors
+// name the secret, never its value.
+func ReadSecret(ctx context.Context, api SecretsAPI, arn string) (ClusterSecret, error) {
+	c, err := readSecret(ctx, api, arn)
+	c.Password = ""
+	return c, err
+}
+
 func readSecret(ctx context.Context, api SecretsAPI, arn string) (ClusterSecret, error) {
 	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
 	if err != nil {

@@ -156,3 +156,28 @@ func TestPoolSurvivesRotation(t *testing.T) {
 	_, _, err = dbcred.FromSecret(ctx, sm, arn, "postgres://"+u.Host+u.Path, dbcred.Options{})
 	require.ErrorIs(t, err, dbcred.ErrEndpointTwice, "a secret with a host takes no URL")
 }
+
+// TestReadSecret reads what a secret names without its password, with the app's defaults for a
+// missing port and database; an RDS-managed secret names no host; an error names the secret.
+func TestReadSecret(t *testing.T) {
+	ctx := stacktest.Context(t)
+	store, err := secretsim.New("", nil)
+	require.NoError(t, err)
+	sm := secretsmanager.New(secretsmanager.Options{Region: "us-east-1", BaseEndpoint: aws.String(stacktest.AWSServer(t, store.Register)),
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})
+	arn, err := store.Put("app-db", `{"host":"Cluster.Example","username":"app","password":"never-returned"}`)
+	require.NoError(t, err)
+	c, err := dbcred.ReadSecret(ctx, sm, arn)
+	require.NoError(t, err)
+	require.Equal(t, dbcred.ClusterSecret{Host: "Cluster.Example", Port: 5432, Username: "app", DBName: "postgres"}, c)
+
+	managed, err := store.Put("rds!cluster-app", `{"username":"app","password":"never-returned"}`)
+	require.NoError(t, err)
+	c, err = dbcred.ReadSecret(ctx, sm, managed)
+	require.NoError(t, err)
+	require.Empty(t, c.Host)
+	require.Empty(t, c.Password)
+
+	_, err = dbcred.ReadSecret(ctx, sm, "no-such-secret")
+	require.ErrorContains(t, err, "read secret no-such-secret: ")
+}

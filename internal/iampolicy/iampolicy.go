@@ -153,7 +153,7 @@ var Grants = []Grant{
 	},
 	{
 		Sid: "ReadDatabaseSecrets", Commands: dbCommands,
-		Why:     "--target-secret, --source-secret, the stack's DbConfigSecretArn; snapshot: the restored cluster's master user secret",
+		Why:     "--target-secret, --source-secret, the stack's DbConfigSecretArn (reembed --ecs-task app: the app's DB_SECRETS_ARN, that secret in a deployment, compared with the target); snapshot: the restored cluster's master user secret",
 		Actions: []string{"secretsmanager:GetSecretValue"},
 		When: func(s Scope, cmds []string) bool {
 			return s.Stack != "" || s.TargetSecret != "" || s.SourceSecret != "" || slices.Contains(cmds, "snapshot")
