@@ -109,6 +109,7 @@ func TestReembedECSApp(t *testing.T) {
 	require.NotNil(t, done, r.stderr)
 	require.Equal(t, done[2], done[1], "every bot counted in the progress")
 	require.NotEqual(t, "0", done[1])
+	require.NotContains(t, r.stderr, "0 requests", "the app's requests are not counted here, so not said")
 	var sum reembed.Summary
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 

@@ -155,15 +155,18 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		phase = c.Progress.Start("bots", progress.Count, int64(len(todo)))
 		defer c.Progress.End(phase)
 	}
-	// tick counts a job with an outcome in the progress, chunks its detail's start.
-	tick := func(chunks string) {
+	// tick counts a job with an outcome in the progress, chunks its detail's start; requests
+	// are left out of it where nothing counts them (the app's tasks).
+	tick := func(chunks string, requests bool) {
 		if phase == nil {
 			return
 		}
 		phase.Add(1)
-		phase.SetDetail(fmt.Sprintf("%s · %s · %s · %d failed · %d left to the app", chunks,
-			progress.Plural(c.Counters.Requests.Load(), "request", "requests"),
-			progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles"), c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
+		if requests {
+			chunks += " · " + progress.Plural(c.Counters.Requests.Load(), "request", "requests") + " · " +
+				progress.Plural(c.Counters.Throttles.Load(), "throttle", "throttles")
+		}
+		phase.SetDetail(fmt.Sprintf("%s · %d failed · %d left to the app", chunks, c.Counters.BotsFailed.Load(), c.Counters.BotsLeft.Load()))
 	}
 	rn := c.Runner
 	if rn == nil {
@@ -178,7 +181,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		_, err := c.Job.Run(ctx, b, j)
 		// A job cut short by an interrupt is not done; the phase then ends short of its total.
 		if err == nil || ctx.Err() == nil {
-			tick(fmt.Sprintf("%s (%d reused)", progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), c.Counters.Reused.Load()))
+			tick(fmt.Sprintf("%s (%d reused)", progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), c.Counters.Reused.Load()), true)
 		}
 		return err
 	}
@@ -187,12 +190,12 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		ob.Observe(func(j botjob.Job) {
 			out := Outcome{Job: j}
 			c.Job.count(&out)
-			tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"))
+			tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), true)
 		})
 	}
 	if st, ok := rn.(Settled); ok {
 		// The app's tasks: the judge records and counts each job; only the progress is left.
-		st.OnSettled(func() { tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks")) })
+		st.OnSettled(func() { tick(progress.Plural(c.Counters.Chunks.Load(), "chunk", "chunks"), false) })
 	}
 	if runErr == nil {
 		runErr = rn.Run(ctx, todo, do)
