@@ -29,17 +29,7 @@ func TestVerifyInterrupted(t *testing.T) {
 	_, err = tx.Exec(stacktest.Context(t), `LOCK TABLE items IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
 
-	cmd, stderr := startRagmigrate(t, b.env, "verify", "--source-db", b.src, "--target-db", b.dst)
-	waiting := connectTest(t, b.src)
-	require.Eventually(t, func() bool {
-		var n int
-		err := waiting.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = 'ragmigrate/verify' AND wait_event_type = 'Lock'`).Scan(&n)
-		return err == nil && n > 0
-	}, time.Minute, 20*time.Millisecond, "verify never waited for the source's table: %s", stderr)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.Error(t, cmd.Wait())
-	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
+	stderr := interruptWhileLocked(t, b.env, b.src, "verify", "--source-db", b.src, "--target-db", b.dst)
 	require.Contains(t, stderr.String(), "ragmigrate: interrupted: verify stopped before its report; it changed nothing and recorded no verdict: run it again\n")
 	require.NotContains(t, stderr.String(), "context canceled")
 	dst := connectTest(t, b.dst)
@@ -53,19 +43,27 @@ func TestVerifyInterrupted(t *testing.T) {
 	defer tx.Rollback(stacktest.Context(t))
 	_, err = tx.Exec(stacktest.Context(t), `LOCK TABLE ragmigrate.runs IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
-	cmd, stderr = startRagmigrate(t, b.env, "status", "--target-db", b.dst)
-	waiting = connectTest(t, b.dst)
+	stderr = interruptWhileLocked(t, b.env, b.dst, "status", "--target-db", b.dst)
+	require.Contains(t, stderr.String(), "ragmigrate: interrupted: status stopped before it finished: run it again\n")
+	require.NotContains(t, stderr.String(), "context canceled")
+}
+
+// interruptWhileLocked starts ragmigrate command with args, waits until its session on the
+// database at db waits for a lock the test holds, sends SIGINT, and requires exit 130.
+func interruptWhileLocked(t *testing.T, env []string, db, command string, args ...string) *syncBuffer {
+	t.Helper()
+	cmd, stderr := startRagmigrate(t, env, append([]string{command}, args...)...)
+	waiting := connectTest(t, db)
 	require.Eventually(t, func() bool {
 		var n int
 		err := waiting.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = 'ragmigrate/status' AND wait_event_type = 'Lock'`).Scan(&n)
+			WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock'`, "ragmigrate/"+command).Scan(&n)
 		return err == nil && n > 0
-	}, time.Minute, 20*time.Millisecond, "status never waited for the journal: %s", stderr)
+	}, time.Minute, 20*time.Millisecond, "%s never waited for the lock: %s", command, stderr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.Error(t, cmd.Wait())
 	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), stderr.String())
-	require.Contains(t, stderr.String(), "ragmigrate: interrupted: status stopped before it finished: run it again\n")
-	require.NotContains(t, stderr.String(), "context canceled")
+	return stderr
 }
 
 // TestReplicateCutoverInterrupted: Ctrl-C while cutover waits for the target to catch up says

@@ -167,42 +167,23 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 		return nil, fmt.Errorf("--task-definition %s: %w", o.Target.TaskDefinition, err)
 	}
 	// A wrong container name would fail every RunTask: said before any.
-	var names []string
-	for _, c := range td.TaskDefinition.ContainerDefinitions {
-		names = append(names, aws.ToString(c.Name))
-	}
-	if !slices.Contains(names, o.Target.AppContainer) {
+	i := slices.IndexFunc(td.TaskDefinition.ContainerDefinitions, func(c ecstypes.ContainerDefinition) bool {
+		return aws.ToString(c.Name) == o.Target.AppContainer
+	})
+	if i < 0 {
+		var names []string
+		for _, c := range td.TaskDefinition.ContainerDefinitions {
+			names = append(names, aws.ToString(c.Name))
+		}
 		return nil, usageError{fmt.Errorf("--app-container %q: task definition %s has no such container (it has %s); check --app-container: Bedrock Chat's is %q",
 			o.Target.AppContainer, o.Target.TaskDefinition, strings.Join(names, ", "), remote.DefaultAppContainer)}
 	}
-	// The app's tasks work on the table and bucket their environment names, whatever this run
-	// reads: a task definition of another deployment would re-embed that one's bots (same keys,
-	// another table) while this run waited for its own. Refused before any task.
-	for _, c := range td.TaskDefinition.ContainerDefinitions {
-		if aws.ToString(c.Name) != o.Target.AppContainer {
-			continue
-		}
-		for _, kv := range c.Environment {
-			name, value := aws.ToString(kv.Name), aws.ToString(kv.Value)
-			flag, want := "", ""
-			switch name {
-			case "TABLE_NAME":
-				flag, want = "--table", g.Table
-			case "DOCUMENT_BUCKET":
-				flag, want = "--bucket", g.Bucket
-			}
-			if flag != "" && value != want {
-				return nil, usageError{fmt.Errorf("%s %s: the app's tasks (task definition %s, container %s) work on %s %s, another deployment's: they would re-embed its bots, not this run's; give %s %s, or the task definition of this deployment, or --ecs-task worker, whose tasks are given this run's",
-					flag, want, o.Target.TaskDefinition, o.Target.AppContainer, name, value, flag, value)}
-			}
-		}
+	app := td.TaskDefinition.ContainerDefinitions[i]
+	if err := o.checkAppDeployment(g, app); err != nil {
+		return nil, err
 	}
-	for _, c := range td.TaskDefinition.ContainerDefinitions {
-		if aws.ToString(c.Name) == o.Target.AppContainer {
-			if err := o.checkAppDatabase(ctx, g, cfg, c, log); err != nil {
-				return nil, err
-			}
-		}
+	if err := o.checkAppDatabase(ctx, g, cfg, app, log); err != nil {
+		return nil, err
 	}
 	// The roles ECS passes to the tasks, named when iam:PassRole is refused.
 	o.Target.TaskRole, o.Target.ExecutionRole = aws.ToString(td.TaskDefinition.TaskRoleArn), aws.ToString(td.TaskDefinition.ExecutionRoleArn)
@@ -225,6 +206,21 @@ func (o *ecsRunOptions) runner(ctx context.Context, g *globalOptions, cfg aws.Co
 		MaxTasks: limit, TaskTimeout: o.TaskTimeout, TaskRetries: o.TaskRetries, Poll: o.Poll,
 		Judge: reembed.TaskJudge{Job: job, Dimensions: dims}, Logger: log,
 	}, nil
+}
+
+// checkAppDeployment refuses an app container c whose environment names another table or
+// bucket than this run's: the app's tasks work on those, whatever this run reads, so a task
+// definition of another deployment would re-embed that one's bots (same keys, another table)
+// while this run waited for its own.
+func (o *ecsRunOptions) checkAppDeployment(g *globalOptions, c ecstypes.ContainerDefinition) error {
+	env := remote.Environment(c)
+	for _, f := range []struct{ name, flag, want string }{{"TABLE_NAME", "--table", g.Table}, {"DOCUMENT_BUCKET", "--bucket", g.Bucket}} {
+		if value, ok := env[f.name]; ok && value != f.want {
+			return usageError{fmt.Errorf("%s %s: the app's tasks (task definition %s, container %s) work on %s %s, another deployment's: they would re-embed its bots, not this run's; give %s %s, or the task definition of this deployment, or --ecs-task worker, whose tasks are given this run's",
+				f.flag, f.want, o.Target.TaskDefinition, o.Target.AppContainer, f.name, value, f.flag, value)}
+		}
+	}
+	return nil
 }
 
 // dbEndpoint is a PostgreSQL database as a place: host, port and database name. The role is not
@@ -253,10 +249,7 @@ func (d dbEndpoint) same(e dbEndpoint) bool {
 // rows an earlier run left there. What cannot be compared (a secret this identity may not read)
 // is said in one line, and the run goes on.
 func (o *ecsRunOptions) checkAppDatabase(ctx context.Context, g *globalOptions, cfg aws.Config, c ecstypes.ContainerDefinition, log *slog.Logger) error {
-	env := map[string]string{}
-	for _, kv := range c.Environment {
-		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
-	}
+	env := remote.Environment(c)
 	notCompared := func(why string) {
 		log.WarnContext(ctx, fmt.Sprintf("the app's database could not be compared with --target-db: %s; the app's tasks write the bots' rows where task definition %s names, and this run checks them in --target-db",
 			why, o.Target.TaskDefinition))

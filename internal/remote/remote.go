@@ -214,6 +214,15 @@ type Resolved struct {
 	AppEnv map[string]string
 }
 
+// Environment is container c's environment in its task definition, by name.
+func Environment(c types.ContainerDefinition) map[string]string {
+	env := make(map[string]string, len(c.Environment))
+	for _, kv := range c.Environment {
+		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+	}
+	return env
+}
+
 // Resolve fills the roles and the log group the target lacks from the app's task definition, and
 // checks that nothing the task needs is missing.
 func (r *Runner) Resolve(ctx context.Context, t Target, b Backoff) (Resolved, error) {
@@ -232,10 +241,7 @@ func (r *Runner) Resolve(ctx context.Context, t Target, b Backoff) (Resolved, er
 		td := out.TaskDefinition
 		for _, c := range td.ContainerDefinitions {
 			if aws.ToString(c.Name) == res.AppContainer {
-				res.AppEnv = map[string]string{}
-				for _, kv := range c.Environment {
-					res.AppEnv[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
-				}
+				res.AppEnv = Environment(c)
 			}
 		}
 		if res.TaskRole == "" && aws.ToString(td.TaskRoleArn) != "" {

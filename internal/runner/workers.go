@@ -83,12 +83,11 @@ type WorkerExitError struct {
 }
 
 func (e *WorkerExitError) Error() string {
-	msg := fmt.Sprintf("worker %s; its log stream %s says why; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
-		e.End, e.LogStream)
+	why := fmt.Sprintf("; its log stream %s says why", e.LogStream)
 	if e.Said != "" {
-		msg = fmt.Sprintf("worker %s, and said: %s; its log stream %s has the rest; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed",
-			e.End, e.Said, e.LogStream)
+		why = fmt.Sprintf(", and said: %s; its log stream %s has the rest", e.Said, e.LogStream)
 	}
+	msg := fmt.Sprintf("worker %s%s; the bots not done are pending, and 'ragmigrate reembed' continues the run once it is fixed", e.End, why)
 	if e.Hint != "" {
 		msg += "; " + e.Hint
 	}
