@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -362,7 +363,8 @@ func stackEnv(t *testing.T) []string {
 	for _, name := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "RAGMIGRATE_DEV_WEB_URL"} {
 		env = append(env, name+"="+stacktest.Getenv(t, name))
 	}
-	return env
+	// Clipped: parallel subtests append their own variables to it, each to a copy.
+	return slices.Clip(env)
 }
 
 // TestBedrockReachedThroughEndpointVariable calls the stack's contract server the way ragmigrate
